@@ -1,0 +1,1 @@
+"""The build runner: pops jobs from Redis and builds them in a sandbox."""

@@ -1,0 +1,245 @@
+"""One build runner: claim a job, build it in the sandbox, publish the output.
+
+A deployment becomes `deployed` only after every blob of its output manifest is
+in the bucket and the manifest itself is written; any failure before that ends
+in `failed` with the reason and the tail of the log.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from build_runner import frameworks
+from build_runner.sandbox import Sandbox
+from chalicelib import keys, manifest, siteconfig
+from chalicelib.context import Context
+from chalicelib.records import IllegalTransition, State
+
+log = logging.getLogger("percel.runner")
+
+
+class BuildFailed(Exception):
+    """A build that ends in `failed`; the message is what the user reads."""
+
+
+@dataclass
+class Job:
+    deployment_id: str
+    record: dict[str, str]
+    options: dict
+    workdir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.options.get("env") or {}
+
+
+class Redactor:
+    """Hides the values of the user's build env in every log line (issue 4)."""
+
+    def __init__(self, secrets: dict[str, str]):
+        # Short values ("1", "true") would shred the log and are no secret.
+        self.values = sorted((v for v in secrets.values() if len(v) >= 4), key=len, reverse=True)
+
+    def __call__(self, line: str) -> str:
+        for value in self.values:
+            line = line.replace(value, "***")
+        return line
+
+
+class Runner:
+    def __init__(self, ctx: Context, sandbox: Sandbox, runner_id: str | None = None):
+        self.ctx = ctx
+        self.sandbox = sandbox
+        self.runner_id = runner_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.stop = threading.Event()
+
+    # --- the loop -------------------------------------------------------------
+    def run_forever(self, poll_timeout: float = 2.0) -> None:
+        log.info("runner %s waiting for jobs (sandbox: %s)", self.runner_id, self.sandbox.name)
+        while not self.stop.is_set():
+            deployment_id = self.ctx.queue.wait_and_claim(self.runner_id, poll_timeout)
+            if deployment_id:
+                self.process(deployment_id)
+
+    def process(self, deployment_id: str) -> State | None:
+        """Build one claimed job; returns the state it ended in (None: not ours to build)."""
+        try:
+            self.ctx.records.transition(deployment_id, State.BUILDING, only_from={State.QUEUED})
+        except IllegalTransition as refused:
+            # Cancelled, deleted, or delivered twice: someone else owns its outcome.
+            log.info("skipping %s: %s", deployment_id, refused)
+            self.ctx.queue.ack(deployment_id)
+            return None
+        done = threading.Event()
+        threading.Thread(target=self._heartbeat, args=(deployment_id, done), daemon=True).start()
+        try:
+            return self._build_and_publish(deployment_id)
+        finally:
+            done.set()
+            self._archive_log(deployment_id)
+            self.ctx.queue.ack(deployment_id)
+
+    def _heartbeat(self, deployment_id: str, done: threading.Event) -> None:
+        interval = max(1.0, self.ctx.settings.job_lease_seconds / 3)
+        while not done.wait(interval):
+            self.ctx.queue.heartbeat(deployment_id, self.runner_id)
+
+    # --- one build --------------------------------------------------------------
+    def _build_and_publish(self, deployment_id: str) -> State:
+        record = self.ctx.records.get(deployment_id) or {}
+        job = Job(deployment_id, record, json.loads(record.get("options") or "{}"),
+                  Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id)
+        tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
+        say = self._logger(job, tail)
+        try:
+            output, plan = self._build(job, say)
+            self._publish(job, output, plan, say)
+        except BuildFailed as failure:
+            return self._fail(deployment_id, str(failure), tail, say)
+        except Exception as error:  # noqa: BLE001 - the record must never stay `building`
+            log.exception("build %s crashed", deployment_id)
+            return self._fail(deployment_id, f"internal error: {type(error).__name__}: {error}",
+                              tail, say)
+        finally:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+        return self._finish(deployment_id, State.DEPLOYED, say)
+
+    def _logger(self, job: Job, tail: deque):
+        redact = Redactor(job.env)
+
+        def say(line: str) -> None:
+            line = redact(line)
+            tail.append(line)
+            self.ctx.logs.append(job.deployment_id, line)
+        return say
+
+    def _build(self, job: Job, say) -> tuple[Path, frameworks.BuildPlan]:
+        source = job.workdir / "src"
+        self._download_source(job.deployment_id, source)
+        project = _project_dir(source, job.record.get("root_dir"))
+        plan = frameworks.detect(project, frameworks.Overrides(
+            install_command=job.options.get("install_command"),
+            build_command=job.options.get("build_command"),
+            output_dir=job.options.get("output_dir")))
+        self.ctx.records.set_fields(job.deployment_id, framework=plan.framework)
+        say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
+        deadline = time.monotonic() + self.ctx.settings.build_timeout
+        home = job.workdir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = {"CI": "1", "NODE_ENV": "production", **job.env} if plan.build_command else job.env
+        if plan.install_command:
+            self._step("install", plan.install_command, project, home, {**job.env, "CI": "1"},
+                       True, min(self.ctx.settings.install_timeout,
+                                 deadline - time.monotonic()), say)
+        if plan.build_command:
+            self._step("build", plan.build_command, project, home, env, False,
+                       deadline - time.monotonic(), say)
+        try:
+            return frameworks.find_output(project, plan), plan
+        except frameworks.OutputNotFound as missing:
+            raise BuildFailed(str(missing))
+
+    def _step(self, name: str, command: str, project: Path, home: Path, env: dict[str, str],
+              network: bool, timeout: float, say) -> None:
+        say(f"percel: {name}: {command}")
+        started = time.monotonic()
+        result = self.sandbox.run(command, workdir=project, home=home, env=env, network=network,
+                                  timeout=max(1.0, timeout), on_line=say)
+        say(f"percel: {name} finished in {time.monotonic() - started:.1f} s "
+            f"(exit {result.exit_code})")
+        if result.reason or result.exit_code != 0:
+            why = result.reason or f"exited with code {result.exit_code}"
+            raise BuildFailed(f"{name} command `{command}` failed: {why}")
+
+    def _download_source(self, deployment_id: str, source: Path) -> None:
+        document = self.ctx.store.get_json(keys.source_manifest(deployment_id))
+        if document is None:
+            raise BuildFailed("the uploaded source is missing (it may have been cleaned up)")
+        source.mkdir(parents=True, exist_ok=True)
+        files = document["files"]
+        self.ctx.store.download_blobs(manifest.restore_source(files, source))
+        for relative, entry in files.items():
+            if entry.get("mode") == manifest.SYMLINK_MODE:
+                _restore_link(source, relative, self.ctx.store.get_blob(entry["sha256"]))
+        manifest.apply_modes(files, source)
+
+    def _publish(self, job: Job, output: Path, plan: frameworks.BuildPlan, say) -> None:
+        tree = manifest.scan_output(output)
+        project = _project_dir(job.workdir / "src", job.record.get("root_dir"))
+        try:
+            config = siteconfig.build_site_config(output, project, plan.spa)
+        except ValueError as invalid:
+            raise BuildFailed(str(invalid))
+        written = self.ctx.store.upload_blobs(tree.blobs)
+        missing = self.ctx.store.missing_blobs(manifest.blob_hashes(tree.files))
+        if missing:
+            raise BuildFailed(f"{len(missing)} output files did not reach the bucket")
+        self.ctx.store.put_json(keys.deployment_manifest(job.deployment_id), {
+            "version": manifest.MANIFEST_VERSION, "id": job.deployment_id,
+            "files": tree.files, "config": config})
+        say(f"percel: uploaded {len(tree.files)} files ({written} new blobs, "
+            f"{tree.total_size} bytes) from {output.name}/")
+
+    # --- endings ------------------------------------------------------------------
+    def _fail(self, deployment_id: str, message: str, tail: deque, say) -> State:
+        say(f"percel: build failed: {message}")
+        error = message + ("\n--- last log lines ---\n" + "\n".join(tail) if tail else "")
+        return self._finish(deployment_id, State.FAILED, say, error=error)
+
+    def _finish(self, deployment_id: str, state: State, say, **fields: str) -> State:
+        try:
+            self.ctx.records.transition(deployment_id, state, only_from={State.BUILDING},
+                                        **fields)
+        except IllegalTransition as refused:
+            say(f"percel: result discarded: {refused}")  # cancelled or deleted meanwhile
+            return State(refused.current) if refused.current else state
+        if state is State.DEPLOYED:
+            say(f"percel: deployed at {self.ctx.settings.site_url(deployment_id)}")
+        return state
+
+    def _archive_log(self, deployment_id: str) -> None:
+        lines = self.ctx.logs.all_lines(deployment_id)
+        self.ctx.store.put_bytes(keys.archived_log(deployment_id),
+                                 ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8")
+        self.ctx.logs.finish(deployment_id)
+
+
+def _project_dir(source: Path, root_dir: str | None) -> Path:
+    try:
+        return frameworks.project_root(source, root_dir)
+    except ValueError as bad:
+        raise BuildFailed(str(bad))
+
+
+def _restore_link(root: Path, relative: str, target: bytes | None) -> None:
+    """Recreate a symlink from the source, but only one that stays inside the tree."""
+    if target is None:
+        return
+    link = root / relative
+    destination = (link.parent / target.decode()).resolve()
+    if destination.is_relative_to(root.resolve()) and not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target.decode())
+
+
+def node_version() -> str:
+    try:
+        return subprocess.run(["node", "--version"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except OSError:
+        return "none"
+
+
+def platform_tag() -> str:
+    return f"{platform.system().lower()}-{platform.machine()}"

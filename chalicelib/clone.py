@@ -1,0 +1,68 @@
+"""Shallow clones with GitPython, bounded by time, file count and size."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from chalicelib.errors import TooLarge, Unprocessable
+
+# Never prompt, never run LFS filters, never read the host's git config: the
+# clone must behave the same on every machine and stay non-interactive.
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_LFS_SKIP_SMUDGE": "1",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_ASKPASS": "/bin/false",
+    "SSH_ASKPASS": "/bin/false",
+}
+
+
+@dataclass(frozen=True)
+class CloneLimits:
+    timeout: float
+    max_files: int
+    max_bytes: int
+
+
+def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits) -> str:
+    """Clone `ref` (default branch when None) at depth 1 into destination; return the commit sha."""
+    command = ["git", "-c", "protocol.ext.allow=never", "clone", "--depth", "1",
+               "--single-branch", "--no-tags", "--no-recurse-submodules", "--quiet"]
+    if ref:
+        command += ["--branch", ref]
+    command += ["--", url, str(destination)]
+    runner = git.Git(str(destination.parent))
+    try:
+        runner.execute(command, kill_after_timeout=limits.timeout,
+                       env={**os.environ, **_GIT_ENV})
+    except git.GitCommandError as error:
+        raise _explain(error, url, ref, limits) from None
+    commit = git.Repo(str(destination)).head.commit.hexsha
+    check_size(destination, limits)
+    return commit
+
+
+def _explain(error: git.GitCommandError, url: str, ref: str | None, limits: CloneLimits):
+    stderr = str(error.stderr or "")
+    if error.status in (-9, 9) or "kill" in stderr.lower() or "Timeout" in stderr:
+        return Unprocessable(f"cloning took longer than {limits.timeout:g} s and was stopped")
+    if ref and ("not found in upstream" in stderr or "Remote branch" in stderr):
+        return Unprocessable(f"ref {ref!r} does not exist in {url}")
+    return Unprocessable(f"repository {url} does not exist or cannot be cloned")
+
+
+def check_size(root: Path, limits: CloneLimits) -> None:
+    files = total = 0
+    for directory, dirnames, filenames in os.walk(root):
+        if ".git" in dirnames and Path(directory) == root:
+            dirnames.remove(".git")
+        files += len(filenames)
+        total += sum(os.lstat(os.path.join(directory, name)).st_size for name in filenames)
+        if files > limits.max_files:
+            raise TooLarge(f"the repository has more than {limits.max_files} files")
+        if total > limits.max_bytes:
+            raise TooLarge(f"the repository is larger than {limits.max_bytes} bytes")

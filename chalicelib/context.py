@@ -1,0 +1,41 @@
+"""The clients every service needs, built once at the edge from Settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from chalicelib.logs import BuildLog
+from chalicelib.queue import JobQueue
+from chalicelib.records import Records
+from chalicelib.settings import Settings, load_settings
+from chalicelib.store import Store, make_s3_client
+
+
+@dataclass
+class Context:
+    settings: Settings
+    redis: redis.Redis
+    store: Store
+
+    @cached_property
+    def records(self) -> Records:
+        return Records(self.redis)
+
+    @cached_property
+    def queue(self) -> JobQueue:
+        return JobQueue(self.redis, self.settings.job_lease_seconds)
+
+    @cached_property
+    def logs(self) -> BuildLog:
+        return BuildLog(self.redis)
+
+
+def build_context(settings: Settings | None = None) -> Context:
+    settings = settings or load_settings()
+    # Short socket timeouts: a health check or API call must answer, not hang, when Redis is down.
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3,
+                                  health_check_interval=30)
+    store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers)
+    return Context(settings, client, store)

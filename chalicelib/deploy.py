@@ -1,0 +1,98 @@
+"""The upload service: a deploy request in, a queued build out.
+
+Order matters: clone and upload first, then write the record and the job in one
+Redis transaction. A failure before that leaves no record and no job.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from chalicelib import ids, keys, manifest
+from chalicelib.clone import CloneLimits, clone
+from chalicelib.context import Context
+from chalicelib.errors import NotFound, TooLarge
+from chalicelib.records import State, public_view
+from chalicelib.validation import DeployRequest, parse_deploy_request
+
+
+def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
+    request = parse_deploy_request(body, local=ctx.settings.is_local)
+    deployment_id = ids.new_id()
+    workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
+    try:
+        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx))
+        tree = manifest.scan_source(workdir / "repo")
+        if len(tree.files) > ctx.settings.max_repo_files:
+            raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")
+        ctx.store.upload_blobs(tree.blobs)
+        ctx.store.put_json(keys.source_manifest(deployment_id),
+                           {"version": manifest.MANIFEST_VERSION, "files": tree.files})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _record_and_enqueue(ctx, deployment_id, request, commit)
+    return {"id": deployment_id, "status": State.QUEUED.value,
+            "url": ctx.settings.site_url(deployment_id),
+            "status_url": f"/api/deployments/{deployment_id}"}
+
+
+def _limits(ctx: Context) -> CloneLimits:
+    s = ctx.settings
+    return CloneLimits(timeout=s.clone_timeout, max_files=s.max_repo_files,
+                       max_bytes=s.max_repo_bytes)
+
+
+def _record_and_enqueue(ctx: Context, deployment_id: str, request: DeployRequest,
+                        commit: str) -> None:
+    """Record first, job second, in one MULTI/EXEC: never a job without its record."""
+    record = {
+        "id": deployment_id, "url": ctx.settings.site_url(deployment_id),
+        "repo_url": request.repo_url, "ref": request.ref, "commit": commit,
+        "root_dir": request.root_dir,
+        # Build options travel with the record; env is stored apart from the public fields.
+        "options": json.dumps({"install_command": request.install_command,
+                               "build_command": request.build_command,
+                               "output_dir": request.output_dir, "env": request.env}),
+    }
+    pipe = ctx.redis.pipeline(transaction=True)
+    ctx.records.create(record, pipe)
+    ctx.queue.enqueue(deployment_id, pipe)
+    pipe.execute()
+
+
+def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
+    record = ctx.records.get(deployment_id) if ids.is_valid_id(deployment_id) else None
+    if record is None:
+        raise NotFound(f"no deployment {deployment_id!r}")
+    return public_view(record)
+
+
+def list_deployments(ctx: Context, limit: int = 50) -> list[dict[str, str | None]]:
+    views = []
+    for deployment_id in ctx.records.list_ids(limit):
+        record = ctx.records.get(deployment_id)
+        if record:
+            views.append(public_view(record))
+    return views
+
+
+def read_logs(ctx: Context, deployment_id: str, cursor: str | None) -> dict[str, Any]:
+    view = get_deployment(ctx, deployment_id)
+    lines, next_cursor = ctx.logs.read(deployment_id, cursor)
+    done = State(view["status"]) not in (State.QUEUED, State.BUILDING) and not lines
+    return {"lines": lines, "cursor": next_cursor, "done": done}
+
+
+def health(ctx: Context) -> tuple[int, dict[str, Any]]:
+    checks = {}
+    for name, probe in (("redis", ctx.redis.ping), ("bucket", ctx.store.ping)):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means "unreachable"
+            checks[name] = f"unreachable: {type(error).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return (200 if ok else 503), {"status": "ok" if ok else "degraded", "checks": checks}

@@ -1,0 +1,42 @@
+"""The HTTP-facing error vocabulary: each error carries its status and a stable code."""
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_json(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return {"error": body}
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class NotFound(ApiError):
+    status, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status, code = 409, "conflict"
+
+
+class TooLarge(ApiError):
+    status, code = 413, "repository_too_large"
+
+
+class Unprocessable(ApiError):
+    status, code = 422, "unprocessable"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "unavailable"

@@ -1,0 +1,66 @@
+"""Every Redis key and bucket key percel uses, with its lifetime.
+
+No other module spells a key; they call these functions.
+"""
+from __future__ import annotations
+
+PREFIX = "percel"
+
+# --- Redis ------------------------------------------------------------------
+
+# Hash: one deployment record. Lives until the deployment is purged by cleanup.
+def record(deployment_id: str) -> str:
+    return f"{PREFIX}:dep:{deployment_id}"
+
+
+# Sorted set: every deployment id scored by creation time; for listing and retention.
+DEPLOYMENTS_INDEX = f"{PREFIX}:deps"
+
+# List: ids of deployments waiting for a runner. An id leaves it when a runner claims it.
+QUEUE = f"{PREFIX}:queue"
+
+# Sorted set: ids claimed by a runner, scored by the lease's expiry (unix seconds).
+# An id leaves it when its build ends or the reaper moves it back to QUEUE.
+PROCESSING = f"{PREFIX}:processing"
+
+
+# String: which runner holds a claimed job's lease; lives while the job is in PROCESSING.
+def lease_owner(deployment_id: str) -> str:
+    return f"{PREFIX}:lease:{deployment_id}"
+
+
+# Stream: live build log lines. Capped in length; expires a while after the build ends.
+def build_log(deployment_id: str) -> str:
+    return f"{PREFIX}:log:{deployment_id}"
+
+
+# String: set when a user cancels a build; the runner polls it. Expires after a day.
+def cancel_flag(deployment_id: str) -> str:
+    return f"{PREFIX}:cancel:{deployment_id}"
+
+
+# --- Bucket -----------------------------------------------------------------
+
+# File contents by sha256; written once, never changed.
+def blob(sha256: str) -> str:
+    return f"blobs/{sha256}"
+
+
+# The source tree's manifest, written by the upload service.
+def source_manifest(deployment_id: str) -> str:
+    return f"sources/{deployment_id}.json"
+
+
+# The output manifest; its existence is what makes a deployment servable.
+def deployment_manifest(deployment_id: str) -> str:
+    return f"deployments/{deployment_id}.json"
+
+
+# Archived build log, written when a build ends.
+def archived_log(deployment_id: str) -> str:
+    return f"logs/{deployment_id}.txt"
+
+
+# Build caches (dependency tarballs), keyed by what they depend on.
+def build_cache(cache_key: str) -> str:
+    return f"cache/{cache_key}"

@@ -1,0 +1,43 @@
+"""Live build logs: one capped Redis stream per deployment, archived to the bucket at the end."""
+from __future__ import annotations
+
+import redis
+
+from chalicelib import keys
+
+# Cap per build: enough for a noisy npm install, small enough for Redis memory.
+MAX_LINES = 10_000
+# A finished build's stream is kept this long for live readers; the archive stays.
+KEEP_SECONDS = 24 * 3600
+# One line longer than this is cut (minified output can print megabyte lines).
+MAX_LINE_CHARS = 4_000
+
+
+class BuildLog:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+
+    def append(self, deployment_id: str, line: str) -> None:
+        self.redis.xadd(keys.build_log(deployment_id), {"l": line[:MAX_LINE_CHARS]},
+                        maxlen=MAX_LINES, approximate=True)
+
+    def read(self, deployment_id: str, cursor: str | None = None,
+             count: int = 1000) -> tuple[list[str], str | None]:
+        """Lines after `cursor` (exclusive) and the cursor to pass next time."""
+        start = f"({cursor}" if cursor else "-"
+        entries = self.redis.xrange(keys.build_log(deployment_id), min=start, count=count)
+        lines = [fields[b"l"].decode("utf-8", "replace") for _, fields in entries]
+        next_cursor = entries[-1][0].decode() if entries else cursor
+        return lines, next_cursor
+
+    def all_lines(self, deployment_id: str) -> list[str]:
+        lines, cursor = self.read(deployment_id)
+        while True:
+            more, cursor_next = self.read(deployment_id, cursor)
+            if not more:
+                return lines
+            lines += more
+            cursor = cursor_next
+
+    def finish(self, deployment_id: str) -> None:
+        self.redis.expire(keys.build_log(deployment_id), KEEP_SECONDS)

@@ -1,0 +1,99 @@
+"""The build queue: the only module that runs queue commands.
+
+A job is a deployment id. Claiming moves it, in one Lua script, from the QUEUE
+list into the PROCESSING sorted set scored by its lease expiry, so a runner
+that dies leaves the job recoverable (rq's StartedJobRegistry, arq's in-progress
+key). Heartbeats push the expiry forward; `reap` hands expired jobs back.
+"""
+from __future__ import annotations
+
+import time
+
+import redis
+
+from chalicelib import keys
+
+# KEYS: queue, processing. ARGV: now, lease seconds, runner id.
+_CLAIM_LUA = """
+local job = redis.call('RPOP', KEYS[1])
+if not job then return false end
+redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), job)
+redis.call('SET', 'percel:lease:' .. job, ARGV[3])
+return job
+"""
+
+# KEYS: processing. ARGV: job, runner id, new expiry. Only the lease's owner may extend it.
+_HEARTBEAT_LUA = """
+if redis.call('GET', 'percel:lease:' .. ARGV[1]) ~= ARGV[2] then return 0 end
+return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3], ARGV[1]) + 1
+"""
+
+# KEYS: processing, queue. ARGV: job. Moves an expired job back, atomically, once.
+_REQUEUE_LUA = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', 'percel:lease:' .. ARGV[1])
+redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+def lease_expiry(now: float, lease_seconds: int) -> float:
+    """When a lease taken or renewed at `now` runs out."""
+    return now + lease_seconds
+
+
+class JobQueue:
+    def __init__(self, client: redis.Redis, lease_seconds: int = 60):
+        self.redis = client
+        self.lease_seconds = lease_seconds
+        self._claim = client.register_script(_CLAIM_LUA)
+        self._heartbeat = client.register_script(_HEARTBEAT_LUA)
+        self._requeue = client.register_script(_REQUEUE_LUA)
+        assert keys.lease_owner("x") == "percel:lease:x"  # the Lua scripts spell this key
+
+    def enqueue(self, deployment_id: str, pipe=None) -> None:
+        """Add a job; LPUSH + RPOP makes the list first-in, first-out."""
+        (pipe if pipe is not None else self.redis).lpush(keys.QUEUE, deployment_id)
+
+    def claim(self, runner_id: str) -> str | None:
+        job = self._claim(keys=[keys.QUEUE, keys.PROCESSING],
+                          args=[time.time(), self.lease_seconds, runner_id])
+        return job.decode() if job else None
+
+    def wait_and_claim(self, runner_id: str, timeout: float, poll: float = 0.2) -> str | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.claim(runner_id)
+            if job or time.monotonic() >= deadline:
+                return job
+            time.sleep(poll)
+
+    def heartbeat(self, deployment_id: str, runner_id: str) -> bool:
+        """Extend the lease; False when this runner no longer holds the job."""
+        expiry = lease_expiry(time.time(), self.lease_seconds)
+        return bool(self._heartbeat(keys=[keys.PROCESSING], args=[deployment_id, runner_id, expiry]))
+
+    def ack(self, deployment_id: str) -> None:
+        """The job is finished (whatever its outcome): forget it."""
+        pipe = self.redis.pipeline()
+        pipe.zrem(keys.PROCESSING, deployment_id)
+        pipe.delete(keys.lease_owner(deployment_id))
+        pipe.execute()
+
+    def expired(self, now: float | None = None) -> list[str]:
+        now = time.time() if now is None else now
+        return [j.decode() for j in self.redis.zrangebyscore(keys.PROCESSING, "-inf", now)]
+
+    def requeue(self, deployment_id: str) -> bool:
+        return bool(self._requeue(keys=[keys.PROCESSING, keys.QUEUE], args=[deployment_id]))
+
+    def remove(self, deployment_id: str) -> None:
+        """Take a job out of the queue and processing set (cancel, delete)."""
+        pipe = self.redis.pipeline()
+        pipe.lrem(keys.QUEUE, 0, deployment_id)
+        pipe.zrem(keys.PROCESSING, deployment_id)
+        pipe.delete(keys.lease_owner(deployment_id))
+        pipe.execute()
+
+    def depth(self) -> tuple[int, int]:
+        return self.redis.llen(keys.QUEUE), self.redis.zcard(keys.PROCESSING)

@@ -1,0 +1,135 @@
+"""Deployment records and their one state machine.
+
+A record is a Redis hash. `transition` is the only function that changes a
+record's status; it runs as one Lua script so a check and its write cannot be
+split by another process, and it refuses every move the table does not allow.
+"""
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Any
+
+import redis
+
+from chalicelib import keys
+
+
+class State(str, Enum):
+    QUEUED = "queued"
+    BUILDING = "building"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+
+
+# Allowed moves. BUILDING -> QUEUED is the reaper handing an abandoned job back.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset({State.BUILDING, State.FAILED, State.CANCELLED, State.DELETED}),
+    State.BUILDING: frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.QUEUED,
+                               State.DELETED}),
+    State.DEPLOYED: frozenset({State.DELETED}),
+    State.FAILED: frozenset({State.DELETED}),
+    State.CANCELLED: frozenset({State.DELETED}),
+    State.DELETED: frozenset(),
+}
+
+TERMINAL = frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.DELETED})
+
+FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "root_dir",
+          "created_at", "updated_at", "error")
+
+
+class IllegalTransition(Exception):
+    def __init__(self, deployment_id: str, current: str | None, target: State):
+        super().__init__(f"deployment {deployment_id}: cannot go from {current} to {target.value}")
+        self.current = current
+
+
+# KEYS[1] = record; ARGV[1] = target status; ARGV[2] = space-separated allowed current
+# statuses; ARGV[3..] = field/value pairs to write with the new status.
+_TRANSITION_LUA = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {0, false} end
+for allowed in string.gmatch(ARGV[2], '%S+') do
+  if allowed == current then
+    redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 3))
+    return {1, current}
+  end
+end
+return {0, current}
+"""
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def sources_of(target: State) -> list[State]:
+    return [state for state, targets in TRANSITIONS.items() if target in targets]
+
+
+class Records:
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+        self._transition = client.register_script(_TRANSITION_LUA)
+
+    def create(self, record: dict[str, Any], pipe=None) -> None:
+        """Write a new record as queued (in `pipe` when given, so the job is enqueued atomically)."""
+        stamp = now()
+        values = {**record, "status": State.QUEUED.value, "created_at": stamp, "updated_at": stamp}
+        target = pipe if pipe is not None else self.redis
+        target.hset(keys.record(record["id"]), mapping={k: str(v) for k, v in values.items()
+                                                         if v is not None})
+        target.zadd(keys.DEPLOYMENTS_INDEX, {record["id"]: time.time()})
+
+    def get(self, deployment_id: str) -> dict[str, str] | None:
+        raw = self.redis.hgetall(keys.record(deployment_id))
+        if not raw:
+            return None
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def status(self, deployment_id: str) -> State | None:
+        value = self.redis.hget(keys.record(deployment_id), "status")
+        return State(value.decode()) if value else None
+
+    def list_ids(self, limit: int = 50, offset: int = 0) -> list[str]:
+        ids = self.redis.zrevrange(keys.DEPLOYMENTS_INDEX, offset, offset + limit - 1)
+        return [i.decode() for i in ids]
+
+    def set_fields(self, deployment_id: str, **fields: str) -> None:
+        """Write informational fields (commit, framework); never the status."""
+        assert "status" not in fields
+        self.redis.hset(keys.record(deployment_id), mapping={**fields, "updated_at": now()})
+
+    def transition(self, deployment_id: str, target: State, *, only_from: set[State] | None = None,
+                   **fields: str) -> State:
+        """Move a record to `target`, atomically; returns the state it left.
+
+        Raises IllegalTransition when the current state does not allow it (or is
+        not in `only_from`), which is how a job delivered twice is refused.
+        """
+        allowed = [s for s in sources_of(target) if only_from is None or s in only_from]
+        pairs: list[str] = []
+        for name, value in {**fields, "updated_at": now()}.items():
+            pairs += [name, str(value)]
+        moved, current = self._transition(
+            keys=[keys.record(deployment_id)],
+            args=[target.value, " ".join(s.value for s in allowed), *pairs])
+        current = current.decode() if current else None
+        if not moved:
+            raise IllegalTransition(deployment_id, current, target)
+        return State(current)
+
+    def purge(self, deployment_id: str) -> None:
+        """Forget a record entirely (cleanup, after its files are gone)."""
+        pipe = self.redis.pipeline()
+        pipe.delete(keys.record(deployment_id))
+        pipe.zrem(keys.DEPLOYMENTS_INDEX, deployment_id)
+        pipe.execute()
+
+
+def public_view(record: dict[str, str]) -> dict[str, str | None]:
+    """The record as the API shows it: every design field, None when unset."""
+    return {name: record.get(name) or None for name in FIELDS if name != "root_dir"}

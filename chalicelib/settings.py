@@ -1,0 +1,81 @@
+"""Every tunable of percel, read from the environment in one place.
+
+Each setting has a default and a one-line reason; the README's settings table
+mirrors this file.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where we run. Only the "local" stage accepts file:// and loopback repo URLs.
+    stage: str = "prod"
+    # Sites live at <id>.<root_domain>; any other Host gets the API.
+    root_domain: str = "localhost"
+    # How a deployment's URL is shown to users ({id} and {root_domain} are filled in).
+    site_url_template: str = "https://{id}.{root_domain}/"
+    # S3-compatible bucket holding blobs, manifests and caches.
+    bucket: str = "percel"
+    # Explicit S3 endpoint (LocalStack, MinIO, moto, R2); empty means AWS itself.
+    s3_endpoint_url: str = ""
+    # Region: moto rejects R2's "auto", and R2 accepts us-east-1.
+    aws_region: str = "us-east-1"
+    # Redis holding records, the queue, leases and logs.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # A clone that takes longer is abandoned (seconds).
+    clone_timeout: float = 60.0
+    # A repository with more files than this is refused (Cloudflare Pages allows 20,000 per site).
+    max_repo_files: int = 20_000
+    # A repository bigger than this, in bytes, is refused.
+    max_repo_bytes: int = 512 * 1024 * 1024
+    # Parallel uploads per tree: S3 PUTs are latency-bound, not CPU-bound.
+    upload_workers: int = 16
+    # Wall-clock limit for install + build (Vercel allows 45 minutes; we default lower).
+    build_timeout: float = 900.0
+    # Limit for the install step alone.
+    install_timeout: float = 600.0
+    # How many log lines the failure message keeps.
+    error_log_tail: int = 30
+    # How long a claimed job's lease lasts without a heartbeat (seconds).
+    job_lease_seconds: int = 60
+    # Where the build runner keeps its work directories.
+    work_dir: str = "/tmp/percel-builds"
+    # Build sandbox backend: auto, bwrap, docker, podman or none.
+    build_sandbox: str = "auto"
+    # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).
+    max_inline_bytes: int = 4 * 1024 * 1024
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+    def site_url(self, deployment_id: str) -> str:
+        return self.site_url_template.format(id=deployment_id, root_domain=self.root_domain)
+
+
+# Environment variable -> field name. Standard AWS/Redis names are kept where they exist.
+_ENV_NAMES = {
+    "AWS_ENDPOINT_URL_S3": "s3_endpoint_url",
+    "AWS_DEFAULT_REGION": "aws_region",
+    "PERCEL_BUCKET": "bucket",
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment: field `clone_timeout` is read from CLONE_TIMEOUT."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    names = {f.name.upper(): f.name for f in fields(Settings)}
+    names.update(_ENV_NAMES)
+    types = {f.name: f.type for f in fields(Settings)}
+    for env_name, field_name in names.items():
+        raw = environ.get(env_name)
+        kind = types[field_name]
+        if raw is None or (raw == "" and kind != "str"):
+            continue
+        values[field_name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+    return Settings(**values)

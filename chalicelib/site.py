@@ -1,0 +1,127 @@
+"""The request handler's I/O adapter: Host -> deployment, manifest -> decision -> bytes.
+
+Which file answers, and with which status and headers, is decided by the pure
+resolver in chalicelib/routing.py; this module only fetches manifests and blobs
+(through bounded in-memory caches: both are immutable) and builds the Response.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from threading import Lock
+from typing import Any, Mapping
+
+from chalice import Response
+
+from chalicelib import ids, keys
+from chalicelib.context import Context
+from chalicelib.records import State
+
+
+class LRU:
+    """A small thread-safe LRU bounded by total size (manifests and blobs never change)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.used = 0
+        self.items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self.lock = Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self.lock:
+            hit = self.items.get(key)
+            if hit is None:
+                return None
+            self.items.move_to_end(key)
+            return hit[0]
+
+    def put(self, key: str, value: Any, size: int) -> None:
+        if size > self.max_bytes // 8:  # one huge item must not flush the cache
+            return
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = (value, size)
+            self.used += size
+            while self.used > self.max_bytes:
+                _, (_, dropped) = self.items.popitem(last=False)
+                self.used -= dropped
+
+
+def site_label(host: str | None, root_domain: str) -> str | None:
+    """The site label of a Host header `<label>.<root_domain>[:port]`, or None (an API request)."""
+    if not host:
+        return None
+    name = host.strip().lower().rstrip(".")
+    name = re.sub(r":\d{1,5}$", "", name)
+    suffix = "." + root_domain.lower()
+    if not name.endswith(suffix):
+        return None
+    label = name[: -len(suffix)]
+    return label if re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) else None
+
+
+def _plain(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(body=message.encode(), status_code=status,
+                    headers={"Content-Type": "text/plain; charset=utf-8",
+                             "Cache-Control": "no-store", **(headers or {})})
+
+
+class SiteServer:
+    def __init__(self, ctx: Context, cache_bytes: int = 64 * 1024 * 1024):
+        self.ctx = ctx
+        self.manifests = LRU(cache_bytes // 4)
+        self.blobs = LRU(cache_bytes)
+
+    def manifest(self, deployment_id: str) -> dict | None:
+        cached = self.manifests.get(deployment_id)
+        if cached is None:
+            body = self.ctx.store.get_bytes(keys.deployment_manifest(deployment_id))
+            if body is None:
+                return None
+            import json
+            cached = json.loads(body)
+            self.manifests.put(deployment_id, cached, len(body))
+        return cached
+
+    def blob(self, sha256: str) -> bytes:
+        data = self.blobs.get(sha256)
+        if data is None:
+            data = self.ctx.store.get_blob(sha256)
+            if data is None:
+                raise LookupError(f"blob {sha256} missing")
+            self.blobs.put(sha256, data, len(data))
+        return data
+
+    def handle(self, label: str, method: str, raw_path: str, query: str,
+               headers: Mapping[str, str]) -> Response:
+        from chalicelib import routing
+        deployment_id = label
+        if not ids.is_valid_id(deployment_id):
+            return _plain(404, "Not Found: no such site\n")
+        site = self.manifest(deployment_id)
+        if site is None:
+            status = self.ctx.records.status(deployment_id)
+            if status is State.DELETED:
+                return _plain(410, "Gone: this deployment was deleted\n")
+            return _plain(404, "Not Found: no such site\n")
+        decision = routing.resolve(method, raw_path, query, headers, site)
+        return self._respond(method, decision)
+
+    def _respond(self, method: str, decision) -> Response:
+        headers = dict(decision.headers)
+        body = b""
+        if decision.body is not None and method != "HEAD":
+            sha256, byte_range = decision.body.sha256, decision.body.range
+            if decision.body.size > self.ctx.settings.max_inline_bytes:
+                return self._presigned(decision)
+            data = self.blob(sha256)
+            body = data if byte_range is None else data[byte_range[0]:byte_range[1] + 1]
+        return Response(body=body, status_code=decision.status, headers=headers)
+
+    def _presigned(self, decision) -> Response:
+        """Lambda answers at most 6 MB of base64: larger bodies come straight from the bucket."""
+        extra = {"ResponseContentType": dict(decision.headers).get("Content-Type", "")}
+        url = self.ctx.store.presign(keys.blob(decision.body.sha256), expires=300, **extra)
+        return Response(body=b"", status_code=302,
+                        headers={"Location": url, "Cache-Control": "no-store"})

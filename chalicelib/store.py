@@ -1,0 +1,150 @@
+"""The bucket: the only module that talks to S3.
+
+Content-addressed: a blob's key is its sha256, so it is written once and never
+changes; manifests are small JSON documents that name blobs.
+"""
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from chalicelib import keys
+from chalicelib.settings import Settings
+
+
+def make_s3_client(settings: Settings):
+    """Build the boto3 S3 client once, at the edge.
+
+    boto3 >= 1.36 adds CRC checksums by default, which R2 rejects on uploads:
+    only compute them when an operation requires one (see DESIGN.md).
+    """
+    config = Config(
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"max_attempts": 5, "mode": "standard"},
+        max_pool_connections=max(10, settings.upload_workers),
+        s3={"addressing_style": "path"},
+    )
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        region_name=settings.aws_region,
+        config=config,
+    )
+
+
+def _is_missing(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+class Store:
+    def __init__(self, s3_client, bucket: str, workers: int = 16):
+        self.s3 = s3_client
+        self.bucket = bucket
+        self.workers = workers
+
+    # --- plain objects ------------------------------------------------------
+    def ensure_bucket(self) -> None:
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.s3.create_bucket(Bucket=self.bucket)
+
+    def ping(self) -> None:
+        self.s3.head_bucket(Bucket=self.bucket)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> None:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except ClientError as error:
+            if _is_missing(error):
+                return False
+            raise
+
+    def delete(self, keys_: Iterable[str]) -> None:
+        batch = [{"Key": k} for k in keys_]
+        for start in range(0, len(batch), 1000):  # DeleteObjects takes at most 1,000 keys
+            self.s3.delete_objects(Bucket=self.bucket, Delete={"Objects": batch[start:start + 1000]})
+
+    def list_keys(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Yield (key, last-modified unix time) under a prefix."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"], item["LastModified"].timestamp()
+
+    def presign(self, key: str, expires: int = 300, **response_headers: str) -> str:
+        params = {"Bucket": self.bucket, "Key": key}
+        params.update(response_headers)
+        return self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def put_json(self, key: str, document: Any) -> None:
+        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        self.put_bytes(key, body, "application/json")
+
+    def get_json(self, key: str) -> Any | None:
+        body = self.get_bytes(key)
+        return None if body is None else json.loads(body)
+
+    # --- content-addressed blobs -------------------------------------------
+    def get_blob(self, sha256: str) -> bytes | None:
+        return self.get_bytes(keys.blob(sha256))
+
+    def upload_blobs(self, files: dict[str, Path | bytes]) -> int:
+        """Store every sha256 -> content (a file path or bytes) not yet in the bucket.
+
+        Returns how many blobs were written; blobs already stored are skipped, so a
+        redeploy of unchanged files writes nothing.
+        """
+        def upload(item: tuple[str, Path | bytes]) -> int:
+            sha256, content = item
+            key = keys.blob(sha256)
+            if self.exists(key):
+                return 0
+            data = content if isinstance(content, bytes) else Path(content).read_bytes()
+            self.put_bytes(key, data)
+            return 1
+
+        if not files:
+            return 0
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return sum(pool.map(upload, files.items()))
+
+    def missing_blobs(self, sha256s: Iterable[str]) -> list[str]:
+        """The hashes among these whose blob is not in the bucket."""
+        unique = sorted(set(sha256s))
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            present = list(pool.map(lambda h: self.exists(keys.blob(h)), unique))
+        return [h for h, ok in zip(unique, present) if not ok]
+
+    def download_blobs(self, targets: dict[Path, str]) -> None:
+        """Write each destination path with the blob of the given sha256."""
+        def fetch(item: tuple[Path, str]) -> None:
+            path, sha256 = item
+            data = self.get_blob(sha256)
+            if data is None:
+                raise FileNotFoundError(f"blob {sha256} for {path} is missing from the bucket")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(pool.map(fetch, targets.items()))

@@ -1,0 +1,137 @@
+"""The deploy request body: parsed into a DeployRequest or refused with a 400 naming the field."""
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from chalicelib.errors import BadRequest
+
+# git check-ref-format, simplified: no "..", no leading "-", no control characters.
+_REF_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/@+-]{1,200}$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_COMMAND_CHARS = 1_000
+MAX_ENV_VARS = 200
+MAX_ENV_VALUE_CHARS = 16_384
+# Variables a build may not override: they steer the sandbox itself.
+RESERVED_ENV = frozenset({"PATH", "HOME", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "HTTP_PROXY",
+                          "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+                          "LD_PRELOAD", "LD_LIBRARY_PATH"})
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    repo_url: str
+    ref: str | None = None
+    root_dir: str | None = None
+    install_command: str | None = None
+    build_command: str | None = None
+    output_dir: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+Resolver = Callable[[str], list[str]]
+
+
+def _resolve_host(host: str) -> list[str]:
+    try:
+        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+    except socket.gaierror:
+        raise BadRequest(f"repo_url host {host!r} does not resolve", field="repo_url")
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return ip.is_global and not ip.is_multicast
+
+
+def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> str:
+    """Only https to public hosts, except in the local stage (file://, loopback, http)."""
+    if not isinstance(url, str) or not url.strip():
+        raise BadRequest("repo_url must be a non-empty string", field="repo_url")
+    if len(url) > 2048 or any(ord(c) < 32 for c in url):
+        raise BadRequest("repo_url is not a valid URL", field="repo_url")
+    parts = urlsplit(url.strip())
+    allowed = ("https", "http", "file") if local else ("https",)
+    if parts.scheme not in allowed:
+        raise BadRequest(f"repo_url must use {' or '.join(allowed)}", field="repo_url")
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise BadRequest("file:// repo_url must be an absolute local path", field="repo_url")
+        return url.strip()
+    if not parts.hostname:
+        raise BadRequest("repo_url has no host", field="repo_url")
+    if parts.username or parts.password:
+        raise BadRequest("repo_url must not carry credentials", field="repo_url")
+    if not local and not all(_is_public(a) for a in resolve(parts.hostname)):
+        raise BadRequest("repo_url must point to a public host", field="repo_url")
+    return url.strip()
+
+
+def check_relative_dir(value: Any, name: str) -> str | None:
+    """A directory inside the repository: relative, no '..', normalised."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 512 or "\0" in value or "\\" in value:
+        raise BadRequest(f"{name} must be a relative path", field=name)
+    path = PurePosixPath(value.strip())
+    if path.is_absolute() or ".." in path.parts:
+        raise BadRequest(f"{name} must stay inside the repository", field=name)
+    normal = path.as_posix()
+    return None if normal in ("", ".") else normal
+
+
+def check_command(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_COMMAND_CHARS \
+            or "\0" in value:
+        raise BadRequest(f"{name} must be a non-empty string of at most {MAX_COMMAND_CHARS} "
+                         "characters", field=name)
+    return value.strip()
+
+
+def check_env(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_ENV_VARS:
+        raise BadRequest(f"env must be an object of at most {MAX_ENV_VARS} string values",
+                         field="env")
+    for name, val in value.items():
+        if not _ENV_NAME_RE.match(name) or name in RESERVED_ENV:
+            raise BadRequest(f"env name {name!r} is not allowed", field="env")
+        if not isinstance(val, str) or len(val) > MAX_ENV_VALUE_CHARS or "\0" in val:
+            raise BadRequest(f"env value of {name} must be a string", field="env")
+    return dict(value)
+
+
+def check_ref(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _REF_RE.match(value) or value.endswith((".lock", "/")):
+        raise BadRequest("ref must be a branch or tag name", field="ref")
+    return value
+
+
+def parse_deploy_request(body: Any, *, local: bool,
+                         resolve: Resolver = _resolve_host) -> DeployRequest:
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    unknown = sorted(set(body) - set(DeployRequest.__dataclass_fields__))
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
+    if "repo_url" not in body:
+        raise BadRequest("repo_url is required", field="repo_url")
+    return DeployRequest(
+        repo_url=check_repo_url(body["repo_url"], local=local, resolve=resolve),
+        ref=check_ref(body.get("ref")),
+        root_dir=check_relative_dir(body.get("root_dir"), "root_dir"),
+        install_command=check_command(body.get("install_command"), "install_command"),
+        build_command=check_command(body.get("build_command"), "build_command"),
+        output_dir=check_relative_dir(body.get("output_dir"), "output_dir"),
+        env=check_env(body.get("env")),
+    )
