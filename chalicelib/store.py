@@ -18,7 +18,7 @@ from chalicelib import keys
 from chalicelib.settings import Settings
 
 
-def make_s3_client(settings: Settings):
+def make_s3_client(settings: Settings, session: boto3.session.Session | None = None):
     """Build the boto3 S3 client once, at the edge.
 
     boto3 >= 1.36 adds CRC checksums by default, which R2 rejects on uploads:
@@ -31,7 +31,7 @@ def make_s3_client(settings: Settings):
         max_pool_connections=max(10, settings.upload_workers),
         s3={"addressing_style": "path"},
     )
-    return boto3.client(
+    return (session or boto3).client(
         "s3",
         endpoint_url=settings.s3_endpoint_url or None,
         region_name=settings.aws_region,

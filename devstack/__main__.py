@@ -1,0 +1,55 @@
+"""`make run`: bring the whole stack up, print the URLs, stop everything on Ctrl-C."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from pathlib import Path
+
+from devstack.services import PROJECT, start_stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run percel locally.")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--runners", type=int, default=int(os.environ.get("RUNNERS", "1")))
+    parser.add_argument("--state", default=os.environ.get("STATE_DIR", str(PROJECT / ".state")))
+    args = parser.parse_args()
+    stack = start_stack(Path(args.state), args.port, args.runners,
+                        redis_url=os.environ.get("REDIS_URL"),
+                        s3_url=os.environ.get("AWS_ENDPOINT_URL_S3"))
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    print(banner(stack, args), flush=True)
+    try:
+        while True:
+            for service in stack.services:
+                if service.process and service.process.poll() is not None:
+                    raise SystemExit(f"{service.name} exited; see {service.log_path}")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping percel...", flush=True)
+        stack.stop()
+
+
+def banner(stack, args) -> str:
+    api = stack.api_url.replace("127.0.0.1", "localhost")
+    return f"""
+percel is running.
+  API:       {api}/api/health
+  Redis:     {stack.env['REDIS_URL']}
+  S3:        {stack.env['AWS_ENDPOINT_URL_S3']} (bucket {stack.env.get('PERCEL_BUCKET', 'percel')})
+  runners:   {args.runners}
+  logs:      {Path(args.state) / 'logs'}
+Deploy a repository:
+  curl -s -X POST {api}/api/deployments -H 'Content-Type: application/json' \\
+       -d '{{"repo_url": "file:///path/to/repo"}}'
+  then open the "url" it returns: http://<id>.localhost:{args.port}/
+Ctrl-C stops everything.
+"""
+
+
+if __name__ == "__main__":
+    main()

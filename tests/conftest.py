@@ -1,0 +1,184 @@
+"""Shared fixtures: real servers on free ports, never the Redis on 6379.
+
+Tiers: unit tests need none of these; functional tests take `redis_url` /
+`s3_url` / `ctx`; end-to-end tests take `stack` (the same processes `make run`
+starts) and talk HTTP to it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+
+from chalicelib.context import Context
+from chalicelib.settings import Settings
+from chalicelib.store import Store, make_s3_client
+from devstack import services
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long end-to-end builds (deselect with -m 'not slow')")
+    os.environ.update(services.LOCAL_AWS)
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def redis_service(state_dir):
+    service = services.start_redis(state_dir)
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_service(state_dir):
+    service = services.start_s3(state_dir)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def redis_url(redis_service) -> str:
+    client = redis.Redis.from_url(redis_service.url)
+    client.flushdb()
+    return redis_service.url
+
+
+@pytest.fixture
+def s3_url(s3_service) -> str:
+    return s3_service.url
+
+
+_bucket_counter = iter(range(1_000_000))
+
+
+@pytest.fixture
+def settings(redis_url, s3_url, tmp_path) -> Settings:
+    return Settings(stage="local", redis_url=redis_url, s3_endpoint_url=s3_url,
+                    bucket=f"test-{os.getpid()}-{next(_bucket_counter)}",
+                    work_dir=str(tmp_path / "work"),
+                    site_url_template="http://{id}.localhost:8000/")
+
+
+@pytest.fixture
+def ctx(settings) -> Context:
+    store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers)
+    store.ensure_bucket()
+    return Context(settings, redis.Redis.from_url(settings.redis_url), store)
+
+
+# --- git repositories ----------------------------------------------------------------
+
+def git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def make_repo(root: Path, files: dict[str, str | bytes], branch: str = "main") -> str:
+    """A real git repository with one commit of `files`; returns its file:// URL."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    commit_all(root, branch)
+    return f"file://{root}"
+
+
+def commit_all(root: Path, branch: str = "main") -> None:
+    if not (root / ".git").exists():
+        git("init", "-q", "-b", branch, cwd=root)
+    git("add", "-A", cwd=root)
+    git("commit", "-q", "-m", "commit", cwd=root)
+
+
+# --- the whole stack, over HTTP ---------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    state = tmp_path_factory.mktemp("stack")
+    sandbox = os.environ.get("TEST_BUILD_SANDBOX", "auto")
+    running = services.start_stack(state, services.free_port(), runners=1, extra_env={
+        "BUILD_SANDBOX": sandbox, "WORK_DIR": str(state / "work")})
+    yield running
+    running.stop()
+
+
+class Http:
+    """A tiny HTTP client for end-to-end tests: any Host, raw bytes, no redirects followed."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def request(self, method: str, path: str, body=None, host: str | None = None,
+                headers: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        if host:
+            request.add_header("Host", host)
+        opener = urllib.request.build_opener(NoRedirect)
+        try:
+            with opener.open(request, timeout=60) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def json(self, method: str, path: str, body=None):
+        status, _, raw = self.request(method, path, body)
+        return status, json.loads(raw)
+
+    def wait_for(self, deployment_id: str, timeout: float = 600) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, record = self.json("GET", f"/api/deployments/{deployment_id}")
+            if record["status"] not in ("queued", "building"):
+                return record
+            time.sleep(0.5)
+        raise AssertionError(f"deployment {deployment_id} still {record['status']}")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.fixture(scope="session")
+def http(stack) -> Http:
+    return Http(stack.api_url)
+
+
+def site_host(stack, deployment_id: str) -> str:
+    return f"{deployment_id}.localhost:{stack.port}"
+
+
+@pytest.fixture(scope="session")
+def vite_react_source(tmp_path_factory) -> Path:
+    """A real app from the official scaffolder, without node_modules (the build installs)."""
+    root = tmp_path_factory.mktemp("scaffold")
+    subprocess.run(["npm", "create", "--yes", "vite@latest", "app", "--", "--template", "react",
+                    "--no-interactive"], cwd=root, check=True, capture_output=True, timeout=300,
+                   env={**os.environ, "npm_config_yes": "true", "CI": "1"})
+    app = root / "app"
+    assert (app / "package.json").exists()
+    return app
+
+
+def copy_tree(source: Path, destination: Path) -> Path:
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("node_modules", ".git"))
+    return destination

@@ -1,0 +1,55 @@
+"""The state machine against a real Redis: legal moves pass, illegal ones are refused."""
+import pytest
+import redis
+
+from chalicelib.records import IllegalTransition, Records, State, TRANSITIONS
+
+
+@pytest.fixture
+def records(redis_url):
+    store = Records(redis.Redis.from_url(redis_url))
+    store.create({"id": "dep1", "repo_url": "file:///r"})
+    return store
+
+
+def test_a_new_record_is_queued_with_timestamps(records):
+    record = records.get("dep1")
+    assert record["status"] == "queued" and record["created_at"] and record["repo_url"]
+    assert records.list_ids() == ["dep1"]
+
+
+def test_the_happy_path(records):
+    assert records.transition("dep1", State.BUILDING) is State.QUEUED
+    records.transition("dep1", State.DEPLOYED)
+    assert records.status("dep1") is State.DEPLOYED
+
+
+def test_a_job_delivered_twice_cannot_start_twice(records):
+    records.transition("dep1", State.BUILDING, only_from={State.QUEUED})
+    with pytest.raises(IllegalTransition):
+        records.transition("dep1", State.BUILDING, only_from={State.QUEUED})
+
+
+@pytest.mark.parametrize("start", list(State))
+@pytest.mark.parametrize("target", list(State))
+def test_every_move_follows_the_table(records, start, target):
+    records.redis.hset("percel:dep:dep1", "status", start.value)
+    if target in TRANSITIONS[start]:
+        records.transition("dep1", target, error="x")
+        assert records.status("dep1") is target
+    else:
+        with pytest.raises(IllegalTransition):
+            records.transition("dep1", target)
+        assert records.status("dep1") is start
+
+
+def test_unknown_record_cannot_move(records):
+    with pytest.raises(IllegalTransition):
+        records.transition("nope", State.BUILDING)
+    assert records.get("nope") is None
+
+
+def test_fields_travel_with_the_transition(records):
+    records.transition("dep1", State.BUILDING)
+    records.transition("dep1", State.FAILED, error="build exited 1")
+    assert records.get("dep1")["error"] == "build exited 1"

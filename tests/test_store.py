@@ -1,0 +1,54 @@
+"""The storage module: unit tests on moto's in-process mock, one round trip over real HTTP."""
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib import keys
+from chalicelib.settings import Settings
+from chalicelib.store import Store, make_s3_client
+
+
+@pytest.fixture
+def store():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        s = Store(client, "unit")
+        s.ensure_bucket()
+        yield s
+
+
+def test_blobs_are_written_once(store, tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"hello")
+    assert store.upload_blobs({"h1": tmp_path / "a.txt", "h2": b"bytes"}) == 2
+    assert store.upload_blobs({"h1": tmp_path / "a.txt", "h2": b"bytes"}) == 0
+    assert store.get_blob("h1") == b"hello" and store.get_blob("h2") == b"bytes"
+
+
+def test_missing_objects_read_as_none(store):
+    assert store.get_bytes("nope") is None and store.get_json("nope.json") is None
+    assert store.exists("nope") is False
+    assert store.missing_blobs(["x", "y"]) == ["x", "y"]
+
+
+def test_json_round_trip_and_listing(store):
+    store.put_json(keys.deployment_manifest("d1"), {"files": {}})
+    assert store.get_json("deployments/d1.json") == {"files": {}}
+    assert [k for k, _ in store.list_keys("deployments/")] == ["deployments/d1.json"]
+    store.delete(["deployments/d1.json"])
+    assert store.exists("deployments/d1.json") is False
+
+
+def test_download_refuses_a_missing_blob(store, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        store.download_blobs({tmp_path / "x": "absent"})
+
+
+def test_real_http_endpoint_round_trip(s3_url, tmp_path):
+    settings = Settings(s3_endpoint_url=s3_url, bucket="http-round-trip")
+    real = Store(make_s3_client(settings), settings.bucket)
+    real.ensure_bucket()
+    payload = bytes(range(256)) * 1000
+    real.upload_blobs({"big": payload})
+    assert real.get_blob("big") == payload
+    url = real.presign(keys.blob("big"))
+    assert url.startswith(s3_url)

@@ -1,0 +1,73 @@
+"""The deploy request body: every bad field is refused with a 400 that names it."""
+import pytest
+
+from chalicelib.errors import BadRequest
+from chalicelib.validation import check_repo_url, parse_deploy_request
+
+
+def public(_host):
+    return ["93.184.216.34"]
+
+
+def private(_host):
+    return ["10.0.0.5"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "repo_url"),
+    ({"repo_url": ""}, "repo_url"),
+    ({"repo_url": 42}, "repo_url"),
+    ({"repo_url": "https://example.com/r.git", "colour": "red"}, "colour"),
+    ({"repo_url": "https://example.com/r.git", "ref": "--upload-pack=x"}, "ref"),
+    ({"repo_url": "https://example.com/r.git", "ref": "a..b"}, "ref"),
+    ({"repo_url": "https://example.com/r.git", "root_dir": "../up"}, "root_dir"),
+    ({"repo_url": "https://example.com/r.git", "root_dir": "/etc"}, "root_dir"),
+    ({"repo_url": "https://example.com/r.git", "output_dir": "a/../../b"}, "output_dir"),
+    ({"repo_url": "https://example.com/r.git", "build_command": ""}, "build_command"),
+    ({"repo_url": "https://example.com/r.git", "install_command": ["npm"]}, "install_command"),
+    ({"repo_url": "https://example.com/r.git", "env": {"PATH": "/evil"}}, "env"),
+    ({"repo_url": "https://example.com/r.git", "env": {"A": 1}}, "env"),
+    ({"repo_url": "https://example.com/r.git", "env": {"1BAD": "x"}}, "env"),
+    ({"repo_url": "https://example.com/r.git", "env": "A=1"}, "env"),
+])
+def test_bad_fields_are_named(body, field):
+    with pytest.raises(BadRequest) as refused:
+        parse_deploy_request(body, local=False, resolve=public)
+    assert refused.value.field == field
+    assert refused.value.status == 400
+
+
+def test_body_must_be_an_object():
+    with pytest.raises(BadRequest, match="JSON object"):
+        parse_deploy_request(["https://example.com/r.git"], local=False, resolve=public)
+
+
+def test_a_full_valid_request_is_normalised():
+    parsed = parse_deploy_request({
+        "repo_url": "https://example.com/r.git", "ref": "release/v1", "root_dir": "./web/",
+        "install_command": " npm ci ", "build_command": "npm run build", "output_dir": "dist",
+        "env": {"VITE_API": "https://api"}}, local=False, resolve=public)
+    assert parsed.root_dir == "web" and parsed.install_command == "npm ci"
+    assert parsed.env == {"VITE_API": "https://api"}
+
+
+@pytest.mark.parametrize("url, local, resolve, ok", [
+    ("https://example.com/r.git", False, public, True),
+    ("http://example.com/r.git", False, public, False),
+    ("file:///tmp/repo", False, public, False),
+    ("file:///tmp/repo", True, public, True),
+    ("file://remote-host/tmp/repo", True, public, False),
+    ("https://internal.example/r.git", False, private, False),
+    ("https://127.0.0.1/r.git", False, lambda h: ["127.0.0.1"], False),
+    ("https://metadata/r.git", False, lambda h: ["169.254.169.254"], False),
+    ("http://127.0.0.1:9000/r.git", True, public, True),
+    ("https://user:token@example.com/r.git", False, public, False),
+    ("ext::sh -c touch% /tmp/pwned", True, public, False),
+    ("ssh://git@example.com/r.git", False, public, False),
+])
+def test_repo_url_policy_by_stage(url, local, resolve, ok):
+    if ok:
+        assert check_repo_url(url, local=local, resolve=resolve) == url
+    else:
+        with pytest.raises(BadRequest):
+            check_repo_url(url, local=local, resolve=resolve)
