@@ -1,0 +1,202 @@
+"""Dependency cache: node_modules as a tarball in the bucket under cache/<key>.
+
+The key hashes what decides the installed tree (lockfile, package manager,
+node version, platform), so a repeat build of an unchanged app restores
+node_modules and its install step has little left to do (issue 4, "Build cache").
+Archives are untrusted on the way back in: a member that would land outside
+node_modules is refused before anything is written.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import platform as _platform
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from build_runner.frameworks import LOCKFILES, NPM_CI, BuildPlan
+from chalicelib import keys
+
+log = logging.getLogger(__name__)
+
+# Bump when the archive layout changes, so old entries are simply never hit again.
+CACHE_FORMAT = "node_modules.tar/v1"
+# gzip level 1 against an uncompressed tar, measured for a Vite React app's
+# node_modules (see tests/test_depcache.py's module docstring for the figures).
+COMPRESS_LEVEL = 0
+# With a restored node_modules, `npm ci` would delete it first
+# (docs.npmjs.com/cli/commands/npm-ci); `npm install` keeps what matches the lockfile.
+NPM_REUSE = "npm install --prefer-offline --no-audit --no-fund"
+DEFAULT_MAX_BYTES = 1024 ** 3
+_ROOT = "node_modules"
+
+
+class UnsafeArchive(ValueError):
+    """A cached archive holds a member that would escape node_modules."""
+
+
+def current_platform() -> str:
+    """OS, CPU and libc: native addons built for glibc do not load on musl, and vice versa."""
+    libc, version = _platform.libc_ver()
+    return f"{_platform.system().lower()}-{_platform.machine()}-{libc or 'unknown'}{version}"
+
+
+def _lockfile(project_dir: Path, package_manager: str | None) -> Path | None:
+    for name, owner in LOCKFILES:
+        path = Path(project_dir) / name
+        if owner == package_manager and path.is_file():
+            return path
+    return None
+
+
+def cache_key(project_dir: Path, plan: BuildPlan, node_version: str, platform: str, scope: str = "") -> str | None:
+    """sha256 of (format, package manager, node version, platform, scope, lockfile); None without a lockfile.
+
+    `scope` keeps tenants apart: a cache is code that the next build runs, so two
+    projects that share a lockfile must not share a node_modules written by the
+    other's install scripts. Pass the repository URL (or the owner).
+    """
+    lockfile = _lockfile(project_dir, plan.package_manager)
+    if lockfile is None:
+        return None
+    digest = hashlib.sha256()
+    for part in (CACHE_FORMAT, plan.package_manager or "", node_version, platform, scope):
+        digest.update(part.encode() + b"\0")
+    digest.update(lockfile.read_bytes())
+    return digest.hexdigest()
+
+
+def install_command_for(plan: BuildPlan, cache_restored: bool) -> str | None:
+    """The install command to run, given whether node_modules came from the cache."""
+    if cache_restored and plan.install_command == NPM_CI:
+        return NPM_REUSE
+    return plan.install_command
+
+
+# --- saving --------------------------------------------------------------------------
+
+def _tree_size(root: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def _link_stays_inside(member_name: str, target: str) -> bool:
+    if posixpath.isabs(target):
+        return False
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member_name), target))
+    return resolved == _ROOT or resolved.startswith(_ROOT + "/")
+
+
+def _hardlink_stays_inside(linkname: str) -> bool:
+    """Hard link targets are archive paths, not paths relative to the link."""
+    target = posixpath.normpath(linkname)
+    return (not posixpath.isabs(linkname) and ".." not in linkname.split("/")
+            and (target == _ROOT or target.startswith(_ROOT + "/")))
+
+
+def _keep_member(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    """Drop what restore would refuse (links out of node_modules, devices, fifos)."""
+    if info.issym() and not _link_stays_inside(info.name, info.linkname):
+        return None
+    if not (info.isfile() or info.isdir() or info.issym() or info.islnk()):
+        return None
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def pack_node_modules(project_dir: Path, compresslevel: int = COMPRESS_LEVEL) -> bytes:
+    """node_modules as a tar (gzip at `compresslevel`, or plain when it is 0)."""
+    buffer = io.BytesIO()
+    mode = "w:gz" if compresslevel else "w"
+    options = {"compresslevel": compresslevel} if compresslevel else {}
+    with tarfile.open(fileobj=buffer, mode=mode, **options) as archive:
+        archive.add(Path(project_dir) / _ROOT, arcname=_ROOT, filter=_keep_member)
+    return buffer.getvalue()
+
+
+def save(store, key: str, project_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bool:
+    """Upload node_modules under cache/<key> unless it is already there or too big.
+
+    Call it right after the install step, so the archive holds what the install
+    produced and not the build's own leftovers. Returns whether it uploaded.
+    """
+    modules = Path(project_dir) / _ROOT
+    if modules.is_symlink() or not modules.is_dir():
+        return False
+    if store.exists(keys.build_cache(key)):
+        return False
+    size = _tree_size(modules)
+    if size > max_bytes:
+        log.info("dependency cache skipped: node_modules is %d bytes, over dep_cache_max_bytes=%d", size, max_bytes)
+        return False
+    store.put_bytes(keys.build_cache(key), pack_node_modules(project_dir))
+    return True
+
+
+# --- restoring -----------------------------------------------------------------------
+
+def _check_member(info: tarfile.TarInfo) -> None:
+    name = info.name
+    parts = name.split("/")
+    if posixpath.isabs(name) or "\\" in name or ".." in parts or parts[0] != _ROOT:
+        raise UnsafeArchive(f"cache archive member {name!r} is outside node_modules")
+    if info.issym() and not _link_stays_inside(name, info.linkname):
+        raise UnsafeArchive(f"cache archive link {name!r} -> {info.linkname!r} points outside node_modules")
+    if info.islnk() and not _hardlink_stays_inside(info.linkname):
+        raise UnsafeArchive(f"cache archive hard link {name!r} -> {info.linkname!r} points outside node_modules")
+    if not (info.isfile() or info.isdir() or info.issym() or info.islnk()):
+        raise UnsafeArchive(f"cache archive member {name!r} is a device or fifo")
+
+
+def unpack_node_modules(data: bytes, project_dir: Path) -> None:
+    """Extract an archive made by pack_node_modules into project_dir/node_modules.
+
+    Every member is checked before anything is written, then extracted into a
+    scratch directory and moved into place, so a refused or truncated archive
+    leaves no partial node_modules behind. Python's "data" filter (PEP 706) is
+    kept as a second line of defence.
+    """
+    project_dir = Path(project_dir)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+        members = archive.getmembers()
+        for info in members:
+            _check_member(info)
+        scratch = Path(tempfile.mkdtemp(prefix=".percel-restore-", dir=project_dir))
+        try:
+            archive.extractall(scratch, members=members, filter="data")
+            if (scratch / _ROOT).is_dir():
+                (scratch / _ROOT).rename(project_dir / _ROOT)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def restore(store, key: str, project_dir: Path) -> bool:
+    """Put the cached node_modules in place; False on a miss or a refused archive.
+
+    A repository that ships its own node_modules (or a link named so) is left
+    alone: extracting through someone else's symlink is how caches escape.
+    """
+    target = Path(project_dir) / _ROOT
+    if target.exists() or target.is_symlink():
+        return False
+    data = store.get_bytes(keys.build_cache(key))
+    if data is None:
+        return False
+    try:
+        unpack_node_modules(data, project_dir)
+    except (UnsafeArchive, tarfile.TarError, EOFError, OSError) as error:
+        log.warning("dependency cache %s not restored: %s", key, error)
+        return False
+    return target.is_dir()
