@@ -16,19 +16,30 @@ One `run()` = one `bwrap` process tree:
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+import uuid
 from pathlib import Path
 
+from build_runner.cgroups import MiB, BuildCgroup, cgroup_problem
+from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
 from build_runner.sandbox import (OnLine, RunResult, base_env, format_seconds, kill_group, pump,
                                   spawn)
 from chalicelib.settings import Settings
 
 BWRAP = "/usr/bin/bwrap"
+PRLIMIT = "/usr/bin/prlimit"
+FORWARDER = Path(__file__).with_name("forward.js")
+PROXY_SOCKET = "proxy.sock"
+# Port of the in-sandbox forwarder, on the sandbox's own loopback (its own network namespace).
+FORWARD_PORT = 3128
 SANDBOX_UID = 1000
 SANDBOX_GID = 1000
 # The top-level system directories a build may read. On merged-/usr systems the
@@ -46,6 +57,11 @@ def bwrap_problem() -> str | None:
     """None when bubblewrap can create the namespaces we need here, else why not."""
     if not os.access(BWRAP, os.X_OK):
         return f"{BWRAP} not found"
+    if not os.access(PRLIMIT, os.X_OK):
+        return f"{PRLIMIT} (util-linux) not found: it sets the file size limit"
+    problem = cgroup_problem()
+    if problem:
+        return f"no memory/process limits: {problem}"
     argv = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
             "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             *system_mounts(), "--proc", "/proc", "--dev", "/dev", "--", "true"]
@@ -87,35 +103,114 @@ class BwrapSandbox:
     def __init__(self, settings: Settings, *, log: logging.Logger | None = None) -> None:
         self._settings = settings
         self._log = log or logging.getLogger(__name__)
+        self._hosts = parse_hosts(settings.build_registry_hosts)
+        self._allow_cidrs = parse_cidrs(settings.build_proxy_allow_cidrs)
+        # The runner's own way out, when it has one (this machine reaches npm directly).
+        self._upstream = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
             timeout: float, on_line: OnLine) -> RunResult:
+        on_line = serialized(on_line)  # the proxy thread reports refusals concurrently
         private = Path(tempfile.mkdtemp(prefix="percel-sandbox-"))
+        cgroup = BuildCgroup(f"{os.getpid()}-{uuid.uuid4().hex[:12]}", memory_mb=self._settings.build_memory_mb,
+                             max_pids=self._settings.build_max_pids)
+        cgroup.create()
         try:
-            argv = self.argv(command, workdir=workdir, home=home, private=private)
-            proc = spawn(argv, cwd=workdir, env=base_env(str(home), env))
-            try:
-                timed_out = pump(proc, on_line, timeout)
-            finally:
-                kill_group(proc.pid)
-                proc.stdout.close()
-                proc.wait()
+            with contextlib.ExitStack() as stack:
+                child_env = base_env(str(home), env)
+                if network:
+                    stack.enter_context(self._proxy(private, on_line))
+                    child_env.update(proxy_env())
+                argv = self.launcher(cgroup) + self.argv(command, workdir=workdir, home=home,
+                                                         private=private, network=network)
+                returncode, timed_out = self._execute(argv, workdir, child_env, timeout, on_line, cgroup)
+            limit = cgroup.limit_hit()
         finally:
+            cgroup.kill_all()
+            cgroup.remove()
             shutil.rmtree(private, ignore_errors=True)
         if timed_out:
             return RunResult(None, True, f"timed out after {format_seconds(timeout)}")
-        return RunResult(proc.returncode, False, None)
+        return self._result(returncode, limit)
 
-    def argv(self, command: str, *, workdir: Path, home: Path, private: Path) -> list[str]:
-        tmp_bytes = self._settings_int("build_tmp_mb", 512) * 1024 * 1024
-        return [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
+    def _execute(self, argv: list[str], workdir: Path, env: dict[str, str], timeout: float,
+                 on_line: OnLine, cgroup: BuildCgroup) -> tuple[int, bool]:
+        proc = spawn(argv, cwd=workdir, env=env)
+        try:
+            timed_out = pump(proc, on_line, timeout)
+        finally:
+            # Killing bwrap takes its pid namespace down (--die-with-parent on the inner init);
+            # sweeping the cgroup as well covers anything that raced the kill.
+            kill_group(proc.pid)
+            cgroup.kill_all()
+            proc.stdout.close()
+            proc.wait()
+        return proc.returncode, timed_out
+
+    def _result(self, returncode: int, limit: str | None) -> RunResult:
+        """bwrap exits with its child's status; a shell reports a signal as 128 + its number."""
+        signum = returncode - 128 if returncode > 128 else -returncode if returncode < 0 else 0
+        if signum == signal.SIGXFSZ:
+            return RunResult(None, False, f"file size limit exceeded (limit {self._settings.build_max_file_mb} MiB)")
+        if limit:
+            # Reported even when the command exited 0: a fork that failed or a worker the
+            # OOM killer took may have left the output incomplete, so the build must not pass.
+            return RunResult(None if signum == signal.SIGKILL else returncode, False, limit)
+        if signum:
+            return RunResult(None, False, f"killed by signal {_signal_name(signum)}")
+        return RunResult(returncode, False, None)
+
+    def _proxy(self, private: Path, on_line: OnLine) -> AllowListProxy:
+        (private / "net").mkdir()
+        policy = ProxyPolicy(self._hosts, self._allow_cidrs, upstream=self._upstream)
+        return AllowListProxy(private / "net" / PROXY_SOCKET, policy,
+                              lambda message: on_line(f"percel sandbox: network access refused: {message}"))
+
+    def launcher(self, cgroup: BuildCgroup) -> list[str]:
+        """Join the build's cgroups, set the file size limit, then exec bwrap: all before any child exists."""
+        join = 'for f in "$1" "$2"; do echo $$ > "$f" || exit 125; done; shift 2; exec "$@"'
+        return ["/bin/sh", "-c", join, "percel-sandbox", *cgroup.procs_files,
+                PRLIMIT, f"--fsize={self._settings.build_max_file_mb * MiB}", "--"]
+
+    def argv(self, command: str, *, workdir: Path, home: Path, private: Path, network: bool = False) -> list[str]:
+        tmp_bytes = self._settings.build_tmp_mb * MiB
+        argv = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
                 "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                 "--hostname", "percel-build",
                 *system_mounts(), *etc_mounts(private),
                 "--proc", "/proc", "--dev", "/dev",
                 "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-                "--bind", str(home), str(home), "--bind", str(workdir), str(workdir),
-                "--chdir", str(workdir), "--", "/bin/sh", "-c", command]
+                "--bind", str(home), str(home), "--bind", str(workdir), str(workdir)]
+        if network:
+            argv += ["--dir", "/run", "--ro-bind", str(private / "net"), "/run/percel",
+                     "--ro-bind", str(FORWARDER), "/run/percel-forward.js"]
+        # bwrap builds the root in a tmpfs; freeze it so /etc, /run and / itself are read-only too.
+        argv += ["--remount-ro", "/", "--chdir", str(workdir), "--"]
+        if not network:
+            return argv + ["/bin/sh", "-c", command]
+        return argv + ["node", "/run/percel-forward.js", f"/run/percel/{PROXY_SOCKET}",
+                       str(FORWARD_PORT), command]
 
-    def _settings_int(self, name: str, default: int) -> int:
-        return int(getattr(self._settings, name, default))
+
+def proxy_env() -> dict[str, str]:
+    """Every spelling npm, yarn (1 and berry), pnpm and bun read for an HTTPS proxy."""
+    url = f"http://127.0.0.1:{FORWARD_PORT}"
+    names = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "npm_config_proxy",
+             "npm_config_https_proxy", "YARN_HTTP_PROXY", "YARN_HTTPS_PROXY")
+    return {**{name: url for name in names}, "NO_PROXY": "", "no_proxy": ""}
+
+
+def serialized(on_line: OnLine) -> OnLine:
+    lock = threading.Lock()
+
+    def emit(line: str) -> None:
+        with lock:
+            on_line(line)
+    return emit
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)

@@ -46,6 +46,24 @@ class Settings:
     work_dir: str = "/tmp/percel-builds"
     # Build sandbox backend: auto, bwrap, docker, podman or none.
     build_sandbox: str = "auto"
+    # Memory one build may use (cgroup / --memory): a runaway build must not starve the host.
+    build_memory_mb: int = 2048
+    # Processes + threads one build may have: stops fork bombs; real installs/builds use far fewer.
+    build_max_pids: int = 1024
+    # Largest file a build may write (RLIMIT_FSIZE): one runaway file must not fill the disk.
+    build_max_file_mb: int = 1024
+    # Size of the build's private /tmp (a tmpfs, so it also counts against memory).
+    build_tmp_mb: int = 512
+    # CPUs one container build may use (docker/podman --cpus); 2 = this machine's cores.
+    build_cpus: float = 2.0
+    # Image for docker/podman builds: Node LTS on Debian slim.
+    build_image: str = "node:22-bookworm-slim"
+    # Hosts the install step may reach through the allow-list proxy (comma-separated, port 443).
+    build_registry_hosts: str = "registry.npmjs.org,registry.yarnpkg.com"
+    # Non-public CIDRs the install proxy may still reach (a registry mirror on a private network).
+    build_proxy_allow_cidrs: str = ""
+    # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
+    dep_cache_max_bytes: int = 1024 ** 3
     # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).
     max_inline_bytes: int = 4 * 1024 * 1024
 

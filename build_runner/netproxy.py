@@ -1,0 +1,292 @@
+"""The install step's only way out: an allow-list HTTP CONNECT proxy on a UNIX socket.
+
+The sandbox has no network namespace access at all (bwrap --unshare-net); this
+socket is bind-mounted into it, and an in-sandbox forwarder (forward.js) turns it
+back into a TCP proxy address for npm/yarn/pnpm. The proxy runs in the runner
+process, in threads, and
+- accepts only CONNECT (RFC 9110 §9.3.6) to port 443 of a host on the registry allow-list;
+- resolves the name itself and connects to the address it checked, refusing
+  loopback (our Redis), link-local (169.254.169.254, cloud metadata), this host's
+  own addresses and anything else not globally routable, unless an operator
+  allowed that range (a registry mirror on a private network);
+- or, when the runner itself reaches the internet through a proxy (HTTPS_PROXY),
+  chains the CONNECT to that proxy, which then does the resolving.
+Every refusal is reported through `on_refusal`, which the sandbox puts in the build log.
+"""
+from __future__ import annotations
+
+import base64
+import ipaddress
+import logging
+import select
+import socket
+import socketserver
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote, urlsplit
+
+ALLOWED_PORTS = frozenset({443})
+MAX_HEADER_BYTES = 16 * 1024
+HEADER_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 15.0
+# A tunnel with no traffic either way for this long is closed.
+IDLE_TIMEOUT = 300.0
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """A CONNECT the policy does not allow; the message goes to the build log."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_hosts(value: str) -> frozenset[str]:
+    return frozenset(h.strip().lower().rstrip(".") for h in value.split(",") if h.strip())
+
+
+def parse_cidrs(value: str) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in value.split(",") if c.strip())
+
+
+def host_addresses() -> frozenset[IPAddress]:
+    """Every address of this machine's interfaces (a service bound to 0.0.0.0 listens on all of them)."""
+    found: set[IPAddress] = set()
+    try:  # IPv4: "/32 host LOCAL" leaves of the local routing table
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+        for prev, line in zip(lines, lines[1:]):
+            if "/32 host LOCAL" in line and "|--" in prev:
+                found.add(ipaddress.ip_address(prev.split("|--")[1].strip()))
+    except (OSError, ValueError):
+        pass
+    try:  # IPv6: first column is the address in 32 hex digits
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            found.add(ipaddress.IPv6Address(int(line.split()[0], 16)))
+    except (OSError, ValueError, IndexError):
+        pass
+    return frozenset(found)
+
+
+def address_refusal(address: IPAddress, *, allow: tuple[IPNetwork, ...] = (),
+                    local: frozenset[IPAddress] = frozenset()) -> str | None:
+    """Why the proxy must not connect to `address`, or None when it may."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_loopback or address.is_unspecified:
+        return "a loopback address"
+    if address.is_link_local:
+        return "a link-local address (cloud metadata lives there)"
+    if address in local:
+        return "an address of the build host"
+    if address.is_multicast:
+        return "a multicast address"
+    if any(address in net for net in allow):
+        return None
+    if not address.is_global:
+        return "a private or reserved address"
+    return None
+
+
+@dataclass
+class ProxyPolicy:
+    hosts: frozenset[str]
+    allow_cidrs: tuple[IPNetwork, ...] = ()
+    local: frozenset[IPAddress] = field(default_factory=host_addresses)
+    upstream: str | None = None  # http://[user:pass@]host:port of the runner's own proxy
+
+    def check_target(self, target: str) -> tuple[str, int]:
+        host, port = split_target(target)
+        if host not in self.hosts:
+            raise Refused(403, f"{host}:{port} is not on the registry allow-list")
+        if port not in ALLOWED_PORTS:
+            raise Refused(403, f"{host}:{port}: only port 443 is allowed")
+        return host, port
+
+    def resolve(self, host: str, port: int) -> list[tuple]:
+        """The addresses to try; refuses the whole name if any of them is forbidden."""
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise Refused(502, f"{host}: cannot resolve ({exc.strerror})") from None
+        for info in infos:
+            why = address_refusal(ipaddress.ip_address(info[4][0]), allow=self.allow_cidrs, local=self.local)
+            if why:
+                raise Refused(403, f"{host} resolves to {info[4][0]}, {why}")
+        return infos
+
+
+def split_target(target: str) -> tuple[str, int]:
+    """CONNECT's authority-form "host:port" (RFC 9110 §7.2), IPv6 literals in brackets."""
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise Refused(400, f"bad CONNECT target {target!r}")
+    return host.strip("[]").lower().rstrip("."), int(port)
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: "_Server"
+
+    def handle(self) -> None:
+        client: socket.socket = self.request
+        client.settimeout(HEADER_TIMEOUT)
+        try:
+            target = read_connect(client)
+            upstream = self.server.open(target)
+        except Refused as exc:
+            self.server.refused(str(exc))
+            _send_status(client, exc.status)
+            return
+        except OSError as exc:
+            self.server.refused(f"connection failed: {exc}")
+            _send_status(client, 502)
+            return
+        with upstream:
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            relay(client, upstream)
+
+
+def read_connect(client: socket.socket) -> str:
+    """Read one request head; returns the CONNECT target or raises Refused."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = client.recv(4096)
+        if not chunk:
+            raise Refused(400, "client closed before sending a request")
+        head += chunk
+        if len(head) > MAX_HEADER_BYTES:
+            raise Refused(431, "request head too large")
+    method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
+    if method != "CONNECT":
+        raise Refused(405, f"{method} {rest.split(' ')[0]}: only HTTPS (CONNECT) is allowed")
+    return rest.split(" ")[0]
+
+
+def _send_status(client: socket.socket, status: int) -> None:
+    reasons = {400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed",
+               431: "Request Header Fields Too Large", 502: "Bad Gateway"}
+    try:
+        client.sendall(f"HTTP/1.1 {status} {reasons.get(status, 'Error')}\r\n"
+                       "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    except OSError:
+        pass
+
+
+def relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways until either side closes or the tunnel idles out."""
+    a.setblocking(True)
+    b.setblocking(True)
+    peers = {a: b, b: a}
+    while peers:
+        ready, _, _ = select.select(list(peers), [], [], IDLE_TIMEOUT)
+        if not ready:
+            return
+        for sock in ready:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                return
+            other = peers.get(sock)
+            if not data:
+                # Half-close: pass the EOF on, keep reading the other direction.
+                _shutdown_write(other)
+                peers.pop(sock, None)
+                continue
+            try:
+                other.sendall(data)
+            except OSError:
+                return
+
+
+def _shutdown_write(sock: socket.socket | None) -> None:
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def connect_direct(policy: ProxyPolicy, host: str, port: int) -> socket.socket:
+    last: OSError | None = None
+    for family, kind, proto, _, address in policy.resolve(host, port):
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(CONNECT_TIMEOUT)
+        try:
+            sock.connect(address)  # the checked address itself: no second DNS lookup to rebind
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError(f"no address for {host}")
+
+
+def connect_via_upstream(upstream: str, host: str, port: int) -> socket.socket:
+    """Open a tunnel through the runner's own HTTP proxy (a CONNECT chained to it)."""
+    url = urlsplit(upstream if "://" in upstream else f"http://{upstream}")
+    sock = socket.create_connection((url.hostname, url.port or 80), timeout=CONNECT_TIMEOUT)
+    auth = ""
+    if url.username:
+        creds = f"{unquote(url.username)}:{unquote(url.password or '')}".encode()
+        auth = f"Proxy-Authorization: Basic {base64.b64encode(creds).decode()}\r\n"
+    sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk or len(head) > MAX_HEADER_BYTES:
+            sock.close()
+            raise OSError("upstream proxy closed the connection")
+        head += chunk
+    status_line = head.split(b"\r\n", 1)[0]
+    parts = status_line.split(b" ")
+    if len(parts) < 2 or parts[1] != b"200":
+        sock.close()
+        raise OSError(f"upstream proxy answered {status_line.decode('latin-1')!r}")
+    # Bytes after the head belong to the tunnel; a CONNECT 200 has none before the client speaks.
+    return sock
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: str, policy: ProxyPolicy, on_refusal: Callable[[str], None]) -> None:
+        self.policy = policy
+        self.on_refusal = on_refusal
+        super().__init__(path, _Handler)
+
+    def open(self, target: str) -> socket.socket:
+        host, port = self.policy.check_target(target)
+        if self.policy.upstream:
+            return connect_via_upstream(self.policy.upstream, host, port)
+        return connect_direct(self.policy, host, port)
+
+    def refused(self, message: str) -> None:
+        log.info("install proxy refused: %s", message)
+        try:
+            self.on_refusal(message)
+        except Exception:  # the build log must never take the proxy down
+            log.exception("reporting a proxy refusal failed")
+
+
+class AllowListProxy:
+    """One proxy per sandboxed install, serving a UNIX socket at `path` until closed."""
+
+    def __init__(self, path: Path, policy: ProxyPolicy, on_refusal: Callable[[str], None]) -> None:
+        self.path = path
+        self._server = _Server(str(path), policy, on_refusal)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="percel-install-proxy", daemon=True)
+
+    def __enter__(self) -> "AllowListProxy":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()

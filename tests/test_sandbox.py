@@ -1,0 +1,380 @@
+"""The build sandbox (build_runner/sandbox.py and its backends), with real runs.
+
+Each escape attempt from issue 4 runs for real inside bubblewrap and must be blocked,
+reported (in RunResult.reason or in the build log lines), and leave the runner
+unharmed. Only the docker/podman command lines are checked without running them:
+there is no container engine on this machine.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import subprocess
+import threading
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from build_runner import netproxy
+from build_runner.bwrap import bwrap_problem
+from build_runner.cgroups import CGROUP_ROOT, PARENT
+from build_runner.sandbox import (LineSplitter, NoneSandbox, RunResult, SandboxUnavailable,
+                                  make_sandbox)
+from chalicelib.settings import Settings
+
+REGISTRY = "registry.npmjs.org"
+needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=f"bwrap unusable: {bwrap_problem()}")
+
+
+# --- helpers ---------------------------------------------------------------------
+
+def registry_cidrs() -> str:
+    """This machine resolves the registry to a documentation range (an egress proxy's
+    address, see DESIGN.md), which the proxy treats as non-public: allow exactly those
+    addresses, as an operator with a private mirror would."""
+    try:
+        infos = socket.getaddrinfo(REGISTRY, 443, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return ""
+    addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+    return ",".join(f"{a}/{a.max_prefixlen}" for a in addresses if not a.is_global)
+
+
+SETTINGS = Settings(build_sandbox="bwrap", build_memory_mb=256, build_max_pids=128, build_max_file_mb=4,
+                    build_tmp_mb=16, build_proxy_allow_cidrs=registry_cidrs())
+
+
+class Build:
+    """One sandboxed command's log, as the runner would collect it."""
+
+    def __init__(self, sandbox, tmp_path: Path) -> None:
+        self.sandbox = sandbox
+        self.workdir = tmp_path / "work"
+        self.home = tmp_path / "home"
+        self.workdir.mkdir()
+        self.home.mkdir()
+        self.lines: list[str] = []
+
+    def run(self, command: str, *, network: bool = False, timeout: float = 30.0,
+            env: dict[str, str] | None = None) -> RunResult:
+        self.lines = []
+        return self.sandbox.run(command, workdir=self.workdir, home=self.home, env=env or {"CI": "1"},
+                                network=network, timeout=timeout, on_line=self.lines.append)
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def build(tmp_path) -> Build:
+    return Build(make_sandbox(SETTINGS), tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def runner_unharmed():
+    """After every test: the runner can still start processes and no build cgroup is left over."""
+    before = set(_build_cgroups())
+    yield
+    assert subprocess.run(["true"]).returncode == 0
+    assert set(_build_cgroups()) <= before
+
+
+def _build_cgroups() -> list[str]:
+    parent = CGROUP_ROOT / "pids" / PARENT
+    return [p.name for p in parent.iterdir() if p.is_dir()] if parent.exists() else []
+
+
+def processes_with(marker: str) -> list[int]:
+    """Host pids whose command line contains marker (read from /proc, like ps)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 standing in for our Redis; counts accepted connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.sendall(b"+PONG\r\n")
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    # The host itself can reach it: the sandbox failing to is the sandbox's doing.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as probe:
+        assert probe.recv(16) == b"+PONG\r\n"
+    server.accepted = 0
+    yield server
+    server.close()
+
+
+def tcp_probe(host: str, port: int) -> str:
+    """A shell command that tries a raw TCP connection and prints the outcome."""
+    script = (f"import socket\ntry:\n s=socket.create_connection(({host!r},{port}),timeout=3)\n"
+              " print('CONNECTED', s.recv(16))\nexcept OSError as e:\n print('BLOCKED', e)")
+    return f"python3 -c \"{script}\""
+
+
+# --- backend selection -------------------------------------------------------------
+
+def test_none_backend_only_when_named(caplog):
+    with caplog.at_level(logging.WARNING):
+        sandbox = make_sandbox(Settings(build_sandbox="none"))
+    assert isinstance(sandbox, NoneSandbox)
+    assert "WITHOUT isolation" in caplog.text
+    assert make_sandbox(Settings(build_sandbox="auto")).name != "none"
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(SandboxUnavailable, match="unknown BUILD_SANDBOX"):
+        make_sandbox(Settings(build_sandbox="chroot"))
+
+
+@needs_bwrap
+def test_auto_picks_bwrap_here():
+    assert make_sandbox(Settings(build_sandbox="auto")).name == "bwrap"
+
+
+# --- the none backend ----------------------------------------------------------------
+
+def test_none_backend_streams_lines_and_times_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "runner-secret")
+    build = Build(make_sandbox(Settings(build_sandbox="none")), tmp_path)
+    result = build.run("echo one; printf 'two\\r\\n'; env; printf 'no newline'")
+    assert result == RunResult(0, False, None)
+    assert build.lines[:2] == ["one", "two"] and build.lines[-1] == "no newline"
+    assert "CI=1" in build.lines and "runner-secret" not in build.log
+
+    marker = str(900000 + os.getpid() % 1000)
+    result = build.run(f"sleep {marker} & sleep {marker}", timeout=1)
+    assert result.timed_out and result.exit_code is None and result.reason == "timed out after 1 s"
+    assert processes_with(f"sleep {marker}") == []
+
+
+def test_line_splitter_bounds_and_decodes():
+    lines: list[str] = []
+    splitter = LineSplitter(lines.append)
+    splitter.feed(b"caf\xc3")
+    splitter.feed(b"\xa9\r\nbad \xff\n" + b"x" * 200_000)
+    splitter.close()
+    assert lines[0] == "café" and lines[1] == "bad \ufffd"
+    assert all(len(line) <= 64 * 1024 for line in lines[2:]) and sum(map(len, lines[2:])) == 200_000
+
+
+# --- escape attempts inside bwrap ------------------------------------------------------
+
+@needs_bwrap
+def test_exit_codes_and_output_pass_through(build):
+    result = build.run("echo hello from $(id -un); exit 3")
+    assert result == RunResult(3, False, None)
+    assert build.lines == ["hello from build"]
+
+
+@needs_bwrap
+def test_cannot_read_root(build):
+    assert Path("/root").is_dir()
+    result = build.run("ls -a /root && cat /root/.bashrc /etc/shadow")
+    assert result.exit_code != 0
+    assert "No such file" in build.log
+
+
+@needs_bwrap
+def test_runner_secrets_do_not_reach_the_build(build, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "runner-secret")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    result = build.run("env; cat /proc/1/environ | tr '\\0' '\\n'", env={"CI": "1", "VITE_TITLE": "mine"})
+    assert result.exit_code == 0
+    assert "runner-secret" not in build.log and "REDIS_URL" not in build.log
+    assert "VITE_TITLE=mine" in build.lines and f"HOME={build.home}" in build.lines
+
+
+@needs_bwrap
+def test_writes_outside_workdir_and_home_fail(build, tmp_path):
+    outside = tmp_path / "outside"
+    host_tmp = Path("/tmp") / f"percel-escape-{uuid.uuid4().hex}"
+    result = build.run(f"touch /usr/pwned; touch /etc/pwned; touch {outside}; touch {host_tmp}; "
+                       "echo kept > built.txt; echo kept > $HOME/cache.txt")
+    assert result.exit_code == 0  # the allowed writes at the end succeeded
+    assert build.log.count("Read-only file system") == 2, build.log
+    assert not Path("/usr/pwned").exists() and not Path("/etc/pwned").exists() and not outside.exists()
+    assert not host_tmp.exists()  # /tmp inside is a private tmpfs
+    assert (build.workdir / "built.txt").read_text() == "kept\n"
+    assert (build.home / "cache.txt").read_text() == "kept\n"
+
+
+@needs_bwrap
+@pytest.mark.parametrize("network", [False, True], ids=["build", "install"])
+def test_host_loopback_is_unreachable(build, listener, network):
+    result = build.run(f"{tcp_probe('127.0.0.1', listener.port)}; "
+                       f"curl -sS -m 5 -p http://127.0.0.1:{listener.port}/", network=network)
+    assert "BLOCKED" in build.log and "CONNECTED" not in build.log
+    assert result.exit_code != 0
+    assert listener.accepted == 0
+    if network:  # the proxy is the only way out, and it says no
+        assert "network access refused: 127.0.0.1:" in build.log
+
+
+@needs_bwrap
+def test_cloud_metadata_is_refused_by_the_proxy(build):
+    result = build.run("curl -fsS -m 5 https://169.254.169.254/latest/meta-data/ || "
+                       "curl -fsS -m 5 http://169.254.169.254/latest/meta-data/", network=True)
+    assert result.exit_code != 0
+    assert "refused: 169.254.169.254:443 is not on the registry allow-list" in build.log
+    assert "refused: GET http://169.254.169.254/latest/meta-data/: only HTTPS" in build.log
+
+
+@needs_bwrap
+def test_allow_listed_names_still_cannot_reach_internal_addresses(tmp_path):
+    # An operator's typo or a poisoned DNS answer must not open the metadata service or loopback.
+    settings = replace(SETTINGS, build_registry_hosts="localhost,169.254.169.254")
+    build = Build(make_sandbox(settings), tmp_path)
+    result = build.run("curl -sS -m 5 https://localhost/; curl -sS -m 5 https://169.254.169.254/", network=True)
+    assert result.exit_code != 0
+    assert "localhost resolves to 127.0.0.1, a loopback address" in build.log
+    assert "169.254.169.254 resolves to 169.254.169.254, a link-local address" in build.log
+
+
+@needs_bwrap
+def test_fork_bomb_is_stopped_by_the_process_limit(build):
+    bomb = f"bomb_{uuid.uuid4().hex[:8]}"
+    result = build.run(f"{bomb}() {{ {bomb} | {bomb} & }}; {bomb}; sleep 2", timeout=20)
+    assert result.reason == "process limit reached (128 processes)"
+    assert processes_with(bomb) == []
+
+
+@needs_bwrap
+def test_memory_limit_stops_a_hog(build):
+    result = build.run("python3 -c 'x = bytearray(600 * 1024 * 1024); print(\"allocated\")'")
+    assert result.exit_code is None
+    assert result.reason == "out of memory (limit 256 MiB)"
+    assert "allocated" not in build.log
+
+
+@needs_bwrap
+def test_file_size_limit(build):
+    result = build.run("head -c 10000000 /dev/zero > big.bin")
+    assert result.reason == "file size limit exceeded (limit 4 MiB)"
+    assert (build.workdir / "big.bin").stat().st_size <= 4 * 1024 * 1024
+
+
+@needs_bwrap
+def test_private_tmp_is_bounded(build):
+    # 8 files of 3 MB: each under the 4 MiB file size limit, together over the 16 MiB /tmp.
+    result = build.run("for i in 1 2 3 4 5 6 7 8; do head -c 3000000 /dev/zero > /tmp/fill$i || exit 1; done")
+    assert result.exit_code != 0
+    assert "No space left on device" in build.log
+
+
+@needs_bwrap
+def test_run_forever_is_killed_at_the_timeout(build):
+    marker = str(910000 + os.getpid() % 1000)
+    result = build.run(f"sleep {marker}", timeout=1)
+    assert result == RunResult(None, True, "timed out after 1 s")
+    assert processes_with(f"sleep {marker}") == []
+
+
+@needs_bwrap
+@pytest.mark.parametrize("timeout", [30.0, 2.0], ids=["after-exit", "after-timeout"])
+def test_no_daemon_survives(build, timeout):
+    marker = str(920000 + os.getpid() % 1000)
+    # setsid + double fork: the daemon leaves the process group and is re-parented.
+    daemon = f"setsid sh -c 'sh -c \"sleep {marker}\" &' & sleep 0.3; echo started"
+    result = build.run(daemon if timeout > 5 else daemon + "; sleep 60", timeout=timeout)
+    assert "started" in build.lines
+    assert result.timed_out == (timeout < 5)
+    assert processes_with(f"sleep {marker}") == []
+
+
+# --- the install network --------------------------------------------------------------
+
+@needs_bwrap
+def test_build_step_has_no_network(build):
+    result = build.run(f"curl -sS -m 5 https://{REGISTRY}/is-number -o /dev/null")
+    assert result.exit_code != 0
+    assert "Could not resolve host" in build.log
+
+
+@needs_bwrap
+def test_npm_install_through_the_proxy(build):
+    if not registry_cidrs() and not _resolves(REGISTRY):
+        pytest.skip("the npm registry does not resolve here")
+    result = build.run("npm init -y > /dev/null && npm install --no-audit --no-fund is-number@7.0.0 && "
+                       "node -e 'console.log(require(\"is-number\")(7))'", network=True, timeout=120)
+    assert result == RunResult(0, False, None), build.log
+    assert build.lines[-1] == "true"
+    assert (build.workdir / "node_modules" / "is-number" / "package.json").exists()
+
+
+@needs_bwrap
+def test_registry_not_on_the_allow_list_is_refused(build):
+    result = build.run("npm view is-number version --registry https://registry.npmmirror.com/ "
+                       "--fetch-retries=0", network=True, timeout=60)
+    assert result.exit_code != 0
+    assert "refused: registry.npmmirror.com:443 is not on the registry allow-list" in build.log
+
+
+def _resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+        return True
+    except socket.gaierror:
+        return False
+
+
+# --- the proxy's address policy (pure) ----------------------------------------------------
+
+@pytest.mark.parametrize("address, refused", [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("0.0.0.0", "loopback"),
+    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
+    ("10.0.0.5", "private"), ("172.16.3.4", "private"), ("192.168.1.1", "private"),
+    ("100.64.0.1", "private"), ("fd00::2", "private"), ("::ffff:127.0.0.1", "loopback"),
+    ("224.0.0.1", "multicast"), ("104.16.1.34", None), ("2606:4700::6810:1", None),
+])
+def test_address_policy(address, refused):
+    why = netproxy.address_refusal(ipaddress.ip_address(address))
+    assert (why is None) if refused is None else (refused in why)
+
+
+def test_allowed_cidr_opens_a_range_but_never_loopback_metadata_or_the_host():
+    allow = netproxy.parse_cidrs("10.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16")
+    local = frozenset({ipaddress.ip_address("10.1.2.3")})
+    assert netproxy.address_refusal(ipaddress.ip_address("10.9.9.9"), allow=allow, local=local) is None
+    for address in ("127.0.0.1", "169.254.169.254", "10.1.2.3"):
+        assert netproxy.address_refusal(ipaddress.ip_address(address), allow=allow, local=local)
+
+
+def test_host_addresses_include_loopback():
+    assert ipaddress.ip_address("127.0.0.1") in netproxy.host_addresses()
