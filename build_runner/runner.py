@@ -128,10 +128,13 @@ class Runner:
         source = job.workdir / "src"
         self._download_source(job.deployment_id, source)
         project = _project_dir(source, job.record.get("root_dir"))
-        plan = frameworks.detect(project, frameworks.Overrides(
-            install_command=job.options.get("install_command"),
-            build_command=job.options.get("build_command"),
-            output_dir=job.options.get("output_dir")))
+        try:
+            plan = frameworks.detect(project, frameworks.Overrides(
+                install_command=job.options.get("install_command"),
+                build_command=job.options.get("build_command"),
+                output_dir=job.options.get("output_dir")))
+        except frameworks.UnsupportedProject as unsupported:
+            raise BuildFailed(str(unsupported))
         self.ctx.records.set_fields(job.deployment_id, framework=plan.framework)
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
         deadline = time.monotonic() + self.ctx.settings.build_timeout

@@ -1,0 +1,105 @@
+"""Benchmark: POST -> `deployed` for a Vite React app, against the same work done by hand.
+
+Run: `make bench` (or `.venv/bin/python bench/deploy_vs_manual.py [--rounds N]`).
+
+Both sides start from the same committed repository and a cold npm cache:
+- percel: the local stack (the processes `make run` starts, on free ports),
+  timed from the POST until the status reads `deployed`;
+- by hand: `git clone --depth 1`, `npm install`, `npm run build` in a temp dir.
+The ratio percel / by-hand is the platform's overhead (clone + upload + queue +
+sandbox + output upload + precompression).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devstack import services  # noqa: E402
+
+
+def sh(command: str, cwd: Path, env: dict | None = None) -> None:
+    subprocess.run(command, shell=True, cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, **(env or {})})
+
+
+def scaffold(root: Path) -> Path:
+    sh("npm create --yes vite@latest app -- --template react --no-interactive", root,
+       {"CI": "1"})
+    app = root / "app"
+    sh("git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b "
+       "commit -qm app", app)
+    return app
+
+
+def by_hand(repo: Path, scratch: Path) -> float:
+    cache = scratch / "npm-cache"
+    started = time.perf_counter()
+    sh(f"git clone -q --depth 1 file://{repo} work", scratch)
+    sh("npm install --no-audit --no-fund && npm run build", scratch / "work",
+       {"npm_config_cache": str(cache), "CI": "1"})
+    return time.perf_counter() - started
+
+
+def via_percel(api: str, repo: Path) -> tuple[float, dict]:
+    body = json.dumps({"repo_url": f"file://{repo}"}).encode()
+    started = time.perf_counter()
+    request = urllib.request.Request(api + "/api/deployments", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    created = json.load(urllib.request.urlopen(request, timeout=120))
+    while True:
+        record = json.load(urllib.request.urlopen(f"{api}/api/deployments/{created['id']}"))
+        if record["status"] not in ("queued", "building"):
+            return time.perf_counter() - started, record
+        time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.update(services.LOCAL_AWS)
+    root = Path(tempfile.mkdtemp(prefix="percel-bench-"))
+    stack = services.start_stack(root / "state", services.free_port(), runners=1,
+                                 extra_env={"WORK_DIR": str(root / "work")})
+    try:
+        repo = scaffold(root)
+        manual, percel = [], []
+        for round_ in range(args.rounds):
+            scratch = root / f"hand-{round_}"
+            scratch.mkdir()
+            manual.append(by_hand(repo, scratch))
+            shutil.rmtree(scratch)
+            seconds, record = via_percel(stack.api_url, repo)
+            assert record["status"] == "deployed", record
+            percel.append(seconds)
+            print(f"round {round_ + 1}: by hand {manual[-1]:.1f} s, percel {seconds:.1f} s",
+                  flush=True)
+        report(manual, percel)
+    finally:
+        stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(manual: list[float], percel: list[float]) -> None:
+    first_m, first_p = manual[0], percel[0]
+    print(f"\nfirst (cold) deploy: percel {first_p:.1f} s vs by hand {first_m:.1f} s "
+          f"-> ratio {first_p / first_m:.2f}")
+    if len(percel) > 1:
+        m, p = statistics.median(manual[1:]), statistics.median(percel[1:])
+        print(f"repeat deploys (median of {len(percel) - 1}): percel {p:.1f} s vs by hand "
+              f"{m:.1f} s -> ratio {p / m:.2f}")
+
+
+if __name__ == "__main__":
+    main()

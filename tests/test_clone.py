@@ -1,0 +1,53 @@
+"""Cloning real git repositories, within limits."""
+import pytest
+
+from chalicelib.clone import CloneLimits, clone
+from chalicelib.errors import TooLarge, Unprocessable
+from tests.conftest import commit_all, git, make_repo
+
+LIMITS = CloneLimits(timeout=30, max_files=100, max_bytes=1_000_000)
+
+
+def test_shallow_clone_of_a_branch(tmp_path):
+    url = make_repo(tmp_path / "origin", {"index.html": "v1"})
+    (tmp_path / "origin" / "index.html").write_text("v2")
+    commit_all(tmp_path / "origin")
+    git("checkout", "-q", "-b", "feature", cwd=tmp_path / "origin")
+    (tmp_path / "origin" / "index.html").write_text("feature")
+    commit_all(tmp_path / "origin")
+    sha = clone(url, "main", tmp_path / "c1", LIMITS)
+    assert (tmp_path / "c1" / "index.html").read_text() == "v2"
+    assert git("rev-list", "--count", "HEAD", cwd=tmp_path / "c1") == "1"  # depth 1
+    assert sha == git("rev-parse", "main", cwd=tmp_path / "origin")
+    clone(url, "feature", tmp_path / "c2", LIMITS)
+    assert (tmp_path / "c2" / "index.html").read_text() == "feature"
+
+
+def test_missing_repo_and_missing_ref_say_so(tmp_path):
+    with pytest.raises(Unprocessable, match="does not exist or cannot be cloned"):
+        clone(f"file://{tmp_path}/nothing", None, tmp_path / "c", LIMITS)
+    url = make_repo(tmp_path / "origin", {"a": "a"})
+    with pytest.raises(Unprocessable, match="ref 'nope' does not exist"):
+        clone(url, "nope", tmp_path / "c2", LIMITS)
+
+
+def test_too_many_files_and_too_many_bytes_are_refused(tmp_path):
+    url = make_repo(tmp_path / "many", {f"f{i}.txt": str(i) for i in range(120)})
+    with pytest.raises(TooLarge, match="more than 100 files"):
+        clone(url, None, tmp_path / "c1", LIMITS)
+    url = make_repo(tmp_path / "big", {"blob.bin": b"x" * 1_500_000})
+    with pytest.raises(TooLarge, match="larger than"):
+        clone(url, None, tmp_path / "c2", LIMITS)
+
+
+def test_a_clone_that_hangs_is_stopped_at_the_timeout(tmp_path):
+    import socket
+    import time
+    with socket.socket() as silent:  # accepts the connection, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/repo.git"
+        started = time.monotonic()
+        with pytest.raises(Unprocessable, match="longer than 1 s"):
+            clone(url, None, tmp_path / "c", CloneLimits(timeout=1, max_files=10, max_bytes=10))
+        assert time.monotonic() - started < 20

@@ -1,0 +1,75 @@
+"""The upload service against real Redis, the real S3 endpoint and real git repos."""
+import pytest
+
+from chalicelib import deploy, keys
+from chalicelib.errors import BadRequest, NotFound, Unprocessable
+from tests.conftest import make_repo
+
+
+def nothing_half_done(ctx):
+    assert ctx.redis.llen(keys.QUEUE) == 0
+    assert ctx.redis.zcard(keys.DEPLOYMENTS_INDEX) == 0
+    assert list(ctx.store.list_keys("sources/")) == []
+
+
+def test_a_deploy_uploads_the_source_and_queues_one_job(ctx, tmp_path):
+    url = make_repo(tmp_path / "site", {"index.html": "<h1>hi</h1>", "css/a.css": "p{}"})
+    created = deploy.create_deployment(ctx, {"repo_url": url})
+    deployment_id = created["id"]
+    assert created["status"] == "queued" and created["status_url"].endswith(deployment_id)
+    assert created["url"] == f"http://{deployment_id}.localhost:8000/"
+    assert ctx.redis.lrange(keys.QUEUE, 0, -1) == [deployment_id.encode()]
+    source = ctx.store.get_json(keys.source_manifest(deployment_id))
+    assert set(source["files"]) == {"index.html", "css/a.css"}
+    sha = source["files"]["index.html"]["sha256"]
+    assert ctx.store.get_blob(sha) == b"<h1>hi</h1>"
+    view = deploy.get_deployment(ctx, deployment_id)
+    assert view["status"] == "queued" and view["repo_url"] == url and len(view["commit"]) == 40
+
+
+def test_ids_are_dns_safe_and_distinct(ctx, tmp_path):
+    url = make_repo(tmp_path / "site", {"index.html": "x"})
+    made = {deploy.create_deployment(ctx, {"repo_url": url})["id"] for _ in range(5)}
+    assert len(made) == 5
+    assert all(len(i) >= 12 and i.isalnum() and i == i.lower() for i in made)
+
+
+def test_a_redeploy_of_unchanged_files_uploads_no_blob(ctx, tmp_path):
+    url = make_repo(tmp_path / "site", {"index.html": "same"})
+    deploy.create_deployment(ctx, {"repo_url": url})
+    blobs_before = sorted(k for k, _ in ctx.store.list_keys("blobs/"))
+    deploy.create_deployment(ctx, {"repo_url": url})
+    assert sorted(k for k, _ in ctx.store.list_keys("blobs/")) == blobs_before
+
+
+@pytest.mark.parametrize("body, error", [
+    ({"repo_url": "file:///definitely/not/here"}, Unprocessable),
+    ({"repo_url": "https://example.com/x.git", "unknown": 1}, BadRequest),
+    ({"nothing": True}, BadRequest),
+])
+def test_bad_input_leaves_nothing_half_done(ctx, body, error):
+    with pytest.raises(error):
+        deploy.create_deployment(ctx, body)
+    nothing_half_done(ctx)
+
+
+def test_a_missing_ref_leaves_nothing(ctx, tmp_path):
+    url = make_repo(tmp_path / "site", {"index.html": "x"})
+    with pytest.raises(Unprocessable, match="ref 'v9' does not exist"):
+        deploy.create_deployment(ctx, {"repo_url": url, "ref": "v9"})
+    nothing_half_done(ctx)
+
+
+def test_unknown_deployment_is_404(ctx):
+    with pytest.raises(NotFound):
+        deploy.get_deployment(ctx, "aaaaaaaaaaaaaaaa")
+    with pytest.raises(NotFound):
+        deploy.get_deployment(ctx, "../../etc")
+
+
+def test_health_reports_each_dependency(ctx):
+    status, body = deploy.health(ctx)
+    assert status == 200 and body["checks"] == {"redis": "ok", "bucket": "ok"}
+    ctx.store.bucket = "no-such-bucket-here"
+    status, body = deploy.health(ctx)
+    assert status == 503 and body["checks"]["bucket"].startswith("unreachable")
