@@ -35,6 +35,7 @@ class BuildFailed(Exception):
 @dataclass
 class Job:
     deployment_id: str
+    attempt: int
     record: dict[str, str]
     options: dict
     workdir: Path
@@ -75,7 +76,8 @@ class Runner:
     def process(self, deployment_id: str) -> State | None:
         """Build one claimed job; returns the state it ended in (None: not ours to build)."""
         try:
-            self.ctx.records.transition(deployment_id, State.BUILDING, only_from={State.QUEUED})
+            _, attempt = self.ctx.records.transition(deployment_id, State.BUILDING,
+                                                     only_from={State.QUEUED})
         except IllegalTransition as refused:
             # Cancelled, deleted, or delivered twice: someone else owns its outcome.
             log.info("skipping %s: %s", deployment_id, refused)
@@ -84,7 +86,7 @@ class Runner:
         done = threading.Event()
         threading.Thread(target=self._heartbeat, args=(deployment_id, done), daemon=True).start()
         try:
-            return self._build_and_publish(deployment_id)
+            return self._build_and_publish(deployment_id, attempt)
         finally:
             done.set()
             self._archive_log(deployment_id)
@@ -96,9 +98,9 @@ class Runner:
             self.ctx.queue.heartbeat(deployment_id, self.runner_id)
 
     # --- one build --------------------------------------------------------------
-    def _build_and_publish(self, deployment_id: str) -> State:
+    def _build_and_publish(self, deployment_id: str, attempt: int) -> State:
         record = self.ctx.records.get(deployment_id) or {}
-        job = Job(deployment_id, record, json.loads(record.get("options") or "{}"),
+        job = Job(deployment_id, attempt, record, json.loads(record.get("options") or "{}"),
                   Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id)
         tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
         say = self._logger(job, tail)
@@ -106,14 +108,13 @@ class Runner:
             output, plan = self._build(job, say)
             self._publish(job, output, plan, say)
         except BuildFailed as failure:
-            return self._fail(deployment_id, str(failure), tail, say)
+            return self._fail(job, str(failure), tail, say)
         except Exception as error:  # noqa: BLE001 - the record must never stay `building`
             log.exception("build %s crashed", deployment_id)
-            return self._fail(deployment_id, f"internal error: {type(error).__name__}: {error}",
-                              tail, say)
+            return self._fail(job, f"internal error: {type(error).__name__}: {error}", tail, say)
         finally:
             shutil.rmtree(job.workdir, ignore_errors=True)
-        return self._finish(deployment_id, State.DEPLOYED, say)
+        return self._finish(job, State.DEPLOYED, say)
 
     def _logger(self, job: Job, tail: deque):
         redact = Redactor(job.env)
@@ -188,22 +189,27 @@ class Runner:
         missing = self.ctx.store.missing_blobs(manifest.blob_hashes(tree.files))
         if missing:
             raise BuildFailed(f"{len(missing)} output files did not reach the bucket")
-        self.ctx.store.put_json(keys.deployment_manifest(job.deployment_id), {
+        # Written at most once (a conditional PUT): if a job delivered twice races here,
+        # the first complete output wins and the other is discarded, never mixed.
+        first = self.ctx.store.put_json_once(keys.deployment_manifest(job.deployment_id), {
             "version": manifest.MANIFEST_VERSION, "id": job.deployment_id,
             "files": tree.files, "config": config})
+        if not first:
+            say("percel: another attempt already published this deployment; keeping that one")
         say(f"percel: uploaded {len(tree.files)} files ({written} new blobs, "
             f"{tree.total_size} bytes) from {output.name}/")
 
     # --- endings ------------------------------------------------------------------
-    def _fail(self, deployment_id: str, message: str, tail: deque, say) -> State:
+    def _fail(self, job: Job, message: str, tail: deque, say) -> State:
         say(f"percel: build failed: {message}")
         error = message + ("\n--- last log lines ---\n" + "\n".join(tail) if tail else "")
-        return self._finish(deployment_id, State.FAILED, say, error=error)
+        return self._finish(job, State.FAILED, say, error=error)
 
-    def _finish(self, deployment_id: str, state: State, say, **fields: str) -> State:
+    def _finish(self, job: Job, state: State, say, **fields: str) -> State:
+        deployment_id = job.deployment_id
         try:
             self.ctx.records.transition(deployment_id, state, only_from={State.BUILDING},
-                                        **fields)
+                                        attempt=job.attempt, **fields)
         except IllegalTransition as refused:
             say(f"percel: result discarded: {refused}")  # cancelled or deleted meanwhile
             return State(refused.current) if refused.current else state

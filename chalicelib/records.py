@@ -38,7 +38,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 TERMINAL = frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.DELETED})
 
 FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "root_dir",
-          "created_at", "updated_at", "error")
+          "created_at", "updated_at", "error", "attempt")
 
 
 class IllegalTransition(Exception):
@@ -48,17 +48,24 @@ class IllegalTransition(Exception):
 
 
 # KEYS[1] = record; ARGV[1] = target status; ARGV[2] = space-separated allowed current
-# statuses; ARGV[3..] = field/value pairs to write with the new status.
+# statuses; ARGV[3] = the attempt the caller holds ("" for any); ARGV[4..] = field/value
+# pairs to write with the new status. Moving to `building` starts a new attempt: the
+# attempt number fences a runner whose job was handed to another runner meanwhile.
 _TRANSITION_LUA = """
 local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return {0, false} end
+if not current then return {0, false, 0} end
+local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
+if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= attempt then return {0, current, attempt} end
 for allowed in string.gmatch(ARGV[2], '%S+') do
   if allowed == current then
-    redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 3))
-    return {1, current}
+    if ARGV[1] == 'building' then
+      attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+    end
+    redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 4))
+    return {1, current, attempt}
   end
 end
-return {0, current}
+return {0, current, attempt}
 """
 
 
@@ -104,23 +111,25 @@ class Records:
         self.redis.hset(keys.record(deployment_id), mapping={**fields, "updated_at": now()})
 
     def transition(self, deployment_id: str, target: State, *, only_from: set[State] | None = None,
-                   **fields: str) -> State:
-        """Move a record to `target`, atomically; returns the state it left.
+                   attempt: int | None = None, **fields: str) -> tuple[State, int]:
+        """Move a record to `target`, atomically; returns (the state it left, the attempt).
 
-        Raises IllegalTransition when the current state does not allow it (or is
-        not in `only_from`), which is how a job delivered twice is refused.
+        Raises IllegalTransition when the current state does not allow it, is not in
+        `only_from`, or the record has moved on to another attempt than `attempt`:
+        that is how a job delivered twice, or a runner presumed dead, is refused.
         """
         allowed = [s for s in sources_of(target) if only_from is None or s in only_from]
         pairs: list[str] = []
         for name, value in {**fields, "updated_at": now()}.items():
             pairs += [name, str(value)]
-        moved, current = self._transition(
+        moved, current, held = self._transition(
             keys=[keys.record(deployment_id)],
-            args=[target.value, " ".join(s.value for s in allowed), *pairs])
+            args=[target.value, " ".join(s.value for s in allowed),
+                  "" if attempt is None else str(attempt), *pairs])
         current = current.decode() if current else None
         if not moved:
             raise IllegalTransition(deployment_id, current, target)
-        return State(current)
+        return State(current), int(held)
 
     def purge(self, deployment_id: str) -> None:
         """Forget a record entirely (cleanup, after its files are gone)."""
@@ -132,4 +141,6 @@ class Records:
 
 def public_view(record: dict[str, str]) -> dict[str, str | None]:
     """The record as the API shows it: every design field, None when unset."""
-    return {name: record.get(name) or None for name in FIELDS if name != "root_dir"}
+    view = {name: record.get(name) or None for name in FIELDS if name != "root_dir"}
+    view["attempt"] = int(record.get("attempt") or 0)
+    return view

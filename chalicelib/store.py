@@ -101,6 +101,18 @@ class Store:
         body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
         self.put_bytes(key, body, "application/json")
 
+    def put_json_once(self, key: str, document: Any) -> bool:
+        """Create `key` only if absent (If-None-Match: *); False when it already existed."""
+        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
+                               ContentType="application/json", IfNoneMatch="*")
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            raise
+
     def get_json(self, key: str) -> Any | None:
         body = self.get_bytes(key)
         return None if body is None else json.loads(body)

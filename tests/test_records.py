@@ -19,8 +19,8 @@ def test_a_new_record_is_queued_with_timestamps(records):
 
 
 def test_the_happy_path(records):
-    assert records.transition("dep1", State.BUILDING) is State.QUEUED
-    records.transition("dep1", State.DEPLOYED)
+    assert records.transition("dep1", State.BUILDING) == (State.QUEUED, 1)
+    records.transition("dep1", State.DEPLOYED, attempt=1)
     assert records.status("dep1") is State.DEPLOYED
 
 
@@ -53,3 +53,15 @@ def test_fields_travel_with_the_transition(records):
     records.transition("dep1", State.BUILDING)
     records.transition("dep1", State.FAILED, error="build exited 1")
     assert records.get("dep1")["error"] == "build exited 1"
+
+
+def test_a_stale_attempt_is_fenced_off(records):
+    _, first = records.transition("dep1", State.BUILDING)
+    records.transition("dep1", State.QUEUED, attempt=first)  # the reaper hands it back
+    _, second = records.transition("dep1", State.BUILDING)
+    assert second == first + 1
+    with pytest.raises(IllegalTransition):  # the first runner wakes up and reports
+        records.transition("dep1", State.FAILED, attempt=first, error="late")
+    records.transition("dep1", State.DEPLOYED, attempt=second)
+    record = records.get("dep1")
+    assert record["status"] == "deployed" and "error" not in record

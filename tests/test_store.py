@@ -52,3 +52,9 @@ def test_real_http_endpoint_round_trip(s3_url, tmp_path):
     assert real.get_blob("big") == payload
     url = real.presign(keys.blob("big"))
     assert url.startswith(s3_url)
+
+
+def test_a_manifest_is_written_at_most_once(store):
+    assert store.put_json_once("deployments/d.json", {"attempt": 1}) is True
+    assert store.put_json_once("deployments/d.json", {"attempt": 2}) is False
+    assert store.get_json("deployments/d.json") == {"attempt": 1}
