@@ -1,0 +1,287 @@
+"""Build-time parsing of vercel.json, percel.json, _redirects and _headers (chalicelib/siteconfig.py)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from chalicelib import routing, siteconfig
+from chalicelib.siteconfig import SiteConfigError, build_site_config, compile_config
+
+
+def write(directory, name, text):
+    (directory / name).parent.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(text if isinstance(text, str) else json.dumps(text), encoding="utf-8")
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    project, output = tmp_path / "project", tmp_path / "project" / "dist"
+    output.mkdir(parents=True)
+    write(output, "index.html", "<h1>hi</h1>")
+    return project, output
+
+
+# --- the SPA switch ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spa_default,has_404,percel,expected", [
+    (True, False, None, True),           # an SPA framework without 404.html falls back
+    (True, True, None, False),           # a 404.html means the user chose a static 404 page
+    (False, False, None, False),         # not an SPA framework
+    (False, False, {"spa": True}, True),  # percel.json switches it on
+    (True, False, {"spa": False}, False),  # ... and off
+    (True, True, {"spa": True}, True),
+    (True, False, {}, True),
+])
+def test_spa_decision(dirs, spa_default, has_404, percel, expected):
+    project, output = dirs
+    if has_404:
+        write(output, "404.html", "gone")
+    if percel is not None:
+        write(project, "percel.json", percel)
+    assert build_site_config(output, project, spa_default)["spa"] is expected
+
+
+def test_no_config_files_give_the_defaults(dirs):
+    project, output = dirs
+    config = build_site_config(output, project, spa_default=False)
+    assert config == {**siteconfig.empty_config(), "hidden": ["_redirects", "_headers"]}
+
+
+def test_config_is_json_serialisable_and_drives_the_resolver(dirs):
+    project, output = dirs
+    write(project, "vercel.json", {"cleanUrls": True, "framework": "vite", "buildCommand": "x",
+                                   "redirects": [{"source": "/old", "destination": "/"}]})
+    write(output, "about.html", "about")
+    write(output, "_redirects", "/legacy/*  /about  302\n")
+    write(output, "_headers", "/*\n  X-Robots-Tag: noindex\n")
+    config = json.loads(json.dumps(build_site_config(output, project, spa_default=False)))
+    files = {name: {"sha256": "0" * 64, "size": 1, "type": "text/html; charset=utf-8"}
+             for name in ("index.html", "about.html", "_redirects", "_headers")}
+    site = {"files": files, "config": config}
+    assert routing.resolve("GET", "/about.html", {}, site).location == "/about"
+    assert routing.resolve("GET", "/old", {}, site).status == 308
+    assert routing.resolve("GET", "/legacy/x", {}, site).location == "/about"
+    assert routing.resolve("GET", "/about", {}, site).header("X-Robots-Tag") == "noindex"
+    assert routing.resolve("GET", "/_redirects", {}, site).status == 404
+
+
+def test_a_plain_static_repo_hides_its_config_files(tmp_path):
+    write(tmp_path, "index.html", "hi")
+    write(tmp_path, "vercel.json", {"cleanUrls": True})
+    config = build_site_config(tmp_path, tmp_path, spa_default=False)
+    assert {"vercel.json", "percel.json", "_redirects", "_headers"} <= set(config["hidden"])
+
+
+# --- invalid files: clear errors naming the file and the rule ----------------------------------
+
+@pytest.mark.parametrize("name,text,message", [
+    ("vercel.json", "{\"cleanUrls\": true,,}", r"vercel\.json: invalid JSON at line 1"),
+    ("vercel.json", "[]", r"vercel\.json: the top level must be a JSON object"),
+    ("vercel.json", {"cleanUrls": "yes"}, r"vercel\.json: cleanUrls must be true or false"),
+    ("vercel.json", {"trailingSlash": 1}, r"vercel\.json: trailingSlash must be true or false"),
+    ("vercel.json", {"redirects": {}}, r"vercel\.json: redirects must be an array"),
+    ("vercel.json", {"redirects": ["/a"]}, r"redirects\[0\] must be an object"),
+    ("vercel.json", {"redirects": [{"source": "a", "destination": "/"}]}, r"redirects\[0\]: source 'a' must start"),
+    ("vercel.json", {"redirects": [{"source": "/a"}]}, r"redirects\[0\]: destination must be a non-empty string"),
+    ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "statusCode": 200}]},
+     r"redirects\[0\]: statusCode must be one of"),
+    ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "permanent": "no"}]},
+     r"redirects\[0\]: permanent must be true or false"),
+    ("vercel.json", {"rewrites": [{"source": "/a/(\\d+", "destination": "/"}]}, r"rewrites\[0\]: unbalanced"),
+    ("vercel.json", {"rewrites": [{"source": "/a/((x))", "destination": "/"}]},
+     r"rewrites\[0\]: capturing groups are not allowed"),
+    ("vercel.json", {"rewrites": [{"source": "/a/*", "destination": "/"}]}, r"rewrites\[0\]: '\*' must follow"),
+    ("vercel.json", {"rewrites": [{"source": "/a{/b}?", "destination": "/"}]}, r"groups in source patterns"),
+    ("vercel.json", {"rewrites": [{"source": "/a/([)", "destination": "/"}]}, r"invalid regular expression"),
+    ("vercel.json", {"headers": [{"source": "/(.*)", "headers": []}]}, r"headers\[0\]: headers must be a non-empty"),
+    ("vercel.json", {"headers": [{"source": "/(.*)", "headers": [{"key": "Content-Length", "value": "1"}]}]},
+     r"headers\[0\]\.headers\[0\]: header 'Content-Length' is set by the server"),
+    ("vercel.json", {"headers": [{"source": "/(.*)", "headers": [{"key": "Bad Name", "value": "1"}]}]},
+     r"'Bad Name' is not a valid header name"),
+    ("vercel.json", {"headers": [{"source": "/(.*)", "headers": [{"key": "X-A", "value": "a\nb"}]}]},
+     r"must be a single-line string"),
+    ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "has": [{"type": "ip"}]}]},
+     r"redirects\[0\]\.has\[0\]: type must be one of"),
+    ("vercel.json", {"redirects": [{"source": "/a", "destination": "/",
+                                    "has": [{"type": "query", "key": "q", "value": "("}]}]},
+     r"has\[0\]: invalid regular expression"),
+    ("percel.json", {"spa": "yes"}, r"percel\.json: \"spa\" must be true or false"),
+    ("percel.json", {"spa": True, "mode": "x"}, r"percel\.json: unknown key 'mode'"),
+    ("dist/_redirects", "/a\n", r"_redirects line 1: expected `from to \[status\]`"),
+    ("dist/_redirects", "# c\n\n/a /b abc\n", r"_redirects line 3: 'abc' is not a status code"),
+    ("dist/_redirects", "/a /b 399\n", r"_redirects line 1: unsupported status 399"),
+    ("dist/_redirects", "/a /b 301 extra\n", r"_redirects line 1: unexpected 'extra'"),
+    ("dist/_redirects", "/a /" + "b" * 1000 + "\n", r"_redirects line 1: longer than 1000"),
+    ("dist/_headers", "  X-A: 1\n", r"_headers line 1: a header line must follow a path line"),
+    ("dist/_headers", "X-A: 1\n", r"_headers line 1: 'X-A: 1' is not a path"),
+    ("dist/_headers", "/*\n  X-A 1\n", r"_headers line 2: expected `Name: value`"),
+    ("dist/_headers", "/*\n  Content-Encoding: br\n", r"_headers line 2: header 'Content-Encoding' is set"),
+    ("dist/_redirects", b"\xff\xfe".decode("latin-1"), None),  # replaced below with raw bytes
+])
+def test_invalid_files_raise_a_clear_error(dirs, name, text, message):
+    project, output = dirs
+    if message is None:
+        (output / "_redirects").write_bytes(b"/a /b\n\xff\xfe\n")
+        message = r"_redirects: not valid UTF-8"
+    else:
+        write(project, name, text)
+    with pytest.raises(SiteConfigError, match=message):
+        build_site_config(output, project, spa_default=True)
+    assert issubclass(SiteConfigError, ValueError)
+
+
+def test_rule_caps_are_vercels_2048(dirs):
+    project, output = dirs
+    rule = {"source": "/a", "destination": "/b"}
+    write(project, "vercel.json", {"redirects": [rule] * 2048})
+    assert len(build_site_config(output, project, False)["redirects"]) == 2048
+    write(project, "vercel.json", {"rewrites": [rule] * 2049})
+    with pytest.raises(SiteConfigError, match=r"rewrites has 2049 rules; the limit is 2048"):
+        build_site_config(output, project, False)
+    write(project, "vercel.json", {})
+    write(output, "_redirects", "/a /b\n" * 2049)
+    with pytest.raises(SiteConfigError, match=r"_redirects: more than 2048 rules"):
+        build_site_config(output, project, False)
+
+
+def test_utf8_bom_is_accepted(dirs):
+    project, output = dirs
+    (project / "vercel.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"cleanUrls": True}).encode())
+    assert build_site_config(output, project, False)["clean_urls"] is True
+
+
+# --- vercel.json -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rule,status", [
+    ({}, 308),
+    ({"permanent": True}, 308),
+    ({"permanent": False}, 307),
+    ({"permanent": False, "statusCode": 301}, 301),
+    ({"statusCode": 302}, 302),
+])
+def test_redirect_status(rule, status):
+    config = compile_config(vercel={"redirects": [{"source": "/a", "destination": "/b", **rule}]})
+    assert config["redirects"][0]["status"] == status
+
+
+def test_unsupported_vercel_features_become_warnings():
+    config = compile_config(vercel={
+        "routes": [{"src": "/a"}],
+        "rewrites": [{"source": "/api/(.*)", "destination": "https://api.example.com/$1"},
+                     {"source": "/x", "destination": "/y"}]})
+    assert config["rewrites"][0]["destination"] == "/y" and len(config["rewrites"]) == 1
+    assert any("routes" in warning for warning in config["warnings"])
+    assert any("rewrites[0]" in warning and "external" in warning for warning in config["warnings"])
+
+
+def test_has_and_missing_are_kept():
+    config = compile_config(vercel={"headers": [{
+        "source": "/(.*)", "headers": [{"key": "X-A", "value": " 1 "}],
+        "has": [{"type": "host", "value": "a\\.example\\.com"}],
+        "missing": [{"type": "header", "key": "x-skip"}]}]})
+    rule = config["headers"][0]
+    assert rule["headers"] == [["X-A", "1"]]
+    assert rule["has"] == [{"type": "host", "key": None, "value": "a\\.example\\.com"}]
+    assert rule["missing"] == [{"type": "header", "key": "x-skip", "value": None}]
+
+
+PATTERNS = [
+    ("/blog/:slug", "/blog/hello", {"slug": "hello"}),
+    ("/blog/:slug", "/blog/a/b", None),
+    ("/blog/:slug", "/blog/a/", None),            # strict: the trailing slash counts
+    ("/blog/:slug", "/Blog/a", None),             # case-sensitive
+    ("/:path*", "/", {"path": None}),
+    ("/:path*", "/a/b/c", {"path": "a/b/c"}),
+    ("/docs/:path*", "/docs", {"path": None}),
+    ("/docs/:path+", "/docs", None),
+    ("/docs/:path+", "/docs/a/b", {"path": "a/b"}),
+    ("/post/:id?", "/post", {"id": None}),
+    ("/post/:id?", "/post/7", {"id": "7"}),
+    ("/a/:id(\\d+)", "/a/12", {"id": "12"}),
+    ("/a/:id(\\d+)", "/a/x", None),
+    ("/(.*)", "/anything/at/all", {"0": "anything/at/all"}),
+    ("/old/(.*)/:x", "/old/a/b/c", {"0": "a/b", "x": "c"}),
+    ("/file.html", "/fileXhtml", None),           # a dot is literal
+    ("/a\\:b", "/a:b", {}),                       # an escaped colon is literal
+    ("/(foo|bar)/:x", "/bar/1", {"0": "bar", "x": "1"}),
+]
+
+
+@pytest.mark.parametrize("source,path,expected", PATTERNS)
+def test_vercel_pattern(source, path, expected):
+    regex, names = siteconfig.vercel_pattern(source)
+    found = re.match(regex, path)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and dict(zip(names, found.groups())) == expected
+
+
+# --- _redirects and _headers -------------------------------------------------------------------
+
+def test_redirects_file_rules():
+    warnings: list[str] = []
+    rules = siteconfig.parse_redirects_file("""\
+# comment
+
+/a            /b
+/c            /d            302
+/e            /f            200!
+/g            /h            !
+/store id=:id tag=x /p/:id  301
+/blog/*       https://blog.example.com/:splat  301
+/api/*        https://api.example.com/:splat   200
+https://old.example.com/*  https://new.example.com/:splat  301!
+/fr/*         /fr/index.html 200 Country=fr
+/en/*         /en/404.html  404
+""", warnings)
+    assert [(r["destination"], r["status"], r["force"]) for r in rules] == [
+        ("/b", 301, False), ("/d", 302, False), ("/f", 200, True), ("/h", 301, True),
+        ("/p/:id", 301, False), ("https://blog.example.com/:splat", 301, False),
+        ("/en/404.html", 404, False)]
+    assert rules[4]["query"] == {"id": ":id", "tag": "x"}
+    assert len(warnings) == 3   # proxy, domain-level rule, country condition
+
+
+@pytest.mark.parametrize("source,path,expected", [
+    ("/news/*", "/news/a/b", {"splat": "a/b"}),
+    ("/news/*", "/news", {"splat": None}),
+    ("/news/*", "/newsroom", None),
+    ("/*", "/", {"splat": ""}),
+    ("/*", "/x/y", {"splat": "x/y"}),
+    ("/blog/:year/:month/", "/blog/2024/05", {"year": "2024", "month": "05"}),
+    ("/blog/:year", "/blog/2024/05", None),
+    ("/", "/", {}),
+    ("/a.html", "/aXhtml", None),
+    ("/img/*.png", "/img/a/b.png", {"splat": "a/b"}),   # Cloudflare Pages: a splat inside a segment
+])
+def test_splat_pattern(source, path, expected):
+    regex, names = siteconfig.splat_pattern(source)
+    found = re.match(regex, path)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and dict(zip(names, found.groups())) == expected
+
+
+def test_headers_file_blocks():
+    warnings: list[str] = []
+    rules = siteconfig.parse_headers_file("""\
+# security
+/*
+  X-Frame-Options: DENY
+  Content-Security-Policy: default-src 'self'; img-src *
+
+/assets/*
+\tCache-Control: public, max-age=60
+  ! X-Frame-Options
+https://:project.pages.dev/*
+  X-Robots-Tag: noindex
+""", warnings)
+    assert [rule["headers"] for rule in rules] == [
+        [["X-Frame-Options", "DENY"], ["Content-Security-Policy", "default-src 'self'; img-src *"]],
+        [["Cache-Control", "public, max-age=60"]]]
+    assert rules[1]["detach"] == ["x-frame-options"]
+    assert len(warnings) == 1 and "host-specific" in warnings[0]
