@@ -6,16 +6,21 @@ resolver in chalicelib/routing.py; this module only fetches manifests and blobs
 """
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections import OrderedDict
 from threading import Lock
 from typing import Any, Mapping
 
 from chalice import Response
 
-from chalicelib import ids, keys
+from chalicelib import ids, keys, routing
 from chalicelib.context import Context
 from chalicelib.records import State
+
+# How stale a cached "not deleted" may be: a delete is visible everywhere within this.
+RECHECK_SECONDS = 5.0
 
 
 class LRU:
@@ -34,6 +39,12 @@ class LRU:
                 return None
             self.items.move_to_end(key)
             return hit[0]
+
+    def drop(self, key: str) -> None:
+        with self.lock:
+            hit = self.items.pop(key, None)
+            if hit is not None:
+                self.used -= hit[1]
 
     def put(self, key: str, value: Any, size: int) -> None:
         if size > self.max_bytes // 8:  # one huge item must not flush the cache
@@ -61,6 +72,10 @@ def site_label(host: str | None, root_domain: str) -> str | None:
     return label if re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) else None
 
 
+def _gone() -> Response:
+    return _plain(410, "Gone: this deployment was deleted\n")
+
+
 def _plain(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return Response(body=message.encode(), status_code=status,
                     headers={"Content-Type": "text/plain; charset=utf-8",
@@ -72,6 +87,7 @@ class SiteServer:
         self.ctx = ctx
         self.manifests = LRU(cache_bytes // 4)
         self.blobs = LRU(cache_bytes)
+        self.checked: dict[str, float] = {}
 
     def manifest(self, deployment_id: str) -> dict | None:
         cached = self.manifests.get(deployment_id)
@@ -79,7 +95,6 @@ class SiteServer:
             body = self.ctx.store.get_bytes(keys.deployment_manifest(deployment_id))
             if body is None:
                 return None
-            import json
             cached = json.loads(body)
             self.manifests.put(deployment_id, cached, len(body))
         return cached
@@ -95,33 +110,46 @@ class SiteServer:
 
     def handle(self, label: str, method: str, raw_path: str, query: str,
                headers: Mapping[str, str]) -> Response:
-        from chalicelib import routing
         deployment_id = label
         if not ids.is_valid_id(deployment_id):
             return _plain(404, "Not Found: no such site\n")
         site = self.manifest(deployment_id)
         if site is None:
-            status = self.ctx.records.status(deployment_id)
-            if status is State.DELETED:
-                return _plain(410, "Gone: this deployment was deleted\n")
+            if self.ctx.records.status(deployment_id) is State.DELETED:
+                return _gone()
             return _plain(404, "Not Found: no such site\n")
-        decision = routing.resolve(method, raw_path, query, headers, site)
-        return self._respond(method, decision)
+        if self._deleted_since_cached(deployment_id):
+            return _gone()
+        return self._respond(method, routing.resolve(method, raw_path, headers, site, query))
 
-    def _respond(self, method: str, decision) -> Response:
+    def _deleted_since_cached(self, deployment_id: str) -> bool:
+        """A manifest never changes, but a deployment can be deleted: re-check its record
+        at most every RECHECK_SECONDS, so a delete takes effect within that time everywhere."""
+        now = time.monotonic()
+        if now - self.checked.get(deployment_id, 0.0) < RECHECK_SECONDS:
+            return False
+        if self.ctx.records.status(deployment_id) is State.DELETED:
+            self.manifests.drop(deployment_id)
+            return True
+        self.checked[deployment_id] = now
+        return False
+
+    def _respond(self, method: str, decision: routing.Decision) -> Response:
         headers = dict(decision.headers)
-        body = b""
-        if decision.body is not None and method != "HEAD":
-            sha256, byte_range = decision.body.sha256, decision.body.range
-            if decision.body.size > self.ctx.settings.max_inline_bytes:
+        body = decision.inline if method != "HEAD" else b""
+        ref = decision.body
+        if ref is not None and method != "HEAD":
+            if ref.length > self.ctx.settings.max_inline_bytes:
                 return self._presigned(decision)
-            data = self.blob(sha256)
-            body = data if byte_range is None else data[byte_range[0]:byte_range[1] + 1]
+            data = self.blob(ref.sha256)
+            body = data if ref.range is None else data[ref.range[0]:ref.range[1] + 1]
         return Response(body=body, status_code=decision.status, headers=headers)
 
-    def _presigned(self, decision) -> Response:
+    def _presigned(self, decision: routing.Decision) -> Response:
         """Lambda answers at most 6 MB of base64: larger bodies come straight from the bucket."""
-        extra = {"ResponseContentType": dict(decision.headers).get("Content-Type", "")}
+        extra = {"ResponseContentType": decision.header("Content-Type") or ""}
+        if decision.header("Content-Encoding"):
+            extra["ResponseContentEncoding"] = decision.header("Content-Encoding")
         url = self.ctx.store.presign(keys.blob(decision.body.sha256), expires=300, **extra)
         return Response(body=b"", status_code=302,
                         headers={"Location": url, "Cache-Control": "no-store"})
