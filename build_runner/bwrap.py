@@ -126,8 +126,8 @@ class BwrapSandbox:
                 returncode, timed_out = self._execute(argv, workdir, child_env, timeout, on_line, cgroup)
             limit = cgroup.limit_hit()
         finally:
-            cgroup.kill_all()
-            cgroup.remove()
+            if not (cgroup.kill_all() and cgroup.remove()):
+                self._log.error("build processes survived in %s; cgroup left in place", cgroup.pids)
             shutil.rmtree(private, ignore_errors=True)
         if timed_out:
             return RunResult(None, True, f"timed out after {format_seconds(timeout)}")

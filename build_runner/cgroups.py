@@ -82,12 +82,17 @@ class BuildCgroup:
             time.sleep(0.02)
         return not _read_pids(self.pids / "cgroup.procs")
 
-    def remove(self) -> None:
+    def remove(self) -> bool:
+        """Delete both groups; False when one is still busy (a process survived kill_all)."""
+        removed = True
         for path in (self.memory, self.pids):
             try:
                 path.rmdir()
             except FileNotFoundError:
                 pass
+            except OSError:
+                removed = False
+        return removed
 
 
 def _read_pids(procs: Path) -> list[int]:

@@ -1,8 +1,40 @@
-"""The docker and podman backends: one throwaway container per command."""
+"""The docker and podman backends: one throwaway container per command.
+
+Both engines take the same `run` flags, so one class builds the command line for
+either. The container gets a read-only root, uid 1000, no capabilities,
+no-new-privileges, memory/pids/CPU/file-size limits, a bounded tmpfs /tmp and only
+the work directory and home as writable bind mounts.
+
+Network: always `--network none`. For the install step the same allow-list proxy as
+the bwrap backend (build_runner/netproxy.py) is reached through its UNIX socket
+mounted into the container, rather than a bridge network: a bridge reaches the
+host's private networks and 169.254.169.254, which issue 4 forbids.
+
+Secrets: build env values are passed as `-e NAME` (value taken from the CLI's own
+environment, docs.docker.com/reference/cli/docker/container/run/#env), never in argv,
+where any local user could read them from /proc/<pid>/cmdline.
+"""
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shutil
 import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+from build_runner.bwrap import (FORWARD_PORT, FORWARDER, PROXY_SOCKET, SANDBOX_GID, SANDBOX_UID,
+                                proxy_env, serialized)
+from build_runner.cgroups import MiB
+from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
+from build_runner.sandbox import CA_BUNDLE, OnLine, RunResult, base_env, format_seconds, kill_group, pump, spawn
+from chalicelib.settings import Settings
+
+# Where the container's exit code says what happened: 137 = SIGKILL (docker's OOM kill too).
+EXIT_OOM_OR_KILLED = 137
+EXIT_FSIZE = 128 + 25  # SIGXFSZ
 
 
 def engine_answers(engine: str) -> bool:
@@ -13,3 +45,140 @@ def engine_answers(engine: str) -> bool:
         return subprocess.run([engine, "info"], capture_output=True, timeout=15).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+class ContainerSandbox:
+    def __init__(self, settings: Settings, *, engine: str, log: logging.Logger | None = None) -> None:
+        self.name = engine
+        self._engine = engine
+        self._settings = settings
+        self._log = log or logging.getLogger(__name__)
+
+    def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
+            timeout: float, on_line: OnLine) -> RunResult:
+        on_line = serialized(on_line)
+        container = f"percel-build-{uuid.uuid4().hex[:12]}"
+        private = Path(tempfile.mkdtemp(prefix="percel-sandbox-"))
+        try:
+            give_to_build_user(workdir, home)
+            with contextlib.ExitStack() as stack:
+                if network:
+                    stack.enter_context(self._proxy(private, on_line))
+                argv = self.argv(command, workdir=workdir, home=home, env=env,
+                                 network_dir=private / "net" if network else None, name=container)
+                proc = spawn(argv, cwd=workdir, env=cli_env(env))
+                try:
+                    timed_out = pump(proc, on_line, timeout)
+                finally:
+                    # Killing the CLI does not stop the container: kill it by name.
+                    self._engine_quiet("kill", container)
+                    kill_group(proc.pid)
+                    proc.stdout.close()
+                    proc.wait()
+                oom = self._engine_output("inspect", "--format", "{{.State.OOMKilled}}", container) == "true"
+                self._engine_quiet("rm", "--force", container)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+        if timed_out:
+            return RunResult(None, True, f"timed out after {format_seconds(timeout)}")
+        return self._result(proc.returncode, oom)
+
+    def argv(self, command: str, *, workdir: Path, home: Path, env: dict[str, str],
+             network_dir: Path | None = None, name: str = "percel-build") -> list[str]:
+        """The engine command line; `env` is the user's build env, whose values stay out of it."""
+        s = self._settings
+        argv = [self._engine, "run", "--name", name, "--init",
+                "--read-only", "--user", f"{SANDBOX_UID}:{SANDBOX_GID}",
+                "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                "--memory", f"{s.build_memory_mb}m", "--memory-swap", f"{s.build_memory_mb}m",
+                "--pids-limit", str(s.build_max_pids), "--cpus", f"{s.build_cpus:g}",
+                "--ulimit", f"fsize={s.build_max_file_mb * MiB}:{s.build_max_file_mb * MiB}",
+                "--network", "none",
+                "--tmpfs", f"/tmp:rw,nosuid,nodev,size={s.build_tmp_mb}m",
+                "--volume", f"{workdir}:{workdir}:rw", "--volume", f"{home}:{home}:rw",
+                "--workdir", str(workdir)]
+        if os.path.exists(CA_BUNDLE):  # the host's trust, e.g. a TLS-intercepting egress proxy's CA
+            argv += ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
+        argv += env_flags(env, network=network_dir is not None, home=home)
+        if network_dir is None:
+            return argv + [s.build_image, "sh", "-c", command]
+        return argv + ["--volume", f"{network_dir}:/run/percel:ro",
+                       "--volume", f"{FORWARDER}:/run/percel-forward.js:ro",
+                       s.build_image, "node", "/run/percel-forward.js", f"/run/percel/{PROXY_SOCKET}",
+                       str(FORWARD_PORT), command]
+
+    def _result(self, returncode: int, oom: bool) -> RunResult:
+        if oom:
+            return RunResult(None, False, f"out of memory (limit {self._settings.build_memory_mb} MiB)")
+        if returncode == EXIT_FSIZE:
+            return RunResult(None, False, f"file size limit exceeded (limit {self._settings.build_max_file_mb} MiB)")
+        if returncode == EXIT_OOM_OR_KILLED:
+            return RunResult(None, False, "killed by signal SIGKILL")
+        return RunResult(returncode, False, None)
+
+    def _proxy(self, private: Path, on_line: OnLine) -> AllowListProxy:
+        (private / "net").mkdir()
+        s = self._settings
+        policy = ProxyPolicy(parse_hosts(s.build_registry_hosts), parse_cidrs(s.build_proxy_allow_cidrs),
+                             upstream=os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None)
+        proxy = AllowListProxy(private / "net" / PROXY_SOCKET, policy,
+                               lambda message: on_line(f"percel sandbox: network access refused: {message}"))
+        # uid 1000 in the container is not the socket's owner; connect() needs write permission.
+        os.chmod(proxy.path, 0o666)
+        return proxy
+
+    def _engine_quiet(self, *args: str) -> None:
+        self._engine_output(*args)
+
+    def _engine_output(self, *args: str) -> str:
+        try:
+            done = subprocess.run([self._engine, *args], capture_output=True, text=True, timeout=30,
+                                  env=_engine_env())
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip()
+
+
+ENGINE_ENV = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_CERT_PATH",
+              "DOCKER_TLS_VERIFY", "CONTAINER_HOST", "CONTAINERS_CONF", "XDG_RUNTIME_DIR")
+
+
+def _engine_env() -> dict[str, str]:
+    """What the engine CLI itself needs from the runner's environment (never passed into the build)."""
+    return {key: os.environ[key] for key in ENGINE_ENV if key in os.environ}
+
+
+def cli_env(user_env: dict[str, str]) -> dict[str, str]:
+    """The engine CLI's environment: its own settings, plus the user's values for `--env NAME`.
+
+    A user variable named like an engine setting (DOCKER_HOST, HOME) must not steer the
+    CLI itself; env_flags passes those with their value in argv instead.
+    """
+    return {**{k: v for k, v in user_env.items() if k not in ENGINE_ENV}, **_engine_env()}
+
+
+def env_flags(user_env: dict[str, str], *, network: bool, home: Path) -> list[str]:
+    """--env flags: the sandbox's own variables with values (nothing secret in them), the
+    user's by name only so their values never appear in argv (/proc/<pid>/cmdline)."""
+    own = base_env(str(home), {})
+    if network:
+        own.update(proxy_env())
+    flags: list[str] = []
+    for key in sorted(user_env):
+        if key in own:
+            continue
+        flags += ["--env", f"{key}={user_env[key]}" if key in ENGINE_ENV else key]
+    for key, value in sorted(own.items()):
+        flags += ["--env", f"{key}={value}"]
+    return flags
+
+
+def give_to_build_user(*roots: Path) -> None:
+    """The container runs as uid 1000 while the runner (root) created the tree: hand it over."""
+    for root in roots:
+        for path in [root, *root.rglob("*")]:
+            try:
+                if path.lstat().st_uid != SANDBOX_UID:
+                    os.lchown(path, SANDBOX_UID, SANDBOX_GID)
+            except FileNotFoundError:
+                pass

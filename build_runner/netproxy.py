@@ -138,6 +138,8 @@ class _Handler(socketserver.BaseRequestHandler):
         client.settimeout(HEADER_TIMEOUT)
         try:
             target = read_connect(client)
+            if target is None:
+                return  # the sandbox went away mid-request: nothing to refuse or report
             upstream = self.server.open(target)
         except Refused as exc:
             self.server.refused(str(exc))
@@ -152,13 +154,16 @@ class _Handler(socketserver.BaseRequestHandler):
             relay(client, upstream)
 
 
-def read_connect(client: socket.socket) -> str:
-    """Read one request head; returns the CONNECT target or raises Refused."""
+def read_connect(client: socket.socket) -> str | None:
+    """Read one request head: the CONNECT target, None if the client left, or raises Refused."""
     head = b""
     while b"\r\n\r\n" not in head:
-        chunk = client.recv(4096)
+        try:
+            chunk = client.recv(4096)
+        except OSError:
+            return None
         if not chunk:
-            raise Refused(400, "client closed before sending a request")
+            return None
         head += chunk
         if len(head) > MAX_HEADER_BYTES:
             raise Refused(431, "request head too large")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import shutil
 import signal
 import subprocess
 import time
@@ -209,10 +208,11 @@ def make_sandbox(settings: Settings, *, log: logging.Logger | None = None) -> Sa
             raise SandboxUnavailable(f"BUILD_SANDBOX=bwrap but bubblewrap does not work here: {problem}")
         return BwrapSandbox(settings, log=log)
     if choice in ("docker", "podman"):
-        from build_runner.containers import ContainerSandbox
+        from build_runner.containers import ContainerSandbox, engine_answers
 
-        if not shutil.which(choice):
-            raise SandboxUnavailable(f"BUILD_SANDBOX={choice} but no `{choice}` executable is on PATH")
+        if not engine_answers(choice):
+            raise SandboxUnavailable(f"BUILD_SANDBOX={choice} but `{choice} info` fails: "
+                                     f"is {choice} installed and its engine running?")
         return ContainerSandbox(settings, engine=choice, log=log)
     raise SandboxUnavailable(f"unknown BUILD_SANDBOX={settings.build_sandbox!r}: use auto, bwrap, docker, podman or none")
 

@@ -22,6 +22,7 @@ import pytest
 from build_runner import netproxy
 from build_runner.bwrap import bwrap_problem
 from build_runner.cgroups import CGROUP_ROOT, PARENT
+from build_runner.containers import ContainerSandbox, cli_env, engine_answers
 from build_runner.sandbox import (LineSplitter, NoneSandbox, RunResult, SandboxUnavailable,
                                   make_sandbox)
 from chalicelib.settings import Settings
@@ -378,3 +379,99 @@ def test_allowed_cidr_opens_a_range_but_never_loopback_metadata_or_the_host():
 
 def test_host_addresses_include_loopback():
     assert ipaddress.ip_address("127.0.0.1") in netproxy.host_addresses()
+
+
+# --- docker / podman: the command line only (no engine runs here) ---------------------------
+
+def _flag_values(argv: list[str], flag: str) -> list[str]:
+    return [argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == flag]
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_container_build_command_line(engine, tmp_path):
+    settings = Settings(build_memory_mb=1024, build_max_pids=256, build_cpus=1.5, build_max_file_mb=100,
+                        build_tmp_mb=64, build_image="node:22-bookworm-slim")
+    sandbox = ContainerSandbox(settings, engine=engine)
+    work, home = tmp_path / "src", tmp_path / "home"
+    argv = sandbox.argv("npm run build", workdir=work, home=home,
+                        env={"API_TOKEN": "s3cret", "DOCKER_HOST": "tcp://evil:2375", "HOME": "/root"})
+    assert argv[:2] == [engine, "run"]
+    assert {"--read-only", "--init"} <= set(argv)
+    assert _flag_values(argv, "--user") == ["1000:1000"]
+    assert _flag_values(argv, "--cap-drop") == ["ALL"]
+    assert _flag_values(argv, "--security-opt") == ["no-new-privileges"]
+    assert _flag_values(argv, "--memory") == ["1024m"] and _flag_values(argv, "--memory-swap") == ["1024m"]
+    assert _flag_values(argv, "--pids-limit") == ["256"] and _flag_values(argv, "--cpus") == ["1.5"]
+    assert _flag_values(argv, "--ulimit") == [f"fsize={100 * 1024 * 1024}:{100 * 1024 * 1024}"]
+    assert _flag_values(argv, "--network") == ["none"]
+    assert _flag_values(argv, "--tmpfs") == ["/tmp:rw,nosuid,nodev,size=64m"]
+    assert f"{work}:{work}:rw" in _flag_values(argv, "--volume")
+    assert f"{home}:{home}:rw" in _flag_values(argv, "--volume")
+    assert _flag_values(argv, "--workdir") == [str(work)]
+    assert argv[-4:] == ["node:22-bookworm-slim", "sh", "-c", "npm run build"]
+    envs = _flag_values(argv, "--env")
+    # The secret's value never appears in argv (any local user can read /proc/<pid>/cmdline) ...
+    assert "API_TOKEN" in envs and not any("s3cret" in arg for arg in argv)
+    # ... it reaches the CLI through its environment, which the user cannot use to steer the CLI.
+    cli = cli_env({"API_TOKEN": "s3cret", "DOCKER_HOST": "tcp://evil:2375"})
+    assert cli["API_TOKEN"] == "s3cret" and cli.get("DOCKER_HOST") != "tcp://evil:2375"
+    assert f"HOME={home}" in envs and "HOME=/root" not in envs
+
+
+def test_container_install_uses_the_proxy_socket_not_a_bridge(tmp_path):
+    sandbox = ContainerSandbox(Settings(), engine="docker")
+    argv = sandbox.argv("npm ci", workdir=tmp_path, home=tmp_path / "h", env={},
+                        network_dir=tmp_path / "net")
+    assert _flag_values(argv, "--network") == ["none"]
+    assert f"{tmp_path / 'net'}:/run/percel:ro" in _flag_values(argv, "--volume")
+    assert "HTTPS_PROXY=http://127.0.0.1:3128" in _flag_values(argv, "--env")
+    assert argv[-5:] == ["node", "/run/percel-forward.js", "/run/percel/proxy.sock", "3128", "npm ci"]
+
+
+def test_explicit_engine_without_a_daemon_is_a_clear_error():
+    for engine in ("docker", "podman"):
+        if engine_answers(engine):
+            continue
+        with pytest.raises(SandboxUnavailable, match=f"{engine} info"):
+            make_sandbox(Settings(build_sandbox=engine))
+
+
+class UpstreamProxy:
+    """A stand-in for a corporate HTTPS_PROXY on the runner's side: records CONNECT targets."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: socket.socket) -> None:
+        with client:
+            target = netproxy.read_connect(client)
+            self.targets.append(target)
+            host, port = netproxy.split_target(target)
+            with socket.create_connection((host, port), timeout=10) as remote:
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                netproxy.relay(client, remote)
+
+
+@needs_bwrap
+def test_install_proxy_chains_to_the_runners_own_proxy(tmp_path, monkeypatch):
+    if not _resolves(REGISTRY):
+        pytest.skip("the npm registry does not resolve here")
+    upstream = UpstreamProxy()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{upstream.port}")
+    build = Build(make_sandbox(SETTINGS), tmp_path)
+    result = build.run(f"curl -fsS -m 20 https://{REGISTRY}/is-number -o /dev/null && "
+                       "curl -fsS -m 5 https://example.com/", network=True)
+    upstream.sock.close()
+    assert upstream.targets == [f"{REGISTRY}:443"]  # the allowed request went through it, only that one
+    assert result.exit_code != 0 and "refused: example.com:443 is not on the registry allow-list" in build.log
