@@ -1,0 +1,157 @@
+"""The Chalice app through chalice.test.Client: the same event path Lambda takes.
+
+Binary bodies go through Response.to_dict(binary_types) and base64, as in
+Lambda, so a woff2 or wasm file that would break there breaks here too.
+"""
+import json
+import os
+
+import pytest
+from chalice.test import Client
+
+import app as percel_app
+from chalicelib import keys, manifest
+from chalicelib.records import State
+from tests.conftest import make_repo
+
+WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8
+WOFF2 = b"wOF2" + bytes(reversed(range(256))) * 8
+
+
+@pytest.fixture
+def client(ctx, monkeypatch):
+    for name, value in {"REDIS_URL": ctx.settings.redis_url, "STAGE": "local",
+                        "AWS_ENDPOINT_URL_S3": ctx.settings.s3_endpoint_url,
+                        "PERCEL_BUCKET": ctx.settings.bucket, "ROOT_DOMAIN": "percel.test",
+                        "SITE_URL_TEMPLATE": "http://{id}.percel.test/"}.items():
+        monkeypatch.setenv(name, value)
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    with Client(percel_app.app, stage_name="local") as test_client:
+        yield test_client
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+
+
+def publish(ctx, deployment_id: str, root) -> None:
+    """What a runner does at the end of a build: blobs, then the manifest, then the state."""
+    tree = manifest.scan_output(root)
+    ctx.store.upload_blobs(tree.blobs)
+    ctx.store.put_json(keys.deployment_manifest(deployment_id),
+                       {"version": 1, "id": deployment_id, "files": tree.files, "config": {}})
+    ctx.records.create({"id": deployment_id, "repo_url": "file:///x"})
+    ctx.records.transition(deployment_id, State.BUILDING)
+    ctx.records.transition(deployment_id, State.DEPLOYED)
+
+
+@pytest.fixture
+def site(ctx, tmp_path):
+    root = tmp_path / "out"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("<h1>home</h1>" * 40)
+    (root / "sub" / "index.html").write_text("<h1>sub</h1>")
+    (root / "app.wasm").write_bytes(WASM)
+    (root / "font.woff2").write_bytes(WOFF2)
+    (root / "404.html").write_text("<h1>lost</h1>")
+    publish(ctx, "abcdefghijklmnop", root)
+    return "abcdefghijklmnop.percel.test"
+
+
+def test_health(client):
+    response = client.http.get("/api/health")
+    assert response.status_code == 200 and response.json_body["status"] == "ok"
+
+
+def test_no_accept_header_is_fine_for_the_api(client):
+    response = client.http.get("/api/deployments/aaaaaaaaaaaaaaaa", headers={})
+    assert response.status_code == 404
+    assert response.json_body["error"]["code"] == "not_found"
+
+
+def test_bad_json_is_a_400_naming_the_problem(client):
+    response = client.http.post("/api/deployments", body=b"{not json",
+                                headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "JSON" in response.json_body["error"]["message"]
+    response = client.http.post("/api/deployments", body=json.dumps({"repo_url": 5}).encode(),
+                                headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and response.json_body["error"]["field"] == "repo_url"
+
+
+def test_deploy_then_status(client, ctx, tmp_path):
+    url = make_repo(tmp_path / "r", {"index.html": "x"})
+    response = client.http.post("/api/deployments", body=json.dumps({"repo_url": url}).encode(),
+                                headers={"Content-Type": "application/json"})
+    assert response.status_code == 202
+    created = response.json_body
+    assert created["url"] == f"http://{created['id']}.percel.test/"
+    status = client.http.get(created["status_url"]).json_body
+    assert status["status"] == "queued" and status["repo_url"] == url
+
+
+def test_unknown_api_path_is_json_404(client):
+    response = client.http.get("/api/nothing/here")
+    assert response.status_code == 404 and "error" in response.json_body
+
+
+def test_binary_files_survive_the_lambda_encoding(client, site):
+    for path, body, media in (("/app.wasm", WASM, "application/wasm"),
+                              ("/font.woff2", WOFF2, "font/woff2")):
+        response = client.http.get(path, headers={"Host": site})
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == media
+        assert response.body == body
+
+
+def test_index_directories_and_404_page(client, site):
+    assert client.http.get("/", headers={"Host": site}).body == b"<h1>home</h1>" * 40
+    assert client.http.get("/sub/", headers={"Host": site}).body == b"<h1>sub</h1>"
+    missing = client.http.get("/nope/deeper/x", headers={"Host": site})
+    assert missing.status_code == 404 and missing.body == b"<h1>lost</h1>"
+
+
+def test_site_paths_under_api_belong_to_the_site(client, site):
+    response = client.http.get("/api/health", headers={"Host": site})
+    assert response.status_code == 404 and response.body == b"<h1>lost</h1>"
+
+
+def test_head_sends_no_body_and_the_same_headers(client, site):
+    get = client.http.get("/", headers={"Host": site})
+    head = client.http.head("/", headers={"Host": site})
+    assert head.status_code == 200 and head.body == b""
+    assert head.headers["Content-Length"] == get.headers["Content-Length"]
+
+
+def test_etag_and_304(client, site):
+    first = client.http.get("/", headers={"Host": site})
+    again = client.http.get("/", headers={"Host": site, "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304 and again.body == b""
+
+
+def test_unknown_and_undeployed_sites_are_404(client, ctx):
+    assert client.http.get("/", headers={"Host": "zzzzzzzzzzzzzzzz.percel.test"}).status_code == 404
+    ctx.records.create({"id": "qqqqqqqqqqqqqqqq", "repo_url": "file:///x"})
+    assert client.http.get("/", headers={"Host": "qqqqqqqqqqqqqqqq.percel.test:8443"}) \
+        .status_code == 404
+
+
+def test_a_deleted_deployment_answers_410(client, ctx, site):
+    assert client.http.get("/", headers={"Host": site}).status_code == 200
+    ctx.records.transition("abcdefghijklmnop", State.DELETED)
+    ctx.store.delete([keys.deployment_manifest("abcdefghijklmnop")])
+    percel_app.sites.cache_clear()
+    assert client.http.get("/", headers={"Host": site}).status_code == 410
+
+
+def test_large_files_redirect_to_a_presigned_url(client, ctx, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAX_INLINE_BYTES", "1000")
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    root = tmp_path / "big"
+    root.mkdir()
+    payload = os.urandom(5000)
+    (root / "video.mp4").write_bytes(payload)
+    publish(ctx, "bigbigbigbigbigb", root)
+    response = client.http.get("/video.mp4", headers={"Host": "bigbigbigbigbigb.percel.test"})
+    assert response.status_code == 302
+    import urllib.request
+    assert urllib.request.urlopen(response.headers["Location"]).read() == payload
