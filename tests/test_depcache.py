@@ -168,3 +168,31 @@ def test_npm_reuses_a_restored_node_modules_instead_of_npm_ci():
     assert depcache.install_command_for(yarn, cache_restored=True) == yarn.install_command
     custom = BuildPlan("vite", "npm", NPM_INSTALL, None, ("dist",), False)
     assert depcache.install_command_for(custom, cache_restored=True) == NPM_INSTALL
+
+
+def test_local_tier_moves_node_modules_between_builds_and_keeps_the_newest(store, tmp_path):
+    local = tmp_path / "local"
+    first = installed_project(tmp_path / "first")
+    (first / "node_modules" / ".cache").mkdir()  # what a build leaves, reusable by the next one
+    assert depcache.stash(KEY, first, local) is True
+    assert not (first / "node_modules").exists()
+
+    second = tmp_path / "second"
+    second.mkdir()
+    assert depcache.restore(store, KEY, second, local_dir=local) is True  # bucket is empty: came from disk
+    assert (second / "node_modules" / ".cache").is_dir()
+    assert os.readlink(second / "node_modules" / ".bin" / "vite") == "../vite/bin/vite.js"
+    assert not (local / KEY).exists()  # taken, so two runners never share one tree
+
+    for n in range(4):
+        project = installed_project(tmp_path / f"p{n}")
+        depcache.stash(f"{n}" * 64, project, local, keep=2)
+    assert sorted(p.name[0] for p in local.iterdir() if not p.name.startswith(".")) == ["2", "3"]
+
+
+def test_local_miss_falls_back_to_the_bucket(store, tmp_path):
+    depcache.save(store, KEY, installed_project(tmp_path / "first"))
+    project = tmp_path / "second"
+    project.mkdir()
+    assert depcache.restore(store, KEY, project, local_dir=tmp_path / "empty-local") is True
+    assert (project / "node_modules" / "vite" / "package.json").is_file()
