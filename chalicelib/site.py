@@ -21,6 +21,10 @@ from chalicelib.records import State
 
 # How stale a cached "not deleted" may be: a delete is visible everywhere within this.
 RECHECK_SECONDS = 5.0
+# Local stage only: every site response says how many bucket GETs this process has made, so
+# the end-to-end tests and bench/serve_bench.py can check that cache hits, 304s, redirects
+# and 404s cost no bucket call (issue 3) through the real server, without a stats route.
+BUCKET_READS_HEADER = "X-Percel-Bucket-Reads"
 
 
 class LRU:
@@ -88,10 +92,19 @@ class SiteServer:
         self.manifests = LRU(cache_bytes // 4)
         self.blobs = LRU(cache_bytes)
         self.checked: dict[str, float] = {}
+        # Bucket GETs made so far (manifest and blob cache misses); read by tests and the bench.
+        self.bucket_reads = 0
+        self._reads_lock = Lock()
+        self._debug_header = ctx.settings.is_local
+
+    def _count_read(self) -> None:
+        with self._reads_lock:
+            self.bucket_reads += 1
 
     def manifest(self, deployment_id: str) -> dict | None:
         cached = self.manifests.get(deployment_id)
         if cached is None:
+            self._count_read()
             body = self.ctx.store.get_bytes(keys.deployment_manifest(deployment_id))
             if body is None:
                 return None
@@ -102,6 +115,7 @@ class SiteServer:
     def blob(self, sha256: str) -> bytes:
         data = self.blobs.get(sha256)
         if data is None:
+            self._count_read()
             data = self.ctx.store.get_blob(sha256)
             if data is None:
                 raise LookupError(f"blob {sha256} missing")
@@ -110,6 +124,13 @@ class SiteServer:
 
     def handle(self, label: str, method: str, raw_path: str, query: str,
                headers: Mapping[str, str]) -> Response:
+        response = self._handle(label, method, raw_path, query, headers)
+        if self._debug_header:
+            response.headers[BUCKET_READS_HEADER] = str(self.bucket_reads)
+        return response
+
+    def _handle(self, label: str, method: str, raw_path: str, query: str,
+                headers: Mapping[str, str]) -> Response:
         deployment_id = label
         if not ids.is_valid_id(deployment_id):
             return _plain(404, "Not Found: no such site\n")

@@ -1,0 +1,147 @@
+"""SiteServer (chalicelib/site.py) against a real moto S3 server and a real Redis.
+
+What a user would notice here is cost and freshness: a warm handler answers cache hits,
+304s, redirects and 404s without a bucket call (issue 3, "Caching in the handler"), its
+caches stay bounded, and a deleted deployment stops being served.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import brotli
+import pytest
+
+from chalicelib import keys, manifest, siteconfig
+from chalicelib.records import State
+from chalicelib.site import BUCKET_READS_HEADER, LRU, SiteServer, site_label
+
+SITE_ID = "sitesitesitesite"
+SCRIPT = b"export const answer = 42;\n" * 200
+IMAGE = bytes(range(256)) * 40
+
+
+def publish(ctx, deployment_id: str, root, vercel: dict | None = None) -> None:
+    """What a runner does at the end of a build: blobs, then the manifest, then the state."""
+    tree = manifest.scan_output(root)
+    ctx.store.upload_blobs(tree.blobs)
+    config = siteconfig.compile_config(vercel=vercel, redirects=None, headers=None)
+    ctx.store.put_json(keys.deployment_manifest(deployment_id),
+                       {"version": 1, "id": deployment_id, "files": tree.files, "config": config})
+    ctx.records.create({"id": deployment_id, "repo_url": "file:///x"})
+    ctx.records.transition(deployment_id, State.BUILDING)
+    ctx.records.transition(deployment_id, State.DEPLOYED)
+
+
+@pytest.fixture
+def site(ctx, tmp_path):
+    root = tmp_path / "out"
+    (root / "assets").mkdir(parents=True)
+    (root / "index.html").write_text("<h1>home</h1>\n" * 50)
+    (root / "about.html").write_text("<h1>about</h1>")
+    (root / "assets" / "index-B7xQ9zKp.js").write_bytes(SCRIPT)
+    (root / "assets" / "photo.bin").write_bytes(IMAGE)
+    publish(ctx, SITE_ID, root, vercel={
+        "cleanUrls": True, "redirects": [{"source": "/old/:slug", "destination": "/new/:slug"}]})
+    return SITE_ID
+
+
+@pytest.fixture
+def server(ctx) -> SiteServer:
+    return SiteServer(ctx)
+
+
+def get(server: SiteServer, path: str, method: str = "GET", **headers: str):
+    return server.handle(SITE_ID, method, path, "", {k.lower().replace("_", "-"): v
+                                                      for k, v in headers.items()})
+
+
+def test_a_warm_handler_serves_hits_without_the_bucket(server, site):
+    first = get(server, "/assets/index-B7xQ9zKp.js")
+    assert first.status_code == 200 and first.body == SCRIPT
+    assert server.bucket_reads == 2          # the manifest, then the blob
+    for _ in range(5):
+        assert get(server, "/assets/index-B7xQ9zKp.js").body == SCRIPT
+    assert server.bucket_reads == 2
+
+
+def test_304_redirect_404_and_head_make_no_bucket_call(server, site):
+    get(server, "/")                          # warms the manifest (and index.html)
+    reads = server.bucket_reads
+    etag = get(server, "/assets/photo.bin", "HEAD").headers["ETag"]
+    assert get(server, "/assets/photo.bin", if_none_match=etag).status_code == 304
+    moved = get(server, "/old/post")
+    assert moved.status_code == 308 and moved.headers["Location"] == "/new/post"
+    assert get(server, "/about.html").status_code == 308        # cleanUrls
+    missing = get(server, "/no/such/page")
+    assert missing.status_code == 404 and missing.body == b"404 Not Found\n"
+    assert get(server, "/..%2fsecret").status_code == 400
+    assert server.bucket_reads == reads       # photo.bin was never fetched
+
+
+def test_a_range_is_cut_from_the_cached_blob(server, site):
+    whole = get(server, "/assets/photo.bin")
+    reads = server.bucket_reads
+    part = get(server, "/assets/photo.bin", range="bytes=256-511")
+    assert part.status_code == 206 and part.body == IMAGE[256:512] == whole.body[256:512]
+    assert part.headers["Content-Range"] == f"bytes 256-511/{len(IMAGE)}"
+    assert server.bucket_reads == reads
+
+
+def test_each_encoding_is_its_own_cached_blob(server, site):
+    packed = get(server, "/assets/index-B7xQ9zKp.js", accept_encoding="gzip, br")
+    assert packed.headers["Content-Encoding"] == "br"
+    assert brotli.decompress(packed.body) == SCRIPT
+    reads = server.bucket_reads
+    get(server, "/assets/index-B7xQ9zKp.js", accept_encoding="br")
+    assert server.bucket_reads == reads
+    plain = get(server, "/assets/index-B7xQ9zKp.js")
+    assert plain.body == SCRIPT and server.bucket_reads == reads + 1
+
+
+def test_the_local_stage_reports_bucket_reads_in_a_header(server, site):
+    assert get(server, "/").headers[BUCKET_READS_HEADER] == "2"
+    assert get(server, "/").headers[BUCKET_READS_HEADER] == "2"
+
+
+def test_other_stages_do_not_expose_the_counter(ctx, site):
+    prod = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, stage="prod"))
+    response = get(SiteServer(prod), "/")
+    assert response.status_code == 200 and BUCKET_READS_HEADER not in response.headers
+
+
+def test_the_blob_cache_is_bounded(ctx, site):
+    small = SiteServer(ctx, cache_bytes=64 * 1024)   # blobs: 64 KiB, one item at most 8 KiB
+    get(small, "/assets/photo.bin")                    # 10 KiB: too big to keep
+    reads = small.bucket_reads
+    get(small, "/assets/photo.bin")
+    assert small.bucket_reads == reads + 1
+    get(small, "/assets/index-B7xQ9zKp.js")           # 5 KiB: kept
+    reads = small.bucket_reads
+    get(small, "/assets/index-B7xQ9zKp.js")
+    assert small.bucket_reads == reads and small.blobs.used <= small.blobs.max_bytes
+
+
+def test_lru_evicts_the_least_recently_used():
+    cache = LRU(max_bytes=80)
+    cache.put("a", b"a", 10)
+    cache.put("b", b"b", 10)
+    cache.get("a")
+    for name in "cdefghi":
+        cache.put(name, name.encode(), 10)
+    assert cache.get("b") is None and cache.get("a") == b"a" and cache.used == 80
+
+
+def test_unknown_sites_are_404_and_deleted_ones_410(ctx, server, site):
+    assert server.handle("zzzzzzzzzzzzzzzz", "GET", "/", "", {}).status_code == 404
+    assert get(server, "/").status_code == 200
+    ctx.records.transition(SITE_ID, State.DELETED)
+    server.checked.clear()                    # as if RECHECK_SECONDS had passed
+    assert get(server, "/").status_code == 410
+
+
+@pytest.mark.parametrize("host, label", [
+    ("abc.localhost", "abc"), ("ABC.localhost:8000", "abc"), ("abc.localhost.", "abc"),
+    ("localhost", None), ("a.b.localhost", None), ("abc.example.com", None), (None, None),
+    ("-x.localhost", None)])
+def test_site_label(host, label):
+    assert site_label(host, "localhost") == label
