@@ -5,7 +5,7 @@ wins, the way Vercel's presets work (vercel/vercel packages/frameworks/src/
 frameworks.ts: an ordered list whose detectors match a dependency in
 package.json, a config file or file content). The rows, the commands and the
 output directories below were checked against apps scaffolded from npm on this
-machine (see the report in docs/ and tests/test_frameworks.py).
+machine (figures in tests/test_frameworks.py's docstring).
 """
 from __future__ import annotations
 
@@ -234,7 +234,7 @@ FRAMEWORKS: tuple[_Framework, ...] = (
     _Framework("eleventy", _dep("@11ty/eleventy"), _fixed("_site"), "eleventy", False),
     _Framework("create-react-app", _dep("react-scripts"), _fixed("build"), "react-scripts build", True),
     _Framework("vue-cli", _dep("@vue/cli-service"), _fixed("dist"), "vue-cli-service build", True),
-    _Framework("vite", lambda p: "vite" in p.deps or p.has(*(f"vite.config.{e}" for e in ("js", "mjs", "cjs", "ts", "mts", "cts"))),
+    _Framework("vite", lambda p: "vite" in p.deps or _config_text(p, "vite.config") is not None,
                _vite_dirs, "vite build", False),
 )
 
