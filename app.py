@@ -12,11 +12,14 @@ import json
 from functools import lru_cache
 from urllib.parse import urlencode
 
-from chalice import Chalice, Response
+from dataclasses import asdict
 
-from chalicelib import deploy
+from chalice import Chalice, Rate, Response
+
+from chalicelib import cleanup, deploy
 from chalicelib.context import Context, build_context
 from chalicelib.errors import ApiError, BadRequest
+from chalicelib.settings import load_settings
 from chalicelib.site import SiteServer, site_label
 
 app = Chalice(app_name="percel")
@@ -115,11 +118,30 @@ def get_deployment(deployment_id):
     return json_response(200, deploy.get_deployment(context(), deployment_id))
 
 
+@app.route("/api/deployments/{deployment_id}", methods=["DELETE"])
+@api
+def delete_deployment(deployment_id):
+    return json_response(200, deploy.delete_deployment(context(), deployment_id))
+
+
+@app.route("/api/deployments/{deployment_id}/cancel", methods=["POST"], content_types=["*/*"])
+@api
+def cancel_deployment(deployment_id):
+    return json_response(200, deploy.cancel_deployment(context(), deployment_id))
+
+
 @app.route("/api/deployments/{deployment_id}/logs", methods=["GET"])
 @api
 def deployment_logs(deployment_id):
     cursor = (app.current_request.query_params or {}).get("cursor")
     return json_response(200, deploy.read_logs(context(), deployment_id, cursor))
+
+
+@app.schedule(Rate(load_settings().cleanup_rate_minutes, unit=Rate.MINUTES))
+def scheduled_cleanup(event):
+    report = cleanup.run_cleanup(context())
+    app.log.info("cleanup: %s", json.dumps(asdict(report)))
+    return asdict(report)
 
 
 def not_found(**_params):

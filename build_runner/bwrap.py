@@ -30,8 +30,8 @@ from pathlib import Path
 
 from build_runner.cgroups import MiB, BuildCgroup, cgroup_problem
 from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
-from build_runner.sandbox import (OnLine, RunResult, base_env, format_seconds, kill_group, pump,
-                                  spawn)
+from build_runner.sandbox import (Cancel, OnLine, RunResult, base_env, kill_group, pump, spawn,
+                                  stopped)
 from chalicelib.settings import Settings
 
 BWRAP = "/usr/bin/bwrap"
@@ -109,7 +109,7 @@ class BwrapSandbox:
         self._upstream = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine) -> RunResult:
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
         on_line = serialized(on_line)  # the proxy thread reports refusals concurrently
         private = Path(tempfile.mkdtemp(prefix="percel-sandbox-"))
         cgroup = BuildCgroup(f"{os.getpid()}-{uuid.uuid4().hex[:12]}", memory_mb=self._settings.build_memory_mb,
@@ -123,21 +123,23 @@ class BwrapSandbox:
                     child_env.update(proxy_env())
                 argv = self.launcher(cgroup) + self.argv(command, workdir=workdir, home=home,
                                                          private=private, network=network)
-                returncode, timed_out = self._execute(argv, workdir, child_env, timeout, on_line, cgroup)
+                returncode, timed_out = self._execute(argv, workdir, child_env, timeout, on_line, cgroup,
+                                                      cancel)
             limit = cgroup.limit_hit()
         finally:
             if not (cgroup.kill_all() and cgroup.remove()):
                 self._log.error("build processes survived in %s; cgroup left in place", cgroup.pids)
             shutil.rmtree(private, ignore_errors=True)
         if timed_out:
-            return RunResult(None, True, f"timed out after {format_seconds(timeout)}")
+            return stopped(timeout, cancel)
         return self._result(returncode, limit)
 
     def _execute(self, argv: list[str], workdir: Path, env: dict[str, str], timeout: float,
-                 on_line: OnLine, cgroup: BuildCgroup) -> tuple[int, bool]:
+                 on_line: OnLine, cgroup: BuildCgroup,
+                 cancel: Cancel | None = None) -> tuple[int, bool]:
         proc = spawn(argv, cwd=workdir, env=env)
         try:
-            timed_out = pump(proc, on_line, timeout)
+            timed_out = pump(proc, on_line, timeout, cancel)
         finally:
             # Killing bwrap takes its pid namespace down (--die-with-parent on the inner init);
             # sweeping the cgroup as well covers anything that raced the kill.

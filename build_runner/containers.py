@@ -29,7 +29,8 @@ from build_runner.bwrap import (FORWARD_PORT, FORWARDER, PROXY_SOCKET, SANDBOX_G
                                 proxy_env, serialized)
 from build_runner.cgroups import MiB
 from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
-from build_runner.sandbox import CA_BUNDLE, OnLine, RunResult, base_env, format_seconds, kill_group, pump, spawn
+from build_runner.sandbox import (CA_BUNDLE, Cancel, OnLine, RunResult, base_env, kill_group,
+                                  pump, spawn, stopped)
 from chalicelib.settings import Settings
 
 # Where the container's exit code says what happened: 137 = SIGKILL (docker's OOM kill too).
@@ -55,7 +56,7 @@ class ContainerSandbox:
         self._log = log or logging.getLogger(__name__)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine) -> RunResult:
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
         on_line = serialized(on_line)
         container = f"percel-build-{uuid.uuid4().hex[:12]}"
         private = Path(tempfile.mkdtemp(prefix="percel-sandbox-"))
@@ -68,7 +69,7 @@ class ContainerSandbox:
                                  network_dir=private / "net" if network else None, name=container)
                 proc = spawn(argv, cwd=workdir, env=cli_env(env))
                 try:
-                    timed_out = pump(proc, on_line, timeout)
+                    timed_out = pump(proc, on_line, timeout, cancel)
                 finally:
                     # Killing the CLI does not stop the container: kill it by name.
                     self._engine_quiet("kill", container)
@@ -80,7 +81,7 @@ class ContainerSandbox:
         finally:
             shutil.rmtree(private, ignore_errors=True)
         if timed_out:
-            return RunResult(None, True, f"timed out after {format_seconds(timeout)}")
+            return stopped(timeout, cancel)
         return self._result(proc.returncode, oom)
 
     def argv(self, command: str, *, workdir: Path, home: Path, env: dict[str, str],

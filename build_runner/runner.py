@@ -21,7 +21,7 @@ from pathlib import Path
 
 from build_runner import frameworks
 from build_runner.sandbox import Sandbox
-from chalicelib import keys, manifest, siteconfig
+from chalicelib import keys, manifest, reaper, siteconfig
 from chalicelib.context import Context
 from chalicelib.records import IllegalTransition, State
 
@@ -39,6 +39,7 @@ class Job:
     record: dict[str, str]
     options: dict
     workdir: Path
+    cancel: threading.Event
 
     @property
     def env(self) -> dict[str, str]:
@@ -68,10 +69,20 @@ class Runner:
     # --- the loop -------------------------------------------------------------
     def run_forever(self, poll_timeout: float = 2.0) -> None:
         log.info("runner %s waiting for jobs (sandbox: %s)", self.runner_id, self.sandbox.name)
+        next_reap = 0.0
         while not self.stop.is_set():
+            if time.monotonic() >= next_reap:
+                self._reap()
+                next_reap = time.monotonic() + self.ctx.settings.reap_interval
             deployment_id = self.ctx.queue.wait_and_claim(self.runner_id, poll_timeout)
             if deployment_id:
                 self.process(deployment_id)
+
+    def _reap(self) -> None:
+        try:
+            reaper.reap(self.ctx)
+        except Exception:  # noqa: BLE001 - a reaper hiccup must not stop the runner
+            log.exception("reaper failed")
 
     def process(self, deployment_id: str) -> State | None:
         """Build one claimed job; returns the state it ended in (None: not ours to build)."""
@@ -81,27 +92,38 @@ class Runner:
         except IllegalTransition as refused:
             # Cancelled, deleted, or delivered twice: someone else owns its outcome.
             log.info("skipping %s: %s", deployment_id, refused)
-            self.ctx.queue.ack(deployment_id)
+            self.ctx.queue.ack(deployment_id, self.runner_id)
             return None
-        done = threading.Event()
-        threading.Thread(target=self._heartbeat, args=(deployment_id, done), daemon=True).start()
+        done, cancel = threading.Event(), threading.Event()
+        threading.Thread(target=self._watch, args=(deployment_id, done, cancel),
+                         daemon=True).start()
         try:
-            return self._build_and_publish(deployment_id, attempt)
+            return self._build_and_publish(deployment_id, attempt, cancel)
         finally:
             done.set()
             self._archive_log(deployment_id)
-            self.ctx.queue.ack(deployment_id)
+            self.ctx.queue.ack(deployment_id, self.runner_id)
 
-    def _heartbeat(self, deployment_id: str, done: threading.Event) -> None:
+    def _watch(self, deployment_id: str, done: threading.Event, cancel: threading.Event) -> None:
+        """Renew the lease every third of it; notice a cancel within a second."""
         interval = max(1.0, self.ctx.settings.job_lease_seconds / 3)
-        while not done.wait(interval):
-            self.ctx.queue.heartbeat(deployment_id, self.runner_id)
+        next_beat = time.monotonic() + interval
+        while not done.wait(1.0):
+            try:
+                if self.ctx.queue.cancel_requested(deployment_id):
+                    cancel.set()
+                if time.monotonic() >= next_beat:
+                    self.ctx.queue.heartbeat(deployment_id, self.runner_id)
+                    next_beat = time.monotonic() + interval
+            except Exception:  # noqa: BLE001 - Redis blips: try again next second
+                log.warning("heartbeat for %s failed", deployment_id, exc_info=True)
 
     # --- one build --------------------------------------------------------------
-    def _build_and_publish(self, deployment_id: str, attempt: int) -> State:
+    def _build_and_publish(self, deployment_id: str, attempt: int,
+                           cancel: threading.Event) -> State:
         record = self.ctx.records.get(deployment_id) or {}
         job = Job(deployment_id, attempt, record, json.loads(record.get("options") or "{}"),
-                  Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id)
+                  Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id, cancel)
         tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
         say = self._logger(job, tail)
         try:
@@ -139,27 +161,27 @@ class Runner:
         self.ctx.records.set_fields(job.deployment_id, framework=plan.framework)
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
         deadline = time.monotonic() + self.ctx.settings.build_timeout
-        home = job.workdir / "home"
-        home.mkdir(parents=True, exist_ok=True)
+        (job.workdir / "home").mkdir(parents=True, exist_ok=True)
         env = {"CI": "1", "NODE_ENV": "production", **job.env} if plan.build_command else job.env
         if plan.install_command:
-            self._step("install", plan.install_command, project, home, {**job.env, "CI": "1"},
+            self._step(job, "install", plan.install_command, project, {**job.env, "CI": "1"},
                        True, min(self.ctx.settings.install_timeout,
                                  deadline - time.monotonic()), say)
         if plan.build_command:
-            self._step("build", plan.build_command, project, home, env, False,
+            self._step(job, "build", plan.build_command, project, env, False,
                        deadline - time.monotonic(), say)
         try:
             return frameworks.find_output(project, plan), plan
         except frameworks.OutputNotFound as missing:
             raise BuildFailed(str(missing))
 
-    def _step(self, name: str, command: str, project: Path, home: Path, env: dict[str, str],
+    def _step(self, job: Job, name: str, command: str, project: Path, env: dict[str, str],
               network: bool, timeout: float, say) -> None:
         say(f"percel: {name}: {command}")
         started = time.monotonic()
-        result = self.sandbox.run(command, workdir=project, home=home, env=env, network=network,
-                                  timeout=max(1.0, timeout), on_line=say)
+        result = self.sandbox.run(command, workdir=project, home=job.workdir / "home", env=env,
+                                  network=network, timeout=max(1.0, timeout), on_line=say,
+                                  cancel=job.cancel)
         say(f"percel: {name} finished in {time.monotonic() - started:.1f} s "
             f"(exit {result.exit_code})")
         if result.reason or result.exit_code != 0:

@@ -40,6 +40,12 @@ DRAIN_SECONDS = 1.0
 OnLine = Callable[[str], None]
 
 
+class Cancel(Protocol):
+    """Anything with is_set(), e.g. a threading.Event the runner sets when a user cancels."""
+
+    def is_set(self) -> bool: ...
+
+
 class SandboxUnavailable(RuntimeError):
     """The configured sandbox backend cannot run on this machine."""
 
@@ -59,7 +65,7 @@ class Sandbox(Protocol):
     name: str
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine) -> RunResult: ...
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult: ...
 
 
 def base_env(home: str, env: dict[str, str], *, path: str = SANDBOX_PATH) -> dict[str, str]:
@@ -100,8 +106,10 @@ class LineSplitter:
         self._on_line(line.rstrip(b"\r").decode("utf-8", errors="replace"))
 
 
-def pump(proc: subprocess.Popen, on_line: OnLine, timeout: float) -> bool:
-    """Stream proc's stdout to on_line until EOF or the deadline; True when the deadline hit.
+def pump(proc: subprocess.Popen, on_line: OnLine, timeout: float,
+         cancel: Cancel | None = None) -> bool:
+    """Stream proc's stdout to on_line until EOF, the deadline or a cancel; True when the
+    deadline hit or the run was cancelled (the caller then kills everything).
 
     select() on the raw fd instead of a reader thread: a process that escaped the
     process tree can hold the pipe open forever, and a blocked read cannot be cancelled.
@@ -117,7 +125,7 @@ def pump(proc: subprocess.Popen, on_line: OnLine, timeout: float) -> bool:
                 exited_at = now
             if exited_at is not None and now - exited_at > DRAIN_SECONDS:
                 return False
-            if now >= deadline:
+            if now >= deadline or (cancel is not None and cancel.is_set()):
                 return exited_at is None
             ready, _, _ = select.select([fd], [], [], min(deadline - now, 0.2))
             if ready:
@@ -156,6 +164,13 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+def stopped(timeout: float, cancel: Cancel | None) -> RunResult:
+    """The result of a run that was killed at its deadline or by a cancel."""
+    if cancel is not None and cancel.is_set():
+        return RunResult(None, False, "cancelled")
+    return RunResult(None, True, f"timed out after {format_seconds(timeout)}")
+
+
 class NoneSandbox:
     """No isolation at all: a plain subprocess with a clean environment and a timeout.
 
@@ -170,19 +185,19 @@ class NoneSandbox:
         self._log = log or logging.getLogger(__name__)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine) -> RunResult:
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
         self._log.warning("BUILD_SANDBOX=none: running %r without isolation", command)
         # The runner's PATH, not the sandbox's: unsandboxed, node may live anywhere (nvm, pyenv).
         child_env = base_env(str(home), env, path=os.environ.get("PATH", SANDBOX_PATH))
         proc = spawn(["sh", "-c", command], cwd=workdir, env=child_env)
         try:
-            timed_out = pump(proc, on_line, timeout)
+            timed_out = pump(proc, on_line, timeout, cancel)
         finally:
             kill_group(proc.pid)  # leftovers of the group, also after a normal exit
             proc.stdout.close()
             proc.wait()
         if timed_out:
-            return RunResult(None, True, f"timed out after {format_seconds(timeout)}")
+            return stopped(timeout, cancel)
         return _result(proc.returncode)
 
 

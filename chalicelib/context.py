@@ -37,5 +37,6 @@ def build_context(settings: Settings | None = None) -> Context:
     # Short socket timeouts: a health check or API call must answer, not hang, when Redis is down.
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3,
                                   health_check_interval=30)
-    store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers)
+    store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers,
+                  refresh_after=settings.gc_grace_seconds / 2)
     return Context(settings, client, store)

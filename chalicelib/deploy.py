@@ -14,8 +14,8 @@ from typing import Any
 from chalicelib import ids, keys, manifest
 from chalicelib.clone import CloneLimits, clone
 from chalicelib.context import Context
-from chalicelib.errors import NotFound, TooLarge
-from chalicelib.records import State, public_view
+from chalicelib.errors import Conflict, NotFound, TooLarge
+from chalicelib.records import IllegalTransition, State, public_view
 from chalicelib.validation import DeployRequest, parse_deploy_request
 
 
@@ -77,6 +77,39 @@ def list_deployments(ctx: Context, limit: int = 50) -> list[dict[str, str | None
         if record:
             views.append(public_view(record))
     return views
+
+
+def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
+    """Stop a queued or building deployment; a running build is killed by its runner."""
+    get_deployment(ctx, deployment_id)
+    try:
+        ctx.records.transition(deployment_id, State.CANCELLED,
+                               only_from={State.QUEUED, State.BUILDING},
+                               error="cancelled by request")
+    except IllegalTransition as refused:
+        raise Conflict(f"deployment {deployment_id} is {refused.current}; only queued or "
+                       "building deployments can be cancelled")
+    _stop_job(ctx, deployment_id)
+    return get_deployment(ctx, deployment_id)
+
+
+def delete_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
+    """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs."""
+    view = get_deployment(ctx, deployment_id)
+    if view["status"] != State.DELETED.value:
+        try:
+            ctx.records.transition(deployment_id, State.DELETED)
+        except IllegalTransition:
+            pass  # deleted concurrently: the outcome is the same
+        _stop_job(ctx, deployment_id)
+    ctx.store.delete([keys.deployment_manifest(deployment_id),
+                      keys.source_manifest(deployment_id)])
+    return get_deployment(ctx, deployment_id)
+
+
+def _stop_job(ctx: Context, deployment_id: str) -> None:
+    ctx.queue.remove(deployment_id)
+    ctx.queue.request_cancel(deployment_id)
 
 
 def read_logs(ctx: Context, deployment_id: str, cursor: str | None) -> dict[str, Any]:

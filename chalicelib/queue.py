@@ -13,9 +13,13 @@ import redis
 
 from chalicelib import keys
 
-# KEYS: queue, processing. ARGV: now, lease seconds, runner id.
+# KEYS: queue, processing. ARGV: now, lease seconds, runner id. A queued copy of a
+# job that is already claimed (a duplicate delivery) is dropped, not claimed twice.
 _CLAIM_LUA = """
 local job = redis.call('RPOP', KEYS[1])
+while job and redis.call('ZSCORE', KEYS[2], job) do
+  job = redis.call('RPOP', KEYS[1])
+end
 if not job then return false end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), job)
 redis.call('SET', 'percel:lease:' .. job, ARGV[3])
@@ -28,11 +32,21 @@ if redis.call('GET', 'percel:lease:' .. ARGV[1]) ~= ARGV[2] then return 0 end
 return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3], ARGV[1]) + 1
 """
 
-# KEYS: processing, queue. ARGV: job. Moves an expired job back, atomically, once.
+# KEYS: processing, queue. ARGV: job. Hands a job back, atomically; never queued twice.
 _REQUEUE_LUA = """
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', 'percel:lease:' .. ARGV[1])
+if redis.call('LPOS', KEYS[2], ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: processing. ARGV: job, runner id. Only the lease's owner may finish a job: a
+# runner presumed dead must not remove the claim of the runner that took over.
+_ACK_LUA = """
+if redis.call('GET', 'percel:lease:' .. ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', 'percel:lease:' .. ARGV[1])
 return 1
 """
 
@@ -49,6 +63,7 @@ class JobQueue:
         self._claim = client.register_script(_CLAIM_LUA)
         self._heartbeat = client.register_script(_HEARTBEAT_LUA)
         self._requeue = client.register_script(_REQUEUE_LUA)
+        self._ack = client.register_script(_ACK_LUA)
         assert keys.lease_owner("x") == "percel:lease:x"  # the Lua scripts spell this key
 
     def enqueue(self, deployment_id: str, pipe=None) -> None:
@@ -73,12 +88,9 @@ class JobQueue:
         expiry = lease_expiry(time.time(), self.lease_seconds)
         return bool(self._heartbeat(keys=[keys.PROCESSING], args=[deployment_id, runner_id, expiry]))
 
-    def ack(self, deployment_id: str) -> None:
-        """The job is finished (whatever its outcome): forget it."""
-        pipe = self.redis.pipeline()
-        pipe.zrem(keys.PROCESSING, deployment_id)
-        pipe.delete(keys.lease_owner(deployment_id))
-        pipe.execute()
+    def ack(self, deployment_id: str, runner_id: str) -> bool:
+        """The job is finished (whatever its outcome): forget it, if this runner holds it."""
+        return bool(self._ack(keys=[keys.PROCESSING], args=[deployment_id, runner_id]))
 
     def expired(self, now: float | None = None) -> list[str]:
         now = time.time() if now is None else now
@@ -94,6 +106,13 @@ class JobQueue:
         pipe.zrem(keys.PROCESSING, deployment_id)
         pipe.delete(keys.lease_owner(deployment_id))
         pipe.execute()
+
+    def request_cancel(self, deployment_id: str) -> None:
+        """Tell whichever runner builds this job to stop (it polls with its heartbeat)."""
+        self.redis.set(keys.cancel_flag(deployment_id), 1, ex=24 * 3600)
+
+    def cancel_requested(self, deployment_id: str) -> bool:
+        return bool(self.redis.exists(keys.cancel_flag(deployment_id)))
 
     def depth(self) -> tuple[int, int]:
         return self.redis.llen(keys.QUEUE), self.redis.zcard(keys.PROCESSING)

@@ -64,6 +64,22 @@ class Settings:
     build_proxy_allow_cidrs: str = ""
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3
+    # A job whose runner died this many times is failed instead of re-queued again.
+    max_build_attempts: int = 3
+    # How often each runner looks for abandoned jobs (seconds).
+    reap_interval: float = 15.0
+    # How often the scheduled cleanup runs (minutes; the local stack runs it on a timer).
+    cleanup_rate_minutes: int = 60
+    # Retention: the newest N deployed deployments of each repository are kept.
+    keep_deployments_per_repo: int = 10
+    # Retention: failed and cancelled deployments are deleted after this many days.
+    failed_retention_days: float = 7.0
+    # Retention: a deployment's uploaded source is deleted this long after a successful build.
+    source_retention_days: float = 3.0
+    # Deleted deployments answer 410 for this long; then their record is forgotten.
+    deleted_record_days: float = 30.0
+    # Unreferenced blobs younger than this are never swept: an upload may still be in flight.
+    gc_grace_seconds: int = 7200
     # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).
     max_inline_bytes: int = 4 * 1024 * 1024
 

@@ -6,6 +6,7 @@ changes; manifests are small JSON documents that name blobs.
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -45,10 +46,13 @@ def _is_missing(error: ClientError) -> bool:
 
 
 class Store:
-    def __init__(self, s3_client, bucket: str, workers: int = 16):
+    def __init__(self, s3_client, bucket: str, workers: int = 16, refresh_after: float = 3600):
         self.s3 = s3_client
         self.bucket = bucket
         self.workers = workers
+        # A reused blob older than this is re-stamped, so the garbage collector's grace
+        # period protects it until the manifest that now names it is written.
+        self.refresh_after = refresh_after
 
     # --- plain objects ------------------------------------------------------
     def ensure_bucket(self) -> None:
@@ -72,13 +76,24 @@ class Store:
             raise
 
     def exists(self, key: str) -> bool:
+        return self._last_modified(key) is not None
+
+    def _last_modified(self, key: str) -> float | None:
         try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
-            return True
+            return self.s3.head_object(Bucket=self.bucket, Key=key)["LastModified"].timestamp()
         except ClientError as error:
             if _is_missing(error):
-                return False
+                return None
             raise
+
+    def age_seconds(self, key: str, now: float | None = None) -> float:
+        """How long ago `key` was last written; 0 when it is missing."""
+        stamp = self._last_modified(key)
+        return 0.0 if stamp is None else (time.time() if now is None else now) - stamp
+
+    def _refresh(self, key: str) -> None:
+        self.s3.copy_object(Bucket=self.bucket, Key=key, MetadataDirective="REPLACE",
+                            CopySource={"Bucket": self.bucket, "Key": key})
 
     def delete(self, keys_: Iterable[str]) -> None:
         batch = [{"Key": k} for k in keys_]
@@ -130,7 +145,10 @@ class Store:
         def upload(item: tuple[str, Path | bytes]) -> int:
             sha256, content = item
             key = keys.blob(sha256)
-            if self.exists(key):
+            stamp = self._last_modified(key)
+            if stamp is not None:
+                if time.time() - stamp > self.refresh_after:
+                    self._refresh(key)
                 return 0
             data = content if isinstance(content, bytes) else Path(content).read_bytes()
             self.put_bytes(key, data)

@@ -1,6 +1,7 @@
 """Start and stop the local stack's processes, each on a free loopback port."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import subprocess
@@ -99,11 +100,40 @@ def start_s3(state_dir: Path, port: int | None = None) -> Service:
     return Service("s3", process, url, log_path)
 
 
+def registry_allowance(hosts: str = "registry.npmjs.org,registry.yarnpkg.com") -> str:
+    """CIDRs the install proxy must allow on this machine beyond public addresses.
+
+    Some networks (this development machine's included) answer the registry's name
+    with a documentation address (203.0.113.0/24) behind a TLS-intercepting proxy.
+    The sandbox's proxy refuses non-public addresses; allow exactly those the
+    registries resolve to, and never loopback, private or link-local ones.
+    """
+    allowed = set()
+    for host in hosts.split(","):
+        try:
+            infos = socket.getaddrinfo(host.strip(), 443, proto=socket.IPPROTO_TCP)
+        except socket.gaierror:
+            continue
+        for info in infos:
+            ip = ipaddress.ip_address(info[4][0])
+            if not ip.is_global and not (ip.is_loopback or ip.is_private and
+                                         not _documentation(ip) or ip.is_link_local):
+                allowed.add(f"{ip}/{ip.max_prefixlen}")
+    return ",".join(sorted(allowed))
+
+
+def _documentation(ip) -> bool:
+    return any(ip in ipaddress.ip_network(net) for net in
+               ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
 def stack_env(redis_url: str, s3_url: str, port: int, extra: dict | None = None) -> dict:
     """The environment every percel process of the local stack runs with."""
     env = {**os.environ, **LOCAL_AWS, "REDIS_URL": redis_url, "AWS_ENDPOINT_URL_S3": s3_url,
            "STAGE": "local", "ROOT_DOMAIN": "localhost",
            "SITE_URL_TEMPLATE": f"http://{{id}}.localhost:{port}/", "PYTHONUNBUFFERED": "1"}
+    if "BUILD_PROXY_ALLOW_CIDRS" not in env:
+        env["BUILD_PROXY_ALLOW_CIDRS"] = registry_allowance()
     env.update(extra or {})
     return env
 
@@ -134,6 +164,14 @@ def start_runner(env: dict, index: int, log_dir: Path) -> Service:
     argv = [sys.executable, "-m", "build_runner"]
     process, log_path = _spawn(f"runner-{index}", argv, log_dir, env)
     return Service(f"runner-{index}", process, "", log_path)
+
+
+def start_cleanup_timer(env: dict, log_dir: Path) -> Service:
+    """chalice local runs no @app.schedule (DESIGN.md): run the same function on a timer."""
+    seconds = float(env.get("CLEANUP_RATE_MINUTES", "60")) * 60
+    argv = [sys.executable, "-m", "chalicelib.cleanup", "--every", str(seconds)]
+    process, log_path = _spawn("cleanup", argv, log_dir, env)
+    return Service("cleanup", process, "", log_path)
 
 
 @dataclass
@@ -179,6 +217,7 @@ def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | 
         stack.services.append(start_api(stack.env, port, state_dir / "logs"))
         for _ in range(runners):
             stack.add_runner()
+        stack.services.append(start_cleanup_timer(stack.env, state_dir / "logs"))
     except BaseException:
         stack.stop()
         raise

@@ -12,7 +12,8 @@ def test_fifo_and_claim_moves_to_processing(redis_url):
         queue.enqueue(job)
     assert queue.claim("r1") == "a"
     assert queue.depth() == (2, 1)
-    queue.ack("a")
+    assert queue.ack("a", "someone-else") is False
+    assert queue.ack("a", "r1") is True
     assert queue.depth() == (2, 0)
 
 
@@ -24,8 +25,11 @@ def test_an_expired_lease_is_requeued_once(redis_url):
     time.sleep(1.2)
     assert queue.expired() == ["a"]
     assert queue.requeue("a") is True
-    assert queue.requeue("a") is False  # a second reaper finds nothing to move
+    assert queue.requeue("a") is False  # a second reaper does not queue it twice
+    assert queue.depth() == (1, 0)
     assert queue.claim("r2") == "a"
+    assert queue.ack("a", "r1") is False  # the runner presumed dead cannot drop r2's claim
+    assert queue.depth() == (0, 1)
 
 
 def test_heartbeat_extends_only_the_owners_lease(redis_url):
@@ -42,3 +46,13 @@ def test_heartbeat_extends_only_the_owners_lease(redis_url):
 def test_wait_and_claim_returns_none_on_an_empty_queue(redis_url):
     queue = JobQueue(redis.Redis.from_url(redis_url))
     assert queue.wait_and_claim("r1", timeout=0.3) is None
+
+
+def test_a_duplicate_of_a_claimed_job_is_dropped_not_claimed(redis_url):
+    queue = JobQueue(redis.Redis.from_url(redis_url))
+    queue.enqueue("a")
+    queue.enqueue("a")
+    queue.enqueue("b")
+    assert queue.claim("r1") == "a"
+    assert queue.claim("r2") == "b"  # the second "a" is skipped while "a" is in flight
+    assert queue.claim("r3") is None
