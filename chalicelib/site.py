@@ -86,6 +86,13 @@ def _plain(status: int, message: str, headers: Mapping[str, str] | None = None) 
                              "Cache-Control": "no-store", **(headers or {})})
 
 
+def _keep_content_type(decision: routing.Decision, entry: dict) -> None:
+    """A 304 repeats the file's Content-Type. RFC 9110 §15.4.5 lets a 304 omit it, but API
+    Gateway (and chalice local) then add `application/json` (aws/aws-sam-cli#1218), and a
+    cache updates its stored headers from a 304 (RFC 9111 §4.3.4): the page would turn JSON."""
+    decision.headers.append(("Content-Type", entry.get("type", "application/octet-stream")))
+
+
 class SiteServer:
     def __init__(self, ctx: Context, cache_bytes: int = 64 * 1024 * 1024):
         self.ctx = ctx
@@ -141,7 +148,10 @@ class SiteServer:
             return _plain(404, "Not Found: no such site\n")
         if self._deleted_since_cached(deployment_id):
             return _gone()
-        return self._respond(method, routing.resolve(method, raw_path, headers, site, query))
+        decision = routing.resolve(method, raw_path, headers, site, query)
+        if decision.status == 304 and decision.file is not None:
+            _keep_content_type(decision, site["files"][decision.file])
+        return self._respond(method, decision)
 
     def _deleted_since_cached(self, deployment_id: str) -> bool:
         """A manifest never changes, but a deployment can be deleted: re-check its record
