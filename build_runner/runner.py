@@ -6,10 +6,10 @@ in `failed` with the reason and the tail of the log.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_runner import frameworks
+from build_runner import depcache, frameworks
 from build_runner.sandbox import Sandbox
 from chalicelib import keys, manifest, reaper, siteconfig
 from chalicelib.context import Context
@@ -65,6 +65,10 @@ class Runner:
         self.sandbox = sandbox
         self.runner_id = runner_id or f"{socket.gethostname()}-{os.getpid()}"
         self.stop = threading.Event()
+        # node_modules kept on this runner's own disk between builds: a rename, not an
+        # extraction (depcache.py). One folder per runner name, never shared.
+        name = ctx.settings.runner_name or self.runner_id
+        self.local_cache = Path(ctx.settings.work_dir) / "depcache" / name
 
     # --- the loop -------------------------------------------------------------
     def run_forever(self, poll_timeout: float = 2.0) -> None:
@@ -162,18 +166,45 @@ class Runner:
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
         deadline = time.monotonic() + self.ctx.settings.build_timeout
         (job.workdir / "home").mkdir(parents=True, exist_ok=True)
-        env = {"CI": "1", "NODE_ENV": "production", **job.env} if plan.build_command else job.env
-        if plan.install_command:
-            self._step(job, "install", plan.install_command, project, {**job.env, "CI": "1"},
-                       True, min(self.ctx.settings.install_timeout,
-                                 deadline - time.monotonic()), say)
+        # Vercel sets CI=1 for builds; corepack needs its settings for pnpm/yarn (frameworks.py).
+        env = {**job.env, "CI": "1"}
+        if plan.install_command and "corepack" in plan.install_command:
+            env.update(frameworks.COREPACK_ENV)
+        cache_key = self._restore_dependencies(job, project, plan, say)
+        install = depcache.install_command_for(plan, cache_key is not None and
+                                               (project / "node_modules").is_dir())
+        if install:
+            self._step(job, "install", install, project, env, True,
+                       min(self.ctx.settings.install_timeout, deadline - time.monotonic()), say)
+            self._save_dependencies(cache_key, project, say)
         if plan.build_command:
             self._step(job, "build", plan.build_command, project, env, False,
                        deadline - time.monotonic(), say)
         try:
-            return frameworks.find_output(project, plan), plan
-        except frameworks.OutputNotFound as missing:
+            output = frameworks.find_output(project, plan)
+        except (frameworks.OutputNotFound, ValueError) as missing:
             raise BuildFailed(str(missing))
+        if cache_key:
+            depcache.stash(cache_key, project, self.local_cache)
+        return output, plan
+
+    def _restore_dependencies(self, job: Job, project: Path, plan: frameworks.BuildPlan,
+                              say) -> str | None:
+        """Put a cached node_modules in place; returns the cache key (None: not cacheable)."""
+        if not plan.install_command:
+            return None
+        key = depcache.cache_key(project, plan, node_version(), depcache.current_platform(),
+                                 scope=job.record.get("repo_url", ""))
+        if key and depcache.restore(self.ctx.store, key, project, self.local_cache):
+            say(f"percel: dependency cache hit ({key[:12]})")
+        elif key:
+            say(f"percel: dependency cache miss ({key[:12]})")
+        return key
+
+    def _save_dependencies(self, key: str | None, project: Path, say) -> None:
+        if key and depcache.save(self.ctx.store, key, project,
+                                 self.ctx.settings.dep_cache_max_bytes):
+            say(f"percel: dependency cache saved ({key[:12]})")
 
     def _step(self, job: Job, name: str, command: str, project: Path, env: dict[str, str],
               network: bool, timeout: float, say) -> None:
@@ -264,13 +295,10 @@ def _restore_link(root: Path, relative: str, target: bytes | None) -> None:
         link.symlink_to(target.decode())
 
 
+@functools.lru_cache(maxsize=1)
 def node_version() -> str:
     try:
         return subprocess.run(["node", "--version"], capture_output=True, text=True,
                               timeout=10).stdout.strip()
     except OSError:
         return "none"
-
-
-def platform_tag() -> str:
-    return f"{platform.system().lower()}-{platform.machine()}"

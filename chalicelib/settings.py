@@ -44,6 +44,8 @@ class Settings:
     job_lease_seconds: int = 60
     # Where the build runner keeps its work directories.
     work_dir: str = "/tmp/percel-builds"
+    # A stable name for this runner (its local dependency cache folder); default host-pid.
+    runner_name: str = ""
     # Build sandbox backend: auto, bwrap, docker, podman or none.
     build_sandbox: str = "auto"
     # Memory one build may use (cgroup / --memory): a runaway build must not starve the host.

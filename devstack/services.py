@@ -162,7 +162,8 @@ def start_api(env: dict, port: int, log_dir: Path) -> Service:
 
 def start_runner(env: dict, index: int, log_dir: Path) -> Service:
     argv = [sys.executable, "-m", "build_runner"]
-    process, log_path = _spawn(f"runner-{index}", argv, log_dir, env)
+    process, log_path = _spawn(f"runner-{index}", argv, log_dir,
+                               {**env, "RUNNER_NAME": f"runner-{index}"})
     return Service(f"runner-{index}", process, "", log_path)
 
 
