@@ -78,9 +78,11 @@ def apply_retention(ctx: Context, records: dict, now: float, report: CleanupRepo
     s = ctx.settings
     for deployment_id in retention_victims(records, now, s.keep_deployments_per_repo,
                                            s.failed_retention_days):
-        report.deleted_deployments.append(deployment_id)
-        if not report.dry_run:
-            _delete(ctx, deployment_id, records)
+        if report.dry_run or _delete(ctx, deployment_id):
+            report.deleted_deployments.append(deployment_id)
+            # Deleted now: the steps below must neither trim its source nor purge it at once.
+            records[deployment_id] = {**records[deployment_id], "status": State.DELETED.value,
+                                      "updated_at": _stamp(now)}
     for deployment_id, record in records.items():
         status = record.get("status")
         if status == State.DEPLOYED.value and \
@@ -97,13 +99,17 @@ def apply_retention(ctx: Context, records: dict, now: float, report: CleanupRepo
                 ctx.records.purge(deployment_id)
 
 
-def _delete(ctx: Context, deployment_id: str, records: dict) -> None:
+def _stamp(now: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+
+
+def _delete(ctx: Context, deployment_id: str) -> bool:
     try:
         ctx.records.transition(deployment_id, State.DELETED)
     except IllegalTransition:
-        return
-    records[deployment_id] = {**records[deployment_id], "status": State.DELETED.value}
+        return False  # it changed meanwhile (deleted by a user, say)
     ctx.store.delete([keys.deployment_manifest(deployment_id), keys.source_manifest(deployment_id)])
+    return True
 
 
 def sweep(ctx: Context, records: dict, now: float, report: CleanupReport) -> None:
@@ -126,9 +132,12 @@ def sweep(ctx: Context, records: dict, now: float, report: CleanupReport) -> Non
 
 def _mark(ctx: Context, records: dict, now: float, report: CleanupReport) -> set[str]:
     live: set[str] = set()
+    gone = _deleted_so_far(report) if report.dry_run else set()
     for prefix in ("deployments/", "sources/"):
         for key, mtime in list(ctx.store.list_keys(prefix)):
             deployment_id = key[len(prefix):].removesuffix(".json")
+            if key in gone:
+                continue  # a real run has deleted it by now
             record = ctx.records.get(deployment_id)  # fresh: it may have changed meanwhile
             # A source manifest is written just before its record: young ones are in flight.
             unowned = record is None and now - mtime > ctx.settings.gc_grace_seconds
@@ -141,6 +150,15 @@ def _mark(ctx: Context, records: dict, now: float, report: CleanupReport) -> set
             if document:
                 live |= manifest.blob_hashes(document.get("files", {}))
     return live
+
+
+def _deleted_so_far(report: CleanupReport) -> set[str]:
+    """The manifests retention deleted (or, in a dry run, would have): the dry run's
+    mark must skip them too, so that it reports the same blobs a real run sweeps."""
+    gone = {keys.source_manifest(d) for d in report.deleted_sources}
+    for deployment_id in report.deleted_deployments:
+        gone |= {keys.deployment_manifest(deployment_id), keys.source_manifest(deployment_id)}
+    return gone
 
 
 def main() -> None:
