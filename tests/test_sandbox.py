@@ -86,8 +86,12 @@ def runner_unharmed():
 
 
 def _build_cgroups() -> list[str]:
+    """This test process's build cgroups (named <pid>-<random>); a runner of the e2e stack,
+    running at the same time in another process, has cgroups of its own."""
     parent = CGROUP_ROOT / "pids" / PARENT
-    return [p.name for p in parent.iterdir() if p.is_dir()] if parent.exists() else []
+    mine = f"{os.getpid()}-"
+    return [p.name for p in parent.iterdir() if p.is_dir() and p.name.startswith(mine)] \
+        if parent.exists() else []
 
 
 def processes_with(marker: str) -> list[int]:
