@@ -1,0 +1,27 @@
+"""Settings: read from the environment in one place, and every one documented."""
+from dataclasses import fields
+from pathlib import Path
+
+from chalicelib.settings import Settings, _ENV_NAMES, load_settings
+
+
+def env_name(field_name: str) -> str:
+    return {v: k for k, v in _ENV_NAMES.items()}.get(field_name, field_name.upper())
+
+
+def test_environment_overrides_defaults_with_the_right_types():
+    settings = load_settings({"CLONE_TIMEOUT": "5.5", "MAX_REPO_FILES": "7", "STAGE": "local",
+                              "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9", "MAX_INLINE_BYTES": ""})
+    assert settings.clone_timeout == 5.5 and settings.max_repo_files == 7
+    assert settings.is_local and settings.s3_endpoint_url == "http://127.0.0.1:9"
+    assert settings.max_inline_bytes == Settings().max_inline_bytes  # empty keeps the default
+
+
+def test_the_default_stage_is_strict():
+    assert not load_settings({}).is_local
+
+
+def test_every_setting_is_in_the_readme_table():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    missing = [env_name(f.name) for f in fields(Settings) if f"`{env_name(f.name)}`" not in readme]
+    assert missing == []
