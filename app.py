@@ -75,7 +75,14 @@ def api(view):
 
 
 def raw_path(event) -> str:
-    """The path as the client sent it: API Gateway's `path`, or chalice local's context path."""
+    """The path as the client sent it: API Gateway's `path`, or chalice local's context path.
+
+    Both are still percent-encoded, so routing.resolve decodes exactly once (decoded=False).
+    REST APIs (Lambda proxy integration, what Chalice deploys) pass `path` with its encoding
+    intact; HTTP APIs decode it (live AWS captures: hotsock/voker, vokerhttp/paths_test.go;
+    REST path parameters also arrive encoded, aws/chalice#688). Behind an HTTP API this
+    would need decoded=True.
+    """
     original = event.to_original_event()
     return original.get("path") or event.context.get("path") or "/"
 
