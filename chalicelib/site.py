@@ -10,6 +10,7 @@ import json
 import re
 import time
 from collections import OrderedDict
+from functools import lru_cache
 from threading import Lock
 from typing import Any, Mapping
 
@@ -37,12 +38,17 @@ class LRU:
         self.lock = Lock()
 
     def get(self, key: str) -> Any | None:
-        with self.lock:
-            hit = self.items.get(key)
-            if hit is None:
-                return None
+        # No lock on the hot path: OrderedDict's get and move_to_end are each atomic under
+        # the GIL, and a lock that a preempted thread holds stalls every other thread
+        # (chalice local runs one thread per connection). Only writers take the lock.
+        hit = self.items.get(key)
+        if hit is None:
+            return None
+        try:
             self.items.move_to_end(key)
-            return hit[0]
+        except KeyError:   # evicted by a writer meanwhile: still a valid value to serve
+            pass
+        return hit[0]
 
     def drop(self, key: str) -> None:
         with self.lock:
@@ -67,6 +73,11 @@ def site_label(host: str | None, root_domain: str) -> str | None:
     """The site label of a Host header `<label>.<root_domain>[:port]`, or None (an API request)."""
     if not host:
         return None
+    return _site_label(host, root_domain)
+
+
+@lru_cache(maxsize=4096)   # asked on every request; a few hosts repeat endlessly
+def _site_label(host: str, root_domain: str) -> str | None:
     name = host.strip().lower().rstrip(".")
     name = re.sub(r":\d{1,5}$", "", name)
     suffix = "." + root_domain.lower()
