@@ -91,9 +91,16 @@ class Store:
         stamp = self._last_modified(key)
         return 0.0 if stamp is None else (time.time() if now is None else now) - stamp
 
-    def _refresh(self, key: str) -> None:
-        self.s3.copy_object(Bucket=self.bucket, Key=key, MetadataDirective="REPLACE",
-                            CopySource={"Bucket": self.bucket, "Key": key})
+    def _refresh(self, key: str) -> bool:
+        """Re-stamp LastModified (a copy onto itself); False when the key is gone."""
+        try:
+            self.s3.copy_object(Bucket=self.bucket, Key=key, MetadataDirective="REPLACE",
+                                CopySource={"Bucket": self.bucket, "Key": key})
+            return True
+        except ClientError as error:
+            if _is_missing(error):
+                return False
+            raise
 
     def delete(self, keys_: Iterable[str]) -> None:
         batch = [{"Key": k} for k in keys_]
@@ -147,9 +154,9 @@ class Store:
             key = keys.blob(sha256)
             stamp = self._last_modified(key)
             if stamp is not None:
-                if time.time() - stamp > self.refresh_after:
-                    self._refresh(key)
-                return 0
+                if time.time() - stamp <= self.refresh_after or self._refresh(key):
+                    return 0
+                # Swept by the garbage collector between our HEAD and the copy: write it.
             data = content if isinstance(content, bytes) else Path(content).read_bytes()
             self.put_bytes(key, data)
             return 1

@@ -197,3 +197,18 @@ def test_reusing_an_old_blob_restamps_it_so_an_upload_in_flight_keeps_it(ctx):
     assert store.age_seconds(keys.blob(sha(data))) < short.settings.gc_grace_seconds
     assert cleanup.run_cleanup(short).swept_blobs == []
     assert store.get_blob(sha(data)) == data
+
+
+def test_a_blob_swept_between_the_check_and_the_restamp_is_written_again(ctx):
+    store = Store(ctx.store.s3, ctx.settings.bucket, refresh_after=0)
+    data = b"an old blob the GC deletes while a deploy reuses it"
+    store.upload_blobs({sha(data): data})
+    head = store._last_modified
+
+    def head_then_swept(key):
+        stamp = head(key)
+        ctx.store.delete([key])  # the GC's delete lands right after the HEAD
+        return stamp
+    store._last_modified = head_then_swept
+    assert store.upload_blobs({sha(data): data}) == 1
+    assert ctx.store.get_blob(sha(data)) == data
