@@ -19,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 from build_runner import depcache, frameworks
 from build_runner.sandbox import Sandbox
 from chalicelib import keys, manifest, reaper, siteconfig
@@ -75,12 +77,19 @@ class Runner:
         log.info("runner %s waiting for jobs (sandbox: %s)", self.runner_id, self.sandbox.name)
         next_reap = 0.0
         while not self.stop.is_set():
-            if time.monotonic() >= next_reap:
-                self._reap()
-                next_reap = time.monotonic() + self.ctx.settings.reap_interval
-            deployment_id = self.ctx.queue.wait_and_claim(self.runner_id, poll_timeout)
-            if deployment_id:
-                self.process(deployment_id)
+            try:
+                if time.monotonic() >= next_reap:
+                    self._reap()
+                    next_reap = time.monotonic() + self.ctx.settings.reap_interval
+                deployment_id = self.ctx.queue.wait_and_claim(self.runner_id, poll_timeout)
+                if deployment_id:
+                    self.process(deployment_id)
+            except Exception:  # noqa: BLE001 - see below
+                # A Redis or bucket outage must not end the runner (a 2 s Redis restart
+                # killed every runner in tests/test_faults.py). A job whose bookkeeping
+                # failed keeps its lease, which lapses; the reaper hands the job out again.
+                log.exception("runner loop failed; retrying in 1 s")
+                self.stop.wait(1.0)
 
     def _reap(self) -> None:
         try:
@@ -148,7 +157,10 @@ class Runner:
         def say(line: str) -> None:
             line = redact(line)
             tail.append(line)
-            self.ctx.logs.append(job.deployment_id, line)
+            try:
+                self.ctx.logs.append(job.deployment_id, line)
+            except redis.RedisError:  # live logs are best effort: a blip must not fail a build
+                log.debug("log line for %s not stored", job.deployment_id, exc_info=True)
         return say
 
     def _build(self, job: Job, say) -> tuple[Path, frameworks.BuildPlan]:

@@ -170,15 +170,9 @@ def test_jobs_queued_across_a_redis_restart_are_all_built(stack, ctx, http, tmp_
         url = make_repo(tmp_path / f"queued-{index}", {"index.html": f"<p>{how} {index}</p>"})
         jobs[deploy(http, url, "mkdir -p dist && cp index.html dist/")] = f"<p>{how} {index}</p>"
     assert ctx.queue.depth() == (3, 0)
-    old = stack.service("redis")
-    port = int(old.url.rsplit(":", 1)[1].split("/")[0])
     if how == "SIGKILL":
         time.sleep(1.5)  # appendfsync everysec: what is a second old is on disk
-        old.kill()
-    else:
-        old.stop()
-    stack.services.remove(old)
-    stack.services.insert(0, services.start_redis(stack.state_dir, port))
+    restart_redis(stack, how)
     assert ctx.queue.depth() == (3, 0)  # nothing lost while it was down
     ensure_runners(stack, 2)
     ends = {deployment_id: finished(ctx, deployment_id) for deployment_id in jobs}
@@ -187,6 +181,33 @@ def test_jobs_queued_across_a_redis_restart_are_all_built(stack, ctx, http, tmp_
     FIGURES[f"redis restart ({how}) with 3 jobs queued"] = {
         "trials": len(jobs), "deployed": len(deployed), "lost": len(jobs) - len(deployed)}
     assert len(deployed) == len(jobs), ends
+
+
+def restart_redis(stack, signal_name: str = "SIGTERM", down: float = 0) -> None:
+    old = stack.service("redis")
+    port = int(old.url.rsplit(":", 1)[1].split("/")[0])
+    old.kill() if signal_name == "SIGKILL" else old.stop()
+    stack.services.remove(old)
+    time.sleep(down)
+    stack.services.insert(0, services.start_redis(stack.state_dir, port))
+
+
+def test_a_redis_restart_mid_build_loses_nothing(stack, ctx, http, tmp_path):
+    ensure_runners(stack, 2)
+    sites = [slow_site(tmp_path, f"mid-{n}") for n in range(2)]
+    jobs = {deploy(http, url, build): page for url, build, page in sites}
+    for deployment_id in jobs:
+        wait(lambda: ctx.records.status(deployment_id) is State.BUILDING, 60, "the build")
+    time.sleep(1.5)
+    restart_redis(stack, "SIGKILL", down=2)  # both builds are still running
+    ends = {d: finished(ctx, d) for d in jobs}
+    deployed = [d for d, state in ends.items()
+                if state is State.DEPLOYED and serves(http, stack, d) == jobs[d]]
+    FIGURES["redis kill -9 + 2 s down with 2 builds running"] = {
+        "trials": len(jobs), "deployed": len(deployed), "lost": len(jobs) - len(deployed),
+        "runners that died": 2 - len(live_runners(stack))}
+    assert len(deployed) == len(jobs), ends
+    assert len(live_runners(stack)) == 2  # the runners rode it out
 
 
 # --- stop the S3 endpoint during an upload ------------------------------------------------------
