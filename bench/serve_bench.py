@@ -121,9 +121,8 @@ def start_trivial(dist: Path, log_dir: Path) -> services.Service:
     argv = [sys.executable, "-m", "devstack.chalice_local", "--host", "127.0.0.1",
             "--port", str(port)]
     process, log_path = services._spawn(f"trivial-{port}", argv, log_dir, env, cwd=TRIVIAL_APP)
-    url = f"http://127.0.0.1:{port}"
-    services.wait_until(lambda: fetch(url + "/", None)[0] == 200, 60, "trivial chalice app")
-    return services.Service("trivial", process, url, log_path)
+    service = services.Service("trivial", process, f"http://127.0.0.1:{port}", log_path)
+    return wait_for(service, 60)
 
 
 NGINX_CONF = """daemon off;
@@ -158,9 +157,19 @@ def start_nginx(dist: Path, tmp: Path) -> services.Service:
     conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, root=dist))
     process, log_path = services._spawn("nginx", ["nginx", "-p", str(tmp), "-c", str(conf)],
                                         tmp)
-    url = f"http://127.0.0.1:{port}"
-    services.wait_until(lambda: fetch(url + "/", None)[0] == 200, 10, "nginx")
-    return services.Service("nginx", process, url, log_path)
+    service = services.Service("nginx", process, f"http://127.0.0.1:{port}", log_path)
+    return wait_for(service, 10)
+
+
+def wait_for(service: services.Service, timeout: float) -> services.Service:
+    """Up and serving `/`, or stopped (never left running behind a failed bench)."""
+    try:
+        services.wait_until(lambda: fetch(service.url + "/", None)[0] == 200, timeout,
+                            f"{service.name} (log: {service.log_path})")
+    except BaseException:
+        service.stop()
+        raise
+    return service
 
 
 def fetch(url: str, host: str | None) -> tuple[int, dict, bytes]:
