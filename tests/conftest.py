@@ -78,6 +78,20 @@ def ctx(settings) -> Context:
     return Context(settings, redis.Redis.from_url(settings.redis_url), store)
 
 
+def publish_output(ctx: Context, deployment_id: str, root: Path, vercel: dict | None = None) -> None:
+    """What a runner does at the end of a build: blobs, then the manifest, then the state."""
+    from chalicelib import keys, manifest, siteconfig
+    from chalicelib.records import State
+    tree = manifest.scan_output(root)
+    ctx.store.upload_blobs(tree.blobs)
+    config = siteconfig.compile_config(vercel=vercel, redirects=None, headers=None)
+    ctx.store.put_json(keys.deployment_manifest(deployment_id),
+                       {"version": 1, "id": deployment_id, "files": tree.files, "config": config})
+    ctx.records.create({"id": deployment_id, "repo_url": "file:///x"})
+    ctx.records.transition(deployment_id, State.BUILDING)
+    ctx.records.transition(deployment_id, State.DEPLOYED)
+
+
 # --- git repositories ----------------------------------------------------------------
 
 def git(*args: str, cwd: Path) -> str:

@@ -10,9 +10,9 @@ import pytest
 from chalice.test import Client
 
 import app as percel_app
-from chalicelib import keys, manifest
+from chalicelib import keys
 from chalicelib.records import State
-from tests.conftest import make_repo
+from tests.conftest import make_repo, publish_output
 
 WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8
 WOFF2 = b"wOF2" + bytes(reversed(range(256))) * 8
@@ -33,17 +33,6 @@ def client(ctx, monkeypatch):
     percel_app.sites.cache_clear()
 
 
-def publish(ctx, deployment_id: str, root) -> None:
-    """What a runner does at the end of a build: blobs, then the manifest, then the state."""
-    tree = manifest.scan_output(root)
-    ctx.store.upload_blobs(tree.blobs)
-    ctx.store.put_json(keys.deployment_manifest(deployment_id),
-                       {"version": 1, "id": deployment_id, "files": tree.files, "config": {}})
-    ctx.records.create({"id": deployment_id, "repo_url": "file:///x"})
-    ctx.records.transition(deployment_id, State.BUILDING)
-    ctx.records.transition(deployment_id, State.DEPLOYED)
-
-
 @pytest.fixture
 def site(ctx, tmp_path):
     root = tmp_path / "out"
@@ -53,7 +42,7 @@ def site(ctx, tmp_path):
     (root / "app.wasm").write_bytes(WASM)
     (root / "font.woff2").write_bytes(WOFF2)
     (root / "404.html").write_text("<h1>lost</h1>")
-    publish(ctx, "abcdefghijklmnop", root)
+    publish_output(ctx, "abcdefghijklmnop", root)
     return "abcdefghijklmnop.percel.test"
 
 
@@ -150,7 +139,7 @@ def test_large_files_redirect_to_a_presigned_url(client, ctx, tmp_path, monkeypa
     root.mkdir()
     payload = os.urandom(5000)
     (root / "video.mp4").write_bytes(payload)
-    publish(ctx, "bigbigbigbigbigb", root)
+    publish_output(ctx, "bigbigbigbigbigb", root)
     response = client.http.get("/video.mp4", headers={"Host": "bigbigbigbigbigb.percel.test"})
     assert response.status_code == 302
     import urllib.request

@@ -11,25 +11,14 @@ import dataclasses
 import brotli
 import pytest
 
-from chalicelib import keys, manifest, siteconfig
+
 from chalicelib.records import State
 from chalicelib.site import BUCKET_READS_HEADER, LRU, SiteServer, site_label
+from tests.conftest import publish_output
 
 SITE_ID = "sitesitesitesite"
 SCRIPT = b"export const answer = 42;\n" * 200
 IMAGE = bytes(range(256)) * 40
-
-
-def publish(ctx, deployment_id: str, root, vercel: dict | None = None) -> None:
-    """What a runner does at the end of a build: blobs, then the manifest, then the state."""
-    tree = manifest.scan_output(root)
-    ctx.store.upload_blobs(tree.blobs)
-    config = siteconfig.compile_config(vercel=vercel, redirects=None, headers=None)
-    ctx.store.put_json(keys.deployment_manifest(deployment_id),
-                       {"version": 1, "id": deployment_id, "files": tree.files, "config": config})
-    ctx.records.create({"id": deployment_id, "repo_url": "file:///x"})
-    ctx.records.transition(deployment_id, State.BUILDING)
-    ctx.records.transition(deployment_id, State.DEPLOYED)
 
 
 @pytest.fixture
@@ -40,7 +29,7 @@ def site(ctx, tmp_path):
     (root / "about.html").write_text("<h1>about</h1>")
     (root / "assets" / "index-B7xQ9zKp.js").write_bytes(SCRIPT)
     (root / "assets" / "photo.bin").write_bytes(IMAGE)
-    publish(ctx, SITE_ID, root, vercel={
+    publish_output(ctx, SITE_ID, root, vercel={
         "cleanUrls": True, "redirects": [{"source": "/old/:slug", "destination": "/new/:slug"}]})
     return SITE_ID
 
