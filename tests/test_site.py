@@ -11,7 +11,6 @@ import dataclasses
 import brotli
 import pytest
 
-
 from chalicelib.records import State
 from chalicelib.site import BUCKET_READS_HEADER, LRU, SiteServer, site_label
 from tests.conftest import publish_output
