@@ -336,3 +336,29 @@ def assert_built_once(ctx: Context, deployment_id: str) -> None:
     assert sum(line.startswith("percel: framework") for line in lines) == 1  # one build ran
     assert sum(line.startswith("percel: deployed at") for line in lines) == 1
     assert not any("another attempt already published" in line for line in lines)
+
+
+def test_an_s3_endpoint_that_dies_mid_upload_fails_the_deployment_cleanly(stack, ctx, http,
+                                                                          tmp_path):
+    """moto keeps its data in memory, so this runs last: the bucket comes back empty."""
+    ensure_runners(stack, 2)
+    label = uuid.uuid4().hex
+    url = make_repo(tmp_path / "s3-dies", {"index.html": f"<p>{label}</p>"})
+    deployment_id = deploy(http, url, many_files_build(label, 250))
+    wait(lambda: log_times(ctx, deployment_id, "percel: build finished"), 60, "the build")
+    old = stack.service("s3")
+    port = int(old.url.rsplit(":", 1)[1])
+    old.kill()  # connections refused: boto3 retries, then gives up
+    try:
+        state = finished(ctx, deployment_id, timeout=180)
+    finally:
+        stack.services.remove(old)
+        stack.services.insert(1, services.start_s3(stack.state_dir, port))
+        services.ensure_bucket(stack.env)
+    record = ctx.records.get(deployment_id)
+    FIGURES["S3 endpoint killed mid-upload"] = {
+        "trials": 1, "failed cleanly": int(state is State.FAILED), "deployed": 0,
+        "stuck": int(state not in (State.FAILED, State.DEPLOYED))}
+    assert state is State.FAILED and "internal error" in record["error"], record
+    assert not ctx.store.exists(keys.deployment_manifest(deployment_id))
+    wait(lambda: len(live_runners(stack)) == 2, 5, "the runners to be alive")
