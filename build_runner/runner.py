@@ -279,7 +279,8 @@ class Runner:
     # --- endings ------------------------------------------------------------------
     def _fail(self, job: Job, message: str, tail: deque, say) -> State:
         say(f"percel: build failed: {message}")
-        error = message + ("\n--- last log lines ---\n" + "\n".join(tail) if tail else "")
+        error = Redactor(job.env)(message) + (
+            "\n--- last log lines ---\n" + "\n".join(tail) if tail else "")
         return self._finish(job, State.FAILED, say, error=error)
 
     def _finish(self, job: Job, state: State, say, **fields: str) -> State:
