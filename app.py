@@ -18,7 +18,7 @@ from chalice import Chalice, Rate, Response
 
 from chalicelib import cleanup, deploy
 from chalicelib.context import Context, build_context
-from chalicelib.errors import ApiError, BadRequest
+from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, ServiceUnavailable
 from chalicelib.settings import load_settings
 from chalicelib.site import SiteServer, site_label
 
@@ -67,6 +67,10 @@ def api(view):
             return view(*args, **kwargs)
         except ApiError as error:
             return json_response(error.status, error.to_json())
+        except BACKEND_ERRORS as error:
+            app.log.warning("backend unavailable in %s: %s", view.__name__, error)
+            return json_response(503, ServiceUnavailable(
+                "a backend (Redis or the bucket) is unavailable; try again").to_json())
         except Exception:  # noqa: BLE001 - logged, answered as a plain 500
             app.log.exception("unhandled error in %s", view.__name__)
             return json_response(500, {"error": {"code": "internal",

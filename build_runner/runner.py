@@ -251,30 +251,29 @@ class Runner:
         except ValueError as invalid:
             raise BuildFailed(str(invalid))
         written = self.ctx.store.upload_blobs(tree.blobs)
-        self._ensure_stored(tree)
+        self._ensure_stored(manifest.blob_hashes(tree.files), tree)
         # Written at most once (a conditional PUT): if a job delivered twice races here,
         # the first complete output wins and the other is discarded, never mixed.
         first = self.ctx.store.put_json_once(keys.deployment_manifest(job.deployment_id), {
             "version": manifest.MANIFEST_VERSION, "id": job.deployment_id,
             "files": tree.files, "config": config})
-        if first:
-            # A sweep that marked before this manifest existed can still delete a blob this
-            # upload reused (between its age re-check and its delete); every later sweep
-            # sees the manifest. Check once more, now that the manifest protects the blobs.
-            self._ensure_stored(tree)
-        else:
+        # Read the manifest back and check every blob it names (issue 5): a sweep that
+        # marked before the manifest existed can still delete a blob this upload reused
+        # (between its age re-check and its delete); every later sweep sees the manifest.
+        published = self.ctx.store.get_json(keys.deployment_manifest(job.deployment_id))
+        if published is None:
+            raise BuildFailed("the deployment was deleted while it was being published")
+        self._ensure_stored(manifest.blob_hashes(published["files"]), tree)
+        if not first:
             say("percel: another attempt already published this deployment; keeping that one")
         say(f"percel: uploaded {len(tree.files)} files ({written} new blobs, "
             f"{tree.total_size} bytes) from {output.name}/")
 
-    def _ensure_stored(self, tree: manifest.Tree) -> None:
-        """Every blob of the output is in the bucket: upload again what vanished, or fail."""
-        missing = self.ctx.store.missing_blobs(manifest.blob_hashes(tree.files))
+    def _ensure_stored(self, hashes: set[str], tree: manifest.Tree) -> None:
+        """Every one of these blobs is in the bucket: upload again what vanished, or fail."""
+        missing = self.ctx.store.ensure_blobs(hashes, tree.blobs)
         if missing:
-            self.ctx.store.upload_blobs({h: tree.blobs[h] for h in missing})
-            missing = self.ctx.store.missing_blobs(missing)
-        if missing:
-            raise BuildFailed(f"{len(missing)} output files did not reach the bucket")
+            raise BuildFailed(f"{len(missing)} blobs of the output are missing from the bucket")
 
     # --- endings ------------------------------------------------------------------
     def _fail(self, job: Job, message: str, tail: deque, say) -> State:

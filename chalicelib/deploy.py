@@ -5,6 +5,7 @@ Redis transaction. A failure before that leaves no record and no job.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -14,7 +15,7 @@ from typing import Any
 from chalicelib import ids, keys, manifest
 from chalicelib.clone import CloneLimits, clone
 from chalicelib.context import Context
-from chalicelib.errors import Conflict, NotFound, TooLarge
+from chalicelib.errors import Conflict, NotFound, ServiceUnavailable, TooLarge
 from chalicelib.records import IllegalTransition, State, public_view
 from chalicelib.validation import DeployRequest, parse_deploy_request
 
@@ -31,9 +32,17 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
         ctx.store.upload_blobs(tree.blobs)
         ctx.store.put_json(keys.source_manifest(deployment_id),
                            {"version": manifest.MANIFEST_VERSION, "files": tree.files})
+        # Now that the manifest protects them, check no reused blob was swept meanwhile.
+        if ctx.store.ensure_blobs(tree.blobs, tree.blobs):
+            raise ServiceUnavailable("the source upload could not be completed; try again")
+        _record_and_enqueue(ctx, deployment_id, request, commit)
+    except BaseException:
+        # Nothing half-done: a source without a record would only wait for the GC.
+        with contextlib.suppress(Exception):
+            ctx.store.delete([keys.source_manifest(deployment_id)])
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    _record_and_enqueue(ctx, deployment_id, request, commit)
     return {"id": deployment_id, "status": State.QUEUED.value,
             "url": ctx.settings.site_url(deployment_id),
             "status_url": f"/api/deployments/{deployment_id}"}

@@ -1,6 +1,12 @@
 """The HTTP-facing error vocabulary: each error carries its status and a stable code."""
 from __future__ import annotations
 
+import redis
+from botocore.exceptions import BotoCoreError, ClientError
+
+# Failures of Redis or the bucket: the API answers 503, never a traceback.
+BACKEND_ERRORS = (redis.RedisError, BotoCoreError, ClientError)
+
 
 class ApiError(Exception):
     status = 400

@@ -173,6 +173,15 @@ class Store:
             present = list(pool.map(lambda h: self.exists(keys.blob(h)), unique))
         return [h for h, ok in zip(unique, present) if not ok]
 
+    def ensure_blobs(self, sha256s: Iterable[str], contents: dict[str, Path | bytes]) -> list[str]:
+        """Check these blobs are stored; write again those that vanished (a sweep can race a
+        publisher that reused an old blob). Returns the hashes still missing."""
+        missing = self.missing_blobs(sha256s)
+        if missing and set(missing) <= set(contents):
+            self.upload_blobs({h: contents[h] for h in missing})
+            missing = self.missing_blobs(missing)
+        return missing
+
     def download_blobs(self, targets: dict[Path, str]) -> None:
         """Write each destination path with the blob of the given sha256."""
         def fetch(item: tuple[Path, str]) -> None:

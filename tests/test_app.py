@@ -144,3 +144,11 @@ def test_large_files_redirect_to_a_presigned_url(client, ctx, tmp_path, monkeypa
     assert response.status_code == 302
     import urllib.request
     assert urllib.request.urlopen(response.headers["Location"]).read() == payload
+
+
+def test_an_unreachable_redis_is_a_json_503(client, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens on port 1
+    percel_app.context.cache_clear()
+    response = client.http.get("/api/deployments")
+    assert response.status_code == 503
+    assert response.json_body["error"]["code"] == "unavailable"

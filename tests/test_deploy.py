@@ -73,3 +73,14 @@ def test_health_reports_each_dependency(ctx):
     ctx.store.bucket = "no-such-bucket-here"
     status, body = deploy.health(ctx)
     assert status == 503 and body["checks"]["bucket"].startswith("unreachable")
+
+
+def test_redis_down_at_record_time_leaves_no_source_behind(ctx, tmp_path):
+    import redis as redis_lib
+
+    from chalicelib.context import Context
+    broken = Context(ctx.settings, redis_lib.Redis(port=1, socket_connect_timeout=1), ctx.store)
+    url = make_repo(tmp_path / "site", {"index.html": "x"})
+    with pytest.raises(redis_lib.ConnectionError):
+        deploy.create_deployment(broken, {"repo_url": url})
+    assert list(ctx.store.list_keys("sources/")) == []
