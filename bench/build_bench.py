@@ -1,0 +1,279 @@
+"""Benchmark the build runner: cold vs warm builds, and the sandbox's overhead (issue 4).
+
+Run: `.venv/bin/python bench/build_bench.py [--rounds 3] [--sandbox-rounds 5] [--docusaurus]`
+Results (and how to read them) go to bench/BUILD.md.
+
+(a) cold vs warm, through the local stack (the processes `make run` starts, BUILD_SANDBOX=bwrap):
+    a create-vite react app with a committed package-lock.json. Each round pushes a fresh
+    copy of the repository (a new repo URL = a new cache scope, so the dependency cache is
+    empty: cold), then deploys the same URL again (warm: node_modules comes back from the
+    runner's local tier by a rename), then once more after emptying the local tier (warm
+    from the bucket: what another runner sees). Timed from POST to `deployed`; the install
+    and build step durations are read from the build log. `--docusaurus` adds a bigger app.
+(b) the sandbox's overhead: the same install (`npm ci`) + build (`npm run build`) of the
+    same app, run by build_runner.bwrap.BwrapSandbox and by plain subprocesses
+    (build_runner.sandbox.NoneSandbox: same commands, same clean env, same private HOME),
+    alternating which goes first, with an equal npm cache state on both sides: empty
+    ("cold npm cache", the registry is fetched through the install proxy or directly) and
+    pre-filled ("warm npm cache", a copy of one filled cache per run, with
+    npm_config_prefer_offline so the copy is used: see run_steps). Plus the fixed cost
+    of one sandboxed `true` with and without the install network.
+Medians throughout: this machine has 2 cores shared with other work.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from build_runner import frameworks  # noqa: E402
+from build_runner.sandbox import NoneSandbox, make_sandbox  # noqa: E402
+from chalicelib.settings import load_settings  # noqa: E402
+from devstack import services  # noqa: E402
+
+STEP = re.compile(r"percel: (install|build) finished in ([0-9.]+) s")
+DEPLOY_TIMEOUT = 1800.0
+
+
+def sh(command: str, cwd: Path, env: dict | None = None, timeout: float = 900) -> None:
+    subprocess.run(command, shell=True, cwd=cwd, check=True, capture_output=True, timeout=timeout,
+                   env={**os.environ, "npm_config_yes": "true", "CI": "1", **(env or {})})
+
+
+def commit(repo: Path) -> None:
+    sh("git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b commit -qm app",
+       repo)
+
+
+# --- apps ------------------------------------------------------------------------------
+
+def scaffold_vite(root: Path) -> Path:
+    sh("npm create vite@latest vite-react -- --template react --no-interactive", root)
+    app = root / "vite-react"
+    sh("npm install --package-lock-only --no-audit --no-fund", app)
+    return app
+
+
+def scaffold_docusaurus(root: Path) -> Path:
+    sh("npx create-docusaurus@latest docs classic --javascript --skip-install -p npm", root)
+    app = root / "docs"
+    sh("npm install --package-lock-only --no-audit --no-fund", app)
+    return app
+
+
+def fresh_repo(app: Path, where: Path) -> Path:
+    shutil.copytree(app, where, ignore=shutil.ignore_patterns("node_modules", ".git"))
+    commit(where)
+    return where
+
+
+# --- (a) through the stack -----------------------------------------------------------------
+
+def api(base: str, method: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
+
+
+def timed_deploy(base: str, repo: Path) -> dict:
+    """POST -> `deployed` seconds, plus the step durations and cache verdict from the log."""
+    started = time.perf_counter()
+    deployment_id = api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"})["id"]
+    deadline = time.monotonic() + DEPLOY_TIMEOUT
+    while True:
+        record = api(base, "GET", f"/api/deployments/{deployment_id}")
+        if record["status"] not in ("queued", "building"):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{deployment_id} still {record['status']} after {DEPLOY_TIMEOUT:g} s")
+        time.sleep(0.1)
+    seconds = time.perf_counter() - started
+    if record["status"] != "deployed":
+        raise RuntimeError(f"{deployment_id} ended {record['status']}: {record.get('error')}")
+    lines = api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor=")["lines"]
+    steps = {m.group(1): float(m.group(2)) for m in map(STEP.search, lines) if m}
+    cache = next((w for line in lines for w in ("hit", "miss") if f"dependency cache {w}" in line), "-")
+    return {"total": seconds, "install": steps.get("install", 0.0), "build": steps.get("build", 0.0),
+            "cache": cache}
+
+
+def cold_vs_warm(app: Path, root: Path, rounds: int) -> dict[str, list[dict]]:
+    state = root / "state"
+    stack = services.start_stack(state, services.free_port(), runners=1, extra_env={
+        "BUILD_SANDBOX": "bwrap", "WORK_DIR": str(state / "work")})
+    results: dict[str, list[dict]] = {"cold": [], "warm (local tier)": [], "warm (bucket)": []}
+    try:
+        # The first request after start-up pays for imports and client set-up (measured: ~3 s
+        # more from POST to the runner's first log line): not a property of cold caches.
+        warm_up = root / "warm-up"
+        warm_up.mkdir(parents=True)
+        (warm_up / "index.html").write_text("<h1>warm-up</h1>")
+        commit(warm_up)
+        timed_deploy(stack.api_url, warm_up)
+        for round_ in range(rounds):
+            repo = fresh_repo(app, root / "repos" / f"{app.name}-{round_}")
+            results["cold"].append(timed_deploy(stack.api_url, repo))
+            results["warm (local tier)"].append(timed_deploy(stack.api_url, repo))
+            # Another runner has no local copy: it restores from the bucket's cache/<key>.
+            shutil.rmtree(state / "work" / "depcache", ignore_errors=True)
+            results["warm (bucket)"].append(timed_deploy(stack.api_url, repo))
+            print(f"  {app.name} round {round_ + 1}: " + ", ".join(
+                f"{kind} {rows[-1]['total']:.1f} s (install {rows[-1]['install']:.1f} s, "
+                f"cache {rows[-1]['cache']})" for kind, rows in results.items()), flush=True)
+    finally:
+        stack.stop()
+    return results
+
+
+# --- (b) sandbox vs direct ------------------------------------------------------------------
+
+def make_backends() -> dict:
+    env = {**os.environ, "BUILD_SANDBOX": "bwrap",
+           "BUILD_PROXY_ALLOW_CIDRS": os.environ.get("BUILD_PROXY_ALLOW_CIDRS")
+           or services.registry_allowance()}
+    quiet = logging.getLogger("bench.quiet")
+    quiet.setLevel(logging.ERROR)
+    return {"sandbox": make_sandbox(load_settings(env), log=quiet), "direct": NoneSandbox(quiet)}
+
+
+def run_steps(backend, app: Path, work: Path, npm_cache: Path | None) -> dict:
+    """Install + build of a fresh copy of `app` in `work`; seconds per step."""
+    project, home = work / "src", work / "home"
+    shutil.copytree(app, project, ignore=shutil.ignore_patterns("node_modules", ".git"))
+    home.mkdir(parents=True)
+    if npm_cache is not None:
+        shutil.copytree(npm_cache, home / ".npm", symlinks=True)
+    plan = frameworks.detect(project)
+    # A filled npm cache alone does not keep npm off the network here: every entry comes back
+    # "cache updated" through this machine's TLS-intercepting proxy, so the warm runs also
+    # prefer the cache (what the runner's own warm install does, depcache.NPM_REUSE).
+    env = {"CI": "1", **({"npm_config_prefer_offline": "true"} if npm_cache else {})}
+    lines: list[str] = []
+    times = {}
+    for name, command, network in (("install", plan.install_command, True),
+                                   ("build", plan.build_command, False)):
+        started = time.perf_counter()
+        result = backend.run(command, workdir=project, home=home, env=env, network=network,
+                             timeout=900, on_line=lines.append)
+        times[name] = time.perf_counter() - started
+        if not result.ok:
+            raise RuntimeError(f"{backend.name} {name} failed ({result.reason}):\n" + "\n".join(lines[-30:]))
+    times["total"] = times["install"] + times["build"]
+    shutil.rmtree(work, ignore_errors=True)
+    return times
+
+
+def sandbox_overhead(app: Path, root: Path, rounds: int, warm_cache: bool) -> dict[str, list[dict]]:
+    backends = make_backends()
+    cache = None
+    if warm_cache:
+        # Filled once; every run gets its own copy as ~/.npm (npm's default cache).
+        cache = root / "npm-cache"
+        project = root / "fill" / "src"
+        shutil.copytree(app, project, ignore=shutil.ignore_patterns("node_modules", ".git"))
+        sh(f"npm ci --no-audit --no-fund --cache {cache}", project)
+        shutil.rmtree(root / "fill")
+    results: dict[str, list[dict]] = {"sandbox": [], "direct": []}
+    for round_ in range(rounds):
+        order = ("sandbox", "direct") if round_ % 2 == 0 else ("direct", "sandbox")
+        for name in order:
+            results[name].append(run_steps(backends[name], app, root / f"{name}-{round_}", cache))
+        print(f"  {'warm' if warm_cache else 'cold'} npm cache, round {round_ + 1}: " + ", ".join(
+            f"{n} {results[n][-1]['install']:.1f} + {results[n][-1]['build']:.1f} s" for n in order),
+            flush=True)
+    return results
+
+
+def fixed_cost(root: Path, rounds: int = 10) -> dict[str, float]:
+    """Median seconds of one sandboxed `true`: namespaces, cgroups, mounts (and the proxy)."""
+    backends = make_backends()
+    out = {}
+    for network in (False, True):
+        samples = []
+        for _ in range(rounds):
+            work = root / "noop"
+            (work / "src").mkdir(parents=True, exist_ok=True)
+            (work / "home").mkdir(exist_ok=True)
+            for name in ("sandbox", "direct"):
+                started = time.perf_counter()
+                backends[name].run("true", workdir=work / "src", home=work / "home", env={},
+                                   network=network, timeout=60, on_line=lambda line: None)
+                samples.append((name, time.perf_counter() - started))
+        for name in ("sandbox", "direct"):
+            out[f"{name}, network={network}"] = statistics.median(s for n, s in samples if n == name)
+    return out
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def med(rows: list[dict], field: str) -> float:
+    return statistics.median(row[field] for row in rows)
+
+
+def report_cold_warm(name: str, results: dict[str, list[dict]]) -> None:
+    cold = med(results["cold"], "total")
+    print(f"\n{name}: POST -> deployed, medians of {len(results['cold'])} rounds")
+    print("| build | POST->deployed | install step | build step | cache | vs cold |")
+    print("|---|---|---|---|---|---|")
+    for kind, rows in results.items():
+        total = med(rows, "total")
+        caches = "/".join(sorted({row["cache"] for row in rows}))
+        print(f"| {kind} | {total:.1f} s | {med(rows, 'install'):.1f} s | {med(rows, 'build'):.1f} s "
+              f"| {caches} | {100 * total / cold:.0f}% |")
+
+
+def report_overhead(label: str, results: dict[str, list[dict]]) -> None:
+    print(f"\nsandbox vs direct, {label}, medians of {len(results['sandbox'])} rounds")
+    print("| run | install | build | install+build |")
+    print("|---|---|---|---|")
+    for name, rows in results.items():
+        print(f"| {name} | {med(rows, 'install'):.2f} s | {med(rows, 'build'):.2f} s | "
+              f"{med(rows, 'total'):.2f} s |")
+    over = {f: med(results["sandbox"], f) / med(results["direct"], f) - 1 for f in ("install", "build", "total")}
+    print("| overhead | " + " | ".join(f"{100 * over[f]:+.1f}%" for f in ("install", "build", "total")) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="cold/warm rounds through the stack")
+    parser.add_argument("--sandbox-rounds", type=int, default=5, help="sandbox vs direct rounds")
+    parser.add_argument("--docusaurus", action="store_true", help="also cold/warm a Docusaurus site")
+    parser.add_argument("--skip", choices=("stack", "sandbox"), action="append", default=[])
+    args = parser.parse_args()
+    os.environ.update(services.LOCAL_AWS)
+    root = Path(tempfile.mkdtemp(prefix="percel-build-bench-"))
+    try:
+        apps = [scaffold_vite(root)]
+        if args.docusaurus:
+            apps.append(scaffold_docusaurus(root))
+        if "stack" not in args.skip:
+            for app in apps:
+                print(f"(a) cold vs warm: {app.name}", flush=True)
+                report_cold_warm(app.name, cold_vs_warm(app, root / f"a-{app.name}", args.rounds))
+        if "sandbox" not in args.skip:
+            print("\n(b) sandbox overhead: vite-react", flush=True)
+            for name, seconds in fixed_cost(root / "b-noop").items():
+                print(f"  one `true`, {name}: {1000 * seconds:.0f} ms")
+            for warm in (True, False):
+                results = sandbox_overhead(apps[0], root / f"b-{warm}", args.sandbox_rounds, warm)
+                report_overhead("warm npm cache" if warm else "cold npm cache", results)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
