@@ -265,3 +265,21 @@ def test_repeat_deploy_with_a_lockfile_hits_the_dependency_cache(http, stack, vi
     assert record["status"] == "deployed", record.get("error")
     assert any("dependency cache hit" in line for line in live_log(http, second))
     assert get(http, stack, second, "/")[2] == get(http, stack, first, "/")[2]
+
+
+# --- slower frameworks (pytest -m slow) -----------------------------------------------
+
+@pytest.mark.slow
+def test_docusaurus_site_is_served_from_build(http, stack, tmp_path):
+    """Docusaurus classic: ~40 s install, ~7 s build here; output in build/, one page per doc."""
+    run("npx create-docusaurus@latest docs classic --javascript --skip-install -p npm", tmp_path)
+    repo = tmp_path / "docs"
+    commit_all(repo)
+    deployment_id = deploy(http, {"repo_url": f"file://{repo}"})
+    record = http.wait_for(deployment_id, timeout=1200)
+    assert record["status"] == "deployed", record.get("error")
+    assert record["framework"] == "docusaurus"
+    status, headers, page = get(http, stack, deployment_id, "/docs/intro/")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert b"Tutorial Intro" in page
+    assert get(http, stack, deployment_id, "/")[0] == 200
