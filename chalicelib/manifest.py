@@ -92,7 +92,7 @@ def scan_output(root: Path) -> Tree:
         digest = sha256_bytes(data)
         media = mediatypes.content_type(relative)
         entry = {"sha256": digest, "size": len(data), "type": media}
-        variants = compress.variants(data) if mediatypes.is_compressible(media) else {}
+        variants = compress.variants(data, digest) if mediatypes.is_compressible(media) else {}
         if variants:
             entry["encodings"] = {}
             for encoding, packed in variants.items():

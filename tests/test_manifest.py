@@ -46,3 +46,13 @@ def test_output_scan_ignores_links_leaving_the_output(tmp_path):
 def test_restore_never_writes_outside_the_root(tmp_path):
     plan = restore_source({"../evil": {"sha256": "x"}, "ok.txt": {"sha256": "y"}}, tmp_path)
     assert list(plan.values()) == ["y"]
+
+
+def test_unchanged_content_is_not_compressed_again(tmp_path, monkeypatch):
+    from chalicelib import compress
+    (tmp_path / "app.js").write_text("console.log('same bundle');\n" * 500)
+    first = scan_output(tmp_path)
+    calls = []
+    monkeypatch.setattr(compress, "_compress", lambda data: calls.append(data) or {})
+    again = scan_output(tmp_path)
+    assert calls == [] and again.files == first.files
