@@ -157,6 +157,26 @@ class Http:
         status, _, raw = self.request(method, path, body)
         return status, json.loads(raw)
 
+    def deploy(self, body: dict) -> str:
+        status, created = self.json("POST", "/api/deployments", body)
+        assert status == 202, created
+        return created["id"]
+
+    def deploy_repo(self, repo: Path, framework: str, timeout: float = 600) -> tuple[str, dict]:
+        """Commit `repo`, deploy it, wait: it must end deployed with the framework detected."""
+        commit_all(repo)
+        deployment_id = self.deploy({"repo_url": f"file://{repo}"})
+        record = self.wait_for(deployment_id, timeout)
+        assert record["status"] == "deployed", record.get("error")
+        assert record["framework"] == framework
+        return deployment_id, record
+
+    def site(self, deployment_id: str, path: str, headers: dict | None = None):
+        """GET a path of a deployed site, by Host, through the same server as the API."""
+        port = self.base.rsplit(":", 1)[1]
+        return self.request("GET", path, host=f"{deployment_id}.localhost:{port}",
+                            headers=headers)
+
     def wait_for(self, deployment_id: str, timeout: float = 600) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -191,6 +211,20 @@ def vite_react_source(tmp_path_factory) -> Path:
     app = root / "app"
     assert (app / "package.json").exists()
     return app
+
+
+SCAFFOLD_ENV = {**os.environ, "npm_config_yes": "true", "CI": "1"}
+
+
+def run(command: str, cwd: Path, timeout: float = 600) -> None:
+    result = subprocess.run(command, shell=True, cwd=cwd, env=SCAFFOLD_ENV, capture_output=True,
+                            text=True, timeout=timeout)
+    assert result.returncode == 0, f"{command}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+
+
+def local_build(repo: Path) -> None:
+    """The same commit built by hand, outside percel, to compare bytes with."""
+    run("npm install --no-audit --no-fund && npm run build", repo)
 
 
 def copy_tree(source: Path, destination: Path) -> Path:

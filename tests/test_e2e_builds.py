@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import boto3
@@ -19,20 +18,7 @@ import pytest
 
 from chalicelib import keys
 from devstack import services
-from tests.conftest import commit_all, copy_tree, make_repo, site_host
-
-SCAFFOLD_ENV = {**os.environ, "npm_config_yes": "true", "CI": "1"}
-
-
-def deploy(http, body) -> str:
-    status, created = http.json("POST", "/api/deployments", body)
-    assert status == 202, created
-    return created["id"]
-
-
-def get(http, stack, deployment_id, path):
-    return http.request("GET", path, host=site_host(stack, deployment_id))
-
+from tests.conftest import commit_all, copy_tree, local_build, make_repo, run
 
 def live_log(http, deployment_id) -> list[str]:
     """Every line through the logs API, following the cursor until it runs dry."""
@@ -51,17 +37,6 @@ def archived_log(stack, deployment_id) -> str:
     s3 = boto3.client("s3", endpoint_url=stack.env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
     bucket = stack.env.get("PERCEL_BUCKET", "percel")
     return s3.get_object(Bucket=bucket, Key=keys.archived_log(deployment_id))["Body"].read().decode()
-
-
-def run(command: str, cwd: Path, timeout: float = 600) -> None:
-    result = subprocess.run(command, shell=True, cwd=cwd, env=SCAFFOLD_ENV, capture_output=True,
-                            text=True, timeout=timeout)
-    assert result.returncode == 0, f"{command}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-
-
-def local_build(repo: Path) -> None:
-    """The same commit built by hand, outside percel, to compare bytes with."""
-    run("npm install --no-audit --no-fund && npm run build", repo)
 
 
 # --- scaffolds (once per session) -----------------------------------------------
@@ -91,13 +66,9 @@ def sveltekit_source(tmp_path_factory) -> Path:
 
 def test_vite_vue_app_is_built_and_served_byte_for_byte(http, stack, vite_vue_source, tmp_path):
     repo = copy_tree(vite_vue_source, tmp_path / "vite-vue")
-    commit_all(repo)
-    deployment_id = deploy(http, {"repo_url": f"file://{repo}"})
-    record = http.wait_for(deployment_id)
-    assert record["status"] == "deployed", record.get("error")
-    assert record["framework"] == "vite"
+    deployment_id, _ = http.deploy_repo(repo, "vite")
 
-    status, headers, index = get(http, stack, deployment_id, "/")
+    status, headers, index = http.site(deployment_id, "/")
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert b'<div id="app"></div>' in index
     assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', index.decode())
@@ -105,27 +76,23 @@ def test_vite_vue_app_is_built_and_served_byte_for_byte(http, stack, vite_vue_so
     local_build(repo)
     assert index == (repo / "dist" / "index.html").read_bytes()
     for asset in assets + ["/favicon.svg"]:
-        status, _, body = get(http, stack, deployment_id, asset)
+        status, _, body = http.site(deployment_id, asset)
         assert status == 200, asset
         assert body == (repo / "dist" / asset.lstrip("/")).read_bytes(), asset
 
 
 def test_sveltekit_static_app_is_served_from_build(http, stack, sveltekit_source, tmp_path):
     repo = copy_tree(sveltekit_source, tmp_path / "kit")
-    commit_all(repo)
-    deployment_id = deploy(http, {"repo_url": f"file://{repo}"})
-    record = http.wait_for(deployment_id)
-    assert record["status"] == "deployed", record.get("error")
-    assert record["framework"] == "sveltekit"
+    deployment_id, _ = http.deploy_repo(repo, "sveltekit")
 
-    status, headers, index = get(http, stack, deployment_id, "/")
+    status, headers, index = http.site(deployment_id, "/")
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert b"<h1>Welcome to SvelteKit</h1>" in index  # prerendered, not an empty shell
     # The build/ folder's files: SvelteKit's own /_app/ chunks are served too.
     scripts = re.findall(r'(?:import\(|href=)"(\.?/_app/[^"]+\.js)"', index.decode())
     assert scripts, index[:2000]
     for script in scripts:
-        status, headers, body = get(http, stack, deployment_id, "/" + script.lstrip("./"))
+        status, headers, body = http.site(deployment_id, "/" + script.lstrip("./"))
         assert status == 200 and headers["Content-Type"] == "text/javascript; charset=utf-8", script
         assert body
 
@@ -146,14 +113,14 @@ def test_build_env_reaches_the_build_and_never_the_logs(http, stack, vite_vue_so
                                    'vite build')
     (repo / "package.json").write_text(json.dumps(package, indent=2))
     commit_all(repo)
-    deployment_id = deploy(http, {"repo_url": f"file://{repo}",
+    deployment_id = http.deploy({"repo_url": f"file://{repo}",
                                   "env": {"VITE_GREETING": GREETING, "SECRET_TOKEN": SECRET}})
     record = http.wait_for(deployment_id)
     assert record["status"] == "deployed", record.get("error")
 
-    _, _, index = get(http, stack, deployment_id, "/")
+    _, _, index = http.site(deployment_id, "/")
     script = re.search(r'src="(/assets/[^"]+\.js)"', index.decode()).group(1)
-    _, _, bundle = get(http, stack, deployment_id, script)
+    _, _, bundle = http.site(deployment_id, script)
     assert GREETING.encode() in bundle  # Vite inlined import.meta.env.VITE_GREETING
 
     lines = live_log(http, deployment_id)
@@ -222,7 +189,7 @@ def test_escape_attempts_fail_visibly_and_the_runner_carries_on(http, stack, tmp
         "package.json": json.dumps({"name": "escape", "version": "1.0.0", "scripts": {
             "preinstall": "bash escape-install.sh", "build": "bash escape.sh"}}),
         "escape.sh": fill(ESCAPE_BUILD), "escape-install.sh": fill(ESCAPE_INSTALL)})
-    deployment_id = deploy(http, {"repo_url": url})
+    deployment_id = http.deploy({"repo_url": url})
     record = http.wait_for(deployment_id, timeout=300)
     assert record["status"] == "deployed", record.get("error")
 
@@ -240,14 +207,14 @@ def test_escape_attempts_fail_visibly_and_the_runner_carries_on(http, stack, tmp
     assert any(line.startswith("percel sandbox: network access refused: 127.0.0.1:") for line in lines)
     assert not any(services.LOCAL_AWS["AWS_SECRET_ACCESS_KEY"] in line for line in lines)
     assert not any(os.path.exists(path) for path in targets)
-    assert get(http, stack, deployment_id, "/")[2] == b"<h1>escape attempts done</h1>\n"
+    assert http.site(deployment_id, "/")[2] == b"<h1>escape attempts done</h1>\n"
 
     # The runner is unharmed: the next deployment builds and serves.
-    after = deploy(http, {"repo_url": make_repo(tmp_path / "after", {
+    after = http.deploy({"repo_url": make_repo(tmp_path / "after", {
         "package.json": '{"name": "after", "scripts": {"build": "mkdir -p out && echo ok > out/index.html"}}'})})
     record = http.wait_for(after, timeout=300)
     assert record["status"] == "deployed", record.get("error")
-    assert get(http, stack, after, "/")[2] == b"ok\n"
+    assert http.site(after, "/")[2] == b"ok\n"
 
 
 # --- dependency cache ------------------------------------------------------------------
@@ -256,15 +223,15 @@ def test_repeat_deploy_with_a_lockfile_hits_the_dependency_cache(http, stack, vi
     repo = copy_tree(vite_vue_source, tmp_path / "vite-locked")
     run("npm install --package-lock-only --no-audit --no-fund", repo)
     commit_all(repo)
-    first = deploy(http, {"repo_url": f"file://{repo}"})
+    first = http.deploy({"repo_url": f"file://{repo}"})
     assert http.wait_for(first)["status"] == "deployed"
     assert any("dependency cache miss" in line for line in live_log(http, first))
 
-    second = deploy(http, {"repo_url": f"file://{repo}"})
+    second = http.deploy({"repo_url": f"file://{repo}"})
     record = http.wait_for(second)
     assert record["status"] == "deployed", record.get("error")
     assert any("dependency cache hit" in line for line in live_log(http, second))
-    assert get(http, stack, second, "/")[2] == get(http, stack, first, "/")[2]
+    assert http.site(second, "/")[2] == http.site(first, "/")[2]
 
 
 # --- slower frameworks (pytest -m slow) -----------------------------------------------
@@ -275,11 +242,11 @@ def test_docusaurus_site_is_served_from_build(http, stack, tmp_path):
     run("npx create-docusaurus@latest docs classic --javascript --skip-install -p npm", tmp_path)
     repo = tmp_path / "docs"
     commit_all(repo)
-    deployment_id = deploy(http, {"repo_url": f"file://{repo}"})
+    deployment_id = http.deploy({"repo_url": f"file://{repo}"})
     record = http.wait_for(deployment_id, timeout=1200)
     assert record["status"] == "deployed", record.get("error")
     assert record["framework"] == "docusaurus"
-    status, headers, page = get(http, stack, deployment_id, "/docs/intro/")
+    status, headers, page = http.site(deployment_id, "/docs/intro/")
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert b"Tutorial Intro" in page
-    assert get(http, stack, deployment_id, "/")[0] == 200
+    assert http.site(deployment_id, "/")[0] == 200

