@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import asdict
 from functools import lru_cache
 from urllib.parse import urlencode
-
-from dataclasses import asdict
 
 from chalice import Chalice, Rate, Response
 
@@ -52,7 +51,13 @@ def dispatch_by_host(event, get_response):
     headers = event.headers
     label = site_label(headers.get("host"), context().settings.root_domain)
     if label is not None:
-        return sites().handle(label, event.method, raw_path(event), raw_query(event), headers)
+        try:
+            return sites().handle(label, event.method, raw_path(event), raw_query(event), headers)
+        except BACKEND_ERRORS as error:
+            app.log.warning("site %s: backend unavailable: %s", label, error)
+            return Response(body=b"Service Unavailable: try again shortly\n", status_code=503,
+                            headers={"Content-Type": "text/plain; charset=utf-8",
+                                     "Cache-Control": "no-store", "Retry-After": "5"})
     if "accept" not in headers:
         # Chalice answers 400 to a request without Accept when binary_types is */*.
         headers._dict["accept"] = "*/*"

@@ -152,3 +152,12 @@ def test_an_unreachable_redis_is_a_json_503(client, monkeypatch):
     response = client.http.get("/api/deployments")
     assert response.status_code == 503
     assert response.json_body["error"]["code"] == "unavailable"
+
+
+def test_a_site_whose_bucket_is_unreachable_answers_503(client, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")  # nothing listens there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    response = client.http.get("/", headers={"Host": "abcdefghijklmnop.percel.test"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
