@@ -22,7 +22,7 @@ from functools import cached_property, lru_cache
 from typing import Mapping
 from urllib.parse import parse_qs, quote, unquote
 
-from chalicelib import mediatypes
+from chalicelib import mediatypes, safe_regex
 from chalicelib.http_rules import not_modified, parse_range, pick_encoding
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -230,14 +230,9 @@ def cache_control(request_path: str, key: str) -> str:
 
 # --- patterns, conditions, substitution ----------------------------------------------------
 
-@lru_cache(maxsize=8192)
-def _compiled(regex: str) -> re.Pattern:
-    return re.compile(regex)
-
-
 def _match(rule: dict, path: str) -> dict[str, str] | None:
     """Match a compiled rule; the values by name, plus "$1".. by position."""
-    found = _compiled(rule["regex"]).match(path)
+    found = safe_regex.match(rule["regex"], path)
     if found is None:
         return None
     groups = [value or "" for value in found.groups()]
@@ -256,7 +251,7 @@ def _condition(item: dict, req: _Request) -> bool:
     actual = _condition_value(item, req)
     if actual is None:
         return False
-    return item.get("value") is None or _compiled(item["value"]).fullmatch(actual) is not None
+    return item.get("value") is None or safe_regex.match(item["value"], actual, full=True) is not None
 
 
 def _condition_value(item: dict, req: _Request) -> str | None:

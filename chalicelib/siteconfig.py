@@ -30,6 +30,8 @@ import json
 import re
 from pathlib import Path
 
+from chalicelib import safe_regex
+
 CONFIG_VERSION = 1
 # Vercel caps redirects, rewrites and headers at 2,048 each (vercel.json schema); we apply the
 # same cap to each list, _redirects and _headers included.
@@ -177,6 +179,7 @@ def _vercel_source(rule: dict, where: str) -> dict:
     if not source.startswith("/"):
         raise SiteConfigError(f"{where}: source {source!r} must start with \"/\"")
     regex, names = vercel_pattern(source, where)
+    _check_cost(regex, where, source)
     return {"regex": regex, "names": names, "has": _conditions(rule, "has", where),
             "missing": _conditions(rule, "missing", where)}
 
@@ -256,6 +259,15 @@ def _check_regex(value, where: str) -> None:
         re.compile(value)
     except re.error as error:
         raise SiteConfigError(f"{where}: invalid regular expression {value!r}: {error}") from None
+    _check_cost(value, where, value)
+
+
+def _check_cost(regex: str, where: str, shown: str) -> str:
+    """Refuse a pattern that backtracks catastrophically (see chalicelib/safe_regex.py)."""
+    if safe_regex.too_slow(regex):
+        raise SiteConfigError(f"{where}: {shown!r} is too expensive to match (its regular "
+                              "expression backtracks catastrophically); simplify it")
+    return regex
 
 
 # --- Vercel source patterns (path-to-regexp style, as in vercel routing-utils) ---------------
@@ -414,6 +426,7 @@ def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> dict |
         warnings.append(f"{where}: proxying to {destination!r} is not supported; rule ignored")
         return None
     regex, names = splat_pattern(source)
+    _check_cost(regex, where, source)
     return {"regex": regex, "names": names, "query": query, "destination": destination,
             "status": status, "force": force}
 
@@ -475,6 +488,7 @@ def _header_block(line: str, where: str, warnings: list[str]) -> dict:
         raise SiteConfigError(f"{where}: {line!r} is not a path (paths start with \"/\"; "
                               "header lines must be indented)")
     regex, names = splat_pattern(line)
+    _check_cost(regex, where, line)
     return {"regex": regex, "names": names, "headers": [], "detach": []}
 
 
