@@ -57,3 +57,31 @@ def test_deleting_a_live_deployment_answers_410(http, stack, tmp_path):
     assert http.request("GET", "/", host=host)[0] == 410
     assert http.json("DELETE", f"/api/deployments/{deployment_id}")[0] == 200  # idempotent
     assert http.json("DELETE", "/api/deployments/zzzzzzzzzzzzzzzz")[0] == 404
+
+
+def test_two_runners_build_side_by_side_without_mixing_outputs(http, stack, tmp_path):
+    if len(stack.runners()) < 2:
+        stack.add_runner()
+    ids = {}
+    for name in ("left", "right"):
+        script = (f"sleep 3 && mkdir -p dist && echo built-{name} > dist/index.html "
+                  f"&& echo $HOME > dist/home.txt")
+        url = make_repo(tmp_path / name, {
+            "package.json": '{"name": "%s", "version": "1.0.0", "scripts": {"build": "%s"}}'
+                            % (name, script)})
+        _, created = http.json("POST", "/api/deployments", {"repo_url": url})
+        ids[name] = created["id"]
+    deadline, overlapped = time.monotonic() + 120, False
+    while time.monotonic() < deadline:
+        states = {http.json("GET", f"/api/deployments/{i}")[1]["status"] for i in ids.values()}
+        overlapped |= states == {"building"}
+        if states <= {"deployed", "failed"}:
+            break
+        time.sleep(0.2)
+    assert overlapped, "the two builds never ran at the same time"
+    homes = set()
+    for name, deployment_id in ids.items():
+        assert http.json("GET", f"/api/deployments/{deployment_id}")[1]["status"] == "deployed"
+        assert http.site(deployment_id, "/")[2] == f"built-{name}\n".encode()
+        homes.add(http.site(deployment_id, "/home.txt")[2])
+    assert len(homes) == 2  # each build had its own private home (npm cache, config)
