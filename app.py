@@ -125,7 +125,8 @@ def create_deployment():
 @app.route("/api/deployments", methods=["GET"])
 @api
 def list_deployments():
-    return json_response(200, {"deployments": deploy.list_deployments(context())})
+    limit = (app.current_request.query_params or {}).get("limit")
+    return json_response(200, {"deployments": deploy.list_deployments(context(), limit)})
 
 
 @app.route("/api/deployments/{deployment_id}", methods=["GET"])

@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib import ids, keys, manifest
 from chalicelib.clone import CloneLimits, clone
 from chalicelib.context import Context
-from chalicelib.errors import Conflict, NotFound, ServiceUnavailable, TooLarge
+from chalicelib.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, TooLarge
 from chalicelib.records import IllegalTransition, State, public_view
 from chalicelib.validation import DeployRequest, parse_deploy_request
 
@@ -79,13 +79,24 @@ def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
     return public_view(record)
 
 
-def list_deployments(ctx: Context, limit: int = 50) -> list[dict[str, str | None]]:
+MAX_LIST = 200
+
+
+def list_deployments(ctx: Context, limit: str | None = None) -> list[dict[str, str | None]]:
+    """The newest deployments first; `limit` (1-200, default 50) comes from the query string."""
+    count = 50 if limit is None else _limit(limit)
     views = []
-    for deployment_id in ctx.records.list_ids(limit):
+    for deployment_id in ctx.records.list_ids(count):
         record = ctx.records.get(deployment_id)
         if record:
             views.append(public_view(record))
     return views
+
+
+def _limit(raw: str) -> int:
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+        raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIST}", field="limit")
+    return int(raw)
 
 
 def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:

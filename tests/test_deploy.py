@@ -84,3 +84,14 @@ def test_redis_down_at_record_time_leaves_no_source_behind(ctx, tmp_path):
     with pytest.raises(redis_lib.ConnectionError):
         deploy.create_deployment(broken, {"repo_url": url})
     assert list(ctx.store.list_keys("sources/")) == []
+
+
+def test_listing_is_newest_first_and_bounded(ctx, tmp_path):
+    url = make_repo(tmp_path / "site", {"index.html": "x"})
+    made = [deploy.create_deployment(ctx, {"repo_url": url})["id"] for _ in range(3)]
+    listed = [view["id"] for view in deploy.list_deployments(ctx, "2")]
+    assert listed == made[::-1][:2]
+    for bad in ("0", "-1", "abc", "201"):
+        with pytest.raises(BadRequest) as refused:
+            deploy.list_deployments(ctx, bad)
+        assert refused.value.field == "limit"
