@@ -28,9 +28,32 @@ class CloneLimits:
     max_bytes: int
 
 
-def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits) -> str:
+@dataclass(frozen=True)
+class Pin:
+    """Connect to this checked address only: the name is not resolved again at clone time,
+    so a host that answered with a public address for validation cannot rebind to a private
+    one for the clone (DNS rebinding)."""
+    host: str
+    port: int
+    address: str
+
+
+def git_options(pin: Pin | None) -> list[str]:
+    """`-c` options for the clone. With a pin: https only, no redirects (a redirect could
+    lead to a host we never checked), and curl told where the host lives (git >= 2.37)."""
+    options = ["-c", "protocol.ext.allow=never"]
+    if pin is not None:
+        address = f"[{pin.address}]" if ":" in pin.address else pin.address
+        options += ["-c", "protocol.allow=never", "-c", "protocol.https.allow=always",
+                    "-c", "http.followRedirects=false",
+                    "-c", f"http.curloptResolve={pin.host}:{pin.port}:{address}"]
+    return options
+
+
+def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
+          pin: Pin | None = None) -> str:
     """Clone `ref` (default branch when None) at depth 1 into destination; return the commit sha."""
-    command = ["git", "-c", "protocol.ext.allow=never", "clone", "--depth", "1",
+    command = ["git", *git_options(pin), "clone", "--depth", "1",
                "--single-branch", "--no-tags", "--no-recurse-submodules", "--quiet"]
     if ref:
         command += ["--branch", ref]

@@ -17,7 +17,7 @@ from chalicelib.clone import CloneLimits, clone
 from chalicelib.context import Context
 from chalicelib.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, TooLarge
 from chalicelib.records import IllegalTransition, State, public_view
-from chalicelib.validation import DeployRequest, parse_deploy_request
+from chalicelib.validation import DeployRequest, parse_deploy_request, public_pin
 
 
 def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
@@ -25,7 +25,8 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
-        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx))
+        pin = None if ctx.settings.is_local else public_pin(request.repo_url)
+        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), pin)
         tree = manifest.scan_source(workdir / "repo")
         if len(tree.files) > ctx.settings.max_repo_files:
             raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")

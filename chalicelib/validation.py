@@ -9,6 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from chalicelib.clone import Pin
 from chalicelib.errors import BadRequest
 
 # git check-ref-format, simplified: no "..", no leading "-", no control characters.
@@ -49,6 +50,15 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def public_pin(url: str, resolve: Resolver = _resolve_host) -> Pin:
+    """The checked address a non-local clone must connect to (see clone.Pin)."""
+    parts = urlsplit(url)
+    addresses = resolve(parts.hostname)
+    if not addresses or not all(_is_public(a) for a in addresses):
+        raise BadRequest("repo_url must point to a public host", field="repo_url")
+    return Pin(parts.hostname, parts.port or 443, addresses[0])
+
+
 def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> str:
     """Only https to public hosts, except in the local stage (file://, loopback, http)."""
     if not isinstance(url, str) or not url.strip():
@@ -67,8 +77,8 @@ def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) 
         raise BadRequest("repo_url has no host", field="repo_url")
     if parts.username or parts.password:
         raise BadRequest("repo_url must not carry credentials", field="repo_url")
-    if not local and not all(_is_public(a) for a in resolve(parts.hostname)):
-        raise BadRequest("repo_url must point to a public host", field="repo_url")
+    if not local:
+        public_pin(url.strip(), resolve)
     return url.strip()
 
 

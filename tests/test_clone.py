@@ -51,3 +51,35 @@ def test_a_clone_that_hangs_is_stopped_at_the_timeout(tmp_path):
         with pytest.raises(Unprocessable, match="longer than 1 s"):
             clone(url, None, tmp_path / "c", CloneLimits(timeout=1, max_files=10, max_bytes=10))
         assert time.monotonic() - started < 20
+
+
+def test_a_pinned_clone_connects_to_the_checked_address_only(tmp_path):
+    """DNS rebinding: the name is not looked up again; git connects where validation checked."""
+    import socket
+    import threading
+
+    from chalicelib.clone import Pin
+    arrived = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def accept():
+            connection, _ = listener.accept()
+            arrived.append(connection.recv(5))  # the start of a TLS ClientHello
+            connection.close()
+        waiter = threading.Thread(target=accept, daemon=True)
+        waiter.start()
+        url = f"https://never-resolves.invalid:{port}/repo.git"
+        with pytest.raises(Unprocessable):
+            clone(url, None, tmp_path / "c", LIMITS, Pin("never-resolves.invalid", port, "127.0.0.1"))
+        waiter.join(5)
+    assert arrived and arrived[0][:1] == b"\x16"  # a TLS handshake reached the pinned address
+
+
+def test_a_pinned_clone_refuses_other_protocols(tmp_path):
+    from chalicelib.clone import Pin
+    url = make_repo(tmp_path / "origin", {"a": "a"})
+    with pytest.raises(Unprocessable):
+        clone(url, None, tmp_path / "c", LIMITS, Pin("localhost", 443, "127.0.0.1"))
