@@ -58,6 +58,8 @@ def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
     if ref:
         command += ["--branch", ref]
     command += ["--", url, str(destination)]
+    # Repo.clone_from runs git as_process and so ignores kill_after_timeout (GitPython
+    # repo/base.py _clone); Git.execute honours it and kills the clone at the limit.
     runner = git.Git(str(destination.parent))
     try:
         runner.execute(command, kill_after_timeout=limits.timeout,
