@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Mapping
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, unquote_plus
 
 from chalicelib import mediatypes, safe_regex
 from chalicelib.http_rules import not_modified, parse_range, pick_encoding
@@ -37,6 +37,11 @@ _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             416: "Range Not Satisfiable"}
 # Characters kept as they are when a decoded path goes back into a Location (RFC 3986 pchar).
 _PATH_SAFE = "/!$&'()*+,;=:@~"
+# What a finished Location keeps as it is: RFC 3986 reserved and unreserved characters, and "%"
+# (escapes already made). The rest is percent-encoded: a CR or LF from a config destination
+# would start a new header (response splitting), and a field value outside ASCII is not sent
+# at all (http.server fails on it; RFC 9110 §5.5 makes non-ASCII obsolete in fields).
+_LOCATION_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 
 @dataclass(frozen=True)
@@ -303,7 +308,8 @@ def _redirect_phase(req: _Request, site: _Site) -> Decision | None:
     for rule in config.get("redirects", ()):
         values = _match(rule, req.path)
         if values is not None and _conditions_hold(rule, req):
-            return redirect(req, substitute(rule["destination"], values, True), rule["status"])
+            destination = substitute(rule["destination"], values, True)
+            return redirect(req, destination, rule["status"], merge_query=True)
     return None
 
 
@@ -331,15 +337,34 @@ def _slash_target(path: str, config: dict) -> str | None:
     return None
 
 
-def redirect(req: _Request, destination: str, status: int) -> Decision:
-    """A redirect keeping the request's query when the destination has none (Vercel, Netlify)."""
+def redirect(req: _Request, destination: str, status: int, merge_query: bool = False) -> Decision:
+    """A redirect that carries the request's query (Vercel, Netlify), percent-encoded for a header."""
     if destination.startswith("/"):
         # `//evil.example` would be a protocol-relative URL: an open redirect.
         destination = "/" + destination.lstrip("/\\")
-    if req.query and "?" not in destination:
-        destination = f"{destination}?{req.query}"
+    destination = quote(_with_query(destination, req.query, merge_query), safe=_LOCATION_SAFE)
     headers = [("Location", destination), ("Cache-Control", REVALIDATE), ("Content-Length", "0")]
     return Decision(status, headers, location=destination)
+
+
+def _with_query(destination: str, query: str, merge: bool) -> str:
+    """Put the request's query before the destination's #fragment (RFC 3986 §3.5).
+
+    A destination with a query of its own keeps it; with merge (vercel.json redirects) the
+    request's other parameters follow it: `/?baz=10` -> `/lol/?path=foo&baz=10`
+    (https://vercel.com/guides/how-do-i-perform-vercel-redirects-based-on-query-strings; a
+    parameter both name takes the destination's value, as in Next.js prepareDestination).
+    """
+    if not query:
+        return destination
+    base, hash_mark, fragment = destination.partition("#")
+    path, question, own = base.partition("?")
+    if question and not merge:
+        return destination
+    named = {name for name, _ in parse_qsl(own, keep_blank_values=True)}
+    kept = [pair for pair in query.split("&") if unquote_plus(pair.partition("=")[0]) not in named]
+    joined = "&".join(part for part in (own, *kept) if part)
+    return f"{path}?{joined}{hash_mark}{fragment}" if joined else f"{path}{hash_mark}{fragment}"
 
 
 # --- _redirects (Netlify / Cloudflare Pages) -----------------------------------------------

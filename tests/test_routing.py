@@ -46,6 +46,9 @@ VERCEL = {
         {"source": "/beta", "destination": "/about", "has": [{"type": "cookie", "key": "beta"}]},
         {"source": "/keepq", "destination": "/about?from=keepq"},
         {"source": "/go/(.*)", "destination": "/$1"},
+        {"source": "/team", "destination": "/about#team"},
+        {"source": "/menu", "destination": "/café"},
+        {"source": "/split", "destination": "/about\r\nSet-Cookie: session=evil"},
     ],
     "rewrites": [
         {"source": "/app/:path*", "destination": "/index.html"},
@@ -73,6 +76,7 @@ REDIRECTS = """\
 /spa/*       /index.html  200
 /gone        /404.html    410
 /robots.txt  /about       301!
+/faq         /docs/intro#faq  301
 """
 HEADERS = """\
 /*
@@ -179,7 +183,18 @@ ROWS = [
     ("slash-true-well-known", "slash", "GET", "/.well-known/thing", "", {}, 404, "404.html", {}),
     ("redirect-default-308", "vercel", "GET", "/old", "", {}, 308, None, {"Location": "/about"}),
     ("redirect-query-kept", "vercel", "GET", "/old", "x=1", {}, 308, None, {"Location": "/about?x=1"}),
-    ("redirect-own-query", "vercel", "GET", "/keepq", "x=1", {}, 308, None, {"Location": "/about?from=keepq"}),
+    # Vercel passes the request's query on and merges it with the destination's own
+    # (https://vercel.com/guides/how-do-i-perform-vercel-redirects-based-on-query-strings).
+    ("redirect-own-query", "vercel", "GET", "/keepq", "x=1", {}, 308, None, {"Location": "/about?from=keepq&x=1"}),
+    ("redirect-own-query-wins", "vercel", "GET", "/keepq", "from=ad&x=1", {}, 308, None,
+     {"Location": "/about?from=keepq&x=1"}),
+    ("redirect-query-before-fragment", "vercel", "GET", "/team", "x=1", {}, 308, None,
+     {"Location": "/about?x=1#team"}),
+    ("redirect-non-ascii-encoded", "vercel", "GET", "/menu", "", {}, 308, None, {"Location": "/caf%C3%A9"}),
+    ("redirect-crlf-no-header-split", "vercel", "GET", "/split", "", {}, 308, None,
+     {"Location": "/about%0D%0ASet-Cookie:%20session=evil", "Set-Cookie": None}),
+    ("redirect-absolute-keeps-query", "vercel", "GET", "/ext/a", "x=1", {}, 308, None,
+     {"Location": "https://example.com/a?x=1"}),
     ("redirect-param-307", "vercel", "GET", "/blog/hello", "", {}, 307, None, {"Location": "/posts/hello"}),
     ("redirect-param-encoded", "vercel", "GET", "/blog/a%20b", "", {}, 307, None, {"Location": "/posts/a%20b"}),
     ("redirect-status-code", "vercel", "GET", "/docs-old/a/b", "", {}, 301, None, {"Location": "/docs/a/b"}),
@@ -206,6 +221,7 @@ ROWS = [
     ("nl-splat-bare", "netlify", "GET", "/legacy", "", {}, 302, None, {"Location": "/docs/"}),
     ("nl-trailing-slash", "netlify", "GET", "/home/", "", {}, 301, None, {"Location": "/"}),
     ("nl-query-kept", "netlify", "GET", "/home", "utm=1", {}, 301, None, {"Location": "/?utm=1"}),
+    ("nl-query-before-fragment", "netlify", "GET", "/faq", "utm=1", {}, 301, None, {"Location": "/docs/intro?utm=1#faq"}),
     ("nl-query-match", "netlify", "GET", "/store", "id=7", {}, 301, None, {"Location": "/products/7?id=7"}),
     ("nl-query-absent", "netlify", "GET", "/store", "", {}, 404, "404.html", {}),
     ("nl-query-rewrite", "netlify", "GET", "/shop", "id=7", {}, 200, "products/7.html", {}),
