@@ -46,6 +46,9 @@ RESERVED_HEADERS = frozenset({
     "location", "etag", "accept-ranges", "content-type", "upgrade", "trailer", "keep-alive"})
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 §5.6.2 field-name
 _HAS_TYPES = frozenset({"header", "cookie", "host", "query"})
+# The runner reads these files into memory outside the sandbox; 2,048 rules of 1,000
+# characters fit in 2 MiB, so a bigger config file is a build trying to exhaust the runner.
+MAX_FILE_BYTES = 4 * 1024 * 1024
 
 
 class SiteConfigError(ValueError):
@@ -61,10 +64,10 @@ def empty_config() -> dict:
 def build_site_config(output_dir: Path, project_dir: Path, spa_default: bool) -> dict:
     """Read vercel.json, percel.json, _redirects and _headers into the manifest's "config"."""
     return compile_config(
-        vercel=_read_json_object(project_dir / "vercel.json"),
-        percel=_read_json_object(project_dir / "percel.json"),
-        redirects=_read_text(output_dir / "_redirects"),
-        headers=_read_text(output_dir / "_headers"),
+        vercel=_read_json_object(project_dir / "vercel.json", project_dir),
+        percel=_read_json_object(project_dir / "percel.json", project_dir),
+        redirects=_read_text(output_dir / "_redirects", output_dir),
+        headers=_read_text(output_dir / "_headers", output_dir),
         spa_default=spa_default and not (output_dir / "404.html").is_file(),
         hidden=_hidden_files(output_dir, project_dir))
 
@@ -103,17 +106,30 @@ def _hidden_files(output_dir: Path, project_dir: Path) -> list[str]:
 
 # --- reading files --------------------------------------------------------------------------
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: Path, tree: Path) -> str | None:
+    """The file's text, None when absent; `tree` is the directory it must resolve inside.
+
+    The build made these files and may have made them symlinks, while the runner reads them
+    as itself, outside the sandbox: `_headers -> /proc/self/environ` put the runner's whole
+    environment (AWS_SECRET_ACCESS_KEY) in the build's error message. So, as in
+    manifest.scan_output, a link is followed only when it stays inside the tree.
+    """
     if not path.is_file():
         return None
+    real = path.resolve()
+    if not real.is_relative_to(Path(tree).resolve()):
+        raise SiteConfigError(f"{path.name}: a symlink to a file outside the {tree.name}/ "
+                              "directory; not read")
+    if real.stat().st_size > MAX_FILE_BYTES:
+        raise SiteConfigError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return real.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:
         raise SiteConfigError(f"{path.name}: not valid UTF-8 ({error.reason})") from None
 
 
-def _read_json_object(path: Path) -> dict | None:
-    text = _read_text(path)
+def _read_json_object(path: Path, tree: Path) -> dict | None:
+    text = _read_text(path, tree)
     if text is None:
         return None
     try:

@@ -152,6 +152,34 @@ def test_utf8_bom_is_accepted(dirs):
     assert build_site_config(output, project, False)["clean_urls"] is True
 
 
+@pytest.mark.parametrize("name", ["dist/_headers", "dist/_redirects", "vercel.json", "percel.json"])
+def test_config_symlinks_out_of_the_tree_are_not_read(dirs, tmp_path, name):
+    """A build can make _headers a link to /proc/self/environ; the runner reads it outside the
+    sandbox, and the parse error used to quote the runner's environment, AWS secret included."""
+    project, output = dirs
+    secret = tmp_path / "runner-secret"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=hunter2-secret\n")
+    (project / name).symlink_to(secret)
+    with pytest.raises(SiteConfigError, match=r"a symlink to a file outside") as refused:
+        build_site_config(output, project, spa_default=False)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_config_symlinks_inside_the_tree_still_work(dirs):
+    project, output = dirs
+    write(output, "rules/headers.txt", "/*\n  X-Frame-Options: DENY\n")
+    (output / "_headers").symlink_to("rules/headers.txt")
+    config = build_site_config(output, project, spa_default=False)
+    assert config["netlify_headers"][0]["headers"] == [["X-Frame-Options", "DENY"]]
+
+
+def test_oversized_config_file_is_refused_before_reading(dirs):
+    project, output = dirs
+    (output / "_redirects").write_bytes(b"#" * (siteconfig.MAX_FILE_BYTES + 1))
+    with pytest.raises(SiteConfigError, match=r"_redirects: larger than 4 MiB"):
+        build_site_config(output, project, spa_default=False)
+
+
 # --- vercel.json -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("rule,status", [
