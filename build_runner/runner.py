@@ -238,9 +238,9 @@ class Runner:
         source.mkdir(parents=True, exist_ok=True)
         files = document["files"]
         self.ctx.store.download_blobs(manifest.restore_source(files, source))
-        for relative, entry in files.items():
-            if entry.get("mode") == manifest.SYMLINK_MODE:
-                _restore_link(source, relative, self.ctx.store.get_blob(entry["sha256"]))
+        _restore_links(source, {relative: self.ctx.store.get_blob(entry["sha256"])
+                                for relative, entry in files.items()
+                                if entry.get("mode") == manifest.SYMLINK_MODE})
         manifest.apply_modes(files, source)
 
     def _publish(self, job: Job, output: Path, plan: frameworks.BuildPlan, say) -> None:
@@ -306,6 +306,34 @@ def _project_dir(source: Path, root_dir: str | None) -> Path:
         return frameworks.project_root(source, root_dir)
     except ValueError as bad:
         raise BuildFailed(str(bad))
+
+
+def _restore_links(root: Path, links: dict[str, bytes | None]) -> None:
+    """Recreate the source's symlinks, then drop every one that ends up leading out of the tree.
+
+    Checking each link as it is made is not enough: a later link changes what an earlier one
+    means. `a -> d/d/../../etc/passwd` resolves inside while `d` is missing and to the host's
+    /etc/passwd once `d -> .` exists; the runner itself (frameworks.detect, outside the
+    sandbox) then reads through it. A removal can change other links, hence the loop.
+    """
+    for relative, target in links.items():
+        _restore_link(root, relative, target)
+    real_root = root.resolve()
+    changed = True
+    while changed:
+        changed = False
+        for relative in links:
+            link = root / relative
+            if link.is_symlink() and _leads_outside(link, real_root):
+                link.unlink()
+                changed = True
+
+
+def _leads_outside(link: Path, real_root: Path) -> bool:
+    try:
+        return not link.resolve().is_relative_to(real_root)
+    except RuntimeError:  # a symlink loop (Python < 3.13 raises): nothing a build needs
+        return True
 
 
 def _restore_link(root: Path, relative: str, target: bytes | None) -> None:
