@@ -54,6 +54,11 @@ class Settings:
     build_max_pids: int = 1024
     # Largest file a build may write (RLIMIT_FSIZE): one runaway file must not fill the disk.
     build_max_file_mb: int = 1024
+    # Files and folders a build's output may hold (Cloudflare Pages serves 20,000 files per site):
+    # the scan, the upload and every request handler's cached manifest grow with it.
+    max_output_files: int = 25_000
+    # Bytes a build's output may hold: scan_output keeps it and its br/gzip variants in memory.
+    max_output_bytes: int = 512 * 1024 * 1024
     # Size of the build's private /tmp (a tmpfs, so it also counts against memory).
     build_tmp_mb: int = 512
     # CPUs one container build may use (docker/podman --cpus); 2 = this machine's cores.

@@ -1,9 +1,9 @@
 """The build runner's own file handling (build_runner/runner.py); whole builds are in tests/test_e2e_*.py."""
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
-from build_runner.runner import _restore_links
+from build_runner.runner import BuildFailed, _check_output_limits, _restore_links
 
 
 def test_restored_links_cannot_chain_out_of_the_source(tmp_path):
@@ -30,3 +30,35 @@ def test_restored_links_inside_the_source_are_kept(tmp_path):
     assert not any((source / name).is_symlink() for name in ("outside", "absolute", "missing"))
     # The loop is broken (pathlib raises on a loop, which would have crashed the build).
     assert not ((source / "loop-a").is_symlink() and (source / "loop-b").is_symlink())
+
+
+def test_output_over_the_file_limit_fails_the_build_before_the_scan(tmp_path):
+    output = tmp_path / "dist"
+    (output / "assets").mkdir(parents=True)
+    for index in range(10):
+        (output / "assets" / f"chunk-{index}.js").write_text("x")
+    _check_output_limits(output, max_files=11, max_bytes=1000)  # 10 files + the folder
+    (output / "index.html").write_text("<h1>one too many</h1>")
+    with pytest.raises(BuildFailed, match=r"more than 11 files and folders \(MAX_OUTPUT_FILES\)"):
+        _check_output_limits(output, max_files=11, max_bytes=1000)
+
+
+def test_output_over_the_byte_limit_fails_the_build(tmp_path):
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_bytes(b"x" * 600)
+    (output / "copy.html").symlink_to("index.html")  # read (and uploaded) twice: counted twice
+    with pytest.raises(BuildFailed, match=r"larger than 1000 bytes \(MAX_OUTPUT_BYTES\)"):
+        _check_output_limits(output, max_files=100, max_bytes=1000)
+
+
+def test_links_out_of_the_output_count_nothing(tmp_path):
+    """They are never uploaded, and stat-ing them must not let a build probe host files."""
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_text("<h1>hi</h1>")
+    big = tmp_path / "outside.bin"
+    big.write_bytes(b"x" * 5000)
+    (output / "big.bin").symlink_to(big)
+    (output / "loop").symlink_to("loop")
+    _check_output_limits(output, max_files=100, max_bytes=1000)
