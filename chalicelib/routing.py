@@ -30,8 +30,12 @@ REVALIDATE = "public, max-age=0, must-revalidate"  # Vercel's and Cloudflare Pag
 MAX_PATH = 1024
 ALLOWED_METHODS = "GET, HEAD"
 DEFAULT_HIDDEN = ("_redirects", "_headers")
-# RFC 9110 §15.4.5: a 304 carries only these (Date is the server's business).
-NOT_MODIFIED_FIELDS = frozenset({"etag", "cache-control", "vary", "date", "content-location", "expires"})
+# RFC 9110 §15.4.5: a 304 carries only these (Date is the server's business), plus the
+# Content-Type a 200 would have sent. §15.4.5 lets a 304 omit it, but API Gateway (and chalice
+# local) then add `application/json` (aws/aws-sam-cli#1218), and a cache updates its stored
+# headers from a 304 (RFC 9111 §4.3.4): the page would turn JSON.
+NOT_MODIFIED_FIELDS = frozenset({"etag", "cache-control", "vary", "date", "content-location", "expires",
+                                 "content-type"})
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             416: "Range Not Satisfiable"}

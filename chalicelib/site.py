@@ -78,8 +78,9 @@ def site_label(host: str | None, root_domain: str) -> str | None:
 
 @lru_cache(maxsize=4096)   # asked on every request; a few hosts repeat endlessly
 def _site_label(host: str, root_domain: str) -> str | None:
-    name = host.strip().lower().rstrip(".")
-    name = re.sub(r":\d{1,5}$", "", name)
+    # The port goes first: a fully qualified name keeps its trailing dot before it
+    # (`abc.example.com.:8443`, RFC 1034 §3.1), and the dot is not part of the site's name.
+    name = re.sub(r":\d{1,5}$", "", host.strip().lower()).rstrip(".")
     suffix = "." + root_domain.lower()
     if not name.endswith(suffix):
         return None
@@ -95,13 +96,6 @@ def _plain(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return Response(body=message.encode(), status_code=status,
                     headers={"Content-Type": "text/plain; charset=utf-8",
                              "Cache-Control": "no-store", **(headers or {})})
-
-
-def _keep_content_type(decision: routing.Decision, entry: dict) -> None:
-    """A 304 repeats the file's Content-Type. RFC 9110 §15.4.5 lets a 304 omit it, but API
-    Gateway (and chalice local) then add `application/json` (aws/aws-sam-cli#1218), and a
-    cache updates its stored headers from a 304 (RFC 9111 §4.3.4): the page would turn JSON."""
-    decision.headers.append(("Content-Type", entry.get("type", "application/octet-stream")))
 
 
 class SiteServer:
@@ -160,8 +154,6 @@ class SiteServer:
         if self._deleted_since_cached(deployment_id):
             return _gone()
         decision = routing.resolve(method, raw_path, headers, site, query)
-        if decision.status == 304 and decision.file is not None:
-            _keep_content_type(decision, site["files"][decision.file])
         return self._respond(method, decision)
 
     def _deleted_since_cached(self, deployment_id: str) -> bool:

@@ -40,11 +40,17 @@ MAX_RULES = 2048
 MAX_LINE = 1000
 # Vercel: `permanent` true -> 308, false -> 307; default 308.
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-# Framing and routing headers a rule may not set: the handler owns them.
+# Framing and routing headers a rule may not set: the handler owns them. Content-Type is not
+# among them: Vercel, Netlify and Cloudflare Pages let a rule set it, and sites need that for
+# extensionless files (`/.well-known/apple-app-site-association` must be application/json).
 RESERVED_HEADERS = frozenset({
     "content-length", "content-encoding", "content-range", "transfer-encoding", "connection",
-    "location", "etag", "accept-ranges", "content-type", "upgrade", "trailer", "keep-alive"})
+    "location", "etag", "accept-ranges", "upgrade", "trailer", "keep-alive"})
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 §5.6.2 field-name
+# RFC 9110 §5.5 field value: visible ASCII, SP and HTAB (obs-text is obsolete). CR/LF would
+# inject headers; other controls and non-ASCII make the server drop the response (measured:
+# `X-Note: 日本` closed every connection to the page without an answer).
+_FIELD_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 _HAS_TYPES = frozenset({"header", "cookie", "host", "query"})
 # The runner reads these files into memory outside the sandbox; 2,048 rules of 1,000
 # characters fit in 2 MiB, so a bigger config file is a build trying to exhaust the runner.
@@ -240,8 +246,9 @@ def _vercel_header(rule: dict, where: str, warnings: list[str]) -> dict:
 
 
 def _header_pair(name: str, value, where: str) -> list[str]:
-    if not isinstance(value, str) or "\r" in value or "\n" in value or "\0" in value:
-        raise SiteConfigError(f"{where}: the value of {name!r} must be a single-line string")
+    if not isinstance(value, str) or not _FIELD_VALUE.match(value):
+        raise SiteConfigError(f"{where}: the value of {name!r} must be a single-line string "
+                              "of printable ASCII characters")
     if not _TOKEN.match(name):
         raise SiteConfigError(f"{where}: {name!r} is not a valid header name")
     if name.lower() in RESERVED_HEADERS:

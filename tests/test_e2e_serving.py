@@ -37,16 +37,21 @@ VERCEL_SITE = {
     "styles/site.css": "body { color: #333; margin: 0 auto; }\n" * 40,
     "data/blob.bin": DATA,
     "data/cold.bin": DATA[::-1],      # requested by one test only: its first GET is a cache miss
+    ".well-known/apple-app-site-association": '{"applinks": {"details": []}}',
     "vercel.json": json.dumps({
         "cleanUrls": True,
         "redirects": [{"source": "/old-blog/:slug", "destination": "/blog/:slug",
-                       "permanent": False}],
+                       "permanent": False},
+                      {"source": "/menu", "destination": "/café#today"},
+                      {"source": "/split", "destination": "/about\r\nSet-Cookie: session=evil"}],
         "rewrites": [{"source": "/docs/:page", "destination": "/docs/guide.html"}],
         "headers": [
             {"source": "/(.*)", "headers": [{"key": "X-Frame-Options", "value": "DENY"}]},
             {"source": "/assets/(.*)", "headers": [{"key": "X-Asset", "value": "yes"}]},
             {"source": "/docs/(.*)",
-             "headers": [{"key": "Cache-Control", "value": "public, max-age=60"}]}]}),
+             "headers": [{"key": "Cache-Control", "value": "public, max-age=60"}]},
+            {"source": "/.well-known/apple-app-site-association",
+             "headers": [{"key": "Content-Type", "value": "application/pkcs7-mime"}]}]}),
 }
 
 NETLIFY_SITE = {
@@ -127,6 +132,44 @@ def test_redirect_with_a_param_keeps_the_query(browse):
     status, headers, body = browse("vercel", "/old-blog/hello?ref=mail")
     assert status == 307 and headers["Location"] == "/blog/hello?ref=mail" and body == b""
     assert browse("vercel", "/blog/hello")[2] == b"<h1>hello post</h1>"
+
+
+def test_redirect_locations_are_encoded_and_never_split(stack, sites):
+    # A CR/LF in a destination used to end the Location line and set a cookie on the visitor;
+    # a non-ASCII one made the server drop the connection without an answer.
+    host = site_host(stack, sites["vercel"])
+    for path, location in (("/split", b"/about%0D%0ASet-Cookie:%20session=evil"),
+                           ("/menu?x=1", b"/caf%C3%A9?x=1#today")):
+        raw = raw_exchange(stack.port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+                                       "Accept: */*\r\nConnection: close\r\n\r\n")
+        head = raw.partition(b"\r\n\r\n")[0]
+        assert head.startswith(b"HTTP/1.1 308"), (path, head)
+        assert re.findall(rb"(?im)^location: *([^\r\n]*)", head) == [location]
+        assert not re.search(rb"(?im)^set-cookie", head)
+
+
+def test_a_header_rule_sets_the_content_type_of_get_head_and_304(browse):
+    path = "/.well-known/apple-app-site-association"
+    status, headers, body = browse("vercel", path)
+    assert status == 200 and body == VERCEL_SITE[path[1:]].encode()
+    assert headers["Content-Type"] == "application/pkcs7-mime"
+    assert browse("vercel", path, "HEAD")[1]["Content-Type"] == "application/pkcs7-mime"
+    status, headers, _ = browse("vercel", path, if_none_match=headers["ETag"])
+    assert status == 304 and headers["Content-Type"] == "application/pkcs7-mime"
+
+
+def test_the_host_header_in_any_case_or_fully_qualified_selects_the_site(stack, sites):
+    host = site_host(stack, sites["vercel"])
+    name, port = host.rsplit(":", 1)
+    for variant in (host.upper(), f"{name}.:{port}"):
+        raw = raw_exchange(stack.port, f"GET /about HTTP/1.1\r\nHost: {variant}\r\n"
+                                       "Accept: */*\r\nConnection: close\r\n\r\n")
+        assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"<h1>about us</h1>"), variant
+    # X-Forwarded-Host is the client's to set: it never selects a site.
+    raw = raw_exchange(stack.port, f"GET /about HTTP/1.1\r\nHost: localhost:{port}\r\n"
+                                   f"X-Forwarded-Host: {host}\r\nAccept: */*\r\n"
+                                   "Connection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 404") and b"about us" not in raw
 
 
 def test_rewrite_applies_only_when_no_file_matches(browse):

@@ -61,6 +61,7 @@ VERCEL = {
         {"source": "/(.*)", "headers": [{"key": "X-Frame-Options", "value": "DENY"}]},
         {"source": "/assets/(.*)", "headers": [{"key": "Cache-Control", "value": "public, max-age=60"}]},
         {"source": "/about", "headers": [{"key": "X-Frame-Options", "value": "SAMEORIGIN"}]},
+        {"source": "/robots.txt", "headers": [{"key": "Content-Type", "value": "text/plain; charset=us-ascii"}]},
     ],
 }
 REDIRECTS = """\
@@ -213,6 +214,13 @@ ROWS = [
     ("header-later-wins", "vercel", "GET", "/about", "", {}, 200, "about.html", {"X-Frame-Options": "SAMEORIGIN"}),
     ("header-overrides-cache", "vercel", "GET", "/assets/index-B1a2c3D4.js", "", {}, 200,
      "assets/index-B1a2c3D4.js", {"Cache-Control": "public, max-age=60", "X-Frame-Options": "DENY"}),
+    # Vercel, Netlify and Cloudflare Pages let a rule set Content-Type; a 304 repeats it.
+    ("header-content-type", "vercel", "GET", "/robots.txt", "", {}, 200, "robots.txt",
+     {"Content-Type": "text/plain; charset=us-ascii"}),
+    ("header-content-type-304", "vercel", "GET", "/robots.txt", "", {"if-none-match": ETAG_ROBOTS}, 304,
+     "robots.txt", {"Content-Type": "text/plain; charset=us-ascii"}),
+    ("header-content-type-head", "vercel", "HEAD", "/robots.txt", "", {}, 200, "robots.txt",
+     {"Content-Type": "text/plain; charset=us-ascii", "Content-Length": str(SIZE)}),
     ("header-on-404", "vercel", "GET", "/nope", "", {}, 404, "404.html", {"X-Frame-Options": "DENY"}),
     ("header-not-on-redirect", "vercel", "GET", "/old", "", {}, 308, None, {"X-Frame-Options": None}),
     # --- _redirects / _headers
@@ -266,7 +274,8 @@ ROWS = [
      {"Content-Encoding": None, "Vary": "Accept-Encoding"}),
     # --- conditional requests (RFC 9110 §13.1.2, §15.4.5)
     ("304-etag", "plain", "GET", "/", "", {"if-none-match": ETAG_INDEX}, 304, "index.html",
-     {"ETag": ETAG_INDEX, "Cache-Control": REVALIDATE, "Content-Type": None, "Content-Length": None}),
+     {"ETag": ETAG_INDEX, "Cache-Control": REVALIDATE, "Content-Type": "text/html; charset=utf-8",
+      "Content-Length": None}),
     ("304-weak", "plain", "GET", "/", "", {"if-none-match": "W/" + ETAG_INDEX}, 304, "index.html", {}),
     ("304-list", "plain", "GET", "/", "", {"if-none-match": '"nope", ' + ETAG_INDEX}, 304, "index.html", {}),
     ("304-star", "plain", "GET", "/robots.txt", "", {"if-none-match": "*"}, 304, "robots.txt", {}),

@@ -129,6 +129,7 @@ def test_unknown_sites_are_404_and_deleted_ones_410(ctx, server, site):
 
 @pytest.mark.parametrize("host, label", [
     ("abc.localhost", "abc"), ("ABC.localhost:8000", "abc"), ("abc.localhost.", "abc"),
+    ("abc.localhost.:8000", "abc"), ("[::1]:8000", None), ("abc.localhost:8000:1", None),
     ("localhost", None), ("a.b.localhost", None), ("abc.example.com", None), (None, None),
     ("-x.localhost", None)])
 def test_site_label(host, label):
