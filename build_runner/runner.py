@@ -206,7 +206,7 @@ class Runner:
         if not plan.install_command:
             return None
         key = depcache.cache_key(project, plan, node_version(), depcache.current_platform(),
-                                 scope=job.record.get("repo_url", ""))
+                                 scope=cache_scope(job.record.get("repo_url", ""), plan, job.env))
         if key and depcache.restore(self.ctx.store, key, project, self.local_cache):
             say(f"percel: dependency cache hit ({key[:12]})")
         elif key:
@@ -308,6 +308,18 @@ def _project_dir(source: Path, root_dir: str | None) -> Path:
         return frameworks.project_root(source, root_dir)
     except ValueError as bad:
         raise BuildFailed(str(bad))
+
+
+def cache_scope(repo_url: str, plan: frameworks.BuildPlan, env: dict[str, str]) -> str:
+    """Which deployments may share a node_modules: the same repository, commands and env.
+
+    The bucket copy is saved after the install step and the local tier stashed after the
+    build, so whatever the request's install_command, build_command or env (NODE_OPTIONS,
+    npm_config_*) did to node_modules is in them. With the repository URL alone, anyone
+    could deploy someone else's public repo with `build_command: "vite build && echo
+    '<payload>' >> node_modules/vite/bin/vite.js"` and the repo's next honest build ran it.
+    """
+    return json.dumps([repo_url, plan.install_command, plan.build_command, env], sort_keys=True)
 
 
 def _check_output_limits(output: Path, max_files: int, max_bytes: int) -> None:

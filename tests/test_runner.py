@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from build_runner.runner import BuildFailed, _check_output_limits, _restore_links
+from build_runner import depcache
+from build_runner.frameworks import BuildPlan
+from build_runner.runner import BuildFailed, _check_output_limits, _restore_links, cache_scope
 
 
 def test_restored_links_cannot_chain_out_of_the_source(tmp_path):
@@ -62,3 +64,23 @@ def test_links_out_of_the_output_count_nothing(tmp_path):
     (output / "big.bin").symlink_to(big)
     (output / "loop").symlink_to("loop")
     _check_output_limits(output, max_files=100, max_bytes=1000)
+
+
+def test_dependency_cache_is_not_shared_with_other_commands_or_env(tmp_path):
+    """A request for someone else's repo with its own build command must not write the
+    node_modules that the repo's own deployments restore and run."""
+    (tmp_path / "package-lock.json").write_text('{"lockfileVersion": 3}')
+    honest = BuildPlan("vite", "npm", "npm ci", "npm run build", ("dist",), True)
+    repo = "https://github.com/someone/site"
+
+    def key(plan: BuildPlan, env: dict[str, str], url: str = repo) -> str:
+        return depcache.cache_key(tmp_path, plan, "v22", "linux", scope=cache_scope(url, plan, env))
+
+    own = key(honest, {"A": "1"})
+    assert own == key(honest, {"A": "1"})  # a redeploy still hits
+    poisoned_build = "npm run build && echo x >> node_modules/vite/bin/vite.js"
+    poisoners = {key(BuildPlan("vite", "npm", "npm ci", poisoned_build, ("dist",), True), {"A": "1"}),
+                 key(BuildPlan("vite", "npm", "npm ci --x", "npm run build", ("dist",), True), {"A": "1"}),
+                 key(honest, {"A": "1", "NODE_OPTIONS": "--require ./evil.js"}),
+                 key(honest, {"A": "1"}, url="https://github.com/attacker/site")}
+    assert own not in poisoners and len(poisoners) == 4
