@@ -246,10 +246,10 @@ def _vercel_header(rule: dict, where: str, warnings: list[str]) -> dict:
 
 
 def _header_pair(name: str, value, where: str) -> list[str]:
-    if not isinstance(value, str) or not _FIELD_VALUE.match(value):
+    if not isinstance(value, str) or not _FIELD_VALUE.fullmatch(value):
         raise SiteConfigError(f"{where}: the value of {name!r} must be a single-line string "
                               "of printable ASCII characters")
-    if not _TOKEN.match(name):
+    if not _TOKEN.fullmatch(name):   # fullmatch: `$` would let a trailing "\n" through
         raise SiteConfigError(f"{where}: {name!r} is not a valid header name")
     if name.lower() in RESERVED_HEADERS:
         raise SiteConfigError(f"{where}: header {name!r} is set by the server and cannot be overridden")

@@ -110,6 +110,8 @@ def test_a_plain_static_repo_hides_its_config_files(tmp_path):
      r"must be a single-line string of printable ASCII"),
     ("vercel.json", {"headers": [{"source": "/(.*)", "headers": [{"key": "X-A\r\nX-B", "value": "1"}]}]},
      r"is not a valid header name"),
+    ("vercel.json", {"headers": [{"source": "/(.*)", "headers": [{"key": "X-A\n", "value": "1"}]}]},
+     r"is not a valid header name"),
     ("dist/_headers", "/*\n  X-Note: café\n", r"_headers line 2: the value of 'X-Note' must be a single-line"),
     ("dist/_headers", "/*\n  X-A: a\rSet-Cookie: x=1\n", r"_headers line"),
     ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "has": [{"type": "ip"}]}]},
