@@ -173,7 +173,10 @@ class SiteServer:
         body = decision.inline if method != "HEAD" else b""
         ref = decision.body
         if ref is not None and method != "HEAD":
-            if ref.length > self.ctx.settings.max_inline_bytes:
+            # The whole blob's size decides, not the range's: serving a small range of a big
+            # file inline meant fetching all of it (no ranged GET here) on every seek of a
+            # video. The bucket answers Range on the presigned URL itself.
+            if ref.size > self.ctx.settings.max_inline_bytes:
                 return self._presigned(decision)
             data = self.blob(ref.sha256)
             body = data if ref.range is None else data[ref.range[0]:ref.range[1] + 1]

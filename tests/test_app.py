@@ -144,6 +144,15 @@ def test_large_files_redirect_to_a_presigned_url(client, ctx, tmp_path, monkeypa
     assert response.status_code == 302
     import urllib.request
     assert urllib.request.urlopen(response.headers["Location"]).read() == payload
+    # A range of a big file goes to the bucket too, which answers the Range itself: serving
+    # it inline meant downloading the whole file into the handler for every seek.
+    reads = percel_app.sites().bucket_reads
+    ranged = client.http.get("/video.mp4", headers={"Host": "bigbigbigbigbigb.percel.test",
+                                                    "Range": "bytes=100-199"})
+    assert ranged.status_code == 302 and percel_app.sites().bucket_reads == reads
+    request = urllib.request.Request(ranged.headers["Location"], headers={"Range": "bytes=100-199"})
+    with urllib.request.urlopen(request) as part:
+        assert part.status == 206 and part.read() == payload[100:200]
 
 
 def test_an_unreachable_redis_is_a_json_503(client, monkeypatch):
