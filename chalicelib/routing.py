@@ -268,7 +268,8 @@ def _condition_value(item: dict, req: _Request) -> str | None:
     if kind == "header":
         return req.headers.get(key.lower())
     if kind == "host":
-        return req.headers.get("host", "").rsplit(":", 1)[0] or None
+        # Host names are case-insensitive (RFC 9110 §4.2.3); Next.js matchHas lower-cases too.
+        return re.sub(r":\d*$", "", req.headers.get("host", "").lower()).rstrip(".") or None
     if kind == "query":
         return req.params.get(key, [None])[0]
     return _cookies(req.headers.get("cookie", "")).get(key)
