@@ -33,6 +33,11 @@ HEADER_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 15.0
 # A tunnel with no traffic either way for this long is closed.
 IDLE_TIMEOUT = 300.0
+# Connections one install may hold open at once. Each is a thread in the runner, outside
+# the build's pids cgroup: without a cap, 2,000 idle connections from a build were 2,000
+# runner threads. Package managers open far fewer (npm's maxsockets defaults to 15,
+# docs.npmjs.com/cli/using-npm/config#maxsockets; yarn berry's networkConcurrency to 50).
+MAX_TUNNELS = 64
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -125,7 +130,8 @@ class ProxyPolicy:
 def split_target(target: str) -> tuple[str, int]:
     """CONNECT's authority-form "host:port" (RFC 9110 §7.2), IPv6 literals in brackets."""
     host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
+    # isascii: str.isdigit() accepts "²", which int() then refuses, killing the handler thread.
+    if not sep or not (port.isascii() and port.isdigit()):
         raise Refused(400, f"bad CONNECT target {target!r}")
     return host.strip("[]").lower().rstrip("."), int(port)
 
@@ -175,7 +181,7 @@ def read_connect(client: socket.socket) -> str | None:
 
 def _send_status(client: socket.socket, status: int) -> None:
     reasons = {400: "Bad Request", 403: "Forbidden", 405: "Method Not Allowed",
-               431: "Request Header Fields Too Large", 502: "Bad Gateway"}
+               431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable"}
     try:
         client.sendall(f"HTTP/1.1 {status} {reasons.get(status, 'Error')}\r\n"
                        "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
@@ -259,10 +265,32 @@ def connect_via_upstream(upstream: str, host: str, port: int) -> socket.socket:
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: str, policy: ProxyPolicy, on_refusal: Callable[[str], None]) -> None:
+    def __init__(self, path: str, policy: ProxyPolicy, on_refusal: Callable[[str], None],
+                 max_tunnels: int = MAX_TUNNELS) -> None:
         self.policy = policy
         self.on_refusal = on_refusal
+        self.max_tunnels = max_tunnels
+        self._slots = threading.BoundedSemaphore(max_tunnels)
         super().__init__(path, _Handler)
+
+    def process_request(self, request, client_address) -> None:
+        """Refuse a connection beyond max_tunnels instead of starting one more runner thread."""
+        if not self._slots.acquire(blocking=False):
+            self.refused(f"more than {self.max_tunnels} connections at once")
+            _send_status(request, 503)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def open(self, target: str) -> socket.socket:
         host, port = self.policy.check_target(target)
@@ -281,9 +309,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class AllowListProxy:
     """One proxy per sandboxed install, serving a UNIX socket at `path` until closed."""
 
-    def __init__(self, path: Path, policy: ProxyPolicy, on_refusal: Callable[[str], None]) -> None:
+    def __init__(self, path: Path, policy: ProxyPolicy, on_refusal: Callable[[str], None],
+                 max_tunnels: int = MAX_TUNNELS) -> None:
         self.path = path
-        self._server = _Server(str(path), policy, on_refusal)
+        self._server = _Server(str(path), policy, on_refusal, max_tunnels)
         # shutdown() only takes effect when serve_forever's select() times out: this interval
         # is added to every install step (measured: 0.2 s made a sandboxed `true` with the
         # install network take 205 ms; bench/BUILD.md).
