@@ -28,7 +28,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from build_runner.cgroups import MiB, BuildCgroup, cgroup_problem
+from build_runner.cgroups import MiB, BuildCgroup, cgroup_problem, sweep_abandoned
 from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
 from build_runner.sandbox import (Cancel, OnLine, RunResult, base_env, kill_group, pump, spawn,
                                   stopped)
@@ -107,6 +107,9 @@ class BwrapSandbox:
         self._allow_cidrs = parse_cidrs(settings.build_proxy_allow_cidrs)
         # The runner's own way out, when it has one (this machine reaches npm directly).
         self._upstream = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None
+        swept = sweep_abandoned()
+        if swept:
+            self._log.info("removed %d build cgroups left by runners that died", swept)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
             timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:

@@ -95,6 +95,25 @@ class BuildCgroup:
         return removed
 
 
+def sweep_abandoned(root: Path = CGROUP_ROOT) -> int:
+    """Remove the build cgroups of runners that no longer exist; returns how many.
+
+    A runner killed mid-build (kill -9, OOM) never removes its cgroups. They are named
+    `<runner pid>-<random>`: a group whose runner pid is gone is killed empty and removed.
+    """
+    removed = 0
+    parent = root / "pids" / PARENT
+    names = [p.name for p in parent.iterdir() if p.is_dir()] if parent.exists() else []
+    for name in names:
+        owner = name.split("-", 1)[0]
+        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+            continue
+        group = BuildCgroup(name, memory_mb=0, max_pids=0, root=root)
+        if group.kill_all(wait=1.0) and group.remove():
+            removed += 1
+    return removed
+
+
 def _read_pids(procs: Path) -> list[int]:
     try:
         return [int(line) for line in procs.read_text().split()]

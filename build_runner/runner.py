@@ -23,7 +23,7 @@ import redis
 
 from build_runner import depcache, frameworks
 from build_runner.sandbox import Sandbox
-from chalicelib import keys, manifest, reaper, siteconfig
+from chalicelib import keys, logs, manifest, reaper, siteconfig
 from chalicelib.context import Context
 from chalicelib.records import IllegalTransition, State
 
@@ -156,7 +156,7 @@ class Runner:
 
         def say(line: str) -> None:
             line = redact(line)
-            tail.append(line)
+            tail.append(line[:logs.MAX_LINE_CHARS])  # bounds the record's error field
             try:
                 self.ctx.logs.append(job.deployment_id, line)
             except redis.RedisError:  # live logs are best effort: a blip must not fail a build
