@@ -7,6 +7,7 @@ resolver in chalicelib/routing.py; this module only fetches manifests and blobs
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections import OrderedDict
@@ -21,7 +22,10 @@ from chalicelib.context import Context
 from chalicelib.records import State
 
 # How stale a cached "not deleted" may be: a delete is visible everywhere within this.
+log = logging.getLogger("percel.site")
+
 RECHECK_SECONDS = 5.0
+MAX_CHECKED = 100_000
 # Local stage only: every site response says how many bucket GETs this process has made, so
 # the end-to-end tests and bench/serve_bench.py can check that cache hits, 304s, redirects
 # and 404s cost no bucket call (issue 3) through the real server, without a stats route.
@@ -136,7 +140,13 @@ class SiteServer:
 
     def handle(self, label: str, method: str, raw_path: str, query: str,
                headers: Mapping[str, str]) -> Response:
-        response = self._handle(label, method, raw_path, query, headers)
+        try:
+            response = self._handle(label, method, raw_path, query, headers)
+        except LookupError:
+            # A manifest naming a blob the bucket lacks: never expected (blobs are checked
+            # before `deployed`), so say so plainly rather than with a traceback.
+            log.error("site %s: a blob of its manifest is missing", label, exc_info=True)
+            response = _plain(500, "Internal Server Error: a file of this site is missing\n")
         if self._debug_header:
             response.headers[BUCKET_READS_HEADER] = str(self.bucket_reads)
         return response
@@ -165,6 +175,8 @@ class SiteServer:
         if self.ctx.records.status(deployment_id) is State.DELETED:
             self.manifests.drop(deployment_id)
             return True
+        if len(self.checked) > MAX_CHECKED:  # bounded like the caches; forgetting only re-checks
+            self.checked.clear()
         self.checked[deployment_id] = now
         return False
 

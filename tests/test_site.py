@@ -134,3 +134,16 @@ def test_unknown_sites_are_404_and_deleted_ones_410(ctx, server, site):
     ("-x.localhost", None)])
 def test_site_label(host, label):
     assert site_label(host, "localhost") == label
+
+
+def test_a_missing_blob_is_a_plain_500_not_a_traceback(ctx, tmp_path):
+    from chalicelib import keys
+    from tests.conftest import publish_output
+    root = tmp_path / "broken"
+    root.mkdir()
+    (root / "index.html").write_text("<h1>gone soon</h1>")
+    publish_output(ctx, "brokenbrokenbrok", root)
+    manifest = ctx.store.get_json(keys.deployment_manifest("brokenbrokenbrok"))
+    ctx.store.delete([keys.blob(manifest["files"]["index.html"]["sha256"])])
+    response = SiteServer(ctx).handle("brokenbrokenbrok", "GET", "/", "", {})
+    assert response.status_code == 500 and b"missing" in response.body
