@@ -17,7 +17,7 @@ from chalice import Chalice, Rate, Response
 
 from chalicelib import cleanup, deploy
 from chalicelib.context import Context, build_context
-from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, ServiceUnavailable
+from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, NotFound, ServiceUnavailable
 from chalicelib.settings import load_settings
 from chalicelib.site import SiteServer, site_label
 
@@ -46,6 +46,10 @@ def json_response(status: int, body) -> Response:
                     headers={"Content-Type": "application/json"})
 
 
+def error_response(error: ApiError) -> Response:
+    return json_response(error.status, error.to_json())
+
+
 @app.middleware("http")
 def dispatch_by_host(event, get_response):
     headers = event.headers
@@ -71,11 +75,11 @@ def api(view):
         try:
             return view(*args, **kwargs)
         except ApiError as error:
-            return json_response(error.status, error.to_json())
+            return error_response(error)
         except BACKEND_ERRORS as error:
             app.log.warning("backend unavailable in %s: %s", view.__name__, error)
-            return json_response(503, ServiceUnavailable(
-                "a backend (Redis or the bucket) is unavailable; try again").to_json())
+            return error_response(ServiceUnavailable(
+                "a backend (Redis or the bucket) is unavailable; try again"))
         except Exception:  # noqa: BLE001 - logged, answered as a plain 500
             app.log.exception("unhandled error in %s", view.__name__)
             return json_response(500, {"error": {"code": "internal",
@@ -162,8 +166,7 @@ def scheduled_cleanup(event):
 
 
 def not_found(**_params):
-    return json_response(404, {"error": {"code": "not_found",
-                                         "message": "no such API route"}})
+    return error_response(NotFound("no such API route"))
 
 
 for depth in range(MAX_PATH_DEPTH + 1):

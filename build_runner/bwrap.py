@@ -30,8 +30,8 @@ from pathlib import Path
 
 from build_runner.cgroups import MiB, BuildCgroup, cgroup_problem, sweep_abandoned
 from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
-from build_runner.sandbox import (Cancel, OnLine, RunResult, base_env, kill_group, pump, spawn,
-                                  stopped)
+from build_runner.sandbox import (Cancel, OnLine, RunResult, base_env, kill_group, spawn, stopped,
+                                  supervise)
 from chalicelib.settings import Settings
 
 BWRAP = "/usr/bin/bwrap"
@@ -141,15 +141,13 @@ class BwrapSandbox:
                  on_line: OnLine, cgroup: BuildCgroup,
                  cancel: Cancel | None = None) -> tuple[int, bool]:
         proc = spawn(argv, cwd=workdir, env=env)
-        try:
-            timed_out = pump(proc, on_line, timeout, cancel)
-        finally:
+
+        def stop() -> None:
             # Killing bwrap takes its pid namespace down (--die-with-parent on the inner init);
             # sweeping the cgroup as well covers anything that raced the kill.
             kill_group(proc.pid)
             cgroup.kill_all()
-            proc.stdout.close()
-            proc.wait()
+        timed_out = supervise(proc, on_line, timeout, cancel, stop)
         return proc.returncode, timed_out
 
     def _result(self, returncode: int, limit: str | None) -> RunResult:

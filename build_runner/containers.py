@@ -30,7 +30,7 @@ from build_runner.bwrap import (FORWARD_PORT, FORWARDER, PROXY_SOCKET, SANDBOX_G
 from build_runner.cgroups import MiB
 from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
 from build_runner.sandbox import (CA_BUNDLE, Cancel, OnLine, RunResult, base_env, kill_group,
-                                  pump, spawn, stopped)
+                                  spawn, stopped, supervise)
 from chalicelib.settings import Settings
 
 # Where the container's exit code says what happened: 137 = SIGKILL (docker's OOM kill too).
@@ -68,14 +68,12 @@ class ContainerSandbox:
                 argv = self.argv(command, workdir=workdir, home=home, env=env,
                                  network_dir=private / "net" if network else None, name=container)
                 proc = spawn(argv, cwd=workdir, env=cli_env(env))
-                try:
-                    timed_out = pump(proc, on_line, timeout, cancel)
-                finally:
+
+                def stop() -> None:
                     # Killing the CLI does not stop the container: kill it by name.
                     self._engine_quiet("kill", container)
                     kill_group(proc.pid)
-                    proc.stdout.close()
-                    proc.wait()
+                timed_out = supervise(proc, on_line, timeout, cancel, stop)
                 oom = self._engine_output("inspect", "--format", "{{.State.OOMKilled}}", container) == "true"
                 self._engine_quiet("rm", "--force", container)
         finally:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from chalicelib.manifest import resolve_inside
+
 # Environment every build step needs when it runs corepack (pnpm, yarn), measured here:
 # - no interactive "download pnpm?" prompt (a build has no TTY to answer it);
 # - the npm registry reachable here serves package metadata without signatures, so
@@ -421,9 +423,7 @@ def _inside(base: Path, relative: str) -> Path | None:
     clean = _clean_relative(relative)
     if clean is None:
         return None
-    real_base = base.resolve()
-    target = (base / clean).resolve()
-    return target if target == real_base or target.is_relative_to(real_base) else None
+    return resolve_inside(base / clean, base.resolve())
 
 
 def find_output(project_dir: Path, plan: BuildPlan) -> Path:

@@ -140,8 +140,8 @@ class Runner:
         tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
         say = self._logger(job, tail)
         try:
-            output, plan = self._build(job, say)
-            self._publish(job, output, plan, say)
+            project, output, plan = self._build(job, say)
+            self._publish(job, project, output, plan, say)
         except BuildFailed as failure:
             return self._fail(job, str(failure), tail, say)
         except Exception as error:  # noqa: BLE001 - the record must never stay `building`
@@ -163,7 +163,8 @@ class Runner:
                 log.debug("log line for %s not stored", job.deployment_id, exc_info=True)
         return say
 
-    def _build(self, job: Job, say) -> tuple[Path, frameworks.BuildPlan]:
+    def _build(self, job: Job, say) -> tuple[Path, Path, frameworks.BuildPlan]:
+        """Download, install, build; returns the project directory, its output and the plan."""
         source = job.workdir / "src"
         self._download_source(job.deployment_id, source)
         project = _project_dir(source, job.record.get("root_dir"))
@@ -198,7 +199,7 @@ class Runner:
             raise BuildFailed(str(missing))
         if cache_key:
             depcache.stash(cache_key, project, self.local_cache)
-        return output, plan
+        return project, output, plan
 
     def _restore_dependencies(self, job: Job, project: Path, plan: frameworks.BuildPlan,
                               say) -> str | None:
@@ -243,17 +244,16 @@ class Runner:
                                 if entry.get("mode") == manifest.SYMLINK_MODE})
         manifest.apply_modes(files, source)
 
-    def _publish(self, job: Job, output: Path, plan: frameworks.BuildPlan, say) -> None:
+    def _publish(self, job: Job, project: Path, output: Path, plan: frameworks.BuildPlan,
+                 say) -> None:
         _check_output_limits(output, self.ctx.settings.max_output_files,
                              self.ctx.settings.max_output_bytes)
         tree = manifest.scan_output(output)
-        project = _project_dir(job.workdir / "src", job.record.get("root_dir"))
         try:
             config = siteconfig.build_site_config(output, project, plan.spa)
         except ValueError as invalid:
             raise BuildFailed(str(invalid))
         written = self.ctx.store.upload_blobs(tree.blobs)
-        self._ensure_stored(manifest.blob_hashes(tree.files), tree)
         # Written at most once (a conditional PUT): if a job delivered twice races here,
         # the first complete output wins and the other is discarded, never mixed.
         first = self.ctx.store.put_json_once(keys.deployment_manifest(job.deployment_id), {
@@ -352,12 +352,8 @@ def _check_output_limits(output: Path, max_files: int, max_bytes: int) -> None:
 def _output_file_size(path: Path, real_root: Path) -> int:
     if not path.is_symlink():
         return path.lstat().st_size
-    try:
-        resolved = path.resolve()
-    except RuntimeError:  # a symlink loop: scan_output cannot read it either
-        return 0
-    inside = resolved.is_relative_to(real_root) and resolved.is_file()
-    return resolved.stat().st_size if inside else 0
+    resolved = manifest.resolve_inside(path, real_root)
+    return resolved.stat().st_size if resolved is not None and resolved.is_file() else 0
 
 
 def _restore_links(root: Path, links: dict[str, bytes | None]) -> None:
@@ -376,16 +372,9 @@ def _restore_links(root: Path, links: dict[str, bytes | None]) -> None:
         changed = False
         for relative in links:
             link = root / relative
-            if link.is_symlink() and _leads_outside(link, real_root):
-                link.unlink()
+            if link.is_symlink() and manifest.resolve_inside(link, real_root) is None:
+                link.unlink()  # leads out, or round a loop: nothing a build needs
                 changed = True
-
-
-def _leads_outside(link: Path, real_root: Path) -> bool:
-    try:
-        return not link.resolve().is_relative_to(real_root)
-    except RuntimeError:  # a symlink loop (Python < 3.13 raises): nothing a build needs
-        return True
 
 
 def _restore_link(root: Path, relative: str, target: bytes | None) -> None:

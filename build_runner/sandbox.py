@@ -137,6 +137,19 @@ def pump(proc: subprocess.Popen, on_line: OnLine, timeout: float,
         splitter.close()
 
 
+def supervise(proc: subprocess.Popen, on_line: OnLine, timeout: float, cancel: Cancel | None,
+              stop: Callable[[], None]) -> bool:
+    """pump() the process's output, then `stop` whatever is left of it (every backend kills
+    differently), close the pipe and reap the process. True when the deadline or a cancel
+    ended the run."""
+    try:
+        return pump(proc, on_line, timeout, cancel)
+    finally:
+        stop()
+        proc.stdout.close()
+        proc.wait()
+
+
 def kill_group(pgid: int) -> None:
     try:
         os.killpg(pgid, signal.SIGKILL)
@@ -190,12 +203,8 @@ class NoneSandbox:
         # The runner's PATH, not the sandbox's: unsandboxed, node may live anywhere (nvm, pyenv).
         child_env = base_env(str(home), env, path=os.environ.get("PATH", SANDBOX_PATH))
         proc = spawn(["sh", "-c", command], cwd=workdir, env=child_env)
-        try:
-            timed_out = pump(proc, on_line, timeout, cancel)
-        finally:
-            kill_group(proc.pid)  # leftovers of the group, also after a normal exit
-            proc.stdout.close()
-            proc.wait()
+        # Kill the group's leftovers, also after a normal exit.
+        timed_out = supervise(proc, on_line, timeout, cancel, lambda: kill_group(proc.pid))
         if timed_out:
             return stopped(timeout, cancel)
         return _result(proc.returncode)

@@ -6,15 +6,15 @@ Run by `@app.schedule` in Lambda and by a timer in the local stack, or by hand:
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from chalicelib import keys, manifest, reaper
+from chalicelib import deploy, keys, manifest, reaper
 from chalicelib.context import Context, build_context
-from chalicelib.records import IllegalTransition, State
+from chalicelib.records import State, seconds_since
+from chalicelib.records import now as record_stamp
 
 DAY = 86400.0
 
@@ -41,18 +41,11 @@ def run_cleanup(ctx: Context, dry_run: bool = False, now: float | None = None) -
 
 
 def _all_records(ctx: Context) -> dict[str, dict[str, str]]:
-    found = {}
-    for deployment_id in ctx.redis.zrange(keys.DEPLOYMENTS_INDEX, 0, -1):
-        record = ctx.records.get(deployment_id.decode())
-        if record:
-            found[record["id"]] = record
-    return found
+    return {record["id"]: record for record in ctx.records.newest(None)}
 
 
 def age_days(stamp: str | None, now: float) -> float:
-    if not stamp:
-        return 0.0
-    return (now - calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))) / DAY
+    return seconds_since(stamp, now) / DAY
 
 
 def retention_victims(records: dict[str, dict[str, str]], now: float, keep: int,
@@ -78,11 +71,11 @@ def apply_retention(ctx: Context, records: dict, now: float, report: CleanupRepo
     s = ctx.settings
     for deployment_id in retention_victims(records, now, s.keep_deployments_per_repo,
                                            s.failed_retention_days):
-        if report.dry_run or _delete(ctx, deployment_id):
+        if report.dry_run or deploy.take_down(ctx, deployment_id):
             report.deleted_deployments.append(deployment_id)
             # Deleted now: the steps below must neither trim its source nor purge it at once.
             records[deployment_id] = {**records[deployment_id], "status": State.DELETED.value,
-                                      "updated_at": _stamp(now)}
+                                      "updated_at": record_stamp(now)}
     for deployment_id, record in records.items():
         status = record.get("status")
         if status == State.DEPLOYED.value and \
@@ -97,19 +90,6 @@ def apply_retention(ctx: Context, records: dict, now: float, report: CleanupRepo
             if not report.dry_run:
                 ctx.store.delete([keys.archived_log(deployment_id)])
                 ctx.records.purge(deployment_id)
-
-
-def _stamp(now: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-
-
-def _delete(ctx: Context, deployment_id: str) -> bool:
-    try:
-        ctx.records.transition(deployment_id, State.DELETED)
-    except IllegalTransition:
-        return False  # it changed meanwhile (deleted by a user, say)
-    ctx.store.delete([keys.deployment_manifest(deployment_id), keys.source_manifest(deployment_id)])
-    return True
 
 
 def sweep(ctx: Context, records: dict, now: float, report: CleanupReport) -> None:

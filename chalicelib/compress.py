@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import gzip
-from collections import OrderedDict
-from threading import Lock
 
 import brotli
+
+from chalicelib.lru import LRU
 
 # A variant is kept only when it saves at least this share of the bytes; below
 # that, the cost of a Vary'd cache entry outweighs the gain (issue 3).
@@ -18,9 +18,7 @@ MIN_SIZE = 256
 # on the same runner skips brotli's slowest level (~0.5 s of a 2 s warm Vite build,
 # bench/BUILD.md). Bounded by the bytes it holds.
 MEMO_BYTES = 64 * 1024 * 1024
-_memo: OrderedDict[str, dict[str, bytes]] = OrderedDict()
-_memo_used = 0
-_memo_lock = Lock()
+_memo = LRU(MEMO_BYTES, max_item_share=1 / 4)
 
 
 def variants(data: bytes, sha256: str | None = None) -> dict[str, bytes]:
@@ -29,27 +27,11 @@ def variants(data: bytes, sha256: str | None = None) -> dict[str, bytes]:
         return {}
     if sha256 is None:
         return _compress(data)
-    with _memo_lock:
-        found = _memo.get(sha256)
-        if found is not None:
-            _memo.move_to_end(sha256)
-            return found
-    found = _compress(data)
-    _remember(sha256, found)
+    found = _memo.get(sha256)
+    if found is None:
+        found = _compress(data)
+        _memo.put(sha256, found, sum(len(v) for v in found.values()))
     return found
-
-
-def _remember(sha256: str, found: dict[str, bytes]) -> None:
-    global _memo_used
-    size = sum(len(v) for v in found.values())
-    with _memo_lock:
-        if sha256 in _memo or size > MEMO_BYTES // 4:
-            return
-        _memo[sha256] = found
-        _memo_used += size
-        while _memo_used > MEMO_BYTES:
-            _, dropped = _memo.popitem(last=False)
-            _memo_used -= sum(len(v) for v in dropped.values())
 
 
 def _compress(data: bytes) -> dict[str, bytes]:

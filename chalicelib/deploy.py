@@ -30,11 +30,11 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
         tree = manifest.scan_source(workdir / "repo")
         if len(tree.files) > ctx.settings.max_repo_files:
             raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")
-        ctx.store.upload_blobs(tree.blobs)
+        _, restamped = ctx.store.put_blobs(tree.blobs)
         ctx.store.put_json(keys.source_manifest(deployment_id),
                            {"version": manifest.MANIFEST_VERSION, "files": tree.files})
-        # Now that the manifest protects them, check no reused blob was swept meanwhile.
-        if ctx.store.ensure_blobs(tree.blobs, tree.blobs):
+        # Now that the manifest protects them, check no reused old blob was swept meanwhile.
+        if ctx.store.ensure_blobs(restamped, tree.blobs):
             raise ServiceUnavailable("the source upload could not be completed; try again")
         _record_and_enqueue(ctx, deployment_id, request, commit)
     except BaseException:
@@ -86,12 +86,7 @@ MAX_LIST = 200
 def list_deployments(ctx: Context, limit: str | None = None) -> list[dict[str, str | None]]:
     """The newest deployments first; `limit` (1-200, default 50) comes from the query string."""
     count = 50 if limit is None else _limit(limit)
-    views = []
-    for deployment_id in ctx.records.list_ids(count):
-        record = ctx.records.get(deployment_id)
-        if record:
-            views.append(public_view(record))
-    return views
+    return [public_view(record) for record in ctx.records.newest(count)]
 
 
 def _limit(raw: str) -> int:
@@ -117,15 +112,27 @@ def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]
 def delete_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
     """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs."""
     view = get_deployment(ctx, deployment_id)
-    if view["status"] != State.DELETED.value:
-        try:
-            ctx.records.transition(deployment_id, State.DELETED)
-        except IllegalTransition:
-            pass  # deleted concurrently: the outcome is the same
+    if view["status"] != State.DELETED.value and take_down(ctx, deployment_id):
         _stop_job(ctx, deployment_id)
+    else:  # deleted before (or concurrently): remove what a late runner may still have written
+        _delete_manifests(ctx, deployment_id)
+    return get_deployment(ctx, deployment_id)
+
+
+def take_down(ctx: Context, deployment_id: str) -> bool:
+    """Mark a deployment deleted and remove its manifests (the site answers 410); False when
+    its state did not allow it. Used by the API's DELETE and by cleanup's retention."""
+    try:
+        ctx.records.transition(deployment_id, State.DELETED)
+    except IllegalTransition:
+        return False
+    _delete_manifests(ctx, deployment_id)
+    return True
+
+
+def _delete_manifests(ctx: Context, deployment_id: str) -> None:
     ctx.store.delete([keys.deployment_manifest(deployment_id),
                       keys.source_manifest(deployment_id)])
-    return get_deployment(ctx, deployment_id)
 
 
 def _stop_job(ctx: Context, deployment_id: str) -> None:

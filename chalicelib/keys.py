@@ -25,8 +25,12 @@ PROCESSING = f"{PREFIX}:processing"
 
 
 # String: which runner holds a claimed job's lease; lives while the job is in PROCESSING.
+# (The claim script builds it from LEASE_PREFIX: the job is only known inside the script.)
+LEASE_PREFIX = f"{PREFIX}:lease:"
+
+
 def lease_owner(deployment_id: str) -> str:
-    return f"{PREFIX}:lease:{deployment_id}"
+    return LEASE_PREFIX + deployment_id
 
 
 # Stream: live build log lines. Capped in length; expires a while after the build ends.

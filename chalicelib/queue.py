@@ -13,8 +13,8 @@ import redis
 
 from chalicelib import keys
 
-# KEYS: queue, processing. ARGV: now, lease seconds, runner id. A queued copy of a
-# job that is already claimed (a duplicate delivery) is dropped, not claimed twice.
+# KEYS: queue, processing. ARGV: now, lease seconds, runner id, lease key prefix. A queued
+# copy of a job that is already claimed (a duplicate delivery) is dropped, not claimed twice.
 _CLAIM_LUA = """
 local job = redis.call('RPOP', KEYS[1])
 while job and redis.call('ZSCORE', KEYS[2], job) do
@@ -22,31 +22,32 @@ while job and redis.call('ZSCORE', KEYS[2], job) do
 end
 if not job then return false end
 redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), job)
-redis.call('SET', 'percel:lease:' .. job, ARGV[3])
+redis.call('SET', ARGV[4] .. job, ARGV[3])
 return job
 """
 
-# KEYS: processing. ARGV: job, runner id, new expiry. Only the lease's owner may extend it.
+# KEYS: processing, lease. ARGV: job, runner id, new expiry. Only the lease's owner may
+# extend it.
 _HEARTBEAT_LUA = """
-if redis.call('GET', 'percel:lease:' .. ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 return redis.call('ZADD', KEYS[1], 'XX', 'CH', ARGV[3], ARGV[1]) + 1
 """
 
-# KEYS: processing, queue. ARGV: job. Hands a job back, atomically; never queued twice.
+# KEYS: processing, queue, lease. ARGV: job. Hands a job back, atomically; never queued twice.
 _REQUEUE_LUA = """
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', 'percel:lease:' .. ARGV[1])
+redis.call('DEL', KEYS[3])
 if redis.call('LPOS', KEYS[2], ARGV[1]) then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 return 1
 """
 
-# KEYS: processing. ARGV: job, runner id. Only the lease's owner may finish a job: a
-# runner presumed dead must not remove the claim of the runner that took over.
+# KEYS: processing, lease. ARGV: job, runner id. Only the lease's owner may finish a job:
+# a runner presumed dead must not remove the claim of the runner that took over.
 _ACK_LUA = """
-if redis.call('GET', 'percel:lease:' .. ARGV[1]) ~= ARGV[2] then return 0 end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', 'percel:lease:' .. ARGV[1])
+redis.call('DEL', KEYS[2])
 return 1
 """
 
@@ -64,7 +65,6 @@ class JobQueue:
         self._heartbeat = client.register_script(_HEARTBEAT_LUA)
         self._requeue = client.register_script(_REQUEUE_LUA)
         self._ack = client.register_script(_ACK_LUA)
-        assert keys.lease_owner("x") == "percel:lease:x"  # the Lua scripts spell this key
 
     def enqueue(self, deployment_id: str, pipe=None) -> None:
         """Add a job; LPUSH + RPOP makes the list first-in, first-out."""
@@ -72,7 +72,7 @@ class JobQueue:
 
     def claim(self, runner_id: str) -> str | None:
         job = self._claim(keys=[keys.QUEUE, keys.PROCESSING],
-                          args=[time.time(), self.lease_seconds, runner_id])
+                          args=[time.time(), self.lease_seconds, runner_id, keys.LEASE_PREFIX])
         return job.decode() if job else None
 
     def wait_and_claim(self, runner_id: str, timeout: float, poll: float = 0.2) -> str | None:
@@ -86,18 +86,21 @@ class JobQueue:
     def heartbeat(self, deployment_id: str, runner_id: str) -> bool:
         """Extend the lease; False when this runner no longer holds the job."""
         expiry = lease_expiry(time.time(), self.lease_seconds)
-        return bool(self._heartbeat(keys=[keys.PROCESSING], args=[deployment_id, runner_id, expiry]))
+        return bool(self._heartbeat(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
+                                    args=[deployment_id, runner_id, expiry]))
 
     def ack(self, deployment_id: str, runner_id: str) -> bool:
         """The job is finished (whatever its outcome): forget it, if this runner holds it."""
-        return bool(self._ack(keys=[keys.PROCESSING], args=[deployment_id, runner_id]))
+        return bool(self._ack(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
+                              args=[deployment_id, runner_id]))
 
     def expired(self, now: float | None = None) -> list[str]:
         now = time.time() if now is None else now
         return [j.decode() for j in self.redis.zrangebyscore(keys.PROCESSING, "-inf", now)]
 
     def requeue(self, deployment_id: str) -> bool:
-        return bool(self._requeue(keys=[keys.PROCESSING, keys.QUEUE], args=[deployment_id]))
+        return bool(self._requeue(keys=[keys.PROCESSING, keys.QUEUE,
+                                        keys.lease_owner(deployment_id)], args=[deployment_id]))
 
     def remove(self, deployment_id: str) -> None:
         """Take a job out of the queue and processing set (cancel, delete)."""

@@ -6,6 +6,7 @@ split by another process, and it refuses every move the table does not allow.
 """
 from __future__ import annotations
 
+import calendar
 import time
 from enum import Enum
 from typing import Any
@@ -69,8 +70,17 @@ return {0, current, attempt}
 """
 
 
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+STAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def now(at: float | None = None) -> str:
+    """A record timestamp (UTC, second resolution) for `at`, default the present."""
+    return time.strftime(STAMP_FORMAT, time.gmtime(at))
+
+
+def seconds_since(stamp: str | None, at: float) -> float:
+    """How long before `at` a record timestamp lies; 0 when there is none."""
+    return at - calendar.timegm(time.strptime(stamp, STAMP_FORMAT)) if stamp else 0.0
 
 
 def sources_of(target: State) -> list[State]:
@@ -101,9 +111,15 @@ class Records:
         value = self.redis.hget(keys.record(deployment_id), "status")
         return State(value.decode()) if value else None
 
-    def list_ids(self, limit: int = 50, offset: int = 0) -> list[str]:
-        ids = self.redis.zrevrange(keys.DEPLOYMENTS_INDEX, offset, offset + limit - 1)
-        return [i.decode() for i in ids]
+    def list_ids(self, limit: int | None = 50, offset: int = 0) -> list[str]:
+        """Ids newest first; all of them when limit is None."""
+        end = -1 if limit is None else offset + limit - 1
+        return [i.decode() for i in self.redis.zrevrange(keys.DEPLOYMENTS_INDEX, offset, end)]
+
+    def newest(self, limit: int | None = 50) -> list[dict[str, str]]:
+        """The records themselves, newest first; an id whose record was purged meanwhile
+        is skipped."""
+        return [record for record in map(self.get, self.list_ids(limit)) if record]
 
     def set_fields(self, deployment_id: str, **fields: str) -> None:
         """Write informational fields (commit, framework); never the status."""

@@ -23,20 +23,19 @@ from typing import Mapping
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, unquote_plus
 
 from chalicelib import mediatypes, safe_regex
+from chalicelib.siteconfig import CONFIG_FILES, REDIRECT_CODES
 from chalicelib.http_rules import not_modified, parse_range, pick_encoding
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=0, must-revalidate"  # Vercel's and Cloudflare Pages' default
 MAX_PATH = 1024
 ALLOWED_METHODS = "GET, HEAD"
-DEFAULT_HIDDEN = ("_redirects", "_headers")
 # RFC 9110 §15.4.5: a 304 carries only these (Date is the server's business), plus the
 # Content-Type a 200 would have sent. §15.4.5 lets a 304 omit it, but API Gateway (and chalice
 # local) then add `application/json` (aws/aws-sam-cli#1218), and a cache updates its stored
 # headers from a 304 (RFC 9111 §4.3.4): the page would turn JSON.
 NOT_MODIFIED_FIELDS = frozenset({"etag", "cache-control", "vary", "date", "content-location", "expires",
                                  "content-type"})
-REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             416: "Range Not Satisfiable"}
 # Characters kept as they are when a decoded path goes back into a Location (RFC 3986 pchar).
@@ -83,6 +82,11 @@ class _Request:
     headers: Mapping[str, str]     # lower-case names
 
     @cached_property
+    def netlify_path(self) -> str:
+        """Netlify and Cloudflare Pages match rules on the path without its trailing slash."""
+        return self.path.rstrip("/") or "/"
+
+    @cached_property
     def params(self) -> dict[str, list[str]]:
         return parse_qs(self.query, keep_blank_values=True)
 
@@ -93,7 +97,7 @@ class _Site:
     def __init__(self, manifest: dict):
         self.files: dict = manifest.get("files") or {}
         self.config: dict = manifest.get("config") or {}
-        self.hidden = frozenset(self.config.get("hidden", DEFAULT_HIDDEN))
+        self.hidden = frozenset(self.config.get("hidden", CONFIG_FILES))
 
 
 def resolve(method: str, path: str, headers: Mapping[str, str], manifest: dict,
@@ -269,10 +273,16 @@ def _condition_value(item: dict, req: _Request) -> str | None:
         return req.headers.get(key.lower())
     if kind == "host":
         # Host names are case-insensitive (RFC 9110 §4.2.3); Next.js matchHas lower-cases too.
-        return re.sub(r":\d*$", "", req.headers.get("host", "").lower()).rstrip(".") or None
+        return host_name(req.headers.get("host", "")) or None
     if kind == "query":
         return req.params.get(key, [None])[0]
     return _cookies(req.headers.get("cookie", "")).get(key)
+
+
+def host_name(host: str) -> str:
+    """A Host header's name: lower-cased, without its port, then without the trailing dot
+    of a fully qualified name (`abc.example.com.:8443`, RFC 1034 §3.1)."""
+    return re.sub(r":\d{0,5}$", "", host.strip().lower()).rstrip(".")
 
 
 def _cookies(header: str) -> dict[str, str]:
@@ -376,7 +386,7 @@ def _with_query(destination: str, query: str, merge: bool) -> str:
 
 def _netlify_match(req: _Request, site: _Site, shadowed: bool) -> tuple[dict, dict] | None:
     """First matching rule; when a file exists only forced (`!`) rules may apply (shadowing)."""
-    path = req.path.rstrip("/") or "/"   # Netlify normalises the trailing slash before matching
+    path = req.netlify_path
     for rule in site.config.get("netlify_redirects", ()):
         if shadowed and not rule.get("force"):
             continue
@@ -436,7 +446,7 @@ def _rule_headers(req: _Request, site: _Site) -> list[tuple[str, str]]:
 
 
 def _merge_netlify_headers(req: _Request, site: _Site, merged: dict) -> None:
-    path = req.path.rstrip("/") or "/"
+    path = req.netlify_path
     joined: set[str] = set()
     detached: set[str] = set()
     for rule in site.config.get("netlify_headers", ()):

@@ -10,67 +10,26 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from functools import lru_cache
 from threading import Lock
-from typing import Any, Mapping
+from typing import Mapping
 
 from chalice import Response
 
 from chalicelib import ids, keys, routing
 from chalicelib.context import Context
+from chalicelib.lru import LRU
 from chalicelib.records import State
 
-# How stale a cached "not deleted" may be: a delete is visible everywhere within this.
 log = logging.getLogger("percel.site")
 
+# How stale a cached "not deleted" may be: a delete is visible everywhere within this.
 RECHECK_SECONDS = 5.0
 MAX_CHECKED = 100_000
 # Local stage only: every site response says how many bucket GETs this process has made, so
 # the end-to-end tests and bench/serve_bench.py can check that cache hits, 304s, redirects
 # and 404s cost no bucket call (issue 3) through the real server, without a stats route.
 BUCKET_READS_HEADER = "X-Percel-Bucket-Reads"
-
-
-class LRU:
-    """A small thread-safe LRU bounded by total size (manifests and blobs never change)."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.used = 0
-        self.items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-        self.lock = Lock()
-
-    def get(self, key: str) -> Any | None:
-        # No lock on the hot path: OrderedDict's get and move_to_end are each atomic under
-        # the GIL, and a lock that a preempted thread holds stalls every other thread
-        # (chalice local runs one thread per connection). Only writers take the lock.
-        hit = self.items.get(key)
-        if hit is None:
-            return None
-        try:
-            self.items.move_to_end(key)
-        except KeyError:   # evicted by a writer meanwhile: still a valid value to serve
-            pass
-        return hit[0]
-
-    def drop(self, key: str) -> None:
-        with self.lock:
-            hit = self.items.pop(key, None)
-            if hit is not None:
-                self.used -= hit[1]
-
-    def put(self, key: str, value: Any, size: int) -> None:
-        if size > self.max_bytes // 8:  # one huge item must not flush the cache
-            return
-        with self.lock:
-            if key in self.items:
-                return
-            self.items[key] = (value, size)
-            self.used += size
-            while self.used > self.max_bytes:
-                _, (_, dropped) = self.items.popitem(last=False)
-                self.used -= dropped
 
 
 def site_label(host: str | None, root_domain: str) -> str | None:
@@ -82,9 +41,7 @@ def site_label(host: str | None, root_domain: str) -> str | None:
 
 @lru_cache(maxsize=4096)   # asked on every request; a few hosts repeat endlessly
 def _site_label(host: str, root_domain: str) -> str | None:
-    # The port goes first: a fully qualified name keeps its trailing dot before it
-    # (`abc.example.com.:8443`, RFC 1034 §3.1), and the dot is not part of the site's name.
-    name = re.sub(r":\d{1,5}$", "", host.strip().lower()).rstrip(".")
+    name = routing.host_name(host)
     suffix = "." + root_domain.lower()
     if not name.endswith(suffix):
         return None

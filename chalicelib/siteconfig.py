@@ -31,6 +31,7 @@ import re
 from pathlib import Path
 
 from chalicelib import safe_regex
+from chalicelib.manifest import resolve_inside
 
 CONFIG_VERSION = 1
 # Vercel caps redirects, rewrites and headers at 2,048 each (vercel.json schema); we apply the
@@ -38,6 +39,8 @@ CONFIG_VERSION = 1
 MAX_RULES = 2048
 # Cloudflare Pages refuses _redirects lines longer than 1,000 characters.
 MAX_LINE = 1000
+# Config files in the output that are never served (Netlify, Cloudflare Pages).
+CONFIG_FILES = ("_redirects", "_headers")
 # Vercel: `permanent` true -> 308, false -> 307; default 308.
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 # Framing and routing headers a rule may not set: the handler owns them. Content-Type is not
@@ -95,7 +98,7 @@ def compile_config(vercel: dict | None = None, percel: dict | None = None,
         config["netlify_redirects"] = parse_redirects_file(redirects, config["warnings"])
     if headers is not None:
         config["netlify_headers"] = parse_headers_file(headers, config["warnings"])
-    config["hidden"] = list(hidden) if hidden is not None else ["_redirects", "_headers"]
+    config["hidden"] = list(hidden if hidden is not None else CONFIG_FILES)
     return config
 
 
@@ -104,7 +107,7 @@ def _hidden_files(output_dir: Path, project_dir: Path) -> list[str]:
 
     A plain static repo is its own output, so its vercel.json/percel.json would be public too.
     """
-    hidden = ["_redirects", "_headers"]
+    hidden = list(CONFIG_FILES)
     if output_dir.resolve() == project_dir.resolve():
         hidden += ["vercel.json", "percel.json"]
     return hidden
@@ -122,8 +125,8 @@ def _read_text(path: Path, tree: Path) -> str | None:
     """
     if not path.is_file():
         return None
-    real = path.resolve()
-    if not real.is_relative_to(Path(tree).resolve()):
+    real = resolve_inside(path, Path(tree).resolve())
+    if real is None:
         raise SiteConfigError(f"{path.name}: a symlink to a file outside the {tree.name}/ "
                               "directory; not read")
     if real.stat().st_size > MAX_FILE_BYTES:

@@ -40,6 +40,14 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
     )
 
 
+def _json_body(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+# What _put_blob did with one blob.
+_WRITTEN, _KEPT, _RESTAMPED = "written", "kept", "restamped"
+
+
 def _is_missing(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     return code in ("404", "NoSuchKey", "NotFound")
@@ -120,14 +128,12 @@ class Store:
         return self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
     def put_json(self, key: str, document: Any) -> None:
-        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-        self.put_bytes(key, body, "application/json")
+        self.put_bytes(key, _json_body(document), "application/json")
 
     def put_json_once(self, key: str, document: Any) -> bool:
         """Create `key` only if absent (If-None-Match: *); False when it already existed."""
-        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=_json_body(document),
                                ContentType="application/json", IfNoneMatch="*")
             return True
         except ClientError as error:
@@ -149,22 +155,31 @@ class Store:
         Returns how many blobs were written; blobs already stored are skipped, so a
         redeploy of unchanged files writes nothing.
         """
-        def upload(item: tuple[str, Path | bytes]) -> int:
-            sha256, content = item
-            key = keys.blob(sha256)
-            stamp = self._last_modified(key)
-            if stamp is not None:
-                if time.time() - stamp <= self.refresh_after or self._refresh(key):
-                    return 0
-                # Swept by the garbage collector between our HEAD and the copy: write it.
-            data = content if isinstance(content, bytes) else Path(content).read_bytes()
-            self.put_bytes(key, data)
-            return 1
+        return self.put_blobs(files)[0]
 
+    def put_blobs(self, files: dict[str, Path | bytes]) -> tuple[int, list[str]]:
+        """upload_blobs, also naming the stored blobs it re-stamped: those were old enough
+        for a concurrent sweep to race (see ensure_blobs); every other blob is either new
+        or younger than `refresh_after`, which the sweep's grace period protects."""
         if not files:
-            return 0
+            return 0, []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return sum(pool.map(upload, files.items()))
+            outcomes = list(pool.map(self._put_blob, files.items()))
+        restamped = [sha256 for sha256, outcome in zip(files, outcomes) if outcome == _RESTAMPED]
+        return outcomes.count(_WRITTEN), restamped
+
+    def _put_blob(self, item: tuple[str, Path | bytes]) -> str:
+        sha256, content = item
+        key = keys.blob(sha256)
+        stamp = self._last_modified(key)
+        if stamp is not None:
+            if time.time() - stamp <= self.refresh_after:
+                return _KEPT
+            if self._refresh(key):
+                return _RESTAMPED
+            # Swept by the garbage collector between our HEAD and the copy: write it.
+        self.put_bytes(key, content if isinstance(content, bytes) else Path(content).read_bytes())
+        return _WRITTEN
 
     def missing_blobs(self, sha256s: Iterable[str]) -> list[str]:
         """The hashes among these whose blob is not in the bucket."""
