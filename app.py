@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 
 from chalice import Chalice, Rate, Response
 
-from chalicelib import cleanup, deploy
+from chalicelib.pipeline import cleanup, deploy
 from chalicelib.context import Context, build_context
 from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, NotFound, ServiceUnavailable
 from chalicelib.settings import load_settings
-from chalicelib.site import SiteServer, site_label
+from chalicelib.serving.site import SiteServer, site_label
 
 app = Chalice(app_name="percel")
 # Every body is bytes, so any file type (woff2, wasm) survives API Gateway's

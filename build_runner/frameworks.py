@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from chalicelib.manifest import resolve_inside
+from chalicelib.storage.manifest import resolve_inside
 
 # Environment every build step needs when it runs corepack (pnpm, yarn), measured here:
 # - no interactive "download pnpm?" prompt (a build has no TTY to answer it);

@@ -23,9 +23,12 @@ import redis
 
 from build_runner import depcache, frameworks
 from build_runner.sandbox import Sandbox
-from chalicelib import keys, logs, manifest, reaper, siteconfig
+from chalicelib import keys
+from chalicelib.pipeline import reaper, siteconfig
+from chalicelib.state import logs
+from chalicelib.storage import manifest
 from chalicelib.context import Context
-from chalicelib.records import IllegalTransition, State
+from chalicelib.state.records import IllegalTransition, State
 
 log = logging.getLogger("percel.runner")
 

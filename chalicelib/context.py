@@ -6,11 +6,11 @@ from functools import cached_property
 
 import redis
 
-from chalicelib.logs import BuildLog
-from chalicelib.queue import JobQueue
-from chalicelib.records import Records
+from chalicelib.state.logs import BuildLog
+from chalicelib.state.queue import JobQueue
+from chalicelib.state.records import Records
 from chalicelib.settings import Settings, load_settings
-from chalicelib.store import Store, make_s3_client
+from chalicelib.storage.store import Store, make_s3_client
 
 
 @dataclass

@@ -141,7 +141,7 @@ def stack_env(redis_url: str, s3_url: str, port: int, extra: dict | None = None)
 def ensure_bucket(env: dict) -> None:
     import boto3
     from chalicelib.settings import load_settings
-    from chalicelib.store import Store, make_s3_client
+    from chalicelib.storage.store import Store, make_s3_client
     session = boto3.session.Session(aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
                                     aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"))
     settings = load_settings(env)
@@ -170,7 +170,7 @@ def start_runner(env: dict, index: int, log_dir: Path) -> Service:
 def start_cleanup_timer(env: dict, log_dir: Path) -> Service:
     """chalice local runs no @app.schedule (DESIGN.md): run the same function on a timer."""
     seconds = float(env.get("CLEANUP_RATE_MINUTES", "60")) * 60
-    argv = [sys.executable, "-m", "chalicelib.cleanup", "--every", str(seconds)]
+    argv = [sys.executable, "-m", "chalicelib.pipeline.cleanup", "--every", str(seconds)]
     process, log_path = _spawn("cleanup", argv, log_dir, env)
     return Service("cleanup", process, "", log_path)
 

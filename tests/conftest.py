@@ -20,7 +20,7 @@ import redis
 
 from chalicelib.context import Context
 from chalicelib.settings import Settings
-from chalicelib.store import Store, make_s3_client
+from chalicelib.storage.store import Store, make_s3_client
 from devstack import services
 
 
@@ -80,8 +80,10 @@ def ctx(settings) -> Context:
 
 def publish_output(ctx: Context, deployment_id: str, root: Path, vercel: dict | None = None) -> None:
     """What a runner does at the end of a build: blobs, then the manifest, then the state."""
-    from chalicelib import keys, manifest, siteconfig
-    from chalicelib.records import State
+    from chalicelib import keys
+    from chalicelib.pipeline import siteconfig
+    from chalicelib.storage import manifest
+    from chalicelib.state.records import State
     tree = manifest.scan_output(root)
     ctx.store.upload_blobs(tree.blobs)
     config = siteconfig.compile_config(vercel=vercel, redirects=None, headers=None)

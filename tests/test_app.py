@@ -11,7 +11,7 @@ from chalice.test import Client
 
 import app as percel_app
 from chalicelib import keys
-from chalicelib.records import State
+from chalicelib.state.records import State
 from tests.conftest import make_repo, publish_output
 
 WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8

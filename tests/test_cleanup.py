@@ -7,10 +7,11 @@ import dataclasses
 import hashlib
 import time
 
-from chalicelib import cleanup, ids, keys
+from chalicelib import ids, keys
+from chalicelib.pipeline import cleanup
 from chalicelib.context import Context
-from chalicelib.records import State
-from chalicelib.store import Store
+from chalicelib.state.records import State
+from chalicelib.storage.store import Store
 
 DAY = 86400
 

@@ -1,7 +1,7 @@
 """Cloning real git repositories, within limits."""
 import pytest
 
-from chalicelib.clone import CloneLimits, clone
+from chalicelib.pipeline.clone import CloneLimits, clone
 from chalicelib.errors import TooLarge, Unprocessable
 from tests.conftest import commit_all, git, make_repo
 
@@ -58,7 +58,7 @@ def test_a_pinned_clone_connects_to_the_checked_address_only(tmp_path):
     import socket
     import threading
 
-    from chalicelib.clone import Pin
+    from chalicelib.pipeline.clone import Pin
     arrived = []
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
@@ -79,7 +79,7 @@ def test_a_pinned_clone_connects_to_the_checked_address_only(tmp_path):
 
 
 def test_a_pinned_clone_refuses_other_protocols(tmp_path):
-    from chalicelib.clone import Pin
+    from chalicelib.pipeline.clone import Pin
     url = make_repo(tmp_path / "origin", {"a": "a"})
     with pytest.raises(Unprocessable):
         clone(url, None, tmp_path / "c", LIMITS, Pin("localhost", 443, "127.0.0.1"))

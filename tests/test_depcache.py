@@ -19,7 +19,7 @@ from build_runner import depcache
 from build_runner.frameworks import NPM_CI, NPM_INSTALL, BuildPlan
 from chalicelib import keys
 from chalicelib.settings import Settings
-from chalicelib.store import Store, make_s3_client
+from chalicelib.storage.store import Store, make_s3_client
 
 PLAN = BuildPlan("vite", "npm", NPM_CI, "npm run build", ("dist",), False)
 KEY = "0" * 64

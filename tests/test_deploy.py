@@ -1,7 +1,8 @@
 """The upload service against real Redis, the real S3 endpoint and real git repos."""
 import pytest
 
-from chalicelib import deploy, keys
+from chalicelib import keys
+from chalicelib.pipeline import deploy
 from chalicelib.errors import BadRequest, NotFound, Unprocessable
 from tests.conftest import make_repo
 

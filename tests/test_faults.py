@@ -23,9 +23,11 @@ import pytest
 
 from build_runner.runner import Runner
 from build_runner.sandbox import make_sandbox
-from chalicelib import cleanup, keys, manifest
+from chalicelib import keys
+from chalicelib.pipeline import cleanup
+from chalicelib.storage import manifest
 from chalicelib.context import Context, build_context
-from chalicelib.records import TERMINAL, State
+from chalicelib.state.records import TERMINAL, State
 from chalicelib.settings import load_settings
 from devstack import services
 from tests.conftest import Http, make_repo

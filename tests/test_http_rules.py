@@ -1,7 +1,7 @@
 """RFC 9110 pieces on their own: what a client asking for ranges, codings or revalidation gets."""
 import pytest
 
-from chalicelib.http_rules import not_modified, parse_range, pick_encoding
+from chalicelib.serving.http_rules import not_modified, parse_range, pick_encoding
 
 ENTRY = {"encodings": {"br": {"sha256": "b", "size": 1}, "gzip": {"sha256": "g", "size": 2}}}
 

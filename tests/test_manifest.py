@@ -4,7 +4,7 @@ import os
 
 import brotli
 
-from chalicelib.manifest import SYMLINK_MODE, blob_hashes, restore_source, scan_output, scan_source
+from chalicelib.storage.manifest import SYMLINK_MODE, blob_hashes, restore_source, scan_output, scan_source
 
 
 def test_source_scan_skips_git_and_keeps_modes_and_links(tmp_path):
@@ -49,7 +49,7 @@ def test_restore_never_writes_outside_the_root(tmp_path):
 
 
 def test_unchanged_content_is_not_compressed_again(tmp_path, monkeypatch):
-    from chalicelib import compress
+    from chalicelib.storage import compress
     (tmp_path / "app.js").write_text("console.log('same bundle');\n" * 500)
     first = scan_output(tmp_path)
     calls = []

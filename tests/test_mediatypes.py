@@ -1,6 +1,6 @@
 import pytest
 
-from chalicelib.mediatypes import content_type, is_compressible
+from chalicelib.storage.mediatypes import content_type, is_compressible
 
 
 @pytest.mark.parametrize("path, expected", [

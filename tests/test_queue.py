@@ -3,7 +3,7 @@ import time
 
 import redis
 
-from chalicelib.queue import JobQueue
+from chalicelib.state.queue import JobQueue
 
 
 def test_fifo_and_claim_moves_to_processing(redis_url):

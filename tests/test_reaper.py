@@ -10,9 +10,10 @@ import pytest
 
 from build_runner.runner import Runner
 from build_runner.sandbox import RunResult
-from chalicelib import deploy, ids, keys, reaper
+from chalicelib import ids, keys
+from chalicelib.pipeline import deploy, reaper
 from chalicelib.context import Context
-from chalicelib.records import IllegalTransition, State
+from chalicelib.state.records import IllegalTransition, State
 from tests.conftest import make_repo
 
 

@@ -1,4 +1,4 @@
-"""Table tests for the pure resolver (chalicelib/routing.py): no I/O, no server.
+"""Table tests for the pure resolver (chalicelib/serving/routing.py): no I/O, no server.
 
 Each row is a request a visitor makes and what they would notice: the status, the file served,
 the headers, the redirect target, the byte range.
@@ -9,8 +9,10 @@ import hashlib
 
 import pytest
 
-from chalicelib import mediatypes, routing, siteconfig
-from chalicelib.routing import IMMUTABLE, REVALIDATE, resolve
+from chalicelib.pipeline import siteconfig
+from chalicelib.serving import routing
+from chalicelib.storage import mediatypes
+from chalicelib.serving.routing import IMMUTABLE, REVALIDATE, resolve
 
 SIZE = 1000
 COMPRESSED = ("index.html", "about.html", "assets/index-B1a2c3D4.js", "docs/index.html",

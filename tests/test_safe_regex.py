@@ -1,7 +1,9 @@
 """Users' patterns cannot stall the request handler (catastrophic backtracking)."""
 import pytest
 
-from chalicelib import routing, safe_regex, siteconfig
+from chalicelib import safe_regex
+from chalicelib.pipeline import siteconfig
+from chalicelib.serving import routing
 
 PAGE = {"index.html": {"sha256": "0" * 64, "size": 1, "type": "text/html; charset=utf-8"}}
 

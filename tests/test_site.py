@@ -1,4 +1,4 @@
-"""SiteServer (chalicelib/site.py) against a real moto S3 server and a real Redis.
+"""SiteServer (chalicelib/serving/site.py) against a real moto S3 server and a real Redis.
 
 What a user would notice here is cost and freshness: a warm handler answers cache hits,
 304s, redirects and 404s without a bucket call (issue 3, "Caching in the handler"), its
@@ -11,8 +11,8 @@ import dataclasses
 import brotli
 import pytest
 
-from chalicelib.records import State
-from chalicelib.site import BUCKET_READS_HEADER, LRU, SiteServer, site_label
+from chalicelib.state.records import State
+from chalicelib.serving.site import BUCKET_READS_HEADER, LRU, SiteServer, site_label
 from tests.conftest import publish_output
 
 SITE_ID = "sitesitesitesite"

@@ -1,4 +1,4 @@
-"""Build-time parsing of vercel.json, percel.json, _redirects and _headers (chalicelib/siteconfig.py)."""
+"""Build-time parsing of vercel.json, percel.json, _redirects and _headers (chalicelib/pipeline/siteconfig.py)."""
 from __future__ import annotations
 
 import json
@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from chalicelib import routing, siteconfig
-from chalicelib.siteconfig import SiteConfigError, build_site_config, compile_config
+from chalicelib.pipeline import siteconfig
+from chalicelib.serving import routing
+from chalicelib.pipeline.siteconfig import SiteConfigError, build_site_config, compile_config
 
 
 def write(directory, name, text):

@@ -5,7 +5,7 @@ from moto import mock_aws
 
 from chalicelib import keys
 from chalicelib.settings import Settings
-from chalicelib.store import Store, make_s3_client
+from chalicelib.storage.store import Store, make_s3_client
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 import pytest
 
 from chalicelib.errors import BadRequest
-from chalicelib.validation import check_repo_url, parse_deploy_request
+from chalicelib.pipeline.validation import check_repo_url, parse_deploy_request
 
 
 def public(_host):

@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from chalicelib.context import Context
-from chalicelib.records import IllegalTransition, State
+from chalicelib.state.records import IllegalTransition, State
 
 log = logging.getLogger("percel.reaper")
 

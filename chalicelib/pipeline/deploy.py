@@ -12,12 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib import ids, keys, manifest
-from chalicelib.clone import CloneLimits, clone
+from chalicelib import ids, keys
+from chalicelib.storage import manifest
+from chalicelib.pipeline.clone import CloneLimits, clone
 from chalicelib.context import Context
 from chalicelib.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, TooLarge
-from chalicelib.records import IllegalTransition, State, public_view
-from chalicelib.validation import DeployRequest, parse_deploy_request, public_pin
+from chalicelib.state.records import IllegalTransition, State, public_view
+from chalicelib.pipeline.validation import DeployRequest, parse_deploy_request, public_pin
 
 
 def create_deployment(ctx: Context, body: Any) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The scheduled cleanup: reaping, retention, and mark-and-sweep of unreferenced blobs.
 
 Run by `@app.schedule` in Lambda and by a timer in the local stack, or by hand:
-`python -m chalicelib.cleanup [--dry-run]` prints what it did (or would do).
+`python -m chalicelib.pipeline.cleanup [--dry-run]` prints what it did (or would do).
 """
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from chalicelib import deploy, keys, manifest, reaper
+from chalicelib import keys
+from chalicelib.pipeline import deploy, reaper
+from chalicelib.storage import manifest
 from chalicelib.context import Context, build_context
-from chalicelib.records import State, seconds_since
-from chalicelib.records import now as record_stamp
+from chalicelib.state.records import State, seconds_since
+from chalicelib.state.records import now as record_stamp
 
 DAY = 86400.0
 

@@ -10,7 +10,7 @@ Sources (all optional):
   vercel.json's schema refuses unknown top-level keys, so percel's own switch lives in its own file.
 
 Every source pattern is compiled here to a Python regex string, so the request handler
-(chalicelib/routing.py) only matches. A file that cannot be understood raises SiteConfigError,
+(chalicelib/serving/routing.py) only matches. A file that cannot be understood raises SiteConfigError,
 whose message names the file and the rule; the build runner fails the build with it.
 
 The returned dict (JSON-serialisable) has this shape (see `empty_config`):
@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 
 from chalicelib import safe_regex
-from chalicelib.manifest import resolve_inside
+from chalicelib.storage.manifest import resolve_inside
 
 CONFIG_VERSION = 1
 # Vercel caps redirects, rewrites and headers at 2,048 each (vercel.json schema); we apply the

@@ -1,6 +1,6 @@
 """The request handler's pure logic: (request, output manifest) -> Decision. No I/O.
 
-The adapter (chalicelib/site.py) calls `resolve` and then does what the Decision says: send the
+The adapter (chalicelib/serving/site.py) calls `resolve` and then does what the Decision says: send the
 status and headers, and fetch `body` (a blob, maybe a byte range of it) or send `inline`.
 
 Order of evaluation (Vercel's, https://vercel.com/docs/project-configuration, then the Netlify
@@ -22,9 +22,10 @@ from functools import cached_property, lru_cache
 from typing import Mapping
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, unquote_plus
 
-from chalicelib import mediatypes, safe_regex
-from chalicelib.siteconfig import CONFIG_FILES, REDIRECT_CODES
-from chalicelib.http_rules import not_modified, parse_range, pick_encoding
+from chalicelib import safe_regex
+from chalicelib.storage import mediatypes
+from chalicelib.pipeline.siteconfig import CONFIG_FILES, REDIRECT_CODES
+from chalicelib.serving.http_rules import not_modified, parse_range, pick_encoding
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=0, must-revalidate"  # Vercel's and Cloudflare Pages' default
@@ -109,7 +110,7 @@ def resolve(method: str, path: str, headers: Mapping[str, str], manifest: dict,
           checked but not decoded again).
     query: the raw query string without "?", used for redirects and query-matching rules.
     headers: request headers with lower-case names.
-    manifest: the output manifest ({"files": ..., "config": ...}, see chalicelib/siteconfig.py).
+    manifest: the output manifest ({"files": ..., "config": ...}, see chalicelib/pipeline/siteconfig.py).
     """
     if method not in ("GET", "HEAD"):
         return plain(405, method, [("Allow", ALLOWED_METHODS)])

@@ -1,7 +1,7 @@
 """The request handler's I/O adapter: Host -> deployment, manifest -> decision -> bytes.
 
 Which file answers, and with which status and headers, is decided by the pure
-resolver in chalicelib/routing.py; this module only fetches manifests and blobs
+resolver in chalicelib/serving/routing.py; this module only fetches manifests and blobs
 (through bounded in-memory caches: both are immutable) and builds the Response.
 """
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Mapping
 
 from chalice import Response
 
-from chalicelib import ids, keys, routing
+from chalicelib import ids, keys
+from chalicelib.serving import routing
 from chalicelib.context import Context
 from chalicelib.lru import LRU
-from chalicelib.records import State
+from chalicelib.state.records import State
 
 log = logging.getLogger("percel.site")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from chalicelib import compress, mediatypes
+from chalicelib.storage import compress, mediatypes
 
 MANIFEST_VERSION = 1
 SYMLINK_MODE = 0o120000

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from chalicelib.clone import Pin
+from chalicelib.pipeline.clone import Pin
 from chalicelib.errors import BadRequest
 
 # git check-ref-format, simplified: no "..", no leading "-", no control characters.
