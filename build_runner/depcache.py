@@ -13,14 +13,13 @@ import io
 import logging
 import os
 import platform as _platform
-import posixpath
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
 from build_runner.frameworks import LOCKFILES, NPM_CI, BuildPlan
-from chalicelib import keys
+from chalicelib import keys, paths
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +90,9 @@ def _tree_size(root: Path) -> int:
     return total
 
 
-def _link_stays_inside(member_name: str, target: str) -> bool:
-    if posixpath.isabs(target):
-        return False
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(member_name), target))
-    return resolved == _ROOT or resolved.startswith(_ROOT + "/")
-
-
-def _hardlink_stays_inside(linkname: str) -> bool:
-    """Hard link targets are archive paths, not paths relative to the link."""
-    target = posixpath.normpath(linkname)
-    return (not posixpath.isabs(linkname) and ".." not in linkname.split("/")
-            and (target == _ROOT or target.startswith(_ROOT + "/")))
-
-
 def _keep_member(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
     """Drop what restore would refuse (links out of node_modules, devices, fifos)."""
-    if info.issym() and not _link_stays_inside(info.name, info.linkname):
+    if info.issym() and not paths.link_stays_inside(info.name, info.linkname, _ROOT):
         return None
     if not (info.isfile() or info.isdir() or info.issym() or info.islnk()):
         return None
@@ -149,12 +134,11 @@ def save(store, key: str, project_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES)
 
 def _check_member(info: tarfile.TarInfo) -> None:
     name = info.name
-    parts = name.split("/")
-    if posixpath.isabs(name) or "\\" in name or ".." in parts or parts[0] != _ROOT:
+    if not paths.within(name, _ROOT):
         raise UnsafeArchive(f"cache archive member {name!r} is outside node_modules")
-    if info.issym() and not _link_stays_inside(name, info.linkname):
+    if info.issym() and not paths.link_stays_inside(name, info.linkname, _ROOT):
         raise UnsafeArchive(f"cache archive link {name!r} -> {info.linkname!r} points outside node_modules")
-    if info.islnk() and not _hardlink_stays_inside(info.linkname):
+    if info.islnk() and not paths.within(info.linkname, _ROOT):
         raise UnsafeArchive(f"cache archive hard link {name!r} -> {info.linkname!r} points outside node_modules")
     if not (info.isfile() or info.isdir() or info.issym() or info.islnk()):
         raise UnsafeArchive(f"cache archive member {name!r} is a device or fifo")

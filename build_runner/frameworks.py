@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from chalicelib.storage.manifest import resolve_inside
+from chalicelib import paths
 
 # Environment every build step needs when it runs corepack (pnpm, yarn), measured here:
 # - no interactive "download pnpm?" prompt (a build has no TTY to answer it);
@@ -408,28 +408,15 @@ def _apply_overrides(plan: BuildPlan, overrides: Overrides) -> BuildPlan:
 
 
 def _clean_relative(path: str) -> str | None:
-    """A normalised relative posix path ('.' for the root), or None if it leaves its base."""
-    text = path.strip().replace("\\", "/")
-    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
-        return None
-    parts = [p for p in PurePosixPath(text or ".").parts if p not in (".", "")]
-    if ".." in parts:
-        return None
-    return "/".join(parts) or "."
-
-
-def _inside(base: Path, relative: str) -> Path | None:
-    """base/relative when it resolves (symlinks included) inside base, else None."""
-    clean = _clean_relative(relative)
-    if clean is None:
-        return None
-    return resolve_inside(base / clean, base.resolve())
+    """A normalised relative path ('.' for the project itself), or None if it leaves it."""
+    clean = paths.safe_relative(path.strip())
+    return None if clean is None else clean or "."
 
 
 def find_output(project_dir: Path, plan: BuildPlan) -> Path:
     """The first candidate output directory that holds an index.html."""
     for candidate in plan.output_dirs:
-        path = _inside(Path(project_dir), candidate)
+        path = paths.safe_join(Path(project_dir), candidate)
         if path is not None and (path / "index.html").is_file():
             return path
     tried = ", ".join(f'"{d}"' for d in plan.output_dirs)
@@ -446,7 +433,7 @@ def project_root(source_dir: Path, root_dir: str | None) -> Path:
     """
     if root_dir is None or not root_dir.strip():
         return Path(source_dir)
-    path = _inside(Path(source_dir), root_dir)
+    path = paths.safe_join(Path(source_dir), root_dir)
     if path is None:
         raise ValueError(f"root_dir {root_dir!r} must be a relative path inside the repository")
     if not path.is_dir():

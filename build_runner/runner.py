@@ -23,7 +23,7 @@ import redis
 
 from build_runner import depcache, frameworks
 from build_runner.sandbox import Sandbox
-from chalicelib import keys
+from chalicelib import keys, paths
 from chalicelib.pipeline import reaper, siteconfig
 from chalicelib.state import logs
 from chalicelib.storage import manifest
@@ -355,7 +355,7 @@ def _check_output_limits(output: Path, max_files: int, max_bytes: int) -> None:
 def _output_file_size(path: Path, real_root: Path) -> int:
     if not path.is_symlink():
         return path.lstat().st_size
-    resolved = manifest.resolve_inside(path, real_root)
+    resolved = paths.resolve_inside(path, real_root)
     return resolved.stat().st_size if resolved is not None and resolved.is_file() else 0
 
 
@@ -375,7 +375,7 @@ def _restore_links(root: Path, links: dict[str, bytes | None]) -> None:
         changed = False
         for relative in links:
             link = root / relative
-            if link.is_symlink() and manifest.resolve_inside(link, real_root) is None:
+            if link.is_symlink() and paths.resolve_inside(link, real_root) is None:
                 link.unlink()  # leads out, or round a loop: nothing a build needs
                 changed = True
 
@@ -385,8 +385,8 @@ def _restore_link(root: Path, relative: str, target: bytes | None) -> None:
     if target is None:
         return
     link = root / relative
-    destination = (link.parent / target.decode()).resolve()
-    if destination.is_relative_to(root.resolve()) and not link.exists():
+    inside = paths.resolve_inside(link.parent / target.decode(), root.resolve()) is not None
+    if inside and not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(target.decode())
 

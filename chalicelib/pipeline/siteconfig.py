@@ -30,19 +30,14 @@ import json
 import re
 from pathlib import Path
 
-from chalicelib import safe_regex
-from chalicelib.storage.manifest import resolve_inside
+from chalicelib import paths, safe_regex
+from chalicelib.schema import CONFIG_FILES, CONFIG_VERSION, REDIRECT_CODES
 
-CONFIG_VERSION = 1
 # Vercel caps redirects, rewrites and headers at 2,048 each (vercel.json schema); we apply the
 # same cap to each list, _redirects and _headers included.
 MAX_RULES = 2048
 # Cloudflare Pages refuses _redirects lines longer than 1,000 characters.
 MAX_LINE = 1000
-# Config files in the output that are never served (Netlify, Cloudflare Pages).
-CONFIG_FILES = ("_redirects", "_headers")
-# Vercel: `permanent` true -> 308, false -> 307; default 308.
-REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 # Framing and routing headers a rule may not set: the handler owns them. Content-Type is not
 # among them: Vercel, Netlify and Cloudflare Pages let a rule set it, and sites need that for
 # extensionless files (`/.well-known/apple-app-site-association` must be application/json).
@@ -125,7 +120,7 @@ def _read_text(path: Path, tree: Path) -> str | None:
     """
     if not path.is_file():
         return None
-    real = resolve_inside(path, Path(tree).resolve())
+    real = paths.resolve_inside(path, Path(tree).resolve())
     if real is None:
         raise SiteConfigError(f"{path.name}: a symlink to a file outside the {tree.name}/ "
                               "directory; not read")

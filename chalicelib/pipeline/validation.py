@@ -5,11 +5,11 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from chalicelib.pipeline.clone import Pin
+from chalicelib import paths
 from chalicelib.errors import BadRequest
 
 # git check-ref-format, simplified: no "..", no leading "-", no control characters.
@@ -86,13 +86,12 @@ def check_relative_dir(value: Any, name: str) -> str | None:
     """A directory inside the repository: relative, no '..', normalised."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 512 or "\0" in value or "\\" in value:
+    if not isinstance(value, str) or len(value) > 512:
         raise BadRequest(f"{name} must be a relative path", field=name)
-    path = PurePosixPath(value.strip())
-    if path.is_absolute() or ".." in path.parts:
-        raise BadRequest(f"{name} must stay inside the repository", field=name)
-    normal = path.as_posix()
-    return None if normal in ("", ".") else normal
+    normal = paths.safe_relative(value.strip())
+    if normal is None:
+        raise BadRequest(f"{name} must be a relative path inside the repository", field=name)
+    return normal or None
 
 
 def check_command(value: Any, name: str) -> str | None:

@@ -22,9 +22,9 @@ from functools import cached_property, lru_cache
 from typing import Mapping
 from urllib.parse import parse_qs, parse_qsl, quote, unquote, unquote_plus
 
-from chalicelib import safe_regex
+from chalicelib import paths, safe_regex
 from chalicelib.storage import mediatypes
-from chalicelib.pipeline.siteconfig import CONFIG_FILES, REDIRECT_CODES
+from chalicelib.schema import CONFIG_FILES, REDIRECT_CODES
 from chalicelib.serving.http_rules import not_modified, parse_range, pick_encoding
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -160,8 +160,7 @@ def check_path(raw: str, decoded: bool = False) -> str | int:
             return 400
     if _CONTROL.search(raw):
         return 400
-    segments = raw.split("/")
-    if ".." in segments or "." in segments:
+    if paths.safe_relative(raw[1:], url=True) is None:
         return 404
     return raw
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from chalicelib import paths
+from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.storage import compress, mediatypes
 
-MANIFEST_VERSION = 1
 SYMLINK_MODE = 0o120000
 
 
@@ -56,20 +57,6 @@ def walk(root: Path, skip_dirs: frozenset[str] = frozenset()) -> Iterator[tuple[
                 yield absolute.relative_to(root).as_posix(), absolute
 
 
-def resolve_inside(path: Path, real_root: Path) -> Path | None:
-    """Where `path` leads (symlinks followed), when that is inside `real_root` (already
-    resolved); None when it leads out, or round a symlink loop (Python 3.11 raises).
-
-    The one rule for every file a build or a repo made and the runner then reads as
-    itself, outside the sandbox: output files, config files, restored source links.
-    """
-    try:
-        resolved = path.resolve()
-    except RuntimeError:
-        return None
-    return resolved if resolved.is_relative_to(real_root) else None
-
-
 def scan_source(root: Path) -> Tree:
     """Describe a cloned repository: path -> sha256, size, mode. `.git/` is never included.
 
@@ -99,7 +86,7 @@ def scan_output(root: Path) -> Tree:
     tree = Tree()
     real_root = root.resolve()
     for relative, absolute in walk(root):
-        resolved = resolve_inside(absolute, real_root)
+        resolved = paths.resolve_inside(absolute, real_root)
         if resolved is None or not resolved.is_file():
             continue
         data = resolved.read_bytes()
@@ -127,7 +114,7 @@ def restore_source(files: dict[str, dict], root: Path) -> dict[Path, str]:
     targets = {}
     real_root = root.resolve()
     for relative, entry in files.items():
-        destination = resolve_inside(root / relative, real_root)
+        destination = paths.resolve_inside(root / relative, real_root)
         if destination is None or entry.get("mode") == SYMLINK_MODE:
             continue
         targets[destination] = entry["sha256"]
