@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 RUNNERS ?= 1
 
-.PHONY: run test install system-deps bench clean
+.PHONY: run test test-fast lint install system-deps bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,18 @@ system-deps:
 run: install
 	PORT=$(PORT) RUNNERS=$(RUNNERS) $(PY) -m devstack
 
-test: install
+# The whole suite, after the checks that keep the code's shape (docs/DECISIONS.md#layers).
+test: install lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Unit and table tests only: no server, no build (tiers are marked in tests/conftest.py).
+test-fast: install
+	$(PY) -m pytest -q -m "unit and not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: install
 	$(PY) bench/deploy_vs_manual.py

@@ -24,9 +24,25 @@ from chalicelib.storage.store import Store, make_s3_client
 from devstack import services
 
 
+# Fixtures that make a test functional (a real local server) or end-to-end (the whole stack).
+_FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx"})
+_END_TO_END = frozenset({"stack", "http"})
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long end-to-end builds (deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "unit: no server and no build (make test-fast runs these)")
+    config.addinivalue_line("markers", "functional: real Redis / S3 / git, no stack")
+    config.addinivalue_line("markers", "e2e: the whole stack over HTTP")
     os.environ.update(services.LOCAL_AWS)
+
+
+def pytest_collection_modifyitems(items):
+    """Mark each test with its tier from the fixtures it uses, so `-m unit` needs no bookkeeping."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        tier = "e2e" if used & _END_TO_END else "functional" if used & _FUNCTIONAL else "unit"
+        item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")
