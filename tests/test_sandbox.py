@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from build_runner import netproxy
-from build_runner.bwrap import bwrap_problem
-from build_runner.cgroups import CGROUP_ROOT, PARENT
-from build_runner.containers import ContainerSandbox, cli_env, engine_answers
+from build_runner.sandbox import network as netproxy
+from build_runner.sandbox.bwrap import bwrap_problem
+from build_runner.sandbox.cgroups import CGROUP_ROOT, PARENT
+from build_runner.sandbox.containers import ContainerSandbox, cli_env, engine_answers
 from build_runner.sandbox import (LineSplitter, NoneSandbox, RunResult, SandboxUnavailable,
                                   make_sandbox)
 from chalicelib.settings import Settings

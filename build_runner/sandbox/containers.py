@@ -25,11 +25,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from build_runner.bwrap import (FORWARD_PORT, FORWARDER, PROXY_SOCKET, SANDBOX_GID, SANDBOX_UID,
+from build_runner.sandbox.bwrap import (FORWARD_PORT, FORWARDER, PROXY_SOCKET, SANDBOX_GID, SANDBOX_UID,
                                 proxy_env, serialized)
-from build_runner.cgroups import MiB
-from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
-from build_runner.sandbox import (CA_BUNDLE, Cancel, OnLine, RunResult, base_env, kill_group,
+from build_runner.sandbox.cgroups import MiB
+from build_runner.sandbox.network import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
+from build_runner.sandbox.base import (CA_BUNDLE, Cancel, OnLine, RunResult, base_env, kill_group,
                                   spawn, stopped, supervise)
 from chalicelib.settings import Settings
 

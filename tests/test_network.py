@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from build_runner.netproxy import AllowListProxy, ProxyPolicy, Refused, parse_hosts, split_target
+from build_runner.sandbox.network import AllowListProxy, ProxyPolicy, Refused, parse_hosts, split_target
 
 POLICY = ProxyPolicy(parse_hosts("registry.npmjs.org"), (), local=frozenset())
 

@@ -28,9 +28,9 @@ import threading
 import uuid
 from pathlib import Path
 
-from build_runner.cgroups import MiB, BuildCgroup, cgroup_problem, sweep_abandoned
-from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
-from build_runner.sandbox import (Cancel, OnLine, RunResult, base_env, kill_group, spawn, stopped,
+from build_runner.sandbox.cgroups import MiB, BuildCgroup, cgroup_problem, sweep_abandoned
+from build_runner.sandbox.network import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
+from build_runner.sandbox.base import (Cancel, OnLine, RunResult, base_env, kill_group, spawn, stopped,
                                   supervise)
 from chalicelib.settings import Settings
 

@@ -225,14 +225,14 @@ def make_sandbox(settings: Settings, *, log: logging.Logger | None = None) -> Sa
     if choice == "auto":
         return _auto(settings, log)
     if choice == "bwrap":
-        from build_runner.bwrap import BwrapSandbox, bwrap_problem
+        from build_runner.sandbox.bwrap import BwrapSandbox, bwrap_problem
 
         problem = bwrap_problem()
         if problem:
             raise SandboxUnavailable(f"BUILD_SANDBOX=bwrap but bubblewrap does not work here: {problem}")
         return BwrapSandbox(settings, log=log)
     if choice in ("docker", "podman"):
-        from build_runner.containers import ContainerSandbox, engine_answers
+        from build_runner.sandbox.containers import ContainerSandbox, engine_answers
 
         if not engine_answers(choice):
             raise SandboxUnavailable(f"BUILD_SANDBOX={choice} but `{choice} info` fails: "
@@ -242,12 +242,12 @@ def make_sandbox(settings: Settings, *, log: logging.Logger | None = None) -> Sa
 
 
 def _auto(settings: Settings, log: logging.Logger) -> Sandbox:
-    from build_runner.bwrap import BwrapSandbox, bwrap_problem
+    from build_runner.sandbox.bwrap import BwrapSandbox, bwrap_problem
 
     problem = bwrap_problem()
     if problem is None:
         return BwrapSandbox(settings, log=log)
-    from build_runner.containers import ContainerSandbox, engine_answers
+    from build_runner.sandbox.containers import ContainerSandbox, engine_answers
 
     for engine in ("podman", "docker"):
         if engine_answers(engine):
