@@ -1,4 +1,4 @@
-"""Benchmark the build runner: cold vs warm builds, and the sandbox's overhead (issue 4).
+"""Benchmark the build runner: cold vs warm builds, and the sandbox's overhead.
 
 Run: `.venv/bin/python bench/build_bench.py [--rounds 3] [--sandbox-rounds 5] [--docusaurus]`
 Results (and how to read them) go to bench/BUILD.md.
@@ -11,8 +11,8 @@ Results (and how to read them) go to bench/BUILD.md.
     from the bucket: what another runner sees). Timed from POST to `deployed`; the install
     and build step durations are read from the build log. `--docusaurus` adds a bigger app.
 (b) the sandbox's overhead: the same install (`npm ci`) + build (`npm run build`) of the
-    same app, run by build_runner.bwrap.BwrapSandbox and by plain subprocesses
-    (build_runner.sandbox.NoneSandbox: same commands, same clean env, same private HOME),
+    same app, run by build_runner.sandbox.bwrap.BwrapSandbox and by plain subprocesses
+    (build_runner.sandbox.plain.NoneSandbox: same commands, same clean env, same private HOME),
     alternating which goes first, with an equal npm cache state on both sides: empty
     ("cold npm cache", the registry is fetched through the install proxy or directly) and
     pre-filled ("warm npm cache", a copy of one filled cache per run, with

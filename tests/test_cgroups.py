@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-from build_runner.cgroups import CGROUP_ROOT, PARENT, BuildCgroup, sweep_abandoned
+from build_runner.sandbox.cgroups import CGROUP_ROOT, PARENT, BuildCgroup, sweep_abandoned
 
 
 def dead_pid() -> int:

@@ -1,8 +1,8 @@
-"""The build sandbox (build_runner/sandbox.py and its backends), with real runs.
+"""The build sandbox (build_runner/sandbox/: base, the backends, factory), with real runs.
 
-Each escape attempt from issue 4 runs for real inside bubblewrap and must be blocked,
-reported (in RunResult.reason or in the build log lines), and leave the runner
-unharmed. Only the docker/podman command lines are checked without running them:
+Each escape attempt an untrusted repository could make runs for real inside bubblewrap
+and must be blocked, reported (in RunResult.reason or in the build log lines), and leave
+the runner unharmed. Only the docker/podman command lines are checked without running them:
 there is no container engine on this machine.
 """
 from __future__ import annotations
@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from build_runner import netproxy
-from build_runner.bwrap import bwrap_problem
-from build_runner.cgroups import CGROUP_ROOT, PARENT
-from build_runner.containers import ContainerSandbox, cli_env, engine_answers
-from build_runner.sandbox import (LineSplitter, NoneSandbox, RunResult, SandboxUnavailable,
-                                  make_sandbox)
+from build_runner.sandbox import NoneSandbox, RunResult, SandboxUnavailable, make_sandbox
+from build_runner.sandbox.base import POPEN_SIGNALS, LineSplitter, describe_exit
+from build_runner.sandbox.bwrap import BWRAP_SIGNALS, bwrap_problem
+from build_runner.sandbox.cgroups import CGROUP_ROOT, PARENT
+from build_runner.sandbox.containers import CONTAINER_SIGNALS, ContainerSandbox, cli_env, engine_answers
+from build_runner.sandbox.network import read_connect, relay, split_target
 from chalicelib.settings import Settings
 
 REGISTRY = "registry.npmjs.org"
@@ -34,8 +34,8 @@ needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=f"bwrap unu
 # --- helpers ---------------------------------------------------------------------
 
 def registry_cidrs() -> str:
-    """This machine resolves the registry to a documentation range (an egress proxy's
-    address, see DESIGN.md), which the proxy treats as non-public: allow exactly those
+    """This machine resolves the registry to a documentation range (203.0.113.0/24, in front
+    of a TLS-intercepting egress proxy), which the proxy treats as non-public: allow exactly those
     addresses, as an operator with a private mirror would."""
     try:
         infos = socket.getaddrinfo(REGISTRY, 443, type=socket.SOCK_STREAM)
@@ -199,6 +199,36 @@ def test_line_splitter_bounds_and_decodes():
     assert all(len(line) <= 64 * 1024 for line in lines[2:]) and sum(map(len, lines[2:])) == 200_000
 
 
+# --- exit statuses (pure) ---------------------------------------------------------------
+
+PIDS, OOM = "process limit reached (8 processes)", "out of memory (limit 256 MiB)"
+FSIZE = "file size limit exceeded (limit 4 MiB)"
+
+
+@pytest.mark.parametrize("backend, signals, returncode, limit, expected", [
+    ("none", POPEN_SIGNALS, 3, None, (3, None)),
+    ("none", POPEN_SIGNALS, -9, None, (None, "killed by signal SIGKILL")),
+    ("none", POPEN_SIGNALS, -25, None, (None, "file size limit exceeded")),
+    ("none", POPEN_SIGNALS, 137, None, (137, None)),
+    ("bwrap", BWRAP_SIGNALS, 0, None, (0, None)),
+    ("bwrap", BWRAP_SIGNALS, 128, None, (128, None)),
+    ("bwrap", BWRAP_SIGNALS, 143, None, (None, "killed by signal SIGTERM")),
+    ("bwrap", BWRAP_SIGNALS, -9, None, (None, "killed by signal SIGKILL")),
+    ("bwrap", BWRAP_SIGNALS, 128 + 40, None, (None, "killed by signal 40")),
+    ("bwrap", BWRAP_SIGNALS, 153, PIDS, (None, FSIZE)),
+    ("bwrap", BWRAP_SIGNALS, 137, OOM, (None, OOM)),
+    ("bwrap", BWRAP_SIGNALS, 0, PIDS, (0, PIDS)),
+    ("bwrap", BWRAP_SIGNALS, 1, OOM, (1, OOM)),
+    ("containers", CONTAINER_SIGNALS, 137, None, (None, "killed by signal SIGKILL")),
+    ("containers", CONTAINER_SIGNALS, 153, None, (None, FSIZE)),
+    ("containers", CONTAINER_SIGNALS, 143, None, (143, None)),
+    ("containers", CONTAINER_SIGNALS, -9, None, (-9, None)),
+])
+def test_exit_statuses_read_the_same_way_in_every_backend(backend, signals, returncode, limit, expected):
+    file_limit_mb = None if backend == "none" else 4
+    assert describe_exit(returncode, signals=signals, limit=limit, file_limit_mb=file_limit_mb) == expected
+
+
 # --- escape attempts inside bwrap ------------------------------------------------------
 
 @needs_bwrap
@@ -359,32 +389,6 @@ def _resolves(host: str) -> bool:
         return False
 
 
-# --- the proxy's address policy (pure) ----------------------------------------------------
-
-@pytest.mark.parametrize("address, refused", [
-    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("0.0.0.0", "loopback"),
-    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
-    ("10.0.0.5", "private"), ("172.16.3.4", "private"), ("192.168.1.1", "private"),
-    ("100.64.0.1", "private"), ("fd00::2", "private"), ("::ffff:127.0.0.1", "loopback"),
-    ("224.0.0.1", "multicast"), ("104.16.1.34", None), ("2606:4700::6810:1", None),
-])
-def test_address_policy(address, refused):
-    why = netproxy.address_refusal(ipaddress.ip_address(address))
-    assert (why is None) if refused is None else (refused in why)
-
-
-def test_allowed_cidr_opens_a_range_but_never_loopback_metadata_or_the_host():
-    allow = netproxy.parse_cidrs("10.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16")
-    local = frozenset({ipaddress.ip_address("10.1.2.3")})
-    assert netproxy.address_refusal(ipaddress.ip_address("10.9.9.9"), allow=allow, local=local) is None
-    for address in ("127.0.0.1", "169.254.169.254", "10.1.2.3"):
-        assert netproxy.address_refusal(ipaddress.ip_address(address), allow=allow, local=local)
-
-
-def test_host_addresses_include_loopback():
-    assert ipaddress.ip_address("127.0.0.1") in netproxy.host_addresses()
-
-
 # --- docker / podman: the command line only (no engine runs here) ---------------------------
 
 def _flag_values(argv: list[str], flag: str) -> list[str]:
@@ -459,12 +463,12 @@ class UpstreamProxy:
 
     def _tunnel(self, client: socket.socket) -> None:
         with client:
-            target = netproxy.read_connect(client)
+            target = read_connect(client)
             self.targets.append(target)
-            host, port = netproxy.split_target(target)
+            host, port = split_target(target)
             with socket.create_connection((host, port), timeout=10) as remote:
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                netproxy.relay(client, remote)
+                relay(client, remote)
 
 
 @needs_bwrap

@@ -9,7 +9,7 @@ One `run()` = one `bwrap` process tree:
   the work directory and the private home are writable.
 - the network namespace is empty except loopback: the host's loopback (our Redis)
   is unreachable, and so is everything else. For install, an allow-list proxy
-  listens on a UNIX socket bind-mounted into the sandbox (build_runner/netproxy.py).
+  listens on a UNIX socket bind-mounted into the sandbox (network.py).
 - killing bwrap's pid-namespace init (pid 1 inside) makes the kernel kill every
   process of the namespace, setsid and double-forked daemons included
   (pid_namespaces(7)); --die-with-parent ties that init to the runner.
@@ -21,32 +21,49 @@ import functools
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
 import uuid
 from pathlib import Path
 
-from build_runner.cgroups import MiB, BuildCgroup, cgroup_problem, sweep_abandoned
-from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
-from build_runner.sandbox import (Cancel, OnLine, RunResult, base_env, kill_group, spawn, stopped,
-                                  supervise)
+from build_runner.sandbox.base import (
+    POPEN_SIGNALS,
+    SANDBOX_GID,
+    SANDBOX_UID,
+    SHELL_SIGNALS,
+    Cancel,
+    MiB,
+    OnLine,
+    RunResult,
+    base_env,
+    exited,
+    kill_group,
+    serialized,
+    spawn,
+    stopped,
+    supervise,
+)
+from build_runner.sandbox.cgroups import BuildCgroup, cgroup_problem, sweep_abandoned
+from build_runner.sandbox.network import (
+    FORWARDER,
+    FORWARDER_MOUNT,
+    SOCKET_DIR,
+    InstallNetwork,
+    forwarder_argv,
+    proxy_env,
+)
 from chalicelib.settings import Settings
 
 BWRAP = "/usr/bin/bwrap"
 PRLIMIT = "/usr/bin/prlimit"
-FORWARDER = Path(__file__).with_name("forward.js")
-PROXY_SOCKET = "proxy.sock"
-# Port of the in-sandbox forwarder, on the sandbox's own loopback (its own network namespace).
-FORWARD_PORT = 3128
-SANDBOX_UID = 1000
-SANDBOX_GID = 1000
+# bwrap exits with its child's status, and the child is a shell (or the forwarder, which
+# keeps the shell's convention): a signal is 128 + its number, or -N when bwrap itself died.
+BWRAP_SIGNALS = frozenset(POPEN_SIGNALS) | frozenset(SHELL_SIGNALS)
 # The top-level system directories a build may read. On merged-/usr systems the
 # last four are symlinks into /usr and are recreated as symlinks.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
-# /etc pieces copied read-only: TLS trust (the egress proxy's CA lives in the
-# bundle, DESIGN.md) and the npm/node globals some images keep under /etc.
+# /etc pieces copied read-only: TLS trust (an intercepting egress proxy's CA lives in
+# the bundle, see base.CA_BUNDLE) and the npm/node globals some images keep under /etc.
 ETC_READ_ONLY = ("/etc/ssl", "/etc/ca-certificates", "/etc/alternatives", "/etc/npmrc",
                  "/etc/localtime", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
                  "/etc/nsswitch.conf", "/etc/mime.types")
@@ -103,10 +120,7 @@ class BwrapSandbox:
     def __init__(self, settings: Settings, *, log: logging.Logger | None = None) -> None:
         self._settings = settings
         self._log = log or logging.getLogger(__name__)
-        self._hosts = parse_hosts(settings.build_registry_hosts)
-        self._allow_cidrs = parse_cidrs(settings.build_proxy_allow_cidrs)
-        # The runner's own way out, when it has one (this machine reaches npm directly).
-        self._upstream = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None
+        self._network = InstallNetwork(settings)
         swept = sweep_abandoned()
         if swept:
             self._log.info("removed %d build cgroups left by runners that died", swept)
@@ -122,7 +136,7 @@ class BwrapSandbox:
             with contextlib.ExitStack() as stack:
                 child_env = base_env(str(home), env)
                 if network:
-                    stack.enter_context(self._proxy(private, on_line))
+                    stack.enter_context(self._network.proxy(private / "net", on_line))
                     child_env.update(proxy_env())
                 argv = self.launcher(cgroup) + self.argv(command, workdir=workdir, home=home,
                                                          private=private, network=network)
@@ -135,7 +149,8 @@ class BwrapSandbox:
             shutil.rmtree(private, ignore_errors=True)
         if timed_out:
             return stopped(timeout, cancel)
-        return self._result(returncode, limit)
+        return exited(returncode, signals=BWRAP_SIGNALS, limit=limit,
+                      file_limit_mb=self._settings.build_max_file_mb)
 
     def _execute(self, argv: list[str], workdir: Path, env: dict[str, str], timeout: float,
                  on_line: OnLine, cgroup: BuildCgroup,
@@ -149,25 +164,6 @@ class BwrapSandbox:
             cgroup.kill_all()
         timed_out = supervise(proc, on_line, timeout, cancel, stop)
         return proc.returncode, timed_out
-
-    def _result(self, returncode: int, limit: str | None) -> RunResult:
-        """bwrap exits with its child's status; a shell reports a signal as 128 + its number."""
-        signum = returncode - 128 if returncode > 128 else -returncode if returncode < 0 else 0
-        if signum == signal.SIGXFSZ:
-            return RunResult(None, False, f"file size limit exceeded (limit {self._settings.build_max_file_mb} MiB)")
-        if limit:
-            # Reported even when the command exited 0: a fork that failed or a worker the
-            # OOM killer took may have left the output incomplete, so the build must not pass.
-            return RunResult(None if signum == signal.SIGKILL else returncode, False, limit)
-        if signum:
-            return RunResult(None, False, f"killed by signal {_signal_name(signum)}")
-        return RunResult(returncode, False, None)
-
-    def _proxy(self, private: Path, on_line: OnLine) -> AllowListProxy:
-        (private / "net").mkdir()
-        policy = ProxyPolicy(self._hosts, self._allow_cidrs, upstream=self._upstream)
-        return AllowListProxy(private / "net" / PROXY_SOCKET, policy,
-                              lambda message: on_line(f"percel sandbox: network access refused: {message}"))
 
     def launcher(self, cgroup: BuildCgroup) -> list[str]:
         """Join the build's cgroups, set the file size limit, then exec bwrap: all before any child exists."""
@@ -185,35 +181,11 @@ class BwrapSandbox:
                 "--size", str(tmp_bytes), "--tmpfs", "/tmp",
                 "--bind", str(home), str(home), "--bind", str(workdir), str(workdir)]
         if network:
-            argv += ["--dir", "/run", "--ro-bind", str(private / "net"), "/run/percel",
-                     "--ro-bind", str(FORWARDER), "/run/percel-forward.js"]
+            argv += ["--dir", "/run", "--ro-bind", str(private / "net"), SOCKET_DIR,
+                     "--ro-bind", str(FORWARDER), FORWARDER_MOUNT]
         # bwrap builds the root in a tmpfs; freeze it so /etc, /run and / itself are read-only too.
         argv += ["--remount-ro", "/", "--chdir", str(workdir), "--"]
         if not network:
             return argv + ["/bin/sh", "-c", command]
-        return argv + ["node", "/run/percel-forward.js", f"/run/percel/{PROXY_SOCKET}",
-                       str(FORWARD_PORT), command]
+        return argv + forwarder_argv(command)
 
-
-def proxy_env() -> dict[str, str]:
-    """Every spelling npm, yarn (1 and berry), pnpm and bun read for an HTTPS proxy."""
-    url = f"http://127.0.0.1:{FORWARD_PORT}"
-    names = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "npm_config_proxy",
-             "npm_config_https_proxy", "YARN_HTTP_PROXY", "YARN_HTTPS_PROXY")
-    return {**{name: url for name in names}, "NO_PROXY": "", "no_proxy": ""}
-
-
-def serialized(on_line: OnLine) -> OnLine:
-    lock = threading.Lock()
-
-    def emit(line: str) -> None:
-        with lock:
-            on_line(line)
-    return emit
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return str(signum)

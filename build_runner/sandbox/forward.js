@@ -1,4 +1,4 @@
-// Runs inside the bwrap sandbox during install (build_runner/bwrap.py).
+// Runs inside the sandbox (bwrap or a container) during install: network.py, forwarder_argv.
 // The sandbox has its own, empty network namespace, so package managers cannot reach
 // anything; their only way out is the allow-list proxy's UNIX socket, mounted into the
 // sandbox. npm, yarn and pnpm only speak to proxies over TCP, so this listens on the

@@ -15,9 +15,10 @@ import signal
 import time
 from pathlib import Path
 
+from build_runner.sandbox.base import MiB
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "percel"
-MiB = 1024 * 1024
 
 
 def cgroup_problem(root: Path = CGROUP_ROOT) -> str | None:

@@ -1,15 +1,24 @@
-"""The install step's allow-list proxy (build_runner/netproxy.py), over a real UNIX socket.
-
-Policy tables (addresses, hosts) and the end-to-end installs live in tests/test_sandbox.py.
+"""The install step's allow-list proxy (build_runner/sandbox/network.py): its address policy,
+and the proxy over a real UNIX socket. The end-to-end installs live in tests/test_sandbox.py.
 """
 from __future__ import annotations
 
+import ipaddress
 import socket
 import time
 
 import pytest
 
-from build_runner.netproxy import AllowListProxy, ProxyPolicy, Refused, parse_hosts, split_target
+from build_runner.sandbox.network import (
+    AllowListProxy,
+    ProxyPolicy,
+    Refused,
+    address_refusal,
+    host_addresses,
+    parse_cidrs,
+    parse_hosts,
+    split_target,
+)
 
 POLICY = ProxyPolicy(parse_hosts("registry.npmjs.org"), (), local=frozenset())
 
@@ -49,3 +58,29 @@ def test_odd_ports_are_a_clean_400(target):
     with pytest.raises(Refused) as refused:
         split_target(target)
     assert refused.value.status == 400
+
+
+# --- the proxy's address policy (pure) ----------------------------------------------------
+
+@pytest.mark.parametrize("address, refused", [
+    ("127.0.0.1", "loopback"), ("::1", "loopback"), ("0.0.0.0", "loopback"),
+    ("169.254.169.254", "link-local"), ("fe80::1", "link-local"),
+    ("10.0.0.5", "private"), ("172.16.3.4", "private"), ("192.168.1.1", "private"),
+    ("100.64.0.1", "private"), ("fd00::2", "private"), ("::ffff:127.0.0.1", "loopback"),
+    ("224.0.0.1", "multicast"), ("104.16.1.34", None), ("2606:4700::6810:1", None),
+])
+def test_address_policy(address, refused):
+    why = address_refusal(ipaddress.ip_address(address))
+    assert (why is None) if refused is None else (refused in why)
+
+
+def test_allowed_cidr_opens_a_range_but_never_loopback_metadata_or_the_host():
+    allow = parse_cidrs("10.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16")
+    local = frozenset({ipaddress.ip_address("10.1.2.3")})
+    assert address_refusal(ipaddress.ip_address("10.9.9.9"), allow=allow, local=local) is None
+    for address in ("127.0.0.1", "169.254.169.254", "10.1.2.3"):
+        assert address_refusal(ipaddress.ip_address(address), allow=allow, local=local)
+
+
+def test_host_addresses_include_loopback():
+    assert ipaddress.ip_address("127.0.0.1") in host_addresses()

@@ -1,34 +1,28 @@
-"""Run one untrusted build command (install or build) in a sandbox.
+"""What every sandbox backend shares: the contract, process plumbing and exit statuses.
 
-Every build runs code from someone else's repository (issue 4). `make_sandbox`
-picks a backend from `settings.build_sandbox`:
-
-- bwrap: bubblewrap namespaces + cgroup v1 limits + an allow-list proxy for the
-  install step (build_runner/bwrap.py). The default here and inside the runner image.
-- docker / podman: a throwaway container per command (build_runner/containers.py).
-- none: a plain subprocess, for development only; refused unless named explicitly.
-
-All backends share one contract: `run()` runs `sh -c <command>` in `workdir`,
-streams merged stdout+stderr line by line to `on_line`, enforces a wall-clock
-timeout on the whole process tree and never passes the runner's own environment
-(AWS_*, REDIS_URL, ...) to the child.
+Every build runs code from someone else's repository, so every install and build
+command goes through a `Sandbox`. All backends share one contract: `run()` runs
+`sh -c <command>` in `workdir`, streams merged stdout+stderr line by line to `on_line`,
+enforces a wall-clock timeout on the whole process tree and never passes the runner's
+own environment (AWS_*, REDIS_URL, ...) to the child. The backends (bwrap.py,
+containers.py, plain.py) build on this module; factory.py picks one.
 """
 from __future__ import annotations
 
-import logging
 import os
 import select
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
 
-from chalicelib.settings import Settings
-
-# The CA bundle holds the TLS-intercepting egress proxy's CA on this machine
-# (DESIGN.md, sandbox facts); Node ignores the system store unless told.
+# The host's CA bundle, given to every build: where an egress proxy intercepts TLS (as on
+# the development machine, for the npm registry) its CA is in this bundle, and Node
+# ignores the system store unless told (NODE_EXTRA_CA_CERTS).
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # A line longer than this is cut into pieces so a build printing megabytes
@@ -36,6 +30,10 @@ SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MAX_LINE_BYTES = 64 * 1024
 # After the main process exits, output still buffered in the pipe is read for this long.
 DRAIN_SECONDS = 1.0
+# The build user inside every backend (bwrap's --uid, the containers' --user).
+SANDBOX_UID = 1000
+SANDBOX_GID = 1000
+MiB = 1024 * 1024
 
 OnLine = Callable[[str], None]
 
@@ -157,14 +155,40 @@ def kill_group(pgid: int) -> None:
         pass
 
 
-def describe_exit(returncode: int) -> tuple[int | None, str | None]:
-    """Popen's returncode -> (exit_code, reason): a negative code means a signal killed it."""
-    if returncode >= 0:
-        return returncode, None
-    sig = -returncode
-    if sig == signal.SIGXFSZ:
-        return None, "file size limit exceeded"
-    return None, f"killed by signal {signal.Signals(sig).name}"
+# How a backend's exit status says "killed by signal N": Popen reports -N for the process
+# it waited for; a shell (and docker, for a container's main process) exits with 128 + N.
+POPEN_SIGNALS = range(-signal.NSIG + 1, 0)
+SHELL_SIGNALS = range(129, 256)
+
+
+def describe_exit(returncode: int, *, signals: Container[int] = POPEN_SIGNALS, limit: str | None = None,
+                  file_limit_mb: int | None = None) -> tuple[int | None, str | None]:
+    """An exit status -> (exit_code, reason), for every backend.
+
+    `signals`: the statuses this backend's process uses for a signal (see above).
+    `limit`: a resource limit the backend saw fire (cgroup, OOM killer), in words.
+    `file_limit_mb`: the file size limit, named in the SIGXFSZ reason when set.
+    """
+    signum = 0
+    if returncode in signals:
+        signum = -returncode if returncode < 0 else returncode - 128
+    if signum == signal.SIGXFSZ:
+        limit_mb = f" (limit {file_limit_mb} MiB)" if file_limit_mb is not None else ""
+        return None, f"file size limit exceeded{limit_mb}"
+    if limit:
+        # Reported even when the command exited 0: a fork that failed or a worker the
+        # OOM killer took may have left the output incomplete, so the build must not pass.
+        return (None if signum == signal.SIGKILL else returncode), limit
+    if signum:
+        return None, f"killed by signal {signal_name(signum)}"
+    return returncode, None
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:  # the real-time signals between SIGRTMIN and SIGRTMAX have no name
+        return str(signum)
 
 
 def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -184,77 +208,18 @@ def stopped(timeout: float, cancel: Cancel | None) -> RunResult:
     return RunResult(None, True, f"timed out after {format_seconds(timeout)}")
 
 
-class NoneSandbox:
-    """No isolation at all: a plain subprocess with a clean environment and a timeout.
-
-    For development on machines without bubblewrap or a container engine. The
-    build can read the runner's files and reach its network; a daemon that calls
-    setsid() escapes the process-group kill. Only used when BUILD_SANDBOX=none.
-    """
-
-    name = "none"
-
-    def __init__(self, log: logging.Logger | None = None) -> None:
-        self._log = log or logging.getLogger(__name__)
-
-    def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
-        self._log.warning("BUILD_SANDBOX=none: running %r without isolation", command)
-        # The runner's PATH, not the sandbox's: unsandboxed, node may live anywhere (nvm, pyenv).
-        child_env = base_env(str(home), env, path=os.environ.get("PATH", SANDBOX_PATH))
-        proc = spawn(["sh", "-c", command], cwd=workdir, env=child_env)
-        # Kill the group's leftovers, also after a normal exit.
-        timed_out = supervise(proc, on_line, timeout, cancel, lambda: kill_group(proc.pid))
-        if timed_out:
-            return stopped(timeout, cancel)
-        return _result(proc.returncode)
+def exited(returncode: int, *, signals: Container[int] = POPEN_SIGNALS, limit: str | None = None,
+           file_limit_mb: int | None = None) -> RunResult:
+    """The result of a run that ended by itself (see describe_exit)."""
+    exit_code, reason = describe_exit(returncode, signals=signals, limit=limit, file_limit_mb=file_limit_mb)
+    return RunResult(exit_code, False, reason)
 
 
-def _result(returncode: int) -> RunResult:
-    exit_code, reason = describe_exit(returncode)
-    return RunResult(exit_code=exit_code, timed_out=False, reason=reason)
+def serialized(on_line: OnLine) -> OnLine:
+    """on_line behind a lock, for a backend whose proxy thread reports refusals concurrently."""
+    lock = threading.Lock()
 
-
-def make_sandbox(settings: Settings, *, log: logging.Logger | None = None) -> Sandbox:
-    """The backend named by settings.build_sandbox; "auto" picks the strongest that works here."""
-    log = log or logging.getLogger(__name__)
-    choice = settings.build_sandbox.strip().lower()
-    if choice == "none":
-        log.warning("BUILD_SANDBOX=none: builds run WITHOUT isolation; never use this with untrusted repositories")
-        return NoneSandbox(log)
-    if choice == "auto":
-        return _auto(settings, log)
-    if choice == "bwrap":
-        from build_runner.bwrap import BwrapSandbox, bwrap_problem
-
-        problem = bwrap_problem()
-        if problem:
-            raise SandboxUnavailable(f"BUILD_SANDBOX=bwrap but bubblewrap does not work here: {problem}")
-        return BwrapSandbox(settings, log=log)
-    if choice in ("docker", "podman"):
-        from build_runner.containers import ContainerSandbox, engine_answers
-
-        if not engine_answers(choice):
-            raise SandboxUnavailable(f"BUILD_SANDBOX={choice} but `{choice} info` fails: "
-                                     f"is {choice} installed and its engine running?")
-        return ContainerSandbox(settings, engine=choice, log=log)
-    raise SandboxUnavailable(f"unknown BUILD_SANDBOX={settings.build_sandbox!r}: use auto, bwrap, docker, podman or none")
-
-
-def _auto(settings: Settings, log: logging.Logger) -> Sandbox:
-    from build_runner.bwrap import BwrapSandbox, bwrap_problem
-
-    problem = bwrap_problem()
-    if problem is None:
-        return BwrapSandbox(settings, log=log)
-    from build_runner.containers import ContainerSandbox, engine_answers
-
-    for engine in ("podman", "docker"):
-        if engine_answers(engine):
-            log.info("bubblewrap unusable (%s); using %s", problem, engine)
-            return ContainerSandbox(settings, engine=engine, log=log)
-    raise SandboxUnavailable(
-        "BUILD_SANDBOX=auto found no sandbox: bubblewrap does not work here "
-        f"({problem}) and neither podman nor docker answers. Install bubblewrap (see "
-        "build_runner/README.md for the privileges it needs in a container) or set "
-        "BUILD_SANDBOX=none to run builds unisolated, on a development machine only.")
+    def emit(line: str) -> None:
+        with lock:
+            on_line(line)
+    return emit

@@ -6,9 +6,9 @@ no-new-privileges, memory/pids/CPU/file-size limits, a bounded tmpfs /tmp and on
 the work directory and home as writable bind mounts.
 
 Network: always `--network none`. For the install step the same allow-list proxy as
-the bwrap backend (build_runner/netproxy.py) is reached through its UNIX socket
-mounted into the container, rather than a bridge network: a bridge reaches the
-host's private networks and 169.254.169.254, which issue 4 forbids.
+the bwrap backend (network.py) is reached through its UNIX socket mounted into the
+container, rather than a bridge network: a bridge reaches the host's private networks
+and 169.254.169.254 (cloud metadata), which a build must never reach.
 
 Secrets: build env values are passed as `-e NAME` (value taken from the CLI's own
 environment, docs.docker.com/reference/cli/docker/container/run/#env), never in argv,
@@ -20,22 +20,43 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
 
-from build_runner.bwrap import (FORWARD_PORT, FORWARDER, PROXY_SOCKET, SANDBOX_GID, SANDBOX_UID,
-                                proxy_env, serialized)
-from build_runner.cgroups import MiB
-from build_runner.netproxy import AllowListProxy, ProxyPolicy, parse_cidrs, parse_hosts
-from build_runner.sandbox import (CA_BUNDLE, Cancel, OnLine, RunResult, base_env, kill_group,
-                                  spawn, stopped, supervise)
+from build_runner.sandbox.base import (
+    CA_BUNDLE,
+    SANDBOX_GID,
+    SANDBOX_UID,
+    Cancel,
+    MiB,
+    OnLine,
+    RunResult,
+    base_env,
+    exited,
+    kill_group,
+    serialized,
+    spawn,
+    stopped,
+    supervise,
+)
+from build_runner.sandbox.network import (
+    FORWARDER,
+    FORWARDER_MOUNT,
+    SOCKET_DIR,
+    AllowListProxy,
+    InstallNetwork,
+    forwarder_argv,
+    proxy_env,
+)
 from chalicelib.settings import Settings
 
-# Where the container's exit code says what happened: 137 = SIGKILL (docker's OOM kill too).
-EXIT_OOM_OR_KILLED = 137
-EXIT_FSIZE = 128 + 25  # SIGXFSZ
+# The container's exit statuses that say what happened: 128 + SIGKILL (ours, or the OOM
+# killer's) and 128 + SIGXFSZ (the fsize ulimit). Any other status is the command's own.
+EXIT_KILLED = 128 + signal.SIGKILL
+CONTAINER_SIGNALS = frozenset({EXIT_KILLED, 128 + signal.SIGXFSZ})
 
 
 def engine_answers(engine: str) -> bool:
@@ -54,6 +75,7 @@ class ContainerSandbox:
         self._engine = engine
         self._settings = settings
         self._log = log or logging.getLogger(__name__)
+        self._network = InstallNetwork(settings)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
             timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
@@ -80,7 +102,10 @@ class ContainerSandbox:
             shutil.rmtree(private, ignore_errors=True)
         if timed_out:
             return stopped(timeout, cancel)
-        return self._result(proc.returncode, oom)
+        # State.OOMKilled: the OOM killer's SIGKILL took the build, whatever status the CLI relayed.
+        return exited(EXIT_KILLED if oom else proc.returncode, signals=CONTAINER_SIGNALS,
+                      limit=f"out of memory (limit {self._settings.build_memory_mb} MiB)" if oom else None,
+                      file_limit_mb=self._settings.build_max_file_mb)
 
     def argv(self, command: str, *, workdir: Path, home: Path, env: dict[str, str],
              network_dir: Path | None = None, name: str = "percel-build") -> list[str]:
@@ -101,27 +126,12 @@ class ContainerSandbox:
         argv += env_flags(env, network=network_dir is not None, home=home)
         if network_dir is None:
             return argv + [s.build_image, "sh", "-c", command]
-        return argv + ["--volume", f"{network_dir}:/run/percel:ro",
-                       "--volume", f"{FORWARDER}:/run/percel-forward.js:ro",
-                       s.build_image, "node", "/run/percel-forward.js", f"/run/percel/{PROXY_SOCKET}",
-                       str(FORWARD_PORT), command]
-
-    def _result(self, returncode: int, oom: bool) -> RunResult:
-        if oom:
-            return RunResult(None, False, f"out of memory (limit {self._settings.build_memory_mb} MiB)")
-        if returncode == EXIT_FSIZE:
-            return RunResult(None, False, f"file size limit exceeded (limit {self._settings.build_max_file_mb} MiB)")
-        if returncode == EXIT_OOM_OR_KILLED:
-            return RunResult(None, False, "killed by signal SIGKILL")
-        return RunResult(returncode, False, None)
+        return argv + ["--volume", f"{network_dir}:{SOCKET_DIR}:ro",
+                       "--volume", f"{FORWARDER}:{FORWARDER_MOUNT}:ro",
+                       s.build_image, *forwarder_argv(command)]
 
     def _proxy(self, private: Path, on_line: OnLine) -> AllowListProxy:
-        (private / "net").mkdir()
-        s = self._settings
-        policy = ProxyPolicy(parse_hosts(s.build_registry_hosts), parse_cidrs(s.build_proxy_allow_cidrs),
-                             upstream=os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None)
-        proxy = AllowListProxy(private / "net" / PROXY_SOCKET, policy,
-                               lambda message: on_line(f"percel sandbox: network access refused: {message}"))
+        proxy = self._network.proxy(private / "net", on_line)
         # uid 1000 in the container is not the socket's owner; connect() needs write permission.
         os.chmod(proxy.path, 0o666)
         return proxy

@@ -1,9 +1,9 @@
 """The install step's only way out: an allow-list HTTP CONNECT proxy on a UNIX socket.
 
-The sandbox has no network namespace access at all (bwrap --unshare-net); this
-socket is bind-mounted into it, and an in-sandbox forwarder (forward.js) turns it
-back into a TCP proxy address for npm/yarn/pnpm. The proxy runs in the runner
-process, in threads, and
+The sandbox has no network of its own (bwrap's empty network namespace, a container's
+`--network none`); the proxy's socket is mounted into it, and an in-sandbox forwarder
+(forward.js) turns it back into a TCP proxy address for npm/yarn/pnpm. The proxy runs
+in the runner process, in threads, and
 - accepts only CONNECT (RFC 9110 §9.3.6) to port 443 of a host on the registry allow-list;
 - resolves the name itself and connects to the address it checked, refusing
   loopback (our Redis), link-local (169.254.169.254, cloud metadata), this host's
@@ -12,12 +12,15 @@ process, in threads, and
 - or, when the runner itself reaches the internet through a proxy (HTTPS_PROXY),
   chains the CONNECT to that proxy, which then does the resolving.
 Every refusal is reported through `on_refusal`, which the sandbox puts in the build log.
+`InstallNetwork` is what a backend uses: the policy from the settings, one proxy per
+install, and the paths and variables the sandboxed command needs to reach it.
 """
 from __future__ import annotations
 
 import base64
 import ipaddress
 import logging
+import os
 import select
 import socket
 import socketserver
@@ -26,6 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
+
+from build_runner.sandbox.base import OnLine
+from chalicelib.settings import Settings
 
 ALLOWED_PORTS = frozenset({443})
 MAX_HEADER_BYTES = 16 * 1024
@@ -38,6 +44,15 @@ IDLE_TIMEOUT = 300.0
 # runner threads. Package managers open far fewer (npm's maxsockets defaults to 15,
 # docs.npmjs.com/cli/using-npm/config#maxsockets; yarn berry's networkConcurrency to 50).
 MAX_TUNNELS = 64
+
+# What both backends mount into the sandbox for the install step: the directory holding the
+# proxy's socket, and the forwarder, which listens on FORWARD_PORT of the sandbox's own
+# loopback (its own network namespace, invisible to the host).
+PROXY_SOCKET = "proxy.sock"
+SOCKET_DIR = "/run/percel"
+FORWARDER = Path(__file__).with_name("forward.js")
+FORWARDER_MOUNT = "/run/percel-forward.js"
+FORWARD_PORT = 3128
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -273,7 +288,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self._slots = threading.BoundedSemaphore(max_tunnels)
         super().__init__(path, _Handler)
 
-    def process_request(self, request, client_address) -> None:
+    def process_request(self, request: socket.socket, client_address: object) -> None:
         """Refuse a connection beyond max_tunnels instead of starting one more runner thread."""
         if not self._slots.acquire(blocking=False):
             self.refused(f"more than {self.max_tunnels} connections at once")
@@ -286,7 +301,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             self._slots.release()
             raise
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -327,3 +342,35 @@ class AllowListProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+class InstallNetwork:
+    """The install proxy as the settings describe it, read once per backend: a bad
+    BUILD_PROXY_ALLOW_CIDRS stops the runner at start rather than failing every install."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._hosts = parse_hosts(settings.build_registry_hosts)
+        self._allow_cidrs = parse_cidrs(settings.build_proxy_allow_cidrs)
+        # The runner's own way out, when it has one (this machine reaches npm directly).
+        self._upstream = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None
+
+    def proxy(self, directory: Path, on_line: OnLine) -> AllowListProxy:
+        """A proxy serving `directory`/proxy.sock (the backend mounts `directory` at SOCKET_DIR);
+        refusals go to the build log."""
+        directory.mkdir()
+        policy = ProxyPolicy(self._hosts, self._allow_cidrs, upstream=self._upstream)
+        return AllowListProxy(directory / PROXY_SOCKET, policy,
+                              lambda message: on_line(f"percel sandbox: network access refused: {message}"))
+
+
+def forwarder_argv(command: str) -> list[str]:
+    """Run `command` under the in-sandbox forwarder (forward.js), which exits with its status."""
+    return ["node", FORWARDER_MOUNT, f"{SOCKET_DIR}/{PROXY_SOCKET}", str(FORWARD_PORT), command]
+
+
+def proxy_env() -> dict[str, str]:
+    """Every spelling npm, yarn (1 and berry), pnpm and bun read for an HTTPS proxy."""
+    url = f"http://127.0.0.1:{FORWARD_PORT}"
+    names = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "npm_config_proxy",
+             "npm_config_https_proxy", "YARN_HTTP_PROXY", "YARN_HTTPS_PROXY")
+    return {**{name: url for name in names}, "NO_PROXY": "", "no_proxy": ""}
