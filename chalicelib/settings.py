@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from typing import Mapping
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ _ENV_NAMES = {
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from the environment: field `clone_timeout` is read from CLONE_TIMEOUT."""
     environ = os.environ if environ is None else environ
-    values = {}
+    values: dict[str, Any] = {}
     names = {f.name.upper(): f.name for f in fields(Settings)}
     names.update(_ENV_NAMES)
     types = {f.name: f.type for f in fields(Settings)}

@@ -2,7 +2,7 @@
 
 chalice local stalls ~40 ms per keep-alive request because small writes wait
 for an ACK (Nagle's algorithm): 22 req/s at one connection, ~2,000 req/s with
-TCP_NODELAY (measured here, DESIGN.md). BaseHTTPRequestHandler sets TCP_NODELAY
+TCP_NODELAY (docs/DECISIONS.md#nagle). BaseHTTPRequestHandler sets TCP_NODELAY
 when `disable_nagle_algorithm` is true.
 
 chalice local also writes its own Content-Length (len(body)) before the app's
@@ -34,7 +34,7 @@ def _send_http_response_with_body(self, code, headers, body) -> None:
     self.wfile.write(body)
 
 
-local.ChaliceRequestHandler._send_http_response_with_body = _send_http_response_with_body
+local.ChaliceRequestHandler._send_http_response_with_body = _send_http_response_with_body  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.argv = ["chalice", "local", "--no-autoreload", *sys.argv[1:]]

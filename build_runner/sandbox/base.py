@@ -112,6 +112,7 @@ def pump(proc: subprocess.Popen, on_line: OnLine, timeout: float,
     select() on the raw fd instead of a reader thread: a process that escaped the
     process tree can hold the pipe open forever, and a blocked read cannot be cancelled.
     """
+    assert proc.stdout is not None, "spawn() always pipes stdout"
     fd = proc.stdout.fileno()
     splitter = LineSplitter(on_line)
     deadline = time.monotonic() + timeout
@@ -144,7 +145,8 @@ def supervise(proc: subprocess.Popen, on_line: OnLine, timeout: float, cancel: C
         return pump(proc, on_line, timeout, cancel)
     finally:
         stop()
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
         proc.wait()
 
 

@@ -218,7 +218,7 @@ def relay(a: socket.socket, b: socket.socket) -> None:
                 data = sock.recv(65536)
             except OSError:
                 return
-            other = peers.get(sock)
+            other = peers[sock]
             if not data:
                 # Half-close: pass the EOF on, keep reading the other direction.
                 _shutdown_write(other)
@@ -288,7 +288,7 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self._slots = threading.BoundedSemaphore(max_tunnels)
         super().__init__(path, _Handler)
 
-    def process_request(self, request: socket.socket, client_address: object) -> None:
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         """Refuse a connection beyond max_tunnels instead of starting one more runner thread."""
         if not self._slots.acquire(blocking=False):
             self.refused(f"more than {self.max_tunnels} connections at once")
@@ -301,7 +301,8 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             self._slots.release()
             raise
 
-    def process_request_thread(self, request: socket.socket, client_address: object) -> None:
+    def process_request_thread(self, request: socket.socket,  # type: ignore[override]
+                               client_address: object) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:

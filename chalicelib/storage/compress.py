@@ -8,7 +8,7 @@ import brotli
 from chalicelib.lru import LRU
 
 # A variant is kept only when it saves at least this share of the bytes; below
-# that, the cost of a Vary'd cache entry outweighs the gain (issue 3).
+# that, the cost of a Vary'd cache entry outweighs the gain (docs/DECISIONS.md#precompression).
 MIN_SAVING = 0.05
 # Smaller bodies fit in one packet either way.
 MIN_SIZE = 256

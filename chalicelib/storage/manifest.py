@@ -95,11 +95,12 @@ def scan_output(root: Path) -> Tree:
         entry = {"sha256": digest, "size": len(data), "type": media}
         variants = compress.variants(data, digest) if mediatypes.is_compressible(media) else {}
         if variants:
-            entry["encodings"] = {}
+            encodings: dict[str, dict[str, object]] = {}
             for encoding, packed in variants.items():
                 packed_digest = sha256_bytes(packed)
                 tree.blobs[packed_digest] = packed
-                entry["encodings"][encoding] = {"sha256": packed_digest, "size": len(packed)}
+                encodings[encoding] = {"sha256": packed_digest, "size": len(packed)}
+            entry["encodings"] = encodings
         tree.blobs[digest] = data
         tree.files[relative] = entry
     return tree

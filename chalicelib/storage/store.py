@@ -23,7 +23,7 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
     """Build the boto3 S3 client once, at the edge.
 
     boto3 >= 1.36 adds CRC checksums by default, which R2 rejects on uploads:
-    only compute them when an operation requires one (see DESIGN.md).
+    only compute them when an operation requires one (docs/DECISIONS.md#r2-compatibility).
     """
     config = Config(
         request_checksum_calculation="when_required",
