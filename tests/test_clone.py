@@ -1,8 +1,14 @@
 """Cloning real git repositories, within limits."""
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
 import pytest
 
-from chalicelib.pipeline.clone import CloneLimits, clone
 from chalicelib.errors import TooLarge, Unprocessable
+from chalicelib.pipeline.clone import CloneLimits, clone
 from tests.conftest import commit_all, git, make_repo
 
 LIMITS = CloneLimits(timeout=30, max_files=100, max_bytes=1_000_000)
@@ -83,3 +89,53 @@ def test_a_pinned_clone_refuses_other_protocols(tmp_path):
     url = make_repo(tmp_path / "origin", {"a": "a"})
     with pytest.raises(Unprocessable):
         clone(url, None, tmp_path / "c", LIMITS, Pin("localhost", 443, "127.0.0.1"))
+
+
+# A remote helper (`git clone hang::x` runs `git-remote-hang` from PATH) that records its pid,
+# then starts a grandchild of git through a subshell that exits at once: the grandchild is
+# re-parented to init, so walking parent links from git can no longer find it. "holds-stderr"
+# keeps git's stderr pipe open (the clone call cannot return while it lives); "detached" closes
+# it and would keep running, writing, after the call returned.
+_HANGING_HELPER = """#!/bin/sh
+echo $$ >> "{pids}"
+( sleep 30 {redirect} & echo $! >> "{pids}" )
+exec sleep 30
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running or stopped; a zombie is dead (it waits only for its parent to reap it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("redirect", ["", "</dev/null >/dev/null 2>&1"], ids=["holds-stderr", "detached"])
+def test_a_clone_that_hangs_in_a_grandchild_leaves_no_process_behind(tmp_path, monkeypatch, redirect):
+    bin_dir, pids = tmp_path / "bin", tmp_path / "pids"
+    bin_dir.mkdir()
+    helper = bin_dir / "git-remote-hang"
+    helper.write_text(_HANGING_HELPER.format(pids=pids, redirect=redirect))
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    started = time.monotonic()
+    try:
+        with pytest.raises(Unprocessable, match="longer than 1 s"):
+            clone("hang::nowhere", None, tmp_path / "c", CloneLimits(timeout=1, max_files=10, max_bytes=10))
+        assert time.monotonic() - started < 10
+        recorded = [int(line) for line in pids.read_text().split()]
+        assert len(recorded) == 2  # the helper and its grandchild both started
+        deadline = time.monotonic() + 2  # SIGKILL is delivered asynchronously
+        while any(_alive(pid) for pid in recorded) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [pid for pid in recorded if _alive(pid)] == []
+    finally:  # on failure, end the processes this test started, by their recorded ids
+        for pid in [int(line) for line in pids.read_text().split()] if pids.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -1,4 +1,4 @@
-"""Build-time parsing of vercel.json, percel.json, _redirects and _headers (chalicelib/pipeline/siteconfig.py)."""
+"""Build-time parsing of vercel.json, percel.json, _redirects and _headers (chalicelib/pipeline/siteconfig/)."""
 from __future__ import annotations
 
 import json

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,12 +60,10 @@ def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
     if ref:
         command += ["--branch", ref]
     command += ["--", url, str(destination)]
-    # Repo.clone_from runs git as_process and so ignores kill_after_timeout (GitPython
-    # repo/base.py _clone); Git.execute honours it and kills the clone at the limit.
-    runner = git.Git(str(destination.parent))
     try:
-        runner.execute(command, kill_after_timeout=limits.timeout,
-                       env={**os.environ, **_GIT_ENV})
+        _run_bounded(command, destination.parent, limits.timeout)
+    except subprocess.TimeoutExpired:
+        raise _timed_out(limits) from None
     except git.GitCommandError as error:
         raise _explain(error, url, ref, limits) from None
     commit = git.Repo(str(destination)).head.commit.hexsha
@@ -71,10 +71,39 @@ def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
     return commit
 
 
-def _explain(error: git.GitCommandError, url: str, ref: str | None, limits: CloneLimits):
+def _run_bounded(command: list[str], cwd: Path, timeout: float) -> None:
+    """Run git in a session of its own; at the deadline SIGKILL the whole process group.
+
+    Git.execute's kill_after_timeout signals the processes it finds through parent links: in
+    GitPython 3.1 git's direct children only, so git-remote-https and fetch-pack survived
+    (gitpython-developers/GitPython#895); 3.2 walks further, but a helper re-parented to init or
+    started during the walk is still missed. Such a process keeps writing into the clone and
+    holds git's stderr pipe, so the call returns only when it ends (measured with the hanging
+    remote helper in tests/test_clone.py: 30 s past a 1 s deadline). Every process git starts
+    stays in its process group unless it leaves on purpose, so one killpg reaches them all.
+    """
+    handle = git.Git(str(cwd)).execute(command, as_process=True, env={**os.environ, **_GIT_ENV},
+                                       start_new_session=True)
+    try:
+        _, stderr = handle.communicate(timeout=timeout)  # AutoInterrupt passes through to Popen
+    except subprocess.TimeoutExpired:
+        # git is not reaped yet (communicate reaps only after the pipes close), so its pid
+        # still names this group and no other.
+        os.killpg(handle.pid, signal.SIGKILL)
+        handle.communicate()
+        raise
+    handle.wait(stderr=stderr)  # GitCommandError (credentials redacted) when git failed
+
+
+def _timed_out(limits: CloneLimits) -> Unprocessable:
+    return Unprocessable(f"cloning took longer than {limits.timeout:g} s and was stopped")
+
+
+def _explain(error: git.GitCommandError, url: str, ref: str | None,
+             limits: CloneLimits) -> Unprocessable:
     stderr = str(error.stderr or "")
     if error.status in (-9, 9) or "kill" in stderr.lower() or "Timeout" in stderr:
-        return Unprocessable(f"cloning took longer than {limits.timeout:g} s and was stopped")
+        return _timed_out(limits)
     if ref and ("not found in upstream" in stderr or "Remote branch" in stderr):
         return Unprocessable(f"ref {ref!r} does not exist in {url}")
     return Unprocessable(f"repository {url} does not exist or cannot be cloned")

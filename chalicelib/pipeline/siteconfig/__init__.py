@@ -1,0 +1,88 @@
+"""A site's routing config, parsed once at build time into the output manifest's "config".
+
+Sources (all optional), one module per dialect:
+- `vercel.json` in the project directory (vercel.py).
+- `_redirects` and `_headers` in the output directory, in the Netlify / Cloudflare Pages format
+  (netlify.py).
+- `percel.json` in the project directory: the SPA switch (percel.py).
+Shared by the dialects: reading files inside their tree (files.py), rule paths compiled to
+regexes and probed for cost (patterns.py), header validation (headers.py), caps (limits.py).
+
+A file that cannot be understood raises SiteConfigError, whose message names the file and the
+rule; the build runner fails the build with it.
+
+The returned dict (JSON-serialisable) has this shape (see `empty_config` and shape.py):
+    {"version": 1, "clean_urls": bool, "trailing_slash": bool | None, "spa": bool,
+     "redirects": [{"regex", "names", "destination", "status", "has", "missing"}],
+     "rewrites":  [{"regex", "names", "destination", "has", "missing"}],
+     "headers":   [{"regex", "names", "headers": [[name, value]], "has", "missing"}],
+     "netlify_redirects": [{"regex", "names", "query": {param: value}, "destination",
+                            "status", "force"}],
+     "netlify_headers":   [{"regex", "names", "headers": [[name, value]], "detach": [name]}],
+     "hidden": [manifest keys never served], "warnings": [str]}
+"has"/"missing" items are {"type": header|cookie|host|query, "key": str|None, "value": regex|None}.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+from chalicelib.pipeline.siteconfig.files import read_json_object, read_text
+from chalicelib.pipeline.siteconfig.limits import MAX_FILE_BYTES, MAX_LINE, MAX_RULES
+from chalicelib.pipeline.siteconfig.netlify import (
+    parse_headers_file,
+    parse_redirects_file,
+)
+from chalicelib.pipeline.siteconfig.patterns import splat_pattern, vercel_pattern
+from chalicelib.pipeline.siteconfig.percel import apply_percel
+from chalicelib.pipeline.siteconfig.shape import JsonObject, SiteConfig, empty_config
+from chalicelib.pipeline.siteconfig.vercel import apply_vercel
+from chalicelib.schema import CONFIG_FILES
+
+__all__ = [
+    "MAX_FILE_BYTES", "MAX_LINE", "MAX_RULES", "SiteConfig", "SiteConfigError",
+    "build_site_config", "compile_config", "empty_config", "parse_headers_file", "parse_redirects_file",
+    "splat_pattern", "vercel_pattern"]
+
+
+def build_site_config(output_dir: Path, project_dir: Path, spa_default: bool) -> SiteConfig:
+    """Read vercel.json, percel.json, _redirects and _headers into the manifest's "config"."""
+    return compile_config(
+        vercel=read_json_object(project_dir / "vercel.json", project_dir),
+        percel=read_json_object(project_dir / "percel.json", project_dir),
+        redirects=read_text(output_dir / "_redirects", output_dir),
+        headers=read_text(output_dir / "_headers", output_dir),
+        spa_default=spa_default and not (output_dir / "404.html").is_file(),
+        hidden=_hidden_files(output_dir, project_dir))
+
+
+def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None = None,
+                   redirects: str | None = None, headers: str | None = None,
+                   spa_default: bool = False, hidden: list[str] | None = None) -> SiteConfig:
+    """The pure part of build_site_config: parsed sources in, config dict out.
+
+    spa_default: the framework is a single-page app and its output has no 404.html.
+    """
+    config = empty_config()
+    if vercel is not None:
+        apply_vercel(config, vercel)
+    config["spa"] = spa_default
+    if percel is not None:
+        apply_percel(config, percel)
+    if redirects is not None:
+        config["netlify_redirects"] = parse_redirects_file(redirects, config["warnings"])
+    if headers is not None:
+        config["netlify_headers"] = parse_headers_file(headers, config["warnings"])
+    config["hidden"] = list(hidden if hidden is not None else CONFIG_FILES)
+    return config
+
+
+def _hidden_files(output_dir: Path, project_dir: Path) -> list[str]:
+    """Config files are not content: Netlify and Cloudflare Pages never serve _redirects/_headers.
+
+    A plain static repo is its own output, so its vercel.json/percel.json would be public too.
+    """
+    hidden = list(CONFIG_FILES)
+    if output_dir.resolve() == project_dir.resolve():
+        hidden += ["vercel.json", "percel.json"]
+    return hidden

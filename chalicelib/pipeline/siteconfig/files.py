@@ -1,0 +1,46 @@
+"""Reading a config file the build made: only inside its tree, within a size cap, as UTF-8."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from chalicelib import paths
+from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+from chalicelib.pipeline.siteconfig.limits import MAX_FILE_BYTES
+from chalicelib.pipeline.siteconfig.shape import JsonObject
+
+
+def read_text(path: Path, tree: Path) -> str | None:
+    """The file's text, None when absent; `tree` is the directory it must resolve inside.
+
+    The build made these files and may have made them symlinks, while the runner reads them
+    as itself, outside the sandbox: `_headers -> /proc/self/environ` put the runner's whole
+    environment (AWS_SECRET_ACCESS_KEY) in the build's error message. So, as in
+    manifest.scan_output, a link is followed only when it stays inside the tree.
+    """
+    if not path.is_file():
+        return None
+    real = paths.resolve_inside(path, Path(tree).resolve())
+    if real is None:
+        raise SiteConfigError(f"{path.name}: a symlink to a file outside the {tree.name}/ "
+                              "directory; not read")
+    if real.stat().st_size > MAX_FILE_BYTES:
+        raise SiteConfigError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    try:
+        return real.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SiteConfigError(f"{path.name}: not valid UTF-8 ({error.reason})") from None
+
+
+def read_json_object(path: Path, tree: Path) -> JsonObject | None:
+    """The file's top-level JSON object, None when absent (read as `read_text` does)."""
+    text = read_text(path, tree)
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SiteConfigError(f"{path.name}: invalid JSON at line {error.lineno}: {error.msg}") from None
+    if not isinstance(data, dict):
+        raise SiteConfigError(f"{path.name}: the top level must be a JSON object")
+    return data

@@ -1,0 +1,30 @@
+"""Which response headers a rule may set, and how their names and values must look."""
+from __future__ import annotations
+
+import re
+
+from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+
+# Framing and routing headers a rule may not set: the handler owns them. Content-Type is not
+# among them: Vercel, Netlify and Cloudflare Pages let a rule set it, and sites need that for
+# extensionless files (`/.well-known/apple-app-site-association` must be application/json).
+RESERVED_HEADERS = frozenset({
+    "content-length", "content-encoding", "content-range", "transfer-encoding", "connection",
+    "location", "etag", "accept-ranges", "upgrade", "trailer", "keep-alive"})
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 §5.6.2 field-name
+# RFC 9110 §5.5 field value: visible ASCII, SP and HTAB (obs-text is obsolete). CR/LF would
+# inject headers; other controls and non-ASCII make the server drop the response (measured:
+# `X-Note: 日本` closed every connection to the page without an answer).
+_FIELD_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+
+
+def header_pair(name: str, value: object, where: str) -> list[str]:
+    """`[name, value]` for the config, or SiteConfigError naming `where`."""
+    if not isinstance(value, str) or not _FIELD_VALUE.fullmatch(value):
+        raise SiteConfigError(f"{where}: the value of {name!r} must be a single-line string "
+                              "of printable ASCII characters")
+    if not _TOKEN.fullmatch(name):   # fullmatch: `$` would let a trailing "\n" through
+        raise SiteConfigError(f"{where}: {name!r} is not a valid header name")
+    if name.lower() in RESERVED_HEADERS:
+        raise SiteConfigError(f"{where}: header {name!r} is set by the server and cannot be overridden")
+    return [name, value.strip()]

@@ -1,0 +1,133 @@
+"""The `_redirects` and `_headers` dialect, shared by Netlify and Cloudflare Pages.
+
+https://docs.netlify.com/routing/redirects/, https://docs.netlify.com/routing/headers/,
+https://developers.cloudflare.com/pages/configuration/redirects/
+"""
+from __future__ import annotations
+
+import re
+
+from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+from chalicelib.pipeline.siteconfig.headers import header_pair
+from chalicelib.pipeline.siteconfig.limits import MAX_LINE, MAX_RULES
+from chalicelib.pipeline.siteconfig.patterns import check_cost, splat_pattern
+from chalicelib.pipeline.siteconfig.shape import HeaderBlock, Rule
+from chalicelib.schema import REDIRECT_CODES
+
+# --- _redirects ------------------------------------------------------------------------------
+
+_STATUS = re.compile(r"^(\d{3})(!?)$")
+_CONDITION_KEYS = ("country=", "language=", "role=", "cookie=")
+
+
+def parse_redirects_file(text: str, warnings: list[str]) -> list[Rule]:
+    """Parse `_redirects`: `from [query=:param ...] to [status][!] [Condition=...]`, first match wins."""
+    rules = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"_redirects line {number}"
+        if len(line) > MAX_LINE:
+            raise SiteConfigError(f"{where}: longer than {MAX_LINE} characters")
+        rule = _redirect_line(line.split(), where, warnings)
+        if rule is not None:
+            rules.append(rule)
+        if len(rules) > MAX_RULES:
+            raise SiteConfigError(f"_redirects: more than {MAX_RULES} rules")
+    return rules
+
+
+def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> Rule | None:
+    source, rest = tokens[0], tokens[1:]
+    if not source.startswith("/"):
+        warnings.append(f"{where}: only path rules are supported (not {source!r}); rule ignored")
+        return None
+    query, rest = _leading_query(rest)
+    if not rest:
+        raise SiteConfigError(f"{where}: expected `from to [status]`, got only {source!r}")
+    destination, rest = rest[0], rest[1:]
+    status, force, rest = _status_token(rest, where)
+    if rest and any(token.lower().startswith(_CONDITION_KEYS) for token in rest):
+        warnings.append(f"{where}: Country/Language/Role/Cookie conditions are not supported; rule ignored")
+        return None
+    if rest:
+        raise SiteConfigError(f"{where}: unexpected {' '.join(rest)!r} after the status")
+    if status not in REDIRECT_CODES and not destination.startswith("/"):
+        warnings.append(f"{where}: proxying to {destination!r} is not supported; rule ignored")
+        return None
+    regex, names = splat_pattern(source)
+    check_cost(regex, where, source)
+    return {"regex": regex, "names": names, "query": query, "destination": destination,
+            "status": status, "force": force}
+
+
+def _leading_query(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Netlify query matching: `key=value` tokens between `from` and `to`."""
+    query = {}
+    while tokens and "=" in tokens[0] and not tokens[0].startswith(("/", "http://", "https://")):
+        key, _, value = tokens[0].partition("=")
+        query[key] = value
+        tokens = tokens[1:]
+    return query, tokens
+
+
+def _status_token(tokens: list[str], where: str) -> tuple[int, bool, list[str]]:
+    if not tokens:
+        return 301, False, tokens  # Netlify's default status
+    match = _STATUS.match(tokens[0])
+    if not match:
+        if tokens[0] == "!":
+            return 301, True, tokens[1:]
+        if "=" in tokens[0]:
+            return 301, False, tokens
+        raise SiteConfigError(f"{where}: {tokens[0]!r} is not a status code")
+    status = int(match.group(1))
+    if not (200 <= status <= 599) or (300 <= status < 400 and status not in REDIRECT_CODES):
+        raise SiteConfigError(f"{where}: unsupported status {status}")
+    return status, bool(match.group(2)), tokens[1:]
+
+
+# --- _headers --------------------------------------------------------------------------------
+
+def parse_headers_file(text: str, warnings: list[str]) -> list[HeaderBlock]:
+    """Parse `_headers`: a path line, then indented `Name: value` lines (`! Name` detaches, as on
+    Cloudflare Pages). Every matching block applies; the resolver merges them."""
+    rules: list[HeaderBlock] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"_headers line {number}"
+        if raw[0] not in " \t":
+            rules.append(_header_block(line, where, warnings))
+            if len(rules) > MAX_RULES:
+                raise SiteConfigError(f"_headers: more than {MAX_RULES} rules")
+        elif not rules:
+            raise SiteConfigError(f"{where}: a header line must follow a path line")
+        else:
+            _header_line(rules[-1], line, where)
+    return [rule for rule in rules if rule["regex"] is not None]
+
+
+def _header_block(line: str, where: str, warnings: list[str]) -> HeaderBlock:
+    if line.startswith(("http://", "https://")):
+        # Cloudflare Pages allows host-specific blocks; percel serves one host per site.
+        warnings.append(f"{where}: host-specific rules are not supported; block ignored")
+        return {"regex": None, "headers": [], "detach": []}
+    if not line.startswith("/"):
+        raise SiteConfigError(f"{where}: {line!r} is not a path (paths start with \"/\"; "
+                              "header lines must be indented)")
+    regex, names = splat_pattern(line)
+    check_cost(regex, where, line)
+    return {"regex": regex, "names": names, "headers": [], "detach": []}
+
+
+def _header_line(rule: HeaderBlock, line: str, where: str) -> None:
+    if line.startswith("!"):
+        rule["detach"].append(line[1:].strip().lower())
+        return
+    name, colon, value = line.partition(":")
+    if not colon:
+        raise SiteConfigError(f"{where}: expected `Name: value`, got {line!r}")
+    rule["headers"].append(header_pair(name.strip(), value, where))

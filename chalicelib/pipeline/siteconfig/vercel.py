@@ -1,0 +1,139 @@
+"""The vercel.json dialect: cleanUrls, trailingSlash, redirects, rewrites, headers, has/missing.
+
+https://vercel.com/docs/project-configuration. Unknown keys are ignored, as the build only
+needs the routing ones; legacy `routes` is reported as a warning, not emulated.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+from chalicelib.pipeline.siteconfig.headers import header_pair
+from chalicelib.pipeline.siteconfig.limits import MAX_RULES
+from chalicelib.pipeline.siteconfig.patterns import (
+    check_cost,
+    check_regex,
+    vercel_pattern,
+)
+from chalicelib.pipeline.siteconfig.shape import JsonObject, Rule, SiteConfig
+from chalicelib.schema import REDIRECT_CODES
+
+_HAS_TYPES = frozenset({"header", "cookie", "host", "query"})
+
+# (rule, where, warnings) -> the compiled rule, or None when the rule is dropped with a warning.
+RuleParser = Callable[[JsonObject, str, list[str]], "Rule | None"]
+
+
+def apply_vercel(config: SiteConfig, data: JsonObject) -> None:
+    """Fill `config` from vercel.json's parsed object."""
+    clean_urls = _switch(data, "cleanUrls")
+    if clean_urls is not None:
+        config["clean_urls"] = clean_urls
+    trailing_slash = _switch(data, "trailingSlash")
+    if trailing_slash is not None:
+        config["trailing_slash"] = trailing_slash
+    if "routes" in data:
+        config["warnings"].append("vercel.json: legacy `routes` is not supported and was ignored")
+    config["redirects"] = _vercel_rules(data, "redirects", _vercel_redirect, config["warnings"])
+    config["rewrites"] = _vercel_rules(data, "rewrites", _vercel_rewrite, config["warnings"])
+    config["headers"] = _vercel_rules(data, "headers", _vercel_header, config["warnings"])
+
+
+def _switch(data: JsonObject, key: str) -> bool | None:
+    """A true/false key's value, None when absent."""
+    value = data.get(key)
+    if key in data and not isinstance(value, bool):
+        raise SiteConfigError(f"vercel.json: {key} must be true or false")
+    return value if isinstance(value, bool) else None
+
+
+def _vercel_rules(data: JsonObject, key: str, parse: RuleParser, warnings: list[str]) -> list[Rule]:
+    rules = data.get(key, [])
+    if not isinstance(rules, list):
+        raise SiteConfigError(f"vercel.json: {key} must be an array")
+    if len(rules) > MAX_RULES:
+        raise SiteConfigError(f"vercel.json: {key} has {len(rules)} rules; the limit is {MAX_RULES}")
+    compiled = []
+    for index, rule in enumerate(rules):
+        where = f"vercel.json: {key}[{index}]"
+        if not isinstance(rule, dict):
+            raise SiteConfigError(f"{where} must be an object")
+        parsed = parse(rule, where, warnings)
+        if parsed is not None:
+            compiled.append(parsed)
+    return compiled
+
+
+def _string_field(rule: JsonObject, name: str, where: str) -> str:
+    value = rule.get(name)
+    if not isinstance(value, str) or not value:
+        raise SiteConfigError(f"{where}: {name} must be a non-empty string")
+    return value
+
+
+def _vercel_source(rule: JsonObject, where: str) -> Rule:
+    source = _string_field(rule, "source", where)
+    if not source.startswith("/"):
+        raise SiteConfigError(f"{where}: source {source!r} must start with \"/\"")
+    regex, names = vercel_pattern(source, where)
+    check_cost(regex, where, source)
+    return {"regex": regex, "names": names, "has": _conditions(rule, "has", where),
+            "missing": _conditions(rule, "missing", where)}
+
+
+def _vercel_redirect(rule: JsonObject, where: str, warnings: list[str]) -> Rule:
+    compiled = _vercel_source(rule, where)
+    compiled["destination"] = _string_field(rule, "destination", where)
+    permanent = rule.get("permanent", True)
+    if not isinstance(permanent, bool):
+        raise SiteConfigError(f"{where}: permanent must be true or false")
+    status = rule.get("statusCode", 308 if permanent else 307)  # Vercel: statusCode wins
+    if status not in REDIRECT_CODES or isinstance(status, bool):
+        raise SiteConfigError(f"{where}: statusCode must be one of 301, 302, 303, 307, 308")
+    compiled["status"] = status
+    return compiled
+
+
+def _vercel_rewrite(rule: JsonObject, where: str, warnings: list[str]) -> Rule | None:
+    compiled = _vercel_source(rule, where)
+    destination = _string_field(rule, "destination", where)
+    if not destination.startswith("/"):
+        # Vercel proxies external rewrites; a static host cannot, so the rule is dropped loudly.
+        warnings.append(f"{where}: rewrites to external URLs are not supported; rule ignored")
+        return None
+    compiled["destination"] = destination
+    return compiled
+
+
+def _vercel_header(rule: JsonObject, where: str, warnings: list[str]) -> Rule:
+    compiled = _vercel_source(rule, where)
+    items = rule.get("headers")
+    if not isinstance(items, list) or not items:
+        raise SiteConfigError(f"{where}: headers must be a non-empty array of {{key, value}}")
+    pairs = []
+    for position, item in enumerate(items):
+        spot = f"{where}.headers[{position}]"
+        if not isinstance(item, dict):
+            raise SiteConfigError(f"{spot} must be an object with key and value")
+        pairs.append(header_pair(_string_field(item, "key", spot), item.get("value"), spot))
+    compiled["headers"] = pairs
+    return compiled
+
+
+def _conditions(rule: JsonObject, field: str, where: str) -> list[Rule]:
+    """Vercel `has` / `missing`: header, cookie, host or query, with an optional value regex."""
+    items = rule.get(field, [])
+    if not isinstance(items, list):
+        raise SiteConfigError(f"{where}: {field} must be an array")
+    conditions = []
+    for position, item in enumerate(items):
+        spot = f"{where}.{field}[{position}]"
+        if not isinstance(item, dict) or item.get("type") not in _HAS_TYPES:
+            raise SiteConfigError(f"{spot}: type must be one of header, cookie, host, query")
+        key, value = item.get("key"), item.get("value")
+        if item["type"] != "host" and not isinstance(key, str):
+            raise SiteConfigError(f"{spot}: key must be a string")
+        if value is not None:
+            check_regex(value, spot)
+        conditions.append({"type": item["type"], "key": key, "value": value})
+    return conditions
