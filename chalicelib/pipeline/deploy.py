@@ -68,7 +68,7 @@ def _limits(ctx: Context) -> CloneLimits:
 
 
 def _record(ctx: Context, deployment_id: str, request: DeployRequest,
-            commit: str) -> dict[str, str]:
+            commit: str) -> dict[str, str | None]:
     return {
         "id": deployment_id, "url": ctx.settings.site_url(deployment_id),
         "repo_url": request.repo_url, "ref": request.ref, "commit": commit,

@@ -24,8 +24,9 @@ Clock = Callable[[], float]
 
 # --- submit -----------------------------------------------------------------------------
 
-def submit(ctx: Context, record: dict[str, str]) -> None:
-    """Record `queued` and job pushed in one MULTI/EXEC: never a job without its record."""
+def submit(ctx: Context, record: dict[str, str | None]) -> None:
+    """Record `queued` and job pushed in one MULTI/EXEC: never a job without its record.
+    Fields that are None are left out of the record."""
     pipe = ctx.redis.pipeline(transaction=True)
     ctx.records.create(record, pipe)
     ctx.queue.enqueue(record["id"], pipe)

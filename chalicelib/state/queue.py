@@ -66,7 +66,7 @@ class JobQueue:
         self._requeue = client.register_script(_REQUEUE_LUA)
         self._ack = client.register_script(_ACK_LUA)
 
-    def enqueue(self, deployment_id: str, pipe=None) -> None:
+    def enqueue(self, deployment_id: str, pipe: redis.client.Pipeline | None = None) -> None:
         """Add a job; LPUSH + RPOP makes the list first-in, first-out."""
         (pipe if pipe is not None else self.redis).lpush(keys.QUEUE, deployment_id)
 
