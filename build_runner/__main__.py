@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 
-from build_runner.runner import Runner
+from build_runner.loop import Runner
 from build_runner.sandbox import make_sandbox
 from chalicelib.context import build_context
 

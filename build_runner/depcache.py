@@ -2,7 +2,7 @@
 
 The key hashes what decides the installed tree (lockfile, package manager,
 node version, platform), so a repeat build of an unchanged app restores
-node_modules and its install step has little left to do (issue 4, "Build cache").
+node_modules and its install step has little left to do.
 Archives are untrusted on the way back in: a member that would land outside
 node_modules is refused before anything is written.
 """
@@ -35,8 +35,9 @@ DEFAULT_MAX_BYTES = 1024 ** 3
 _ROOT = "node_modules"
 
 
-class UnsafeArchive(ValueError):
-    """A cached archive holds a member that would escape node_modules."""
+class UnsafeArchive(Exception):
+    """A cached archive holds a member that would escape node_modules: `restore` treats it
+    as a miss; it is never the user's project that is at fault."""
 
 
 def current_platform() -> str:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
-from typing import Callable
+from pathlib import Path
 
+from build_runner.errors import ProjectError
 from chalicelib import paths
 
 # Environment every build step needs when it runs corepack (pnpm, yarn), measured here:
@@ -63,12 +64,21 @@ class BuildPlan:
     spa: bool
 
 
-class OutputNotFound(Exception):
+class OutputNotFound(ProjectError):
     """The build finished but no candidate output directory holds an index.html."""
 
 
-class UnsupportedProject(Exception):
-    """The project needs a tool the runner does not have (e.g. bun)."""
+class UnsupportedProject(ProjectError):
+    """The project needs a tool the runner does not have (e.g. bun), or its package.json
+    cannot be read."""
+
+
+class InvalidRootDir(ProjectError):
+    """root_dir leaves the repository or is not a directory in it."""
+
+
+class InvalidOutputDir(ProjectError):
+    """The output_dir override leaves the project."""
 
 
 # --- reading the project ------------------------------------------------------
@@ -362,7 +372,7 @@ def detect(project_dir: Path, overrides: Overrides = Overrides()) -> BuildPlan:
     """The build plan for a project directory; overrides win field by field.
 
     An empty-string override means "skip this step" (no install, no build).
-    Raises ValueError for an output_dir override that leaves the project, and
+    Raises InvalidOutputDir for an output_dir override that leaves the project, and
     UnsupportedProject when the plan needs bun and no bun binary is installed.
     """
     project = _Project(Path(project_dir), _load_package(Path(project_dir)))
@@ -402,7 +412,7 @@ def _apply_overrides(plan: BuildPlan, overrides: Overrides) -> BuildPlan:
     if overrides.output_dir is not None:
         clean = _clean_relative(overrides.output_dir)
         if clean is None:
-            raise ValueError(f"output_dir {overrides.output_dir!r} must be a relative path inside the project")
+            raise InvalidOutputDir(f"output_dir {overrides.output_dir!r} must be a relative path inside the project")
         changes["output_dirs"] = (clean,)
     return replace(plan, **changes)
 
@@ -414,7 +424,10 @@ def _clean_relative(path: str) -> str | None:
 
 
 def find_output(project_dir: Path, plan: BuildPlan) -> Path:
-    """The first candidate output directory that holds an index.html."""
+    """The first candidate output directory that holds an index.html.
+
+    Raises OutputNotFound, naming the directories tried, when none does.
+    """
     for candidate in plan.output_dirs:
         path = paths.safe_join(Path(project_dir), candidate)
         if path is not None and (path / "index.html").is_file():
@@ -429,13 +442,14 @@ def find_output(project_dir: Path, plan: BuildPlan) -> Path:
 def project_root(source_dir: Path, root_dir: str | None) -> Path:
     """The directory to build: root_dir inside the checked-out source (Vercel's "Root Directory").
 
-    Refuses absolute paths, `..` and symlinks that lead outside the source.
+    Raises InvalidRootDir for absolute paths, `..`, symlinks that lead outside the source
+    and a path that is not a directory.
     """
     if root_dir is None or not root_dir.strip():
         return Path(source_dir)
     path = paths.safe_join(Path(source_dir), root_dir)
     if path is None:
-        raise ValueError(f"root_dir {root_dir!r} must be a relative path inside the repository")
+        raise InvalidRootDir(f"root_dir {root_dir!r} must be a relative path inside the repository")
     if not path.is_dir():
-        raise ValueError(f"root_dir {root_dir!r} is not a directory in the repository")
+        raise InvalidRootDir(f"root_dir {root_dir!r} is not a directory in the repository")
     return path

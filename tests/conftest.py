@@ -95,19 +95,23 @@ def ctx(settings) -> Context:
 
 
 def publish_output(ctx: Context, deployment_id: str, root: Path, vercel: dict | None = None) -> None:
-    """What a runner does at the end of a build: blobs, then the manifest, then the state."""
-    from chalicelib import keys
-    from chalicelib.pipeline import siteconfig
-    from chalicelib.storage import manifest
-    from chalicelib.state.records import State
-    tree = manifest.scan_output(root)
-    ctx.store.upload_blobs(tree.blobs)
-    config = siteconfig.compile_config(vercel=vercel, redirects=None, headers=None)
-    ctx.store.put_json(keys.deployment_manifest(deployment_id),
-                       {"version": 1, "id": deployment_id, "files": tree.files, "config": config})
-    ctx.records.create({"id": deployment_id, "repo_url": "file:///x"})
-    ctx.records.transition(deployment_id, State.BUILDING)
-    ctx.records.transition(deployment_id, State.DEPLOYED)
+    """What a runner does with a build's output `root`: submit, claim, start, publish, finish.
+
+    `vercel` is the project's vercel.json (the project sits beside the output)."""
+    import tempfile
+
+    from build_runner.publish import OutputLimits, publish
+    from chalicelib.pipeline import lifecycle
+    lifecycle.submit(ctx, {"id": deployment_id, "repo_url": "file:///x"})
+    assert lifecycle.claim(ctx, "test-runner", timeout=0) == deployment_id
+    attempt = lifecycle.start(ctx, deployment_id, "test-runner")
+    with tempfile.TemporaryDirectory(prefix="project-") as project:
+        if vercel is not None:
+            (Path(project) / "vercel.json").write_text(json.dumps(vercel))
+        publish(ctx.store, deployment_id, root, Path(project), spa=False,
+                limits=OutputLimits.from_settings(ctx.settings))
+    assert lifecycle.finish(ctx, deployment_id, attempt).committed
+    lifecycle.release(ctx, deployment_id, "test-runner")
 
 
 # --- git repositories ----------------------------------------------------------------

@@ -5,11 +5,13 @@ a real LastModified must move (moto stamps it to the second).
 """
 import dataclasses
 import hashlib
+import subprocess
+import sys
 import time
 
 from chalicelib import ids, keys
-from chalicelib.pipeline import cleanup
 from chalicelib.context import Context
+from chalicelib.pipeline import cleanup
 from chalicelib.state.records import State
 from chalicelib.storage.store import Store
 
@@ -213,3 +215,12 @@ def test_a_blob_swept_between_the_check_and_the_restamp_is_written_again(ctx):
     store._last_modified = head_then_swept
     assert store.upload_blobs({sha(data): data}) == 1
     assert ctx.store.get_blob(sha(data)) == data
+
+
+def test_cleanup_imports_no_git():
+    """The scheduled cleanup runs in Lambda, whose Python runtime has no git binary:
+    it must not import the upload service (and through it GitPython)."""
+    probe = "import chalicelib.pipeline.cleanup, sys; print('git' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

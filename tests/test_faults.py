@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from build_runner.runner import Runner
+from build_runner.loop import Runner
 from build_runner.sandbox import make_sandbox
 from chalicelib import keys
 from chalicelib.pipeline import cleanup

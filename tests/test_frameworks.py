@@ -19,9 +19,19 @@ from pathlib import Path
 import pytest
 
 from build_runner import frameworks
+from build_runner.errors import ProjectError
 from build_runner.frameworks import (
-    NPM_CI, NPM_INSTALL, BuildPlan, OutputNotFound, Overrides, UnsupportedProject,
-    detect, find_output, project_root,
+    NPM_CI,
+    NPM_INSTALL,
+    BuildPlan,
+    InvalidOutputDir,
+    InvalidRootDir,
+    OutputNotFound,
+    Overrides,
+    UnsupportedProject,
+    detect,
+    find_output,
+    project_root,
 )
 
 
@@ -212,7 +222,7 @@ def test_overrides_win_field_by_field(tmp_path):
 @pytest.mark.parametrize("bad", ["/etc", "../x", "a/../../b", "C:\\x"])
 def test_output_dir_override_leaving_the_project_is_refused(tmp_path, bad):
     make(tmp_path, {"package.json": VITE_REACT})
-    with pytest.raises(ValueError, match="output_dir"):
+    with pytest.raises(InvalidOutputDir, match="output_dir"):
         detect(tmp_path, Overrides(output_dir=bad))
 
 
@@ -254,17 +264,25 @@ def test_project_root_stays_inside_the_source(tmp_path):
     assert project_root(source, None) == source
     assert project_root(source, "apps/web/") == (source / "apps" / "web").resolve()
     for bad in ("../", "/etc", "apps/../../x", "escape"):
-        with pytest.raises(ValueError, match="inside the repository"):
+        with pytest.raises(InvalidRootDir, match="inside the repository"):
             project_root(source, bad)
-    with pytest.raises(ValueError, match="not a directory"):
+    with pytest.raises(InvalidRootDir, match="not a directory"):
         project_root(source, "apps/missing")
+
+
+def test_every_refusal_of_the_project_is_a_project_error_not_a_value_error():
+    """The runner shows a ProjectError's message as the user's fault; a ValueError from a
+    bug must not pass for one."""
+    for error in (OutputNotFound, UnsupportedProject, InvalidRootDir, InvalidOutputDir):
+        assert issubclass(error, ProjectError) and not issubclass(error, ValueError)
 
 
 # --- real scaffolds (network: the npm registry) -------------------------------------
 
 def _run(command: str, cwd: Path) -> None:
     env = {**os.environ, **frameworks.COREPACK_ENV, "npm_config_yes": "true", "CI": "1"}
-    result = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=900, check=False)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
 
 

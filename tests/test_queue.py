@@ -1,9 +1,12 @@
-"""The queue against a real Redis: claims are leased, expired leases come back."""
-import time
+"""The queue against a real Redis: claims are leased, expired leases come back.
 
+Lease times are passed in (`now=`), never waited for.
+"""
 import redis
 
 from chalicelib.state.queue import JobQueue
+
+T0 = 1_900_000_000.0  # any instant: leases are judged only against the times passed in
 
 
 def test_fifo_and_claim_moves_to_processing(redis_url):
@@ -20,10 +23,9 @@ def test_fifo_and_claim_moves_to_processing(redis_url):
 def test_an_expired_lease_is_requeued_once(redis_url):
     queue = JobQueue(redis.Redis.from_url(redis_url), lease_seconds=1)
     queue.enqueue("a")
-    assert queue.claim("r1") == "a"
-    assert queue.expired() == []
-    time.sleep(1.2)
-    assert queue.expired() == ["a"]
+    assert queue.claim("r1", now=T0) == "a"
+    assert queue.expired(now=T0 + 0.9) == []
+    assert queue.expired(now=T0 + 1.2) == ["a"]
     assert queue.requeue("a") is True
     assert queue.requeue("a") is False  # a second reaper does not queue it twice
     assert queue.depth() == (1, 0)
@@ -35,12 +37,11 @@ def test_an_expired_lease_is_requeued_once(redis_url):
 def test_heartbeat_extends_only_the_owners_lease(redis_url):
     queue = JobQueue(redis.Redis.from_url(redis_url), lease_seconds=1)
     queue.enqueue("a")
-    queue.claim("r1")
-    assert queue.heartbeat("a", "r2") is False
-    time.sleep(0.6)
-    assert queue.heartbeat("a", "r1") is True
-    time.sleep(0.6)
-    assert queue.expired() == []  # renewed, so not expired after 1.2 s in total
+    queue.claim("r1", now=T0)
+    assert queue.heartbeat("a", "r2", now=T0 + 0.6) is False
+    assert queue.heartbeat("a", "r1", now=T0 + 0.6) is True
+    assert queue.expired(now=T0 + 1.2) == []  # renewed, so not expired after 1.2 s in total
+    assert queue.expired(now=T0 + 1.7) == ["a"]
 
 
 def test_wait_and_claim_returns_none_on_an_empty_queue(redis_url):

@@ -1,86 +1,91 @@
-"""The build runner's own file handling (build_runner/runner.py); whole builds are in tests/test_e2e_*.py."""
+"""The build runner's loop (build_runner/loop.py) with a scripted sandbox: how a build's
+ending reaches the record and the log. Whole builds are in tests/test_e2e_*.py."""
 from __future__ import annotations
 
-import pytest
+import logging
+from pathlib import Path
 
-from build_runner import depcache
-from build_runner.frameworks import BuildPlan
-from build_runner.runner import BuildFailed, _check_output_limits, _restore_links, cache_scope
-
-
-def test_restored_links_cannot_chain_out_of_the_source(tmp_path):
-    """`package.json -> d/d/../../etc/passwd` looks inside while `d` is missing; once
-    `d -> .` exists it led to the host's /etc/passwd, which the runner read as itself."""
-    source = tmp_path / "work" / "src"
-    source.mkdir(parents=True)
-    depth = len(source.resolve().parts)
-    _restore_links(source, {
-        "package.json": ("d/" * depth + "../" * depth + "etc/passwd").encode(),  # scan order: files first
-        "d": b"."})
-    assert not (source / "package.json").is_symlink()
-    assert (source / "d").is_symlink()  # a link to the tree itself stays
+from build_runner import build
+from build_runner.loop import Runner
+from build_runner.sandbox import RunResult
+from chalicelib import keys
+from chalicelib.context import Context
+from chalicelib.pipeline import deploy, lifecycle
+from chalicelib.state.records import State
+from tests.conftest import make_repo
 
 
-def test_restored_links_inside_the_source_are_kept(tmp_path):
-    source = tmp_path / "src"
-    (source / "docs").mkdir(parents=True)
-    (source / "docs" / "index.html").write_text("<h1>docs</h1>")
-    _restore_links(source, {"public/index.html": b"../docs/index.html", "outside": b"../../x",
-                            "absolute": b"/etc/passwd", "missing": None, "loop-a": b"loop-b",
-                            "loop-b": b"loop-a"})
-    assert (source / "public" / "index.html").read_text() == "<h1>docs</h1>"
-    assert not any((source / name).is_symlink() for name in ("outside", "absolute", "missing"))
-    # The loop is broken (pathlib raises on a loop, which would have crashed the build).
-    assert not ((source / "loop-a").is_symlink() and (source / "loop-b").is_symlink())
+class ScriptedSandbox:
+    """Prints `lines`, then exits with `exit_code`; writes dist/index.html on success."""
+    name = "scripted"
+
+    def __init__(self, lines: list[str], exit_code: int = 0):
+        self.lines, self.exit_code = lines, exit_code
+
+    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None):
+        for line in self.lines:
+            on_line(line)
+        if self.exit_code == 0:
+            (workdir / "dist").mkdir(exist_ok=True)
+            (workdir / "dist" / "index.html").write_text("built")
+        return RunResult(self.exit_code, False, None)
 
 
-def test_output_over_the_file_limit_fails_the_build_before_the_scan(tmp_path):
-    output = tmp_path / "dist"
-    (output / "assets").mkdir(parents=True)
-    for index in range(10):
-        (output / "assets" / f"chunk-{index}.js").write_text("x")
-    _check_output_limits(output, max_files=11, max_bytes=1000)  # 10 files + the folder
-    (output / "index.html").write_text("<h1>one too many</h1>")
-    with pytest.raises(BuildFailed, match=r"more than 11 files and folders \(MAX_OUTPUT_FILES\)"):
-        _check_output_limits(output, max_files=11, max_bytes=1000)
+def build_once(ctx: Context, tmp_path: Path, sandbox, **body) -> tuple[str, State | None]:
+    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+    deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
+                                                   "output_dir": "dist", **body})["id"]
+    assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
+    return deployment_id, Runner(ctx, sandbox, runner_id="runner").process(deployment_id)
 
 
-def test_output_over_the_byte_limit_fails_the_build(tmp_path):
-    output = tmp_path / "dist"
-    output.mkdir()
-    (output / "index.html").write_bytes(b"x" * 600)
-    (output / "copy.html").symlink_to("index.html")  # read (and uploaded) twice: counted twice
-    with pytest.raises(BuildFailed, match=r"larger than 1000 bytes \(MAX_OUTPUT_BYTES\)"):
-        _check_output_limits(output, max_files=100, max_bytes=1000)
+def archived(ctx: Context, deployment_id: str) -> list[str]:
+    return ctx.store.get_bytes(keys.archived_log(deployment_id)).decode().splitlines()
 
 
-def test_links_out_of_the_output_count_nothing(tmp_path):
-    """They are never uploaded, and stat-ing them must not let a build probe host files."""
-    output = tmp_path / "dist"
-    output.mkdir()
-    (output / "index.html").write_text("<h1>hi</h1>")
-    big = tmp_path / "outside.bin"
-    big.write_bytes(b"x" * 5000)
-    (output / "big.bin").symlink_to(big)
-    (output / "loop").symlink_to("loop")
-    _check_output_limits(output, max_files=100, max_bytes=1000)
+def test_a_failed_build_records_its_reason_and_log_tail_once(ctx, tmp_path):
+    sandbox = ScriptedSandbox(["compiling", "boom: syntax error"], exit_code=3)
+    deployment_id, state = build_once(ctx, tmp_path, sandbox)
+    assert state is State.FAILED
+    error = ctx.records.get(deployment_id)["error"]
+    reason = "build command `build-it` failed: exited with code 3"
+    assert error.startswith(reason + "\n--- last log lines ---\n")
+    assert error.count(reason) == 1 and error.count("boom: syntax error") == 1
+    last_two = error.splitlines()[-2:]
+    assert last_two[0] == "boom: syntax error" and last_two[1].endswith("(exit 3)")
+    lines = archived(ctx, deployment_id)
+    assert sum(line == f"percel: build failed: {reason}" for line in lines) == 1
+    assert lines[-1] == f"percel: build failed: {reason}"  # logged after the state committed
+    assert ctx.queue.depth() == (0, 0)
 
 
-def test_dependency_cache_is_not_shared_with_other_commands_or_env(tmp_path):
-    """A request for someone else's repo with its own build command must not write the
-    node_modules that the repo's own deployments restore and run."""
-    (tmp_path / "package-lock.json").write_text('{"lockfileVersion": 3}')
-    honest = BuildPlan("vite", "npm", "npm ci", "npm run build", ("dist",), True)
-    repo = "https://github.com/someone/site"
+def test_a_problem_in_the_project_is_reported_as_the_users(ctx, tmp_path):
+    deployment_id, state = build_once(ctx, tmp_path, ScriptedSandbox([]), root_dir="nope")
+    assert state is State.FAILED
+    error = ctx.records.get(deployment_id)["error"]
+    assert error.startswith("root_dir 'nope' is not a directory in the repository")
 
-    def key(plan: BuildPlan, env: dict[str, str], url: str = repo) -> str:
-        return depcache.cache_key(tmp_path, plan, "v22", "linux", scope=cache_scope(url, plan, env))
 
-    own = key(honest, {"A": "1"})
-    assert own == key(honest, {"A": "1"})  # a redeploy still hits
-    poisoned_build = "npm run build && echo x >> node_modules/vite/bin/vite.js"
-    poisoners = {key(BuildPlan("vite", "npm", "npm ci", poisoned_build, ("dist",), True), {"A": "1"}),
-                 key(BuildPlan("vite", "npm", "npm ci --x", "npm run build", ("dist",), True), {"A": "1"}),
-                 key(honest, {"A": "1", "NODE_OPTIONS": "--require ./evil.js"}),
-                 key(honest, {"A": "1"}, url="https://github.com/attacker/site")}
-    assert own not in poisoners and len(poisoners) == 4
+def test_a_bug_in_the_runner_fails_neutrally_and_never_blames_the_project(ctx, tmp_path,
+                                                                          monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise ValueError("list index out of range in detect")
+    monkeypatch.setattr(build.frameworks, "detect", broken)
+    with caplog.at_level(logging.ERROR, logger="percel.runner"):
+        deployment_id, state = build_once(ctx, tmp_path, ScriptedSandbox([]))
+    assert state is State.FAILED
+    error = ctx.records.get(deployment_id)["error"]
+    assert error == "internal error in the build runner"
+    assert "percel: build failed: internal error in the build runner" in archived(ctx, deployment_id)
+    assert not any("out of range" in line for line in archived(ctx, deployment_id))
+    # The runner's own log keeps what its operators need.
+    assert any(record.exc_info and "out of range in detect" in str(record.exc_info[1])
+               for record in caplog.records)
+
+
+def test_a_successful_build_ends_deployed_then_says_so(ctx, tmp_path):
+    deployment_id, state = build_once(ctx, tmp_path, ScriptedSandbox(["ok"]))
+    assert state is State.DEPLOYED
+    lines = archived(ctx, deployment_id)
+    assert lines[-1] == f"percel: deployed at {ctx.settings.site_url(deployment_id)}"
+    assert ctx.queue.depth() == (0, 0)

@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from chalicelib import keys
-from chalicelib.pipeline import deploy, reaper
-from chalicelib.storage import manifest
 from chalicelib.context import Context, build_context
+from chalicelib.pipeline import lifecycle
 from chalicelib.state.records import State, seconds_since
 from chalicelib.state.records import now as record_stamp
+from chalicelib.storage import manifest
 
 DAY = 86400.0
 
@@ -33,9 +33,11 @@ class CleanupReport:
 
 
 def run_cleanup(ctx: Context, dry_run: bool = False, now: float | None = None) -> CleanupReport:
+    """Reap, apply retention, sweep; `now` (default the present) dates retention and the
+    sweep's ages. Leases are judged against the real clock."""
     now = time.time() if now is None else now
     report = CleanupReport(dry_run)
-    report.requeued = reaper.reap(ctx, dry_run).requeued
+    report.requeued = lifecycle.reap(ctx, dry_run).requeued
     records = _all_records(ctx)
     apply_retention(ctx, records, now, report)
     sweep(ctx, records, now, report)
@@ -47,6 +49,7 @@ def _all_records(ctx: Context) -> dict[str, dict[str, str]]:
 
 
 def age_days(stamp: str | None, now: float) -> float:
+    """How many days before `now` a record timestamp lies."""
     return seconds_since(stamp, now) / DAY
 
 
@@ -70,10 +73,11 @@ def retention_victims(records: dict[str, dict[str, str]], now: float, keep: int,
 
 
 def apply_retention(ctx: Context, records: dict, now: float, report: CleanupReport) -> None:
+    """Take down retention's victims, trim old sources, purge long-deleted records."""
     s = ctx.settings
     for deployment_id in retention_victims(records, now, s.keep_deployments_per_repo,
                                            s.failed_retention_days):
-        if report.dry_run or deploy.take_down(ctx, deployment_id):
+        if report.dry_run or lifecycle.take_down(ctx, deployment_id):
             report.deleted_deployments.append(deployment_id)
             # Deleted now: the steps below must neither trim its source nor purge it at once.
             records[deployment_id] = {**records[deployment_id], "status": State.DELETED.value,

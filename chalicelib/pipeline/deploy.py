@@ -1,7 +1,7 @@
 """The upload service: a deploy request in, a queued build out.
 
-Order matters: clone and upload first, then write the record and the job in one
-Redis transaction. A failure before that leaves no record and no job.
+Order matters: clone and upload first, then submit the record and the job (one Redis
+transaction, in lifecycle.py). A failure before that leaves no record and no job.
 """
 from __future__ import annotations
 
@@ -13,12 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import ids, keys
-from chalicelib.storage import manifest
-from chalicelib.pipeline.clone import CloneLimits, clone
 from chalicelib.context import Context
-from chalicelib.errors import BadRequest, Conflict, NotFound, ServiceUnavailable, TooLarge
+from chalicelib.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    TooLarge,
+)
+from chalicelib.pipeline import lifecycle
+from chalicelib.pipeline.clone import CloneLimits, clone
+from chalicelib.pipeline.validation import (
+    DeployRequest,
+    parse_deploy_request,
+    public_pin,
+)
 from chalicelib.state.records import IllegalTransition, State, public_view
-from chalicelib.pipeline.validation import DeployRequest, parse_deploy_request, public_pin
+from chalicelib.storage import manifest
 
 
 def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
@@ -37,7 +48,7 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
         if ctx.store.ensure_blobs(restamped, tree.blobs):
             raise ServiceUnavailable("the source upload could not be completed; try again")
-        _record_and_enqueue(ctx, deployment_id, request, commit)
+        lifecycle.submit(ctx, _record(ctx, deployment_id, request, commit))
     except BaseException:
         # Nothing half-done: a source without a record would only wait for the GC.
         with contextlib.suppress(Exception):
@@ -56,10 +67,9 @@ def _limits(ctx: Context) -> CloneLimits:
                        max_bytes=s.max_repo_bytes)
 
 
-def _record_and_enqueue(ctx: Context, deployment_id: str, request: DeployRequest,
-                        commit: str) -> None:
-    """Record first, job second, in one MULTI/EXEC: never a job without its record."""
-    record = {
+def _record(ctx: Context, deployment_id: str, request: DeployRequest,
+            commit: str) -> dict[str, str | None]:
+    return {
         "id": deployment_id, "url": ctx.settings.site_url(deployment_id),
         "repo_url": request.repo_url, "ref": request.ref, "commit": commit,
         "root_dir": request.root_dir,
@@ -68,13 +78,10 @@ def _record_and_enqueue(ctx: Context, deployment_id: str, request: DeployRequest
                                "build_command": request.build_command,
                                "output_dir": request.output_dir, "env": request.env}),
     }
-    pipe = ctx.redis.pipeline(transaction=True)
-    ctx.records.create(record, pipe)
-    ctx.queue.enqueue(deployment_id, pipe)
-    pipe.execute()
 
 
 def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
+    """The record as the API shows it; 404 for an unknown (or malformed) id."""
     record = ctx.records.get(deployment_id) if ids.is_valid_id(deployment_id) else None
     if record is None:
         raise NotFound(f"no deployment {deployment_id!r}")
@@ -100,48 +107,22 @@ def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]
     """Stop a queued or building deployment; a running build is killed by its runner."""
     get_deployment(ctx, deployment_id)
     try:
-        ctx.records.transition(deployment_id, State.CANCELLED,
-                               only_from={State.QUEUED, State.BUILDING},
-                               error="cancelled by request")
+        lifecycle.cancel(ctx, deployment_id)
     except IllegalTransition as refused:
         raise Conflict(f"deployment {deployment_id} is {refused.current}; only queued or "
                        "building deployments can be cancelled")
-    _stop_job(ctx, deployment_id)
     return get_deployment(ctx, deployment_id)
 
 
 def delete_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
     """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs."""
-    view = get_deployment(ctx, deployment_id)
-    if view["status"] != State.DELETED.value and take_down(ctx, deployment_id):
-        _stop_job(ctx, deployment_id)
-    else:  # deleted before (or concurrently): remove what a late runner may still have written
-        _delete_manifests(ctx, deployment_id)
+    get_deployment(ctx, deployment_id)
+    lifecycle.delete(ctx, deployment_id)
     return get_deployment(ctx, deployment_id)
 
 
-def take_down(ctx: Context, deployment_id: str) -> bool:
-    """Mark a deployment deleted and remove its manifests (the site answers 410); False when
-    its state did not allow it. Used by the API's DELETE and by cleanup's retention."""
-    try:
-        ctx.records.transition(deployment_id, State.DELETED)
-    except IllegalTransition:
-        return False
-    _delete_manifests(ctx, deployment_id)
-    return True
-
-
-def _delete_manifests(ctx: Context, deployment_id: str) -> None:
-    ctx.store.delete([keys.deployment_manifest(deployment_id),
-                      keys.source_manifest(deployment_id)])
-
-
-def _stop_job(ctx: Context, deployment_id: str) -> None:
-    ctx.queue.remove(deployment_id)
-    ctx.queue.request_cancel(deployment_id)
-
-
 def read_logs(ctx: Context, deployment_id: str, cursor: str | None) -> dict[str, Any]:
+    """Live log lines after `cursor`; `done` once the build has ended and nothing is left."""
     view = get_deployment(ctx, deployment_id)
     lines, next_cursor = ctx.logs.read(deployment_id, cursor)
     done = State(view["status"]) not in (State.QUEUED, State.BUILDING) and not lines
@@ -149,6 +130,7 @@ def read_logs(ctx: Context, deployment_id: str, cursor: str | None) -> dict[str,
 
 
 def health(ctx: Context) -> tuple[int, dict[str, Any]]:
+    """Whether Redis and the bucket answer: (200 | 503, report)."""
     checks = {}
     for name, probe in (("redis", ctx.redis.ping), ("bucket", ctx.store.ping)):
         try:

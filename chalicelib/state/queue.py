@@ -66,13 +66,15 @@ class JobQueue:
         self._requeue = client.register_script(_REQUEUE_LUA)
         self._ack = client.register_script(_ACK_LUA)
 
-    def enqueue(self, deployment_id: str, pipe=None) -> None:
+    def enqueue(self, deployment_id: str, pipe: redis.client.Pipeline | None = None) -> None:
         """Add a job; LPUSH + RPOP makes the list first-in, first-out."""
         (pipe if pipe is not None else self.redis).lpush(keys.QUEUE, deployment_id)
 
-    def claim(self, runner_id: str) -> str | None:
+    def claim(self, runner_id: str, now: float | None = None) -> str | None:
+        """Take the oldest job, leased to `runner_id` from `now` (default: the present)."""
+        now = time.time() if now is None else now
         job = self._claim(keys=[keys.QUEUE, keys.PROCESSING],
-                          args=[time.time(), self.lease_seconds, runner_id, keys.LEASE_PREFIX])
+                          args=[now, self.lease_seconds, runner_id, keys.LEASE_PREFIX])
         return job.decode() if job else None
 
     def wait_and_claim(self, runner_id: str, timeout: float, poll: float = 0.2) -> str | None:
@@ -83,9 +85,9 @@ class JobQueue:
                 return job
             time.sleep(poll)
 
-    def heartbeat(self, deployment_id: str, runner_id: str) -> bool:
-        """Extend the lease; False when this runner no longer holds the job."""
-        expiry = lease_expiry(time.time(), self.lease_seconds)
+    def heartbeat(self, deployment_id: str, runner_id: str, now: float | None = None) -> bool:
+        """Extend the lease from `now`; False when this runner no longer holds the job."""
+        expiry = lease_expiry(time.time() if now is None else now, self.lease_seconds)
         return bool(self._heartbeat(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
                                     args=[deployment_id, runner_id, expiry]))
 
@@ -95,10 +97,12 @@ class JobQueue:
                               args=[deployment_id, runner_id]))
 
     def expired(self, now: float | None = None) -> list[str]:
+        """Claimed jobs whose lease ran out before `now` (default: the present)."""
         now = time.time() if now is None else now
         return [j.decode() for j in self.redis.zrangebyscore(keys.PROCESSING, "-inf", now)]
 
     def requeue(self, deployment_id: str) -> bool:
+        """Hand a claimed job back to the queue; False when it was queued already."""
         return bool(self._requeue(keys=[keys.PROCESSING, keys.QUEUE,
                                         keys.lease_owner(deployment_id)], args=[deployment_id]))
 
@@ -115,7 +119,9 @@ class JobQueue:
         self.redis.set(keys.cancel_flag(deployment_id), 1, ex=24 * 3600)
 
     def cancel_requested(self, deployment_id: str) -> bool:
+        """Whether a user asked to stop this job."""
         return bool(self.redis.exists(keys.cancel_flag(deployment_id)))
 
     def depth(self) -> tuple[int, int]:
+        """(jobs waiting, jobs claimed)."""
         return self.redis.llen(keys.QUEUE), self.redis.zcard(keys.PROCESSING)

@@ -92,7 +92,7 @@ class Records:
         self.redis = client
         self._transition = client.register_script(_TRANSITION_LUA)
 
-    def create(self, record: dict[str, Any], pipe=None) -> None:
+    def create(self, record: dict[str, Any], pipe: redis.client.Pipeline | None = None) -> None:
         """Write a new record as queued (in `pipe` when given, so the job is enqueued atomically)."""
         stamp = now()
         values = {**record, "status": State.QUEUED.value, "created_at": stamp, "updated_at": stamp}

@@ -1,18 +1,21 @@
-"""The reaper against a real Redis and the real S3 endpoint (moto server).
+"""The lifecycle (submit, start, finish, fail, cancel, take down, reap) against a real
+Redis and the real S3 endpoint (moto server).
 
-A lease of 0 seconds expires the moment it is taken, so no test sleeps for a lease.
+Leases are judged by an injected clock: `reap(ctx, now=after_lease(ctx))` looks at the
+leases as they will be once every claim taken so far has run out, so no test sleeps.
 """
 import dataclasses
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from build_runner.runner import Runner
+from build_runner.loop import Runner
 from build_runner.sandbox import RunResult
 from chalicelib import ids, keys
-from chalicelib.pipeline import deploy, reaper
 from chalicelib.context import Context
+from chalicelib.pipeline import deploy, lifecycle
 from chalicelib.state.records import IllegalTransition, State
 from tests.conftest import make_repo
 
@@ -24,27 +27,35 @@ def with_settings(ctx: Context, **changes) -> Context:
 
 @pytest.fixture
 def dead(ctx) -> Context:
-    """Every claim taken through this context has already expired."""
-    return with_settings(ctx, job_lease_seconds=0, max_build_attempts=2)
+    """Runners presumed dead after two attempts; leases of a minute, reaped by the clock."""
+    return with_settings(ctx, job_lease_seconds=60, max_build_attempts=2)
+
+
+def after_lease(ctx: Context) -> lifecycle.Clock:
+    """A clock that reads just past the end of every lease taken until it is read."""
+    return lambda: time.time() + ctx.settings.job_lease_seconds + 1
+
+
+def reap(ctx: Context, **kwargs) -> lifecycle.ReapReport:
+    """The reaper, once every claim taken so far has expired."""
+    return lifecycle.reap(ctx, now=after_lease(ctx), **kwargs)
 
 
 def queued(ctx: Context) -> str:
     deployment_id = ids.new_id()
-    ctx.records.create({"id": deployment_id, "repo_url": "file:///repo"})
-    ctx.queue.enqueue(deployment_id)
+    lifecycle.submit(ctx, {"id": deployment_id, "repo_url": "file:///repo"})
     return deployment_id
 
 
 def claim_and_start(ctx: Context, runner_id: str) -> tuple[str, int]:
-    deployment_id = ctx.queue.claim(runner_id)
-    _, attempt = ctx.records.transition(deployment_id, State.BUILDING, only_from={State.QUEUED})
-    return deployment_id, attempt
+    deployment_id = lifecycle.claim(ctx, runner_id, timeout=0)
+    return deployment_id, lifecycle.start(ctx, deployment_id, runner_id)
 
 
 def test_an_expired_building_job_is_queued_again_for_another_runner(dead):
     deployment_id = queued(dead)
     claim_and_start(dead, "runner-a")
-    report = reaper.reap(dead)
+    report = reap(dead)
     assert report.requeued == [deployment_id]
     assert dead.records.status(deployment_id) is State.QUEUED
     assert dead.queue.depth() == (1, 0)
@@ -56,9 +67,9 @@ def test_an_expired_building_job_is_queued_again_for_another_runner(dead):
 def test_a_job_whose_runners_keep_dying_fails_with_the_reason(dead):
     deployment_id = queued(dead)
     claim_and_start(dead, "runner-a")
-    reaper.reap(dead)
+    reap(dead)
     claim_and_start(dead, "runner-b")
-    report = reaper.reap(dead)  # attempt 2 of max_build_attempts=2
+    report = reap(dead)  # attempt 2 of max_build_attempts=2
     assert report.failed == [deployment_id] and report.requeued == []
     record = dead.records.get(deployment_id)
     assert record["status"] == "failed"
@@ -69,7 +80,7 @@ def test_a_job_whose_runners_keep_dying_fails_with_the_reason(dead):
 def test_a_claim_whose_runner_died_before_starting_goes_back_untouched(dead):
     deployment_id = queued(dead)
     assert dead.queue.claim("runner-a") == deployment_id
-    assert reaper.reap(dead).requeued == [deployment_id]
+    assert reap(dead).requeued == [deployment_id]
     record = dead.records.get(deployment_id)
     assert record["status"] == "queued" and int(record.get("attempt") or 0) == 0
     assert dead.queue.depth() == (1, 0)
@@ -79,8 +90,8 @@ def test_a_stale_claim_of_a_finished_job_is_dropped(dead):
     deployment_id = queued(dead)
     _, attempt = claim_and_start(dead, "runner-a")
     # The runner committed its result and died before its ack.
-    dead.records.transition(deployment_id, State.DEPLOYED, attempt=attempt)
-    report = reaper.reap(dead)
+    assert lifecycle.finish(dead, deployment_id, attempt).committed
+    report = reap(dead)
     assert report.dropped == [deployment_id] and report.requeued == []
     assert dead.records.status(deployment_id) is State.DEPLOYED
     assert dead.queue.depth() == (0, 0)
@@ -91,7 +102,7 @@ def test_a_live_lease_is_left_alone(ctx):
     live = with_settings(ctx, job_lease_seconds=60)
     deployment_id = queued(live)
     claim_and_start(live, "runner-a")
-    assert reaper.reap(live) == reaper.ReapReport()
+    assert lifecycle.reap(live) == lifecycle.ReapReport()  # the real clock: not yet expired
     assert live.records.status(deployment_id) is State.BUILDING
     assert live.queue.depth() == (0, 1)
     assert live.queue.heartbeat(deployment_id, "runner-a")
@@ -100,7 +111,7 @@ def test_a_live_lease_is_left_alone(ctx):
 def test_a_dry_run_reaps_nothing(dead):
     deployment_id = queued(dead)
     claim_and_start(dead, "runner-a")
-    assert reaper.reap(dead, dry_run=True).requeued == [deployment_id]
+    assert reap(dead, dry_run=True).requeued == [deployment_id]
     assert dead.records.status(deployment_id) is State.BUILDING
     assert dead.queue.depth() == (0, 1)
 
@@ -135,7 +146,7 @@ def test_a_runner_presumed_dead_cannot_overwrite_the_attempt_that_took_over(dead
     try:
         assert slow.sandbox.started.wait(30)
         # The slow runner stalls past its lease: the reaper hands the job to the fast one.
-        assert reaper.reap(dead).requeued == [deployment_id]
+        assert reap(dead).requeued == [deployment_id]
         assert dead.queue.claim("fast") == deployment_id
         fast_gate.set()
         assert fast.process(deployment_id) is State.DEPLOYED
@@ -157,12 +168,51 @@ def test_a_runner_presumed_dead_cannot_overwrite_the_attempt_that_took_over(dead
 def test_a_stale_attempt_cannot_fail_a_deployment_either(dead):
     deployment_id = queued(dead)
     _, first = claim_and_start(dead, "runner-a")
-    reaper.reap(dead)
+    reap(dead)
     _, second = claim_and_start(dead, "runner-b")
     with pytest.raises(IllegalTransition):
         dead.records.transition(deployment_id, State.FAILED, only_from={State.BUILDING},
                                 attempt=first, error="late")
+    late = lifecycle.fail(dead, deployment_id, first, "late")
+    assert not late.committed and late.state is State.BUILDING and "building" in late.refused
     assert dead.records.status(deployment_id) is State.BUILDING
-    assert dead.queue.ack(deployment_id, "runner-a") is False  # nor drop b's claim
+    assert lifecycle.release(dead, deployment_id, "runner-a") is False  # nor drop b's claim
     assert dead.queue.depth() == (0, 1)
-    dead.records.transition(deployment_id, State.DEPLOYED, attempt=second)
+    assert lifecycle.finish(dead, deployment_id, second) == lifecycle.Outcome(State.DEPLOYED, True)
+
+
+def test_a_claim_whose_record_moved_on_is_released_not_started(ctx):
+    deployment_id = queued(ctx)
+    lifecycle.cancel(ctx, deployment_id)
+    ctx.queue.enqueue(deployment_id)  # a late duplicate delivery
+    assert lifecycle.claim(ctx, "runner-a", timeout=0) == deployment_id
+    assert lifecycle.start(ctx, deployment_id, "runner-a") is None
+    assert ctx.queue.depth() == (0, 0)
+    assert ctx.records.status(deployment_id) is State.CANCELLED
+
+
+def test_cancel_stops_the_job_and_refuses_a_finished_deployment(ctx):
+    deployment_id = queued(ctx)
+    lifecycle.cancel(ctx, deployment_id)
+    record = ctx.records.get(deployment_id)
+    assert record["status"] == "cancelled" and record["error"] == "cancelled by request"
+    assert ctx.queue.depth() == (0, 0) and lifecycle.cancel_requested(ctx, deployment_id)
+    with pytest.raises(IllegalTransition):
+        lifecycle.cancel(ctx, deployment_id)
+
+
+def test_take_down_deletes_the_record_then_its_manifests_once(ctx):
+    deployment_id = queued(ctx)
+    ctx.store.put_json(keys.source_manifest(deployment_id), {"version": 1, "files": {}})
+    assert lifecycle.take_down(ctx, deployment_id) is True
+    assert ctx.records.status(deployment_id) is State.DELETED
+    assert not ctx.store.exists(keys.source_manifest(deployment_id))
+    assert lifecycle.take_down(ctx, deployment_id) is False  # deleted is final
+    ctx.store.put_json(keys.deployment_manifest(deployment_id), {"late": "runner"})
+    lifecycle.delete(ctx, deployment_id)  # the API's DELETE again: what a late runner wrote goes
+    assert not ctx.store.exists(keys.deployment_manifest(deployment_id))
+
+
+def test_the_failure_message_holds_the_reason_then_the_tail():
+    assert lifecycle.failure_message("boom", []) == "boom"
+    assert lifecycle.failure_message("boom", ["a", "b"]) == "boom\n--- last log lines ---\na\nb"

@@ -1,0 +1,166 @@
+"""The build runner's loop: claim a job, keep its lease, build and publish it, end it.
+
+A deployment becomes `deployed` only after publish.py has written its manifest and
+checked every blob; any failure before that ends in `failed` with the reason and the
+tail of the log. Every state change goes through chalicelib/pipeline/lifecycle.py.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import redis
+
+from build_runner.build import Builder, Job, Say
+from build_runner.errors import INTERNAL_ERROR, BuildFailed, ProjectError
+from build_runner.publish import OutputLimits, publish
+from build_runner.sandbox import Sandbox
+from chalicelib import keys
+from chalicelib.context import Context
+from chalicelib.pipeline import lifecycle
+from chalicelib.state import logs
+from chalicelib.state.records import State
+
+log = logging.getLogger("percel.runner")
+
+
+class Redactor:
+    """Hides the values of the user's build env in every log line: the env is where
+    users put tokens, and logs are readable by anyone who knows the deployment id."""
+
+    def __init__(self, secrets: dict[str, str]):
+        # Short values ("1", "true") would shred the log and are no secret.
+        self.values = sorted((v for v in secrets.values() if len(v) >= 4), key=len, reverse=True)
+
+    def __call__(self, line: str) -> str:
+        for value in self.values:
+            line = line.replace(value, "***")
+        return line
+
+
+class Runner:
+    def __init__(self, ctx: Context, sandbox: Sandbox, runner_id: str | None = None):
+        self.ctx = ctx
+        self.sandbox = sandbox
+        self.runner_id = runner_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.stop = threading.Event()
+        name = ctx.settings.runner_name or self.runner_id
+        self.builder = Builder(ctx, sandbox, Path(ctx.settings.work_dir) / "depcache" / name)
+
+    def run_forever(self, poll_timeout: float = 2.0) -> None:
+        """Claim and build jobs until `stop` is set; reap abandoned jobs every REAP_INTERVAL."""
+        log.info("runner %s waiting for jobs (sandbox: %s)", self.runner_id, self.sandbox.name)
+        next_reap = 0.0
+        while not self.stop.is_set():
+            try:
+                if time.monotonic() >= next_reap:
+                    self._reap()
+                    next_reap = time.monotonic() + self.ctx.settings.reap_interval
+                deployment_id = lifecycle.claim(self.ctx, self.runner_id, poll_timeout)
+                if deployment_id:
+                    self.process(deployment_id)
+            except Exception:
+                # A Redis or bucket outage must not end the runner (a 2 s Redis restart
+                # killed every runner in tests/test_faults.py). A job whose bookkeeping
+                # failed keeps its lease, which lapses; the reaper hands the job out again.
+                log.exception("runner loop failed; retrying in 1 s")
+                self.stop.wait(1.0)
+
+    def _reap(self) -> None:
+        try:
+            lifecycle.reap(self.ctx)
+        except Exception:  # a reaper hiccup must not stop the runner
+            log.exception("reaper failed")
+
+    def process(self, deployment_id: str) -> State | None:
+        """Build one claimed job; returns the state it ended in (None: not ours to build)."""
+        attempt = lifecycle.start(self.ctx, deployment_id, self.runner_id)
+        if attempt is None:
+            return None
+        done, cancel = threading.Event(), threading.Event()
+        threading.Thread(target=self._watch, args=(deployment_id, done, cancel),
+                         daemon=True).start()
+        try:
+            return self._run(deployment_id, attempt, cancel)
+        finally:
+            done.set()
+            self._archive_log(deployment_id)
+            lifecycle.release(self.ctx, deployment_id, self.runner_id)
+
+    def _watch(self, deployment_id: str, done: threading.Event, cancel: threading.Event) -> None:
+        """Renew the lease every third of it; notice a cancel within a second."""
+        interval = max(1.0, self.ctx.settings.job_lease_seconds / 3)
+        next_beat = time.monotonic() + interval
+        while not done.wait(1.0):
+            try:
+                if lifecycle.cancel_requested(self.ctx, deployment_id):
+                    cancel.set()
+                if time.monotonic() >= next_beat:
+                    lifecycle.renew(self.ctx, deployment_id, self.runner_id)
+                    next_beat = time.monotonic() + interval
+            except Exception:  # Redis blips: try again next second
+                log.warning("heartbeat for %s failed", deployment_id, exc_info=True)
+
+    def _run(self, deployment_id: str, attempt: int, cancel: threading.Event) -> State:
+        record = self.ctx.records.get(deployment_id) or {}
+        job = Job(deployment_id, attempt, record, json.loads(record.get("options") or "{}"),
+                  Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id, cancel)
+        tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
+        say = self._logger(job, tail)
+        try:
+            built = self.builder.build(job, say)
+            publish(self.ctx.store, deployment_id, built.output, built.project,
+                    spa=built.plan.spa, limits=OutputLimits.from_settings(self.ctx.settings),
+                    say=say)
+        except (ProjectError, BuildFailed) as failure:
+            return self._fail(job, str(failure), tail, say)
+        except Exception:  # the record must never stay `building`, nor blame the user
+            log.exception("build %s failed inside the runner", deployment_id)
+            return self._fail(job, INTERNAL_ERROR, tail, say)
+        finally:
+            shutil.rmtree(job.workdir, ignore_errors=True)
+        return self._finish(job, say)
+
+    def _logger(self, job: Job, tail: deque[str]) -> Say:
+        redact = Redactor(job.env)
+
+        def say(line: str) -> None:
+            line = redact(line)
+            tail.append(line[:logs.MAX_LINE_CHARS])  # bounds the record's error field
+            try:
+                self.ctx.logs.append(job.deployment_id, line)
+            except redis.RedisError:  # live logs are best effort: a blip must not fail a build
+                log.debug("log line for %s not stored", job.deployment_id, exc_info=True)
+        return say
+
+    # --- endings: the state first, then the log lines ------------------------------------
+    def _fail(self, job: Job, reason: str, tail: deque[str], say: Say) -> State:
+        reason = Redactor(job.env)(reason)
+        outcome = lifecycle.fail(self.ctx, job.deployment_id, job.attempt, reason, tail)
+        say(f"percel: build failed: {reason}")
+        return self._report(outcome, say)
+
+    def _finish(self, job: Job, say: Say) -> State:
+        outcome = lifecycle.finish(self.ctx, job.deployment_id, job.attempt)
+        if outcome.committed:
+            say(f"percel: deployed at {self.ctx.settings.site_url(job.deployment_id)}")
+        return self._report(outcome, say)
+
+    @staticmethod
+    def _report(outcome: lifecycle.Outcome, say: Say) -> State:
+        if not outcome.committed:
+            say(f"percel: result discarded: {outcome.refused}")  # cancelled or deleted meanwhile
+        return outcome.state
+
+    def _archive_log(self, deployment_id: str) -> None:
+        lines = self.ctx.logs.all_lines(deployment_id)
+        self.ctx.store.put_bytes(keys.archived_log(deployment_id),
+                                 ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8")
+        self.ctx.logs.finish(deployment_id)

@@ -1,0 +1,76 @@
+"""Publishing a build's output (build_runner/publish.py) against the real S3 endpoint."""
+from __future__ import annotations
+
+import pytest
+
+from build_runner.errors import BuildFailed
+from build_runner.publish import OutputLimits, _check_output_limits, publish
+from chalicelib import keys
+
+
+def test_published_output_is_served_from_one_manifest_written_once(ctx, tmp_path):
+    project = tmp_path / "project"
+    output = project / "dist"
+    output.mkdir(parents=True)
+    (output / "index.html").write_text("<h1>first</h1>")
+    (project / "vercel.json").write_text('{"cleanUrls": true}')
+    lines: list[str] = []
+    limits = OutputLimits.from_settings(ctx.settings)
+    publish(ctx.store, "pubpubpubpubpubp", output, project, spa=True, limits=limits,
+            say=lines.append)
+    document = ctx.store.get_json(keys.deployment_manifest("pubpubpubpubpubp"))
+    assert document["config"]["clean_urls"] is True and document["config"]["spa"] is True
+    sha = document["files"]["index.html"]["sha256"]
+    assert ctx.store.get_blob(sha) == b"<h1>first</h1>"
+    assert lines == ["percel: uploaded 1 files (1 new blobs, 14 bytes) from dist/"]
+    # A second attempt publishing the same deployment keeps the first output.
+    (output / "index.html").write_text("<h1>second</h1>")
+    publish(ctx.store, "pubpubpubpubpubp", output, project, spa=True, limits=limits,
+            say=lines.append)
+    assert ctx.store.get_json(keys.deployment_manifest("pubpubpubpubpubp")) == document
+    assert "another attempt already published" in lines[1]
+
+
+def test_an_invalid_site_config_fails_the_build_with_its_reason(ctx, tmp_path):
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_text("x")
+    (output / "_redirects").write_text("/only-a-source\n")
+    with pytest.raises(BuildFailed, match="_redirects"):
+        publish(ctx.store, "badbadbadbadbadb", output, tmp_path, spa=False,
+                limits=OutputLimits.from_settings(ctx.settings))
+    assert not ctx.store.exists(keys.deployment_manifest("badbadbadbadbadb"))
+
+
+def test_output_over_the_file_limit_fails_the_build_before_the_scan(tmp_path):
+    output = tmp_path / "dist"
+    (output / "assets").mkdir(parents=True)
+    for index in range(10):
+        (output / "assets" / f"chunk-{index}.js").write_text("x")
+    _check_output_limits(output, max_files=11, max_bytes=1000)  # 10 files + the folder
+    (output / "index.html").write_text("<h1>one too many</h1>")
+    with pytest.raises(BuildFailed, match=r"more than 11 files and folders \(MAX_OUTPUT_FILES\)"):
+        _check_output_limits(output, max_files=11, max_bytes=1000)
+
+
+def test_output_over_the_byte_limit_fails_the_build(tmp_path):
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_bytes(b"x" * 600)
+    (output / "copy.html").symlink_to("index.html")  # read (and uploaded) twice: counted twice
+    with pytest.raises(BuildFailed, match=r"larger than 1000 bytes \(MAX_OUTPUT_BYTES\)"):
+        _check_output_limits(output, max_files=100, max_bytes=1000)
+
+
+def test_links_out_of_the_output_count_nothing(tmp_path):
+    """They are never uploaded, and stat-ing them must not let a build probe host files."""
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_text("<h1>hi</h1>")
+    big = tmp_path / "outside.bin"
+    big.write_bytes(b"x" * 5000)
+    (output / "big.bin").symlink_to(big)
+    (output / "loop").symlink_to("loop")
+    _check_output_limits(output, max_files=100, max_bytes=1000)
+
+
