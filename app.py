@@ -108,6 +108,6 @@ def not_found(**_params):
 
 
 for depth in range(MAX_PATH_DEPTH + 1):
-    path = "/" + "/".join("{p%d}" % i for i in range(1, depth + 1))
+    path = "/" + "/".join(f"{{p{i}}}" for i in range(1, depth + 1))
     app.route(path, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
               name=f"catch_all_{depth}")(not_found)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from chalice import Response
-from chalice.app import Request
+from chalice.app import Request, Response
 
 from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, ServiceUnavailable
 

@@ -12,8 +12,8 @@ import brotli
 import pytest
 
 from chalicelib import keys
-from chalicelib.state.records import State
 from chalicelib.serving.site import BUCKET_READS_HEADER, LRU, SiteServer, site_label
+from chalicelib.state.records import State
 from tests.conftest import publish_output
 
 SITE_ID = "sitesitesitesite"

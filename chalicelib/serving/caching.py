@@ -28,12 +28,12 @@ def is_content_hashed(key: str) -> bool:
     stem, dot, extension = key.rsplit("/", 1)[-1].rpartition(".")
     if not dot or not stem or extension.lower() in ("html", "htm"):
         return False
-    stem = stem[:-6] if stem.endswith(".chunk") else stem
+    stem = stem.removesuffix(".chunk")
     hexadecimal = _HEX_HASH.search(stem)
     if hexadecimal and _DIGIT.search(hexadecimal[1]) and _HEX_LETTER.search(hexadecimal[1]):
         return True
     short = _SHORT_HASH.search(stem)
-    return bool(short) and _looks_random(short[1])
+    return short is not None and _looks_random(short[1])
 
 
 def _looks_random(token: str) -> bool:

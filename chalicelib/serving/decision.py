@@ -1,8 +1,8 @@
 """What the resolver answers: a Decision (status, headers, and which blob to send)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from chalicelib.serving.caching import REVALIDATE
 

@@ -9,7 +9,12 @@ from chalicelib.schema import NetlifyRedirectRule
 from chalicelib.serving.caching import REVALIDATE
 from chalicelib.serving.compiled import CompiledSite
 from chalicelib.serving.decision import Decision
-from chalicelib.serving.matching import PATH_SAFE, conditions_hold, match_rule, substitute
+from chalicelib.serving.matching import (
+    PATH_SAFE,
+    conditions_hold,
+    match_rule,
+    substitute,
+)
 from chalicelib.serving.request import Request
 
 # What a finished Location keeps as it is: RFC 3986 reserved and unreserved characters, and "%"

@@ -17,7 +17,7 @@ rules at the point Netlify applies them):
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from chalicelib.schema import REDIRECT_CODES, OutputManifest
 from chalicelib.serving.compiled import CompiledSite, looks_like_asset
@@ -25,7 +25,12 @@ from chalicelib.serving.decision import Decision, Headers, plain
 from chalicelib.serving.files import serve_file
 from chalicelib.serving.header_rules import rule_headers
 from chalicelib.serving.matching import conditions_hold, match_rule, substitute
-from chalicelib.serving.redirects import NetlifyHit, netlify_match, redirect, redirect_phase
+from chalicelib.serving.redirects import (
+    NetlifyHit,
+    netlify_match,
+    redirect,
+    redirect_phase,
+)
 from chalicelib.serving.request import Request, check_path
 
 ALLOWED_METHODS = "GET, HEAD"

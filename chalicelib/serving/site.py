@@ -10,11 +10,11 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from threading import Lock
-from typing import Mapping
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib import ids, keys
 from chalicelib.context import Context
@@ -120,7 +120,7 @@ class SiteServer:
         except MissingBlob:
             # A manifest naming a blob the bucket lacks: never expected (blobs are checked
             # before `deployed`), so say so plainly rather than with a traceback.
-            log.error("site %s: a blob of its manifest is missing", label, exc_info=True)
+            log.exception("site %s: a blob of its manifest is missing", label)
             response = plain_response(500, "Internal Server Error: a file of this site is missing\n")
         if self._debug_header:
             response.headers[BUCKET_READS_HEADER] = str(self.bucket_reads)
@@ -155,7 +155,7 @@ class SiteServer:
         return False
 
     def _respond(self, method: str, decision: Decision) -> Response:
-        headers = dict(decision.headers)
+        headers: dict[str, str | list[str]] = dict(decision.headers)
         body = decision.inline if method != "HEAD" else b""
         ref = decision.body
         if ref is not None and method != "HEAD":
@@ -175,5 +175,5 @@ class SiteServer:
         if encoding:
             extra["ResponseContentEncoding"] = encoding
         url = self.ctx.store.presign(keys.blob(ref.sha256), expires=300, **extra)
-        return Response(body=b"", status_code=302,
-                        headers={"Location": url, "Cache-Control": "no-store"})
+        headers: dict[str, str | list[str]] = {"Location": url, "Cache-Control": "no-store"}
+        return Response(body=b"", status_code=302, headers=headers)
