@@ -1,7 +1,7 @@
 """SiteServer (chalicelib/serving/site.py) against a real moto S3 server and a real Redis.
 
 What a user would notice here is cost and freshness: a warm handler answers cache hits,
-304s, redirects and 404s without a bucket call (issue 3, "Caching in the handler"), its
+304s, redirects and 404s without a bucket call (each GET is a billed request and a network round trip), its
 caches stay bounded, and a deleted deployment stops being served.
 """
 from __future__ import annotations
