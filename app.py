@@ -7,23 +7,23 @@ site may have its own /api/... files.
 """
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import asdict
 from functools import lru_cache
-from urllib.parse import urlencode
 
-from chalice import Chalice, Rate, Response
+from chalice import Chalice, Rate
 
-from chalicelib.pipeline import cleanup, deploy
+from chalicelib.api import api, body_json, error_response, json_response
 from chalicelib.context import Context, build_context
-from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, NotFound, ServiceUnavailable
-from chalicelib.settings import load_settings
+from chalicelib.errors import NotFound
+from chalicelib.pipeline import cleanup, deploy
+from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer, site_label
+from chalicelib.settings import load_settings
 
 app = Chalice(app_name="percel")
-# Every body is bytes, so any file type (woff2, wasm) survives API Gateway's
-# base64 round trip in Lambda, not only under `chalice local` (DESIGN.md).
+# Every body is bytes, so any file type (woff2, wasm) survives API Gateway's base64 round trip
+# in Lambda, not only under `chalice local`: binary_types decides which bodies Chalice encodes.
 app.api.binary_types = ["*/*"]
 
 # Chalice has no greedy {proxy+} route locally (aws/chalice#2012): one view is
@@ -41,75 +41,13 @@ def sites() -> SiteServer:
     return SiteServer(context())
 
 
-def json_response(status: int, body) -> Response:
-    return Response(body=json.dumps(body).encode(), status_code=status,
-                    headers={"Content-Type": "application/json"})
-
-
-def error_response(error: ApiError) -> Response:
-    return json_response(error.status, error.to_json())
-
-
 @app.middleware("http")
 def dispatch_by_host(event, get_response):
-    headers = event.headers
-    label = site_label(headers.get("host"), context().settings.root_domain)
+    label = site_label(event.headers.get("host"), context().settings.root_domain)
     if label is not None:
-        try:
-            return sites().handle(label, event.method, raw_path(event), raw_query(event), headers)
-        except BACKEND_ERRORS as error:
-            app.log.warning("site %s: backend unavailable: %s", label, error)
-            return Response(body=b"Service Unavailable: try again shortly\n", status_code=503,
-                            headers={"Content-Type": "text/plain; charset=utf-8",
-                                     "Cache-Control": "no-store", "Retry-After": "5"})
-    if "accept" not in headers:
-        # Chalice answers 400 to a request without Accept when binary_types is */*.
-        headers._dict["accept"] = "*/*"
+        return gateway.serve_site(sites(), label, event)
+    gateway.default_accept(event)
     return get_response(event)
-
-
-def api(view):
-    """Turn our errors into `{"error": {...}}` JSON with their status; never a traceback."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        try:
-            return view(*args, **kwargs)
-        except ApiError as error:
-            return error_response(error)
-        except BACKEND_ERRORS as error:
-            app.log.warning("backend unavailable in %s: %s", view.__name__, error)
-            return error_response(ServiceUnavailable(
-                "a backend (Redis or the bucket) is unavailable; try again"))
-        except Exception:  # noqa: BLE001 - logged, answered as a plain 500
-            app.log.exception("unhandled error in %s", view.__name__)
-            return json_response(500, {"error": {"code": "internal",
-                                                 "message": "internal error"}})
-    return wrapper
-
-
-def raw_path(event) -> str:
-    """The path as the client sent it: API Gateway's `path`, or chalice local's context path.
-
-    Both are still percent-encoded, so routing.resolve decodes exactly once (decoded=False).
-    REST APIs (Lambda proxy integration, what Chalice deploys) pass `path` with its encoding
-    intact; HTTP APIs decode it (live AWS captures: hotsock/voker, vokerhttp/paths_test.go;
-    REST path parameters also arrive encoded, aws/chalice#688). Behind an HTTP API this
-    would need decoded=True.
-    """
-    original = event.to_original_event()
-    return original.get("path") or event.context.get("path") or "/"
-
-
-def raw_query(event) -> str:
-    params = event.to_original_event().get("multiValueQueryStringParameters") or {}
-    return urlencode([(k, v) for k, values in params.items() for v in values])
-
-
-def body_json(event):
-    try:
-        return json.loads(event.raw_body or b"null")
-    except ValueError:
-        raise BadRequest("the body is not valid JSON")
 
 
 @app.route("/api/health", methods=["GET"])
@@ -170,6 +108,6 @@ def not_found(**_params):
 
 
 for depth in range(MAX_PATH_DEPTH + 1):
-    path = "/" + "/".join("{p%d}" % i for i in range(1, depth + 1))
+    path = "/" + "/".join(f"{{p{i}}}" for i in range(1, depth + 1))
     app.route(path, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
               name=f"catch_all_{depth}")(not_found)

@@ -37,7 +37,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from devstack import services  # noqa: E402
+from devstack import services
 
 TRIVIAL_APP = PROJECT / "bench" / "trivial_chalice"
 READS_HEADER = "X-Percel-Bucket-Reads"
@@ -184,7 +184,7 @@ def wrk(target: Target, path: str, connections: int, seconds: float, script: Pat
             "-s", str(script), *headers, target.base + path]
     output = subprocess.run(argv, check=True, capture_output=True, text=True,
                             timeout=seconds + 30).stdout
-    report = json.loads(re.search(r"^WRK_JSON (.*)$", output, re.M).group(1))
+    report = json.loads(re.search(r"^WRK_JSON (.*)$", output, re.MULTILINE).group(1))
     if report["bad_status"] or report["socket_errors"] or not report["requests"]:
         sys.exit(f"serve_bench: {target.name} {path}: errors during the run:\n{output}")
     return Result(target.name, path, connections,

@@ -5,6 +5,8 @@ resolver, at request time) both import this module, so neither imports the other
 """
 from __future__ import annotations
 
+from typing import Literal, NotRequired, TypedDict
+
 # Version of the source and output manifests' layout.
 MANIFEST_VERSION = 1
 # Version of the compiled site config inside an output manifest.
@@ -13,3 +15,90 @@ CONFIG_VERSION = 1
 CONFIG_FILES = ("_redirects", "_headers")
 # The statuses a redirect rule may use. Vercel: `permanent` true -> 308, false -> 307; default 308.
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+
+# --- the output manifest (`deployments/<id>.json`) -------------------------------------------
+# Written by storage.manifest.scan_output and pipeline.siteconfig at build time; read by the
+# request handler. TypedDicts describe the JSON as it is: nothing is converted on the way in.
+
+class Variant(TypedDict):
+    """A precompressed copy of a file: its own blob."""
+    sha256: str
+    size: int
+
+
+class FileEntry(TypedDict):
+    sha256: str
+    size: int
+    type: str                                  # media type, decided at upload time
+    encodings: NotRequired[dict[str, Variant]]  # "br" / "gzip", kept when they save >= 5%
+
+
+class Condition(TypedDict):
+    """Vercel `has` / `missing`; `value` is a regex matched against the whole value."""
+    type: Literal["header", "cookie", "host", "query"]
+    key: str | None
+    value: str | None
+
+
+class PatternRule(TypedDict):
+    regex: str              # a Python regex compiled from the rule's source
+    names: list[str]        # the source's parameter names, in group order
+
+
+class ConditionalRule(PatternRule):
+    has: list[Condition]
+    missing: list[Condition]
+
+
+class RedirectRule(ConditionalRule):
+    """vercel.json `redirects`."""
+    destination: str
+    status: int
+
+
+class RewriteRule(ConditionalRule):
+    """vercel.json `rewrites` (internal destinations only)."""
+    destination: str
+
+
+class HeaderRule(ConditionalRule):
+    """vercel.json `headers`: [name, value] pairs."""
+    headers: list[list[str]]
+
+
+class NetlifyRedirectRule(PatternRule):
+    """A `_redirects` line; status 200 is a rewrite, `force` is the `!` that shadows files."""
+    query: dict[str, str]
+    destination: str
+    status: int
+    force: bool
+
+
+class NetlifyHeaderRule(PatternRule):
+    """A `_headers` block; `detach` holds the lower-case names of `! Name` lines."""
+    headers: list[list[str]]
+    detach: list[str]
+
+
+class SiteConfig(TypedDict):
+    """The compiled routing config (pipeline.siteconfig.empty_config / compile_config)."""
+    version: int
+    clean_urls: bool
+    trailing_slash: bool | None
+    spa: bool
+    redirects: list[RedirectRule]
+    rewrites: list[RewriteRule]
+    headers: list[HeaderRule]
+    netlify_redirects: list[NetlifyRedirectRule]
+    netlify_headers: list[NetlifyHeaderRule]
+    hidden: list[str]           # manifest keys never served
+    warnings: list[str]
+
+
+class OutputManifest(TypedDict):
+    version: int
+    id: str
+    files: dict[str, FileEntry]
+    # Absent or null in a manifest written before configs existed: a plain site.
+    config: NotRequired[SiteConfig | None]

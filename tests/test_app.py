@@ -170,3 +170,12 @@ def test_a_site_whose_bucket_is_unreachable_answers_503(client, monkeypatch):
     percel_app.sites.cache_clear()
     response = client.http.get("/", headers={"Host": "abcdefghijklmnop.percel.test"})
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+
+
+def test_a_bug_in_the_handler_is_a_logged_500(client, site, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise KeyError("sha256")
+    monkeypatch.setattr("chalicelib.serving.site.resolve", broken)
+    response = client.http.get("/", headers={"Host": site})
+    assert response.status_code == 500 and b"missing" not in response.body
+    assert any(record.exc_info and record.exc_info[0] is KeyError for record in caplog.records)

@@ -1,4 +1,5 @@
-"""Table tests for the pure resolver (chalicelib/serving/routing.py): no I/O, no server.
+"""Table tests for the pure resolver (chalicelib/serving/resolve.py and the modules it calls):
+no I/O, no server.
 
 Each row is a request a visitor makes and what they would notice: the status, the file served,
 the headers, the redirect target, the byte range.
@@ -10,9 +11,11 @@ import hashlib
 import pytest
 
 from chalicelib.pipeline import siteconfig
-from chalicelib.serving import routing
+from chalicelib.serving.caching import IMMUTABLE, REVALIDATE, is_content_hashed
+from chalicelib.serving.decision import BlobRef
+from chalicelib.serving.files import NOT_MODIFIED_FIELDS
+from chalicelib.serving.resolve import resolve
 from chalicelib.storage import mediatypes
-from chalicelib.serving.routing import IMMUTABLE, REVALIDATE, resolve
 
 SIZE = 1000
 COMPRESSED = ("index.html", "about.html", "assets/index-B1a2c3D4.js", "docs/index.html",
@@ -346,9 +349,9 @@ def test_at_least_80_rows():
 
 def test_body_is_the_blob_to_fetch():
     decision = resolve("GET", "/", {"accept-encoding": "br"}, SITES["plain"])
-    assert decision.body == routing.BlobRef(digest("index.html.br"), 300, None)
+    assert decision.body == BlobRef(digest("index.html.br"), 300, None)
     ranged = resolve("GET", "/robots.txt", {"range": "bytes=10-19"}, SITES["plain"])
-    assert ranged.body == routing.BlobRef(digest("robots.txt"), SIZE, (10, 19))
+    assert ranged.body == BlobRef(digest("robots.txt"), SIZE, (10, 19))
     assert ranged.body.length == 10
 
 
@@ -367,7 +370,7 @@ def test_304_carries_only_rfc_9110_fields():
                        SITES["vercel"])
     assert decision.status == 200  # a gzip request gets the gzip variant, whose ETag differs
     decision = resolve("GET", "/about", {"if-none-match": f'"{digest("about.html")[:32]}"'}, SITES["vercel"])
-    assert {name.lower() for name, _ in decision.headers} <= routing.NOT_MODIFIED_FIELDS
+    assert {name.lower() for name, _ in decision.headers} <= NOT_MODIFIED_FIELDS
 
 
 def test_plain_errors_have_a_small_body_but_not_on_head():
@@ -429,4 +432,4 @@ HASHED = [
 
 @pytest.mark.parametrize("key,hashed", HASHED, ids=[key for key, _ in HASHED])
 def test_content_hash_detection(key, hashed):
-    assert routing.is_content_hashed(key) is hashed
+    assert is_content_hashed(key) is hashed

@@ -3,7 +3,7 @@ import pytest
 
 from chalicelib import safe_regex
 from chalicelib.pipeline import siteconfig
-from chalicelib.serving import routing
+from chalicelib.serving.resolve import resolve
 
 PAGE = {"index.html": {"sha256": "0" * 64, "size": 1, "type": "text/html; charset=utf-8"}}
 
@@ -24,8 +24,8 @@ def test_a_slow_pattern_the_probes_miss_is_cut_short_at_request_time():
         {"source": "/((?:b|b)*)c", "destination": "/x"}]})
     site = {"files": PAGE, "config": config}
     # 2^60 paths to try without a budget; with one, the rule simply does not match.
-    assert routing.resolve("GET", "/" + "b" * 60 + "d", {}, site).status == 404
-    assert routing.resolve("GET", "/bbc", {}, site).location == "/x"
+    assert resolve("GET", "/" + "b" * 60 + "d", {}, site).status == 404
+    assert resolve("GET", "/bbc", {}, site).location == "/x"
 
 
 def test_ordinary_patterns_pass_and_match():

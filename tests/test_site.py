@@ -1,7 +1,7 @@
 """SiteServer (chalicelib/serving/site.py) against a real moto S3 server and a real Redis.
 
 What a user would notice here is cost and freshness: a warm handler answers cache hits,
-304s, redirects and 404s without a bucket call (issue 3, "Caching in the handler"), its
+304s, redirects and 404s without a bucket call (each GET is a billed request and a network round trip), its
 caches stay bounded, and a deleted deployment stops being served.
 """
 from __future__ import annotations
@@ -11,8 +11,9 @@ import dataclasses
 import brotli
 import pytest
 
-from chalicelib.state.records import State
+from chalicelib import keys
 from chalicelib.serving.site import BUCKET_READS_HEADER, LRU, SiteServer, site_label
+from chalicelib.state.records import State
 from tests.conftest import publish_output
 
 SITE_ID = "sitesitesitesite"
@@ -137,8 +138,6 @@ def test_site_label(host, label):
 
 
 def test_a_missing_blob_is_a_plain_500_not_a_traceback(ctx, tmp_path):
-    from chalicelib import keys
-    from tests.conftest import publish_output
     root = tmp_path / "broken"
     root.mkdir()
     (root / "index.html").write_text("<h1>gone soon</h1>")
@@ -147,3 +146,38 @@ def test_a_missing_blob_is_a_plain_500_not_a_traceback(ctx, tmp_path):
     ctx.store.delete([keys.blob(manifest["files"]["index.html"]["sha256"])])
     response = SiteServer(ctx).handle("brokenbrokenbrok", "GET", "/", "", {})
     assert response.status_code == 500 and b"missing" in response.body
+
+
+def big_manifest(count: int) -> dict:
+    """An output manifest of `count` compressible files with br and gzip variants."""
+    def entry(number: int) -> dict:
+        digest = f"{number:064x}"
+        return {"sha256": digest, "size": 20_000, "type": "text/html; charset=utf-8",
+                "encodings": {"br": {"sha256": "b" + digest[1:], "size": 5_000},
+                              "gzip": {"sha256": "c" + digest[1:], "size": 6_000}}}
+    files = {f"section-{n % 100:03d}/a-rather-long-page-name-{n:06d}.html": entry(n)
+             for n in range(count)}
+    return {"version": 1, "id": "bigsitebigsiteab", "files": files, "config": None}
+
+
+def test_a_site_at_the_file_limit_is_compiled_once_and_stays_cached(ctx):
+    """Its manifest is ~10 MB of JSON: it must not be fetched and parsed on every request."""
+    count = ctx.settings.max_output_files
+    ctx.store.put_json(keys.deployment_manifest("bigsitebigsiteab"), big_manifest(count))
+    server = SiteServer(ctx)
+    paths = [f"/section-{n % 100:03d}/a-rather-long-page-name-{n:06d}"
+             for n in (0, count // 2, count - 1)]
+    for path in paths * 2:
+        assert server.handle("bigsitebigsiteab", "HEAD", path, "", {}).status_code == 200
+    assert server.bucket_reads == 1
+    assert server.sites.used <= server.sites.max_item
+
+
+def test_only_a_missing_blob_is_the_missing_file_500(server, site, monkeypatch):
+    """A bug (here a KeyError in the resolver) is not "a file of this site is missing": it
+    propagates to the app, which logs it and answers 500."""
+    def broken(*args, **kwargs):
+        raise KeyError("sha256")
+    monkeypatch.setattr("chalicelib.serving.site.resolve", broken)
+    with pytest.raises(KeyError):
+        get(server, "/")

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from chalicelib.pipeline import siteconfig
-from chalicelib.serving import routing
+from chalicelib.serving.resolve import resolve
 from chalicelib.pipeline.siteconfig import SiteConfigError, build_site_config, compile_config
 
 
@@ -61,11 +61,11 @@ def test_config_is_json_serialisable_and_drives_the_resolver(dirs):
     files = {name: {"sha256": "0" * 64, "size": 1, "type": "text/html; charset=utf-8"}
              for name in ("index.html", "about.html", "_redirects", "_headers")}
     site = {"files": files, "config": config}
-    assert routing.resolve("GET", "/about.html", {}, site).location == "/about"
-    assert routing.resolve("GET", "/old", {}, site).status == 308
-    assert routing.resolve("GET", "/legacy/x", {}, site).location == "/about"
-    assert routing.resolve("GET", "/about", {}, site).header("X-Robots-Tag") == "noindex"
-    assert routing.resolve("GET", "/_redirects", {}, site).status == 404
+    assert resolve("GET", "/about.html", {}, site).location == "/about"
+    assert resolve("GET", "/old", {}, site).status == 308
+    assert resolve("GET", "/legacy/x", {}, site).location == "/about"
+    assert resolve("GET", "/about", {}, site).header("X-Robots-Tag") == "noindex"
+    assert resolve("GET", "/_redirects", {}, site).status == 404
 
 
 def test_a_plain_static_repo_hides_its_config_files(tmp_path):

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import re
 
+from chalicelib.schema import FileEntry
+
 
 def _accept_qualities(header: str) -> dict[str, float]:
-    qualities = {}
+    qualities: dict[str, float] = {}
     for item in header.split(","):
         coding, _, params = item.strip().partition(";")
         quality = 1.0
@@ -21,7 +23,7 @@ def _accept_qualities(header: str) -> dict[str, float]:
     return qualities
 
 
-def pick_encoding(header: str | None, entry: dict) -> str | None:
+def pick_encoding(header: str | None, entry: FileEntry) -> str | None:
     """br, then gzip, among the stored variants, unless refused with q=0 (RFC 9110 §12.5.3)."""
     encodings = entry.get("encodings")
     if not encodings or not header:

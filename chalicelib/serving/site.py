@@ -1,8 +1,8 @@
-"""The request handler's I/O adapter: Host -> deployment, manifest -> decision -> bytes.
+"""The request handler's I/O adapter: Host -> deployment -> compiled site -> decision -> bytes.
 
-Which file answers, and with which status and headers, is decided by the pure
-resolver in chalicelib/serving/routing.py; this module only fetches manifests and blobs
-(through bounded in-memory caches: both are immutable) and builds the Response.
+Which file answers, and with which status and headers, is decided by the pure resolver
+(chalicelib/serving/resolve.py); this module only loads sites and blobs (through bounded
+in-memory caches: both are immutable) and builds the Response.
 """
 from __future__ import annotations
 
@@ -10,27 +10,38 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from threading import Lock
-from typing import Mapping
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib import ids, keys
-from chalicelib.serving import routing
 from chalicelib.context import Context
 from chalicelib.lru import LRU
+from chalicelib.schema import OutputManifest
+from chalicelib.serving.compiled import CompiledSite
+from chalicelib.serving.decision import BlobRef, Decision
+from chalicelib.serving.request import host_name
+from chalicelib.serving.resolve import resolve
 from chalicelib.state.records import State
+from chalicelib.storage.store import MissingBlob
 
 log = logging.getLogger("percel.site")
 
 # How stale a cached "not deleted" may be: a delete is visible everywhere within this.
 RECHECK_SECONDS = 5.0
 MAX_CHECKED = 100_000
+# Compiled sites kept in memory, by their estimated size (CompiledSite.size_estimate). One
+# site may take half: a site at MAX_OUTPUT_FILES (25,000) with br+gzip variants and 1,000-
+# character paths is about 60 MB, so even the largest site a build may publish stays cached.
+SITES_CACHE_BYTES = 128 * 1024 * 1024
+SITE_SHARE = 1 / 2
 # Local stage only: every site response says how many bucket GETs this process has made, so
-# the end-to-end tests and bench/serve_bench.py can check that cache hits, 304s, redirects
-# and 404s cost no bucket call (issue 3) through the real server, without a stats route.
+# the end-to-end tests and bench/serve_bench.py can check through the real server that cache
+# hits, 304s, redirects and 404s cost no bucket call, without a stats route.
 BUCKET_READS_HEADER = "X-Percel-Bucket-Reads"
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def site_label(host: str | None, root_domain: str) -> str | None:
@@ -42,28 +53,34 @@ def site_label(host: str | None, root_domain: str) -> str | None:
 
 @lru_cache(maxsize=4096)   # asked on every request; a few hosts repeat endlessly
 def _site_label(host: str, root_domain: str) -> str | None:
-    name = routing.host_name(host)
+    name = host_name(host)
     suffix = "." + root_domain.lower()
     if not name.endswith(suffix):
         return None
     label = name[: -len(suffix)]
-    return label if re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", label) else None
+    return label if _LABEL.fullmatch(label) else None
 
 
-def _gone() -> Response:
-    return _plain(410, "Gone: this deployment was deleted\n")
-
-
-def _plain(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+def plain_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A short text answer that no cache keeps."""
     return Response(body=message.encode(), status_code=status,
                     headers={"Content-Type": "text/plain; charset=utf-8",
                              "Cache-Control": "no-store", **(headers or {})})
 
 
+def _gone() -> Response:
+    return plain_response(410, "Gone: this deployment was deleted\n")
+
+
+def _no_such_site() -> Response:
+    return plain_response(404, "Not Found: no such site\n")
+
+
 class SiteServer:
-    def __init__(self, ctx: Context, cache_bytes: int = 64 * 1024 * 1024):
+    def __init__(self, ctx: Context, cache_bytes: int = 64 * 1024 * 1024,
+                 sites_bytes: int = SITES_CACHE_BYTES):
         self.ctx = ctx
-        self.manifests = LRU(cache_bytes // 4)
+        self.sites = LRU(sites_bytes, max_item_share=SITE_SHARE)
         self.blobs = LRU(cache_bytes)
         self.checked: dict[str, float] = {}
         # Bucket GETs made so far (manifest and blob cache misses); read by tests and the bench.
@@ -75,24 +92,24 @@ class SiteServer:
         with self._reads_lock:
             self.bucket_reads += 1
 
-    def manifest(self, deployment_id: str) -> dict | None:
-        cached = self.manifests.get(deployment_id)
+    def site(self, deployment_id: str) -> CompiledSite | None:
+        """The deployment compiled once; None when it has no output manifest."""
+        cached: CompiledSite | None = self.sites.get(deployment_id)
         if cached is None:
             self._count_read()
             body = self.ctx.store.get_bytes(keys.deployment_manifest(deployment_id))
             if body is None:
                 return None
-            cached = json.loads(body)
-            self.manifests.put(deployment_id, cached, len(body))
+            manifest: OutputManifest = json.loads(body)
+            cached = CompiledSite(manifest)
+            self.sites.put(deployment_id, cached, cached.size_estimate)
         return cached
 
     def blob(self, sha256: str) -> bytes:
-        data = self.blobs.get(sha256)
+        data: bytes | None = self.blobs.get(sha256)
         if data is None:
             self._count_read()
-            data = self.ctx.store.get_blob(sha256)
-            if data is None:
-                raise LookupError(f"blob {sha256} missing")
+            data = self.ctx.store.read_blob(sha256)
             self.blobs.put(sha256, data, len(data))
         return data
 
@@ -100,11 +117,11 @@ class SiteServer:
                headers: Mapping[str, str]) -> Response:
         try:
             response = self._handle(label, method, raw_path, query, headers)
-        except LookupError:
+        except MissingBlob:
             # A manifest naming a blob the bucket lacks: never expected (blobs are checked
             # before `deployed`), so say so plainly rather than with a traceback.
-            log.error("site %s: a blob of its manifest is missing", label, exc_info=True)
-            response = _plain(500, "Internal Server Error: a file of this site is missing\n")
+            log.exception("site %s: a blob of its manifest is missing", label)
+            response = plain_response(500, "Internal Server Error: a file of this site is missing\n")
         if self._debug_header:
             response.headers[BUCKET_READS_HEADER] = str(self.bucket_reads)
         return response
@@ -113,16 +130,15 @@ class SiteServer:
                 headers: Mapping[str, str]) -> Response:
         deployment_id = label
         if not ids.is_valid_id(deployment_id):
-            return _plain(404, "Not Found: no such site\n")
-        site = self.manifest(deployment_id)
+            return _no_such_site()
+        site = self.site(deployment_id)
         if site is None:
             if self.ctx.records.status(deployment_id) is State.DELETED:
                 return _gone()
-            return _plain(404, "Not Found: no such site\n")
+            return _no_such_site()
         if self._deleted_since_cached(deployment_id):
             return _gone()
-        decision = routing.resolve(method, raw_path, headers, site, query)
-        return self._respond(method, decision)
+        return self._respond(method, resolve(method, raw_path, headers, site, query))
 
     def _deleted_since_cached(self, deployment_id: str) -> bool:
         """A manifest never changes, but a deployment can be deleted: re-check its record
@@ -131,15 +147,15 @@ class SiteServer:
         if now - self.checked.get(deployment_id, 0.0) < RECHECK_SECONDS:
             return False
         if self.ctx.records.status(deployment_id) is State.DELETED:
-            self.manifests.drop(deployment_id)
+            self.sites.drop(deployment_id)
             return True
         if len(self.checked) > MAX_CHECKED:  # bounded like the caches; forgetting only re-checks
             self.checked.clear()
         self.checked[deployment_id] = now
         return False
 
-    def _respond(self, method: str, decision: routing.Decision) -> Response:
-        headers = dict(decision.headers)
+    def _respond(self, method: str, decision: Decision) -> Response:
+        headers: dict[str, str | list[str]] = dict(decision.headers)
         body = decision.inline if method != "HEAD" else b""
         ref = decision.body
         if ref is not None and method != "HEAD":
@@ -147,16 +163,17 @@ class SiteServer:
             # file inline meant fetching all of it (no ranged GET here) on every seek of a
             # video. The bucket answers Range on the presigned URL itself.
             if ref.size > self.ctx.settings.max_inline_bytes:
-                return self._presigned(decision)
+                return self._presigned(decision, ref)
             data = self.blob(ref.sha256)
             body = data if ref.range is None else data[ref.range[0]:ref.range[1] + 1]
         return Response(body=body, status_code=decision.status, headers=headers)
 
-    def _presigned(self, decision: routing.Decision) -> Response:
+    def _presigned(self, decision: Decision, ref: BlobRef) -> Response:
         """Lambda answers at most 6 MB of base64: larger bodies come straight from the bucket."""
         extra = {"ResponseContentType": decision.header("Content-Type") or ""}
-        if decision.header("Content-Encoding"):
-            extra["ResponseContentEncoding"] = decision.header("Content-Encoding")
-        url = self.ctx.store.presign(keys.blob(decision.body.sha256), expires=300, **extra)
-        return Response(body=b"", status_code=302,
-                        headers={"Location": url, "Cache-Control": "no-store"})
+        encoding = decision.header("Content-Encoding")
+        if encoding:
+            extra["ResponseContentEncoding"] = encoding
+        url = self.ctx.store.presign(keys.blob(ref.sha256), expires=300, **extra)
+        headers: dict[str, str | list[str]] = {"Location": url, "Cache-Control": "no-store"}
+        return Response(body=b"", status_code=302, headers=headers)

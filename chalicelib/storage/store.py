@@ -48,6 +48,14 @@ def _json_body(document: Any) -> bytes:
 _WRITTEN, _KEPT, _RESTAMPED = "written", "kept", "restamped"
 
 
+class MissingBlob(Exception):
+    """A blob a manifest names is not in the bucket (its GET answered NoSuchKey / 404)."""
+
+    def __init__(self, sha256: str):
+        super().__init__(f"blob {sha256} is missing from the bucket")
+        self.sha256 = sha256
+
+
 def _is_missing(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     return code in ("404", "NoSuchKey", "NotFound")
@@ -148,6 +156,13 @@ class Store:
     # --- content-addressed blobs -------------------------------------------
     def get_blob(self, sha256: str) -> bytes | None:
         return self.get_bytes(keys.blob(sha256))
+
+    def read_blob(self, sha256: str) -> bytes:
+        """A blob that must exist (a deployed manifest names it); MissingBlob when it does not."""
+        data = self.get_blob(sha256)
+        if data is None:
+            raise MissingBlob(sha256)
+        return data
 
     def upload_blobs(self, files: dict[str, Path | bytes]) -> int:
         """Store every sha256 -> content (a file path or bytes) not yet in the bucket.

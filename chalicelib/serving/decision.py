@@ -1,0 +1,56 @@
+"""What the resolver answers: a Decision (status, headers, and which blob to send)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from chalicelib.serving.caching import REVALIDATE
+
+Headers = list[tuple[str, str]]
+
+_REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            416: "Range Not Satisfiable"}
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """What body to send: the blob `blobs/<sha256>`, whole or an inclusive byte range of it."""
+    sha256: str
+    size: int                              # the whole blob's size
+    range: tuple[int, int] | None = None   # (first, last), inclusive, as in Content-Range
+
+    @property
+    def length(self) -> int:
+        return self.size if self.range is None else self.range[1] - self.range[0] + 1
+
+
+@dataclass
+class Decision:
+    """The response to send. `headers` include Content-Length (also on HEAD, RFC 9110 §9.3.2)."""
+    status: int
+    headers: Headers = field(default_factory=list)
+    body: BlobRef | None = None        # fetch and send this; None on HEAD, 304, 416, redirects
+    inline: bytes = b""                # a small generated body (plain 404, 400, 405)
+    location: str | None = None        # set on redirects (also in headers)
+    file: str | None = None            # the manifest key served, for logs and tests
+
+    def header(self, name: str) -> str | None:
+        lower = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lower), None)
+
+
+def plain(status: int, method: str, extra: Sequence[tuple[str, str]] = ()) -> Decision:
+    """A generated text body ("404 Not Found"), with the rule headers that matched."""
+    body = f"{status} {_REASONS.get(status, '')}\n".encode()
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", REVALIDATE)]
+    headers = override(headers, extra)
+    headers.append(("Content-Length", str(len(body))))
+    return Decision(status, headers, inline=b"" if method == "HEAD" else body)
+
+
+def override(headers: Headers, extra: Sequence[tuple[str, str]]) -> Headers:
+    """Rule headers replace defaults of the same name (e.g. Cache-Control) and add the rest."""
+    if not extra:
+        return headers
+    names = {name.lower() for name, _ in extra}
+    return [h for h in headers if h[0].lower() not in names] + list(extra)
