@@ -23,10 +23,51 @@ from chalicelib.settings import Settings
 from chalicelib.storage.store import Store, make_s3_client
 from devstack import services
 
+# The sandbox the tests' build runners use. "none" must be named (BUILD_SANDBOX=none or
+# TEST_BUILD_SANDBOX=none); anything else must work here, or the run stops at once.
+TEST_SANDBOX = os.environ.get("TEST_BUILD_SANDBOX") or os.environ.get("BUILD_SANDBOX") or "auto"
+# How long a runner may take to start (import, sandbox probe) before the stack is refused.
+RUNNER_START_SECONDS = 60
+
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long end-to-end builds (deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "needs_bwrap: runs commands in bubblewrap itself")
     os.environ.update(services.LOCAL_AWS)
+
+
+def sandbox_problem(items) -> str | None:
+    """Why the selected tests cannot sandbox builds here, or None.
+
+    Without this, a host lacking bubblewrap or cgroup v1 (or root) used to skip the
+    sandbox tests silently while the stack's runner exited, so every end-to-end test
+    then waited out its deadline.
+    """
+    from build_runner.bwrap import bwrap_problem
+    from build_runner.sandbox import SandboxUnavailable, make_sandbox
+    if TEST_SANDBOX.strip().lower() == "none":
+        return None
+    if any(item.get_closest_marker("needs_bwrap") for item in items) and bwrap_problem():
+        return f"bubblewrap does not work here: {bwrap_problem()}"
+    if any("stack" in getattr(item, "fixturenames", ()) for item in items):
+        try:
+            make_sandbox(Settings(build_sandbox=TEST_SANDBOX))
+        except SandboxUnavailable as exc:
+            return str(exc)
+    return None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    problem = sandbox_problem(items)
+    if problem:
+        pytest.exit(f"cannot sandbox builds on this host, so the build tests cannot run: {problem}\n"
+                    "Set BUILD_SANDBOX=none to run them unsandboxed (development machines only).",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+    if TEST_SANDBOX.strip().lower() == "none":
+        skip = pytest.mark.skip(reason="BUILD_SANDBOX=none was named: no bubblewrap tests")
+        for item in items:
+            if item.get_closest_marker("needs_bwrap"):
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +114,10 @@ def settings(redis_url, s3_url, tmp_path) -> Settings:
 
 @pytest.fixture
 def ctx(settings) -> Context:
+    return make_ctx(settings)
+
+
+def make_ctx(settings: Settings) -> Context:
     store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers)
     store.ensure_bucket()
     return Context(settings, redis.Redis.from_url(settings.redis_url), store)
@@ -126,18 +171,39 @@ def commit_all(root: Path, branch: str = "main") -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("stack")
-    sandbox = os.environ.get("TEST_BUILD_SANDBOX", "auto")
     running = services.start_stack(state, services.free_port(), runners=1, extra_env={
-        "BUILD_SANDBOX": sandbox, "WORK_DIR": str(state / "work")})
-    yield running
-    running.stop()
+        "BUILD_SANDBOX": TEST_SANDBOX, "WORK_DIR": str(state / "work")})
+    try:
+        wait_for_runners(running)
+        yield running
+    finally:
+        running.stop()
+
+
+def wait_for_runners(stack, timeout: float = RUNNER_START_SECONDS) -> None:
+    """Every runner of `stack` is waiting for jobs, or the stack is refused with the reason."""
+    deadline = time.monotonic() + timeout
+    for runner in stack.runners():
+        while "waiting for jobs" not in runner.log_path.read_text(errors="replace"):
+            if runner.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{runner.name} did not start:\n{log_tail(runner)}", pytrace=False)
+            time.sleep(0.2)
+
+
+def log_tail(service, lines: int = 15) -> str:
+    return "\n".join(service.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def dead_runners(stack) -> list:
+    return [r for r in stack.runners() if r.process.poll() is not None]
 
 
 class Http:
     """A tiny HTTP client for end-to-end tests: any Host, raw bytes, no redirects followed."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, stack=None):
         self.base = base
+        self.stack = stack  # when given, a wait fails at once if no runner is left
 
     def request(self, method: str, path: str, body=None, host: str | None = None,
                 headers: dict | None = None):
@@ -185,8 +251,17 @@ class Http:
             _, record = self.json("GET", f"/api/deployments/{deployment_id}")
             if record["status"] not in ("queued", "building"):
                 return record
+            self.check_runners()
             time.sleep(0.5)
         raise AssertionError(f"deployment {deployment_id} still {record['status']}")
+
+    def check_runners(self) -> None:
+        """Fail now, with the reason, when every runner of the stack has exited."""
+        if self.stack is not None and self.stack.runners() and \
+                len(dead_runners(self.stack)) == len(self.stack.runners()):
+            runner = self.stack.runners()[-1]
+            raise AssertionError(f"every build runner has exited; {runner.name}:\n"
+                                 f"{log_tail(runner)}")
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -196,7 +271,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.fixture(scope="session")
 def http(stack) -> Http:
-    return Http(stack.api_url)
+    return Http(stack.api_url, stack)
 
 
 def site_host(stack, deployment_id: str) -> str:

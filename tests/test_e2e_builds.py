@@ -237,6 +237,7 @@ def test_repeat_deploy_with_a_lockfile_hits_the_dependency_cache(http, stack, vi
 # --- slower frameworks (pytest -m slow) -----------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # waits up to 1,200 s for a cold Docusaurus install + build
 def test_docusaurus_site_is_served_from_build(http, stack, tmp_path):
     """Docusaurus classic: ~40 s install, ~7 s build here; output in build/, one page per doc."""
     run("npx create-docusaurus@latest docs classic --javascript --skip-install -p npm", tmp_path)

@@ -30,7 +30,7 @@ from chalicelib.context import Context, build_context
 from chalicelib.state.records import TERMINAL, State
 from chalicelib.settings import load_settings
 from devstack import services
-from tests.conftest import Http, make_repo
+from tests.conftest import TEST_SANDBOX, Http, make_repo, wait_for_runners
 
 LEASE = 4
 GRACE = 6  # the GC grace every process of this stack uses (runners re-stamp at GRACE / 2)
@@ -42,9 +42,9 @@ def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("faults")
     running = services.start_stack(state, services.free_port(), runners=2, extra_env={
         "JOB_LEASE_SECONDS": str(LEASE), "REAP_INTERVAL": "1", "GC_GRACE_SECONDS": str(GRACE),
-        "WORK_DIR": str(state / "work"),
-        "BUILD_SANDBOX": os.environ.get("TEST_BUILD_SANDBOX", "auto")})
+        "WORK_DIR": str(state / "work"), "BUILD_SANDBOX": TEST_SANDBOX})
     try:
+        wait_for_runners(running)
         yield running
     finally:
         running.stop()
