@@ -6,6 +6,7 @@ starts) and talk HTTP to it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from chalicelib.context import Context
 from chalicelib.settings import Settings
 from chalicelib.storage.store import Store, make_s3_client
 from devstack import services
+from tests.counting_proxy import CountingProxy
 
 # The sandbox the tests' build runners use. "none" must be named (BUILD_SANDBOX=none or
 # TEST_BUILD_SANDBOX=none); anything else must work here, or the run stops at once.
@@ -101,6 +103,14 @@ def s3_url(s3_service) -> str:
     return s3_service.url
 
 
+@pytest.fixture
+def s3_calls(s3_service) -> CountingProxy:
+    """A counting proxy in front of the S3 endpoint: what reached the endpoint, not what
+    the code under test says it did."""
+    with CountingProxy(s3_service.url) as proxy:
+        yield proxy
+
+
 _bucket_counter = iter(range(1_000_000))
 
 
@@ -115,6 +125,12 @@ def settings(redis_url, s3_url, tmp_path) -> Settings:
 @pytest.fixture
 def ctx(settings) -> Context:
     return make_ctx(settings)
+
+
+@pytest.fixture
+def counted_ctx(settings, s3_calls) -> Context:
+    """`ctx` with every bucket call going through `s3_calls`."""
+    return make_ctx(dataclasses.replace(settings, s3_endpoint_url=s3_calls.url))
 
 
 def make_ctx(settings: Settings) -> Context:
@@ -169,10 +185,23 @@ def commit_all(root: Path, branch: str = "main") -> None:
 # --- the whole stack, over HTTP ---------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def stack_s3_calls(tmp_path_factory) -> CountingProxy:
+    """The session stack's S3 endpoint, behind a counting proxy: every bucket call the
+    API, the request handler, the runners and the cleanup make is seen here."""
+    s3 = services.start_s3(tmp_path_factory.mktemp("stack-s3"))
+    try:
+        with CountingProxy(s3.url) as proxy:
+            yield proxy
+    finally:
+        s3.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, stack_s3_calls):
     state = tmp_path_factory.mktemp("stack")
-    running = services.start_stack(state, services.free_port(), runners=1, extra_env={
-        "BUILD_SANDBOX": TEST_SANDBOX, "WORK_DIR": str(state / "work")})
+    running = services.start_stack(state, services.free_port(), runners=1, s3_url=stack_s3_calls.url,
+                                   extra_env={"BUILD_SANDBOX": TEST_SANDBOX,
+                                              "WORK_DIR": str(state / "work")})
     try:
         wait_for_runners(running)
         yield running
