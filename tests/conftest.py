@@ -307,16 +307,17 @@ def site_host(stack, deployment_id: str) -> str:
     return f"{deployment_id}.localhost:{stack.port}"
 
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The official scaffolders, pinned: an `@latest` template can change between two runs.
+# The Vite templates are committed under tests/fixtures/ with a lockfile (see its README).
+SCAFFOLDERS = {"create-vite": "create-vite@9.3.0", "create-docusaurus": "create-docusaurus@3.10.2",
+               "sv": "sv@0.17.1"}
+
+
 @pytest.fixture(scope="session")
-def vite_react_source(tmp_path_factory) -> Path:
-    """A real app from the official scaffolder, without node_modules (the build installs)."""
-    root = tmp_path_factory.mktemp("scaffold")
-    subprocess.run(["npm", "create", "--yes", "vite@latest", "app", "--", "--template", "react",
-                    "--no-interactive"], cwd=root, check=True, capture_output=True, timeout=300,
-                   env={**os.environ, "npm_config_yes": "true", "CI": "1"})
-    app = root / "app"
-    assert (app / "package.json").exists()
-    return app
+def vite_react_source() -> Path:
+    """The official Vite React template (create-vite 9.3.0), pinned with its lockfile."""
+    return FIXTURES / "vite-react"
 
 
 SCAFFOLD_ENV = {**os.environ, "npm_config_yes": "true", "CI": "1"}

@@ -388,4 +388,4 @@ def test_vite_hashed_assets_are_immutable_and_html_revalidates(http, stack, vite
     for asset in assets:
         status, headers, _ = http.request("GET", asset, host=host)
         assert status == 200 and headers["Cache-Control"] == IMMUTABLE, asset
-    assert http.request("GET", "/vite.svg", host=host)[1]["Cache-Control"] == REVALIDATE
+    assert http.request("GET", "/favicon.svg", host=host)[1]["Cache-Control"] == REVALIDATE
