@@ -6,6 +6,7 @@ starts) and talk HTTP to it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -21,7 +22,16 @@ import redis
 from chalicelib.context import Context
 from chalicelib.settings import Settings
 from chalicelib.storage.store import Store, make_s3_client
+from build_runner.sandbox import SandboxUnavailable, make_sandbox
+from build_runner.sandbox.bwrap import bwrap_problem
 from devstack import services
+from tests.counting_proxy import CountingProxy
+
+# The sandbox the tests' build runners use. "none" must be named (BUILD_SANDBOX=none or
+# TEST_BUILD_SANDBOX=none); anything else must work here, or the run stops at once.
+TEST_SANDBOX = os.environ.get("TEST_BUILD_SANDBOX") or os.environ.get("BUILD_SANDBOX") or "auto"
+# How long a runner may take to start (import, sandbox probe) before the stack is refused.
+RUNNER_START_SECONDS = 60
 
 
 # Fixtures that make a test functional (a real local server) or end-to-end (the whole stack).
@@ -31,13 +41,47 @@ _END_TO_END = frozenset({"stack", "http"})
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long end-to-end builds (deselect with -m 'not slow')")
+    config.addinivalue_line("markers", "needs_bwrap: runs commands in bubblewrap itself")
     config.addinivalue_line("markers", "unit: no server and no build (make test-fast runs these)")
     config.addinivalue_line("markers", "functional: real Redis / S3 / git, no stack")
     config.addinivalue_line("markers", "e2e: the whole stack over HTTP")
     os.environ.update(services.LOCAL_AWS)
 
 
-def pytest_collection_modifyitems(items):
+def sandbox_problem(items) -> str | None:
+    """Why the selected tests cannot sandbox builds here, or None.
+
+    Without this, a host lacking bubblewrap or cgroup v1 (or root) used to skip the
+    sandbox tests silently while the stack's runner exited, so every end-to-end test
+    then waited out its deadline.
+    """
+    if TEST_SANDBOX.strip().lower() == "none":
+        return None
+    if any(item.get_closest_marker("needs_bwrap") for item in items) and bwrap_problem():
+        return f"bubblewrap does not work here: {bwrap_problem()}"
+    if any("stack" in getattr(item, "fixturenames", ()) for item in items):
+        try:
+            make_sandbox(Settings(build_sandbox=TEST_SANDBOX))
+        except SandboxUnavailable as exc:
+            return str(exc)
+    return None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    mark_tiers(items)
+    problem = sandbox_problem(items)
+    if problem:
+        pytest.exit(f"cannot sandbox builds on this host, so the build tests cannot run: {problem}\n"
+                    "Set BUILD_SANDBOX=none to run them unsandboxed (development machines only).",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
+    if TEST_SANDBOX.strip().lower() == "none":
+        skip = pytest.mark.skip(reason="BUILD_SANDBOX=none was named: no bubblewrap tests")
+        for item in items:
+            if item.get_closest_marker("needs_bwrap"):
+                item.add_marker(skip)
+
+
+def mark_tiers(items) -> None:
     """Mark each test with its tier from the fixtures it uses, so `-m unit` needs no bookkeeping."""
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
@@ -76,6 +120,14 @@ def s3_url(s3_service) -> str:
     return s3_service.url
 
 
+@pytest.fixture
+def s3_calls(s3_service) -> CountingProxy:
+    """A counting proxy in front of the S3 endpoint: what reached the endpoint, not what
+    the code under test says it did."""
+    with CountingProxy(s3_service.url) as proxy:
+        yield proxy
+
+
 _bucket_counter = iter(range(1_000_000))
 
 
@@ -89,6 +141,16 @@ def settings(redis_url, s3_url, tmp_path) -> Settings:
 
 @pytest.fixture
 def ctx(settings) -> Context:
+    return make_ctx(settings)
+
+
+@pytest.fixture
+def counted_ctx(settings, s3_calls) -> Context:
+    """`ctx` with every bucket call going through `s3_calls`."""
+    return make_ctx(dataclasses.replace(settings, s3_endpoint_url=s3_calls.url))
+
+
+def make_ctx(settings: Settings) -> Context:
     store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers)
     store.ensure_bucket()
     return Context(settings, redis.Redis.from_url(settings.redis_url), store)
@@ -144,20 +206,54 @@ def commit_all(root: Path, branch: str = "main") -> None:
 # --- the whole stack, over HTTP ---------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def stack_s3_calls(tmp_path_factory) -> CountingProxy:
+    """The session stack's S3 endpoint, behind a counting proxy: every bucket call the
+    API, the request handler, the runners and the cleanup make is seen here."""
+    s3 = services.start_s3(tmp_path_factory.mktemp("stack-s3"))
+    try:
+        with CountingProxy(s3.url) as proxy:
+            yield proxy
+    finally:
+        s3.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, stack_s3_calls):
     state = tmp_path_factory.mktemp("stack")
-    sandbox = os.environ.get("TEST_BUILD_SANDBOX", "auto")
-    running = services.start_stack(state, services.free_port(), runners=1, extra_env={
-        "BUILD_SANDBOX": sandbox, "WORK_DIR": str(state / "work")})
-    yield running
-    running.stop()
+    running = services.start_stack(state, services.free_port(), runners=1, s3_url=stack_s3_calls.url,
+                                   extra_env={"BUILD_SANDBOX": TEST_SANDBOX,
+                                              "WORK_DIR": str(state / "work")})
+    try:
+        wait_for_runners(running)
+        yield running
+    finally:
+        running.stop()
+
+
+def wait_for_runners(stack, timeout: float = RUNNER_START_SECONDS) -> None:
+    """Every runner of `stack` is waiting for jobs, or the stack is refused with the reason."""
+    deadline = time.monotonic() + timeout
+    for runner in stack.runners():
+        while "waiting for jobs" not in runner.log_path.read_text(errors="replace"):
+            if runner.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"{runner.name} did not start:\n{log_tail(runner)}", pytrace=False)
+            time.sleep(0.2)
+
+
+def log_tail(service, lines: int = 15) -> str:
+    return "\n".join(service.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def dead_runners(stack) -> list:
+    return [r for r in stack.runners() if r.process.poll() is not None]
 
 
 class Http:
     """A tiny HTTP client for end-to-end tests: any Host, raw bytes, no redirects followed."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, stack=None):
         self.base = base
+        self.stack = stack  # when given, a wait fails at once if no runner is left
 
     def request(self, method: str, path: str, body=None, host: str | None = None,
                 headers: dict | None = None):
@@ -205,8 +301,17 @@ class Http:
             _, record = self.json("GET", f"/api/deployments/{deployment_id}")
             if record["status"] not in ("queued", "building"):
                 return record
+            self.check_runners()
             time.sleep(0.5)
         raise AssertionError(f"deployment {deployment_id} still {record['status']}")
+
+    def check_runners(self) -> None:
+        """Fail now, with the reason, when every runner of the stack has exited."""
+        if self.stack is not None and self.stack.runners() and \
+                len(dead_runners(self.stack)) == len(self.stack.runners()):
+            runner = self.stack.runners()[-1]
+            raise AssertionError(f"every build runner has exited; {runner.name}:\n"
+                                 f"{log_tail(runner)}")
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -216,23 +321,24 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.fixture(scope="session")
 def http(stack) -> Http:
-    return Http(stack.api_url)
+    return Http(stack.api_url, stack)
 
 
 def site_host(stack, deployment_id: str) -> str:
     return f"{deployment_id}.localhost:{stack.port}"
 
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The official scaffolders, pinned: an `@latest` template can change between two runs.
+# The Vite templates are committed under tests/fixtures/ with a lockfile (see its README).
+SCAFFOLDERS = {"create-vite": "create-vite@9.3.0", "create-docusaurus": "create-docusaurus@3.10.2",
+               "sv": "sv@0.17.1"}
+
+
 @pytest.fixture(scope="session")
-def vite_react_source(tmp_path_factory) -> Path:
-    """A real app from the official scaffolder, without node_modules (the build installs)."""
-    root = tmp_path_factory.mktemp("scaffold")
-    subprocess.run(["npm", "create", "--yes", "vite@latest", "app", "--", "--template", "react",
-                    "--no-interactive"], cwd=root, check=True, capture_output=True, timeout=300,
-                   env={**os.environ, "npm_config_yes": "true", "CI": "1"})
-    app = root / "app"
-    assert (app / "package.json").exists()
-    return app
+def vite_react_source() -> Path:
+    """The official Vite React template (create-vite 9.3.0), pinned with its lockfile."""
+    return FIXTURES / "vite-react"
 
 
 SCAFFOLD_ENV = {**os.environ, "npm_config_yes": "true", "CI": "1"}

@@ -179,3 +179,25 @@ def test_a_bug_in_the_handler_is_a_logged_500(client, site, monkeypatch, caplog)
     response = client.http.get("/", headers={"Host": site})
     assert response.status_code == 500 and b"missing" not in response.body
     assert any(record.exc_info and record.exc_info[0] is KeyError for record in caplog.records)
+
+
+def test_the_scheduled_cleanup_hands_an_abandoned_job_back(client, ctx):
+    """Invoked as Lambda's schedule invokes it: a job whose runner stopped renewing its lease
+    goes back on the queue, for another runner to build."""
+    import dataclasses
+
+    from chalicelib.context import Context
+    expired = Context(dataclasses.replace(ctx.settings, job_lease_seconds=0), ctx.redis, ctx.store)
+    deployment_id = "abandonedjob0001"
+    expired.records.create({"id": deployment_id, "repo_url": "file:///repo"})
+    expired.queue.enqueue(deployment_id)
+    assert expired.queue.claim("runner-that-died") == deployment_id
+    expired.records.transition(deployment_id, State.BUILDING)
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event",
+                                            detail={}, resources=["arn:aws:events:rule/cleanup"])
+    result = client.lambda_.invoke("scheduled_cleanup", event)
+    assert result.payload["requeued"] == [deployment_id]
+    assert ctx.records.status(deployment_id) is State.QUEUED
+    assert ctx.queue.depth() == (1, 0)
+    status = client.http.get(f"/api/deployments/{deployment_id}")
+    assert json.loads(status.body)["status"] == "queued"

@@ -5,6 +5,7 @@ from chalicelib import keys
 from chalicelib.pipeline import deploy
 from chalicelib.errors import BadRequest, NotFound, Unprocessable
 from tests.conftest import make_repo
+from tests.counting_proxy import puts
 
 
 def nothing_half_done(ctx):
@@ -35,12 +36,18 @@ def test_ids_are_dns_safe_and_distinct(ctx, tmp_path):
     assert all(len(i) >= 12 and i.isalnum() and i == i.lower() for i in made)
 
 
-def test_a_redeploy_of_unchanged_files_uploads_no_blob(ctx, tmp_path):
-    url = make_repo(tmp_path / "site", {"index.html": "same"})
-    deploy.create_deployment(ctx, {"repo_url": url})
-    blobs_before = sorted(k for k, _ in ctx.store.list_keys("blobs/"))
-    deploy.create_deployment(ctx, {"repo_url": url})
-    assert sorted(k for k, _ in ctx.store.list_keys("blobs/")) == blobs_before
+def test_a_redeploy_of_unchanged_files_uploads_no_blob(counted_ctx, s3_calls, tmp_path):
+    """Counted at the S3 endpoint: content addressing keeps the bucket's key list equal
+    even if every blob were uploaded again."""
+    url = make_repo(tmp_path / "site", {"index.html": "same", "css/a.css": "p{}"})
+    mark = s3_calls.mark()
+    deploy.create_deployment(counted_ctx, {"repo_url": url})
+    assert len(puts(s3_calls.since(mark), "blobs/")) == 2  # the counter sees real uploads
+    mark = s3_calls.mark()
+    created = deploy.create_deployment(counted_ctx, {"repo_url": url})
+    calls = s3_calls.since(mark)
+    assert puts(calls, "blobs/") == [], calls
+    assert [c.key for c in puts(calls, "sources/")] == [f"sources/{created['id']}.json"]
 
 
 @pytest.mark.parametrize("body, error", [

@@ -18,7 +18,8 @@ import pytest
 
 from chalicelib import keys
 from devstack import services
-from tests.conftest import commit_all, copy_tree, local_build, make_repo, run
+from tests.conftest import (FIXTURES, SCAFFOLDERS, commit_all, copy_tree, local_build,
+                            make_repo, run)
 
 def live_log(http, deployment_id) -> list[str]:
     """Every line through the logs API, following the cursor until it runs dry."""
@@ -42,11 +43,9 @@ def archived_log(stack, deployment_id) -> str:
 # --- scaffolds (once per session) -----------------------------------------------
 
 @pytest.fixture(scope="session")
-def vite_vue_source(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("vue-scaffold")
-    run("npm create vite@latest app -- --template vue --no-interactive", root, timeout=300)
-    assert (root / "app" / "src" / "App.vue").exists()
-    return root / "app"
+def vite_vue_source() -> Path:
+    """The official Vite Vue template (create-vite 9.3.0), pinned with its lockfile."""
+    return FIXTURES / "vite-vue"
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +53,7 @@ def sveltekit_source(tmp_path_factory) -> Path:
     """`sv create` runs without prompts only when template, types, add-ons and install are all
     given (`npx sv create --help`, "Non-interactive usage")."""
     root = tmp_path_factory.mktemp("kit-scaffold")
-    run('npx sv create app --template minimal --types ts '
+    run(f'npx {SCAFFOLDERS["sv"]} create app --template minimal --types ts '
         '--add sveltekit-adapter="adapter:static" --no-install', root, timeout=300)
     app = root / "app"
     # adapter-static needs every page prerendered (svelte.dev/docs/kit/adapter-static).
@@ -237,9 +236,11 @@ def test_repeat_deploy_with_a_lockfile_hits_the_dependency_cache(http, stack, vi
 # --- slower frameworks (pytest -m slow) -----------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # waits up to 1,200 s for a cold Docusaurus install + build
 def test_docusaurus_site_is_served_from_build(http, stack, tmp_path):
     """Docusaurus classic: ~40 s install, ~7 s build here; output in build/, one page per doc."""
-    run("npx create-docusaurus@latest docs classic --javascript --skip-install -p npm", tmp_path)
+    run(f"npx {SCAFFOLDERS['create-docusaurus']} docs classic --javascript --skip-install -p npm",
+        tmp_path)
     repo = tmp_path / "docs"
     commit_all(repo)
     deployment_id = http.deploy({"repo_url": f"file://{repo}"})

@@ -3,8 +3,11 @@
 One stack for the module (redis-server, moto's S3 server, `chalice local`, two build
 runners), with a 4 s lease and a 1 s reap interval so that recovery takes seconds.
 Builds run in the default sandbox; each sleeps briefly so a fault can land mid-build.
-Every scenario prints its trials and losses (`-s` shows them; bench/RELIABILITY.md
-records them). Losses are asserted to be zero.
+Every scenario counts its trials and outcomes as they happen and prints them (`-s` shows
+them; bench/RELIABILITY.md records them), and checks that each fault landed where it says
+(a runner killed mid-build was building; an S3 outage mid-upload overlapped the upload, seen
+at the endpoint through a counting proxy). Losses are asserted to be zero. Fault timings
+are random from a fixed seed, printed with the figures; FAULTS_SEED=<n> replays a run.
 """
 from __future__ import annotations
 
@@ -30,26 +33,45 @@ from chalicelib.context import Context, build_context
 from chalicelib.state.records import TERMINAL, State
 from chalicelib.settings import load_settings
 from devstack import services
-from tests.conftest import Http, make_repo
+from tests.conftest import TEST_SANDBOX, Http, make_repo, wait_for_runners
+from tests.counting_proxy import CountingProxy, puts
 
 LEASE = 4
 GRACE = 6  # the GC grace every process of this stack uses (runners re-stamp at GRACE / 2)
 FIGURES: dict[str, dict[str, int]] = {}
+SEED = int(os.environ.get("FAULTS_SEED", "20240611"))
+RANDOM = random.Random(SEED)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    state = tmp_path_factory.mktemp("faults")
-    running = services.start_stack(state, services.free_port(), runners=2, extra_env={
-        "JOB_LEASE_SECONDS": str(LEASE), "REAP_INTERVAL": "1", "GC_GRACE_SECONDS": str(GRACE),
-        "WORK_DIR": str(state / "work"),
-        "BUILD_SANDBOX": os.environ.get("TEST_BUILD_SANDBOX", "auto")})
+def s3_calls(tmp_path_factory):
+    """moto behind a counting proxy: the faults stack's bucket calls, with arrival times."""
+    state = tmp_path_factory.mktemp("faults-s3")
+    s3 = services.start_s3(state)
     try:
+        with CountingProxy(s3.url) as proxy:
+            proxy.s3 = s3
+            yield proxy
+    finally:
+        proxy.s3.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, s3_calls):
+    state = tmp_path_factory.mktemp("faults")
+    print(f"\nFAULTS seed {SEED} (replay with FAULTS_SEED={SEED})")
+    running = services.start_stack(state, services.free_port(), runners=2, s3_url=s3_calls.url,
+                                   extra_env={
+        "JOB_LEASE_SECONDS": str(LEASE), "REAP_INTERVAL": "1", "GC_GRACE_SECONDS": str(GRACE),
+        "WORK_DIR": str(state / "work"), "BUILD_SANDBOX": TEST_SANDBOX})
+    try:
+        wait_for_runners(running)
         yield running
     finally:
         running.stop()
         for name, counts in FIGURES.items():
             print(f"\nFAULTS {name}: " + json.dumps(counts))
+        print(f"FAULTS seed {SEED}")
         if os.environ.get("RELIABILITY_FIGURES"):
             with open(os.environ["RELIABILITY_FIGURES"], "a") as out:
                 out.write(json.dumps(FIGURES) + "\n")
@@ -139,26 +161,31 @@ def many_files_build(label: str, count: int, delay: float = 1) -> str:
 
 def test_a_runner_killed_mid_build_loses_no_deployment(stack, ctx, http, tmp_path):
     ensure_runners(stack, 2)
-    trials, deployed, lost = 5, 0, []
-    for trial in range(trials):
+    trials = deployed = mid_build = 0
+    lost = []
+    for trial in range(5):
         url, build, page = slow_site(tmp_path, f"kill-{trial}")
         deployment_id = deploy(http, url, build)
-        owner = wait(lambda: ctx.records.status(deployment_id) is State.BUILDING
-                     and ctx.redis.get(keys.lease_owner(deployment_id)), 60, "the build to start")
-        pid = int(owner.decode().rsplit("-", 1)[1])
+        wait(lambda: log_times(ctx, deployment_id, "percel: build: "), 60, "the build to start")
+        pid = int(ctx.redis.get(keys.lease_owner(deployment_id)).decode().rsplit("-", 1)[1])
         victim = next(r for r in live_runners(stack) if r.process.pid == pid)
-        time.sleep(random.uniform(0, 2.5))  # somewhere in the 3 s build
-        assert ctx.records.status(deployment_id) is State.BUILDING
+        time.sleep(RANDOM.uniform(0, 2.0))  # somewhere in the 3 s build
         victim.kill()  # SIGKILL: no cleanup, no ack, no last heartbeat
+        killed_at = time.time()
+        trials += 1
+        # It landed mid-build: the build had started, and had not finished, when killed.
+        mid_build += not any(t <= killed_at for t in log_times(ctx, deployment_id,
+                                                                 "percel: build finished"))
         stack.add_runner()  # keep two runners, as a supervisor would
         if finished(ctx, deployment_id) is State.DEPLOYED and serves(http, stack, deployment_id) == page:
             deployed += 1
         else:
             lost.append(ctx.records.get(deployment_id))
         assert int(ctx.records.get(deployment_id)["attempt"]) >= 2  # it really was taken over
-    FIGURES["kill -9 runner mid-build"] = {"trials": trials, "deployed": deployed,
-                                           "lost": len(lost)}
-    assert lost == [], lost
+    FIGURES["kill -9 runner mid-build"] = {"trials": trials, "landed mid-build": mid_build,
+                                           "deployed": deployed, "lost": len(lost)}
+    assert mid_build == trials, f"{trials - mid_build} kills missed the build (seed {SEED})"
+    assert lost == [], (lost, f"seed {SEED}")
 
 
 # --- restart Redis with jobs queued --------------------------------------------------------
@@ -199,43 +226,48 @@ def test_a_redis_restart_mid_build_loses_nothing(stack, ctx, http, tmp_path):
     sites = [slow_site(tmp_path, f"mid-{n}") for n in range(2)]
     jobs = {deploy(http, url, build): page for url, build, page in sites}
     for deployment_id in jobs:
-        wait(lambda: ctx.records.status(deployment_id) is State.BUILDING, 60, "the build")
-    time.sleep(1.5)
-    restart_redis(stack, "SIGKILL", down=2)  # both builds are still running
+        wait(lambda: log_times(ctx, deployment_id, "percel: build: "), 60, "the build")
+    time.sleep(RANDOM.uniform(0.5, 1.5))
+    killed_at = time.time()
+    restart_redis(stack, "SIGKILL", down=2)
     ends = {d: finished(ctx, d) for d in jobs}
+    # Both builds were still running when Redis died: neither had finished before.
+    mid_build = sum(not any(t <= killed_at for t in log_times(ctx, d, "percel: build finished"))
+                    for d in jobs)
     deployed = [d for d, state in ends.items()
                 if state is State.DEPLOYED and serves(http, stack, d) == jobs[d]]
     FIGURES["redis kill -9 + 2 s down with 2 builds running"] = {
-        "trials": len(jobs), "deployed": len(deployed), "lost": len(jobs) - len(deployed),
-        "runners that died": 2 - len(live_runners(stack))}
+        "trials": len(jobs), "landed mid-build": mid_build, "deployed": len(deployed),
+        "lost": len(jobs) - len(deployed), "runners that died": 2 - len(live_runners(stack))}
+    assert mid_build == len(jobs), f"Redis died after a build finished (seed {SEED})"
     assert len(deployed) == len(jobs), ends
     assert len(live_runners(stack)) == 2  # the runners rode it out
 
 
 # --- stop the S3 endpoint during an upload ------------------------------------------------------
 
-def test_an_s3_outage_mid_upload_never_leaves_a_half_deploy(stack, ctx, http, tmp_path):
+def test_an_s3_outage_mid_upload_never_leaves_a_half_deploy(stack, ctx, http, s3_calls, tmp_path):
     ensure_runners(stack, 2)
-    s3 = stack.service("s3")
-    outcomes = {"deployed": 0, "failed cleanly": 0, "half deployed": 0, "landed mid-upload": 0}
-    pauses = (2, 4, 6)
-    for trial, pause in enumerate(pauses):
+    outcomes = {"trials": 0, "landed mid-upload": 0, "deployed": 0, "failed cleanly": 0,
+                "half deployed": 0}
+    for trial, pause in enumerate((2, 4, 6)):
         label = uuid.uuid4().hex
         url = make_repo(tmp_path / f"s3-{trial}", {"index.html": f"<p>{label}</p>"})
+        mark = s3_calls.mark()
         deployment_id = deploy(http, url, many_files_build(label, 250))
-        wait(lambda: log_times(ctx, deployment_id, "percel: build finished"), 60,
-             "the build to finish")
-        time.sleep(random.uniform(0, 0.3))
-        stopped_at = time.time()
-        os.kill(s3.process.pid, signal.SIGSTOP)  # every S3 request now hangs
+        wait(lambda: log_times(ctx, deployment_id, "percel: build finished"), 60, "the build")
+        wait(lambda: puts(s3_calls.since(mark), "blobs/"), 60, "the upload to start")
+        time.sleep(RANDOM.uniform(0, 0.3))
+        stopped_at = time.monotonic()
+        os.kill(s3_calls.s3.process.pid, signal.SIGSTOP)  # every S3 request now hangs
         try:
             time.sleep(pause)
         finally:
-            os.kill(s3.process.pid, signal.SIGCONT)
+            os.kill(s3_calls.s3.process.pid, signal.SIGCONT)
         state = finished(ctx, deployment_id, timeout=240)
-        uploaded = log_times(ctx, deployment_id, "percel: uploaded")
-        if not uploaded or uploaded[0] > stopped_at:
-            outcomes["landed mid-upload"] += 1
+        outcomes["trials"] += 1
+        outcomes["landed mid-upload"] += landed_mid_upload(s3_calls.since(mark), deployment_id,
+                                                           stopped_at)
         if state is State.DEPLOYED:
             if missing_blobs(ctx, deployment_id):
                 outcomes["half deployed"] += 1
@@ -248,10 +280,16 @@ def test_an_s3_outage_mid_upload_never_leaves_a_half_deploy(stack, ctx, http, tm
             assert state is State.FAILED and record["error"], record
             assert not ctx.store.exists(keys.deployment_manifest(deployment_id))
             outcomes["failed cleanly"] += 1
-    FIGURES["S3 endpoint stopped (SIGSTOP 2/4/6 s) mid-upload"] = {"trials": len(pauses),
-                                                                   **outcomes}
+    FIGURES["S3 endpoint stopped (SIGSTOP 2/4/6 s) mid-upload"] = outcomes
+    assert outcomes["landed mid-upload"] == outcomes["trials"], (outcomes, f"seed {SEED}")
     assert outcomes["half deployed"] == 0
-    assert outcomes["deployed"] + outcomes["failed cleanly"] == len(pauses)
+    assert outcomes["deployed"] + outcomes["failed cleanly"] == outcomes["trials"]
+
+
+def landed_mid_upload(calls, deployment_id: str, at: float) -> bool:
+    """Blobs were already being PUT at `at`, and the output manifest was not yet written."""
+    manifest_puts = [c.at for c in puts(calls, keys.deployment_manifest(deployment_id))]
+    return any(c.at < at for c in puts(calls, "blobs/")) and all(t > at for t in manifest_puts)
 
 
 # --- the cleanup runs while a deploy uploads --------------------------------------------------------
@@ -307,8 +345,12 @@ def test_a_job_pushed_onto_the_queue_twice_is_built_once(stack, ctx, http, tmp_p
     ctx.queue.enqueue(deployment_id)  # a duplicate delivery
     assert finished(ctx, deployment_id) is State.DEPLOYED
     wait(lambda: ctx.queue.depth() == (0, 0), 30, "the duplicate to be dropped or skipped")
-    assert_built_once(ctx, deployment_id)
+    built_once = assert_built_once(ctx, deployment_id)
     assert serves(http, stack, deployment_id) == page
+    DELIVERED_TWICE.append(built_once)
+
+
+DELIVERED_TWICE: list[bool] = []  # one entry per duplicated-delivery trial: built once?
 
 
 def test_three_runners_processing_one_job_at_once_give_one_result(stack, ctx, http, tmp_path):
@@ -325,12 +367,13 @@ def test_three_runners_processing_one_job_at_once_give_one_result(stack, ctx, ht
     for thread in threads:
         thread.join(90)
     assert finished(ctx, deployment_id) is State.DEPLOYED
-    assert_built_once(ctx, deployment_id)
+    DELIVERED_TWICE.append(assert_built_once(ctx, deployment_id))
     assert serves(http, stack, deployment_id) == page
-    FIGURES["job delivered 2-3 times"] = {"trials": 2, "built once": 2, "lost": 0}
+    FIGURES["job delivered 2-3 times"] = {"trials": len(DELIVERED_TWICE),
+                                          "built once": sum(DELIVERED_TWICE), "lost": 0}
 
 
-def assert_built_once(ctx: Context, deployment_id: str) -> None:
+def assert_built_once(ctx: Context, deployment_id: str) -> bool:
     record = ctx.records.get(deployment_id)
     assert record["status"] == "deployed" and record["attempt"] == "1"
     lines = wait(lambda: (ctx.store.get_bytes(keys.archived_log(deployment_id)) or b"").decode()
@@ -338,29 +381,34 @@ def assert_built_once(ctx: Context, deployment_id: str) -> None:
     assert sum(line.startswith("percel: framework") for line in lines) == 1  # one build ran
     assert sum(line.startswith("percel: deployed at") for line in lines) == 1
     assert not any("another attempt already published" in line for line in lines)
+    return True
 
 
 def test_an_s3_endpoint_that_dies_mid_upload_fails_the_deployment_cleanly(stack, ctx, http,
-                                                                          tmp_path):
+                                                                          s3_calls, tmp_path):
     """moto keeps its data in memory, so this runs last: the bucket comes back empty."""
     ensure_runners(stack, 2)
     label = uuid.uuid4().hex
     url = make_repo(tmp_path / "s3-dies", {"index.html": f"<p>{label}</p>"})
+    mark = s3_calls.mark()
     deployment_id = deploy(http, url, many_files_build(label, 250))
-    wait(lambda: log_times(ctx, deployment_id, "percel: build finished"), 60, "the build")
-    old = stack.service("s3")
+    wait(lambda: puts(s3_calls.since(mark), "blobs/"), 60, "the upload to start")
+    old = s3_calls.s3
     port = int(old.url.rsplit(":", 1)[1])
     old.kill()  # connections refused: boto3 retries, then gives up
+    killed_at = time.monotonic()
     try:
         state = finished(ctx, deployment_id, timeout=180)
     finally:
-        stack.services.remove(old)
-        stack.services.insert(1, services.start_s3(stack.state_dir, port))
+        s3_calls.s3 = services.start_s3(stack.state_dir, port)
         services.ensure_bucket(stack.env)
     record = ctx.records.get(deployment_id)
     FIGURES["S3 endpoint killed mid-upload"] = {
-        "trials": 1, "failed cleanly": int(state is State.FAILED), "deployed": 0,
+        "trials": 1, "landed mid-upload": int(landed_mid_upload(s3_calls.since(mark),
+                                                                deployment_id, killed_at)),
+        "failed cleanly": int(state is State.FAILED), "deployed": int(state is State.DEPLOYED),
         "stuck": int(state not in (State.FAILED, State.DEPLOYED))}
+    assert FIGURES["S3 endpoint killed mid-upload"]["landed mid-upload"] == 1
     assert state is State.FAILED and "internal error" in record["error"], record
     assert not ctx.store.exists(keys.deployment_manifest(deployment_id))
     wait(lambda: len(live_runners(stack)) == 2, 5, "the runners to be alive")

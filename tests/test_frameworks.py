@@ -33,6 +33,7 @@ from build_runner.frameworks import (
     find_output,
     project_root,
 )
+from tests.conftest import SCAFFOLDERS
 
 
 def make(root: Path, files: dict[str, str | dict]) -> Path:
@@ -297,12 +298,13 @@ def _install_build_find(project: Path) -> tuple[BuildPlan, Path]:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("npm") is None, reason="needs node and npm")
 def test_real_scaffolded_apps_build_and_their_output_is_found(tmp_path):
-    _run("npm create vite@latest vite-app -- --template react-ts --no-interactive", tmp_path)
+    _run(f"npx {SCAFFOLDERS['create-vite']} vite-app --template react-ts --no-interactive", tmp_path)
     plan, output = _install_build_find(tmp_path / "vite-app")
     assert (plan.framework, output.name) == ("vite", "dist")
     assert "<div id=\"root\">" in (output / "index.html").read_text()
 
-    _run("npx create-docusaurus@latest docs classic --javascript --skip-install -p npm", tmp_path)
+    _run(f"npx {SCAFFOLDERS['create-docusaurus']} docs classic --javascript --skip-install -p npm",
+         tmp_path)
     plan, output = _install_build_find(tmp_path / "docs")
     assert (plan.framework, output.name) == ("docusaurus", "build")
     assert (output / "docs" / "intro" / "index.html").is_file()

@@ -28,7 +28,7 @@ from build_runner.sandbox.network import read_connect, relay, split_target
 from chalicelib.settings import Settings
 
 REGISTRY = "registry.npmjs.org"
-needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=f"bwrap unusable: {bwrap_problem()}")
+needs_bwrap = pytest.mark.needs_bwrap  # conftest stops the run when bwrap does not work here
 
 
 # --- helpers ---------------------------------------------------------------------
@@ -160,7 +160,10 @@ def test_none_backend_only_when_named(caplog):
         sandbox = make_sandbox(Settings(build_sandbox="none"))
     assert isinstance(sandbox, NoneSandbox)
     assert "WITHOUT isolation" in caplog.text
-    assert make_sandbox(Settings(build_sandbox="auto")).name != "none"
+    try:
+        assert make_sandbox(Settings(build_sandbox="auto")).name != "none"
+    except SandboxUnavailable:
+        pass  # no sandbox on this host: auto refuses rather than falling back to none
 
 
 def test_unknown_backend_is_a_clear_error():

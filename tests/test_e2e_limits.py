@@ -1,0 +1,190 @@
+"""End to end: the limits and promises the README makes, over HTTP, on a stack with small limits.
+
+One stack for the module (the processes `make run` starts, one runner) whose limits are
+set through the environment, as an operator would set them: a repository over
+MAX_REPO_FILES / MAX_REPO_BYTES, an output over MAX_OUTPUT_FILES / MAX_OUTPUT_BYTES, a
+build past BUILD_TIMEOUT or an install past INSTALL_TIMEOUT. Its S3 endpoint sits behind
+a counting proxy, so "nothing was uploaded" is checked where the bucket is.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+
+from chalicelib import keys
+from devstack import services
+from tests.conftest import TEST_SANDBOX, Http, make_repo, wait_for_runners
+from tests.counting_proxy import CountingProxy
+
+LIMITS = {"MAX_REPO_FILES": "30", "MAX_REPO_BYTES": "100000", "MAX_OUTPUT_FILES": "40",
+          "MAX_OUTPUT_BYTES": "100000", "BUILD_TIMEOUT": "20", "INSTALL_TIMEOUT": "4"}
+SECRET = "tok-9f8e7d6c5b4a"
+
+
+@pytest.fixture(scope="module")
+def s3_calls(tmp_path_factory):
+    s3 = services.start_s3(tmp_path_factory.mktemp("limits-s3"))
+    try:
+        with CountingProxy(s3.url) as proxy:
+            yield proxy
+    finally:
+        s3.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, s3_calls):
+    state = tmp_path_factory.mktemp("limits")
+    running = services.start_stack(state, services.free_port(), runners=1, s3_url=s3_calls.url,
+                                   extra_env={**LIMITS, "BUILD_SANDBOX": TEST_SANDBOX,
+                                              "WORK_DIR": str(state / "work")})
+    try:
+        wait_for_runners(running)
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def http(stack) -> Http:
+    return Http(stack.api_url, stack)
+
+
+@pytest.fixture(scope="module")
+def db(stack) -> redis.Redis:
+    return redis.Redis.from_url(stack.env["REDIS_URL"])
+
+
+def package(build: str) -> str:
+    return '{"name": "limits", "version": "1.0.0", "scripts": {"build": "%s"}}' % build
+
+
+def deployments_listed(http: Http) -> int:
+    return len(http.json("GET", "/api/deployments?limit=200")[1]["deployments"])
+
+
+# --- a repository over the limits: 413, nothing left behind --------------------------------
+
+@pytest.mark.parametrize("files, limit", [
+    ({f"page-{n}.html": f"<p>{n}</p>" for n in range(31)}, "more than 30 files"),
+    ({"index.html": "<p>x</p>", "video.bin": bytes(150_000)}, "larger than 100000 bytes"),
+], ids=["MAX_REPO_FILES", "MAX_REPO_BYTES"])
+def test_an_oversized_repository_is_refused_with_413_and_leaves_nothing(
+        http, db, s3_calls, tmp_path, files, limit):
+    url = make_repo(tmp_path / "big", files)
+    listed = deployments_listed(http)
+    mark = s3_calls.mark()
+    status, body = http.json("POST", "/api/deployments", {"repo_url": url})
+    assert status == 413, body
+    assert body["error"]["code"] == "repository_too_large" and limit in body["error"]["message"]
+    uploads = [c for c in s3_calls.since(mark) if c.method == "PUT"]
+    assert uploads == []           # no blob and no source manifest reached the bucket
+    assert deployments_listed(http) == listed    # no record
+    assert db.llen(keys.QUEUE) == 0                      # no job
+
+
+def test_a_repository_just_under_the_limits_is_accepted(http, tmp_path):
+    """The other side of the limit: 30 files is allowed, so the 413 above is the limit's."""
+    url = make_repo(tmp_path / "fits", {f"page-{n}.html": f"<p>{n}</p>" for n in range(29)}
+                    | {"index.html": "<p>fits</p>"})
+    deployment_id = http.deploy({"repo_url": url})
+    assert http.wait_for(deployment_id, timeout=120)["status"] == "deployed"
+
+
+# --- an output over the limits fails the build ------------------------------------------------
+
+@pytest.mark.parametrize("build, error", [
+    ("mkdir -p dist && echo ok > dist/index.html && for i in $(seq 60); do echo $i > dist/$i; done",
+     "the build output has more than 40 files and folders (MAX_OUTPUT_FILES)"),
+    ("mkdir -p dist && head -c 150000 /dev/zero > dist/big.bin && echo ok > dist/index.html",
+     "the build output is larger than 100000 bytes (MAX_OUTPUT_BYTES)"),
+], ids=["MAX_OUTPUT_FILES", "MAX_OUTPUT_BYTES"])
+def test_an_output_over_the_limits_fails_the_build_with_a_clear_error(http, tmp_path, build, error):
+    url = make_repo(tmp_path / "out", {"package.json": package(build)})
+    deployment_id = http.deploy({"repo_url": url})
+    record = http.wait_for(deployment_id, timeout=180)
+    assert record["status"] == "failed" and record["error"].startswith(error), record
+    assert http.site(deployment_id, "/")[0] == 404
+
+
+# --- BUILD_TIMEOUT and INSTALL_TIMEOUT come from the environment ----------------------------------
+
+def test_build_timeout_from_the_environment_kills_a_sleeping_build(http, tmp_path):
+    url = make_repo(tmp_path / "sleepy", {"package.json": package("echo napping && sleep 300")})
+    started = time.monotonic()
+    deployment_id = http.deploy({"repo_url": url})
+    record = http.wait_for(deployment_id, timeout=240)
+    assert record["status"] == "failed", record
+    assert "build command `npm run build` failed: timed out after" in record["error"], record
+    assert time.monotonic() - started < 120  # BUILD_TIMEOUT=20, not the build's 300 s sleep
+
+
+def test_install_timeout_from_the_environment_kills_a_sleeping_install(http, tmp_path):
+    url = make_repo(tmp_path / "slow-install", {"package.json": package("echo built")})
+    deployment_id = http.deploy({"repo_url": url, "install_command": "sleep 300"})
+    record = http.wait_for(deployment_id, timeout=240)
+    assert record["status"] == "failed", record
+    assert record["error"].startswith("install command `sleep 300` failed: timed out after 4 s")
+
+
+# --- the build env: redacted from the error, never returned by the API ----------------------------
+
+def test_build_env_values_are_redacted_from_the_error_and_never_returned(http, tmp_path):
+    # The command itself names the value, so the failure message quotes it unless redacted.
+    build = f'echo "using $DEPLOY_TOKEN" && test "$DEPLOY_TOKEN" != {SECRET} || exit 7'
+    url = make_repo(tmp_path / "leaky", {"index.html": "<p>x</p>"})
+    status, created, raw_created = post(http, {"repo_url": url, "build_command": build,
+                                               "env": {"DEPLOY_TOKEN": SECRET}})
+    assert status == 202 and SECRET.encode() not in raw_created
+    deployment_id = created["id"]
+    record = http.wait_for(deployment_id, timeout=120)
+    assert record["status"] == "failed"
+    assert "exited with code 7" in record["error"] and "using ***" in record["error"], record
+    assert "!= ***" in record["error"]  # the quoted command, redacted
+    for path in (f"/api/deployments/{deployment_id}", "/api/deployments",
+                 "/api/deployments?limit=200", f"/api/deployments/{deployment_id}/logs",
+                 f"/api/deployments/{deployment_id}/logs?cursor=0"):
+        status, _, raw = http.request("GET", path)
+        assert status == 200, path
+        assert SECRET.encode() not in raw, path
+
+
+def post(http: Http, body: dict) -> tuple[int, dict, bytes]:
+    status, _, raw = http.request("POST", "/api/deployments", body)
+    return status, json.loads(raw), raw
+
+
+# --- cancelling a deployment that is still queued ----------------------------------------------
+
+def test_cancelling_a_queued_deployment_means_it_is_never_built(http, db, tmp_path):
+    busy = http.deploy({"repo_url": make_repo(tmp_path / "busy", {
+        "package.json": package("echo occupying-the-runner && sleep 300")})})
+    wait_for_line(http, busy, "occupying-the-runner")  # the only runner is taken
+    waiting_page = "<p>never built</p>"
+    waiting = http.deploy({"repo_url": make_repo(tmp_path / "waiting",
+                                                 {"index.html": waiting_page})})
+    assert http.json("GET", f"/api/deployments/{waiting}")[1]["status"] == "queued"
+    status, record = http.json("POST", f"/api/deployments/{waiting}/cancel")
+    assert status == 200 and record["status"] == "cancelled"
+    assert http.json("POST", f"/api/deployments/{busy}/cancel")[0] == 200  # free the runner
+    # Once the runner has built something queued after it, it has been past `waiting`.
+    later = http.deploy({"repo_url": make_repo(tmp_path / "later", {"index.html": "<p>l</p>"})})
+    assert http.wait_for(later, timeout=120)["status"] == "deployed"
+    assert http.json("GET", f"/api/deployments/{waiting}")[1]["status"] == "cancelled"
+    lines = http.json("GET", f"/api/deployments/{waiting}/logs")[1]["lines"]
+    assert not any(line.startswith("percel: framework") for line in lines), lines
+    assert http.site(waiting, "/")[2] != waiting_page.encode()
+    assert db.llen(keys.QUEUE) == 0
+
+
+def wait_for_line(http: Http, deployment_id: str, needle: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = http.json("GET", f"/api/deployments/{deployment_id}/logs")[1]["lines"]
+        if any(needle in line for line in lines):
+            return
+        http.check_runners()
+        time.sleep(0.3)
+    raise AssertionError(f"{deployment_id} never logged {needle!r}")
