@@ -105,9 +105,9 @@ def _keep_member(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
 def pack_node_modules(project_dir: Path, compresslevel: int = COMPRESS_LEVEL) -> bytes:
     """node_modules as a tar (gzip at `compresslevel`, or plain when it is 0)."""
     buffer = io.BytesIO()
-    mode = "w:gz" if compresslevel else "w"
-    options = {"compresslevel": compresslevel} if compresslevel else {}
-    with tarfile.open(fileobj=buffer, mode=mode, **options) as archive:
+    archive = (tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=compresslevel) if compresslevel
+               else tarfile.open(fileobj=buffer, mode="w"))
+    with archive:
         archive.add(Path(project_dir) / _ROOT, arcname=_ROOT, filter=_keep_member)
     return buffer.getvalue()
 

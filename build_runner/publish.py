@@ -14,6 +14,7 @@ from pathlib import Path
 from build_runner.errors import BuildFailed
 from chalicelib import keys, paths
 from chalicelib.pipeline import siteconfig
+from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.settings import Settings
 from chalicelib.storage import manifest
 from chalicelib.storage.store import Store
@@ -44,7 +45,7 @@ def publish(store: Store, deployment_id: str, output: Path, project: Path, *, sp
     # Written at most once (a conditional PUT): if a job delivered twice races here,
     # the first complete output wins and the other is discarded, never mixed.
     first = store.put_json_once(keys.deployment_manifest(deployment_id), {
-        "version": manifest.MANIFEST_VERSION, "id": deployment_id,
+        "version": MANIFEST_VERSION, "id": deployment_id,
         "files": tree.files, "config": config})
     # Read the manifest back and check every blob it names: a sweep that marked before
     # the manifest existed can still delete a blob this upload reused (between its age

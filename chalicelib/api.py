@@ -49,4 +49,4 @@ def body_json(event: Request) -> Any:
     try:
         return json.loads(event.raw_body or b"null")
     except ValueError:
-        raise BadRequest("the body is not valid JSON")
+        raise BadRequest("the body is not valid JSON") from None

@@ -6,10 +6,10 @@ from functools import cached_property
 
 import redis
 
+from chalicelib.settings import Settings, load_settings
 from chalicelib.state.logs import BuildLog
 from chalicelib.state.queue import JobQueue
 from chalicelib.state.records import Records
-from chalicelib.settings import Settings, load_settings
 from chalicelib.storage.store import Store, make_s3_client
 
 

@@ -140,6 +140,7 @@ def stack_env(redis_url: str, s3_url: str, port: int, extra: dict | None = None)
 
 def ensure_bucket(env: dict) -> None:
     import boto3
+
     from chalicelib.settings import load_settings
     from chalicelib.storage.store import Store, make_s3_client
     session = boto3.session.Session(aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),

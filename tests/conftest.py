@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import redis
 
+from build_runner.sandbox import SandboxUnavailable, make_sandbox
+from build_runner.sandbox.bwrap import bwrap_problem
 from chalicelib.context import Context
 from chalicelib.settings import Settings
 from chalicelib.storage.store import Store, make_s3_client
-from build_runner.sandbox import SandboxUnavailable, make_sandbox
-from build_runner.sandbox.bwrap import bwrap_problem
 from devstack import services
 from tests.counting_proxy import CountingProxy
 

@@ -2,8 +2,8 @@
 import pytest
 
 from chalicelib import keys
-from chalicelib.pipeline import deploy
 from chalicelib.errors import BadRequest, NotFound, Unprocessable
+from chalicelib.pipeline import deploy
 from tests.conftest import make_repo
 from tests.counting_proxy import puts
 

@@ -18,8 +18,8 @@ import pytest
 
 from chalicelib import keys
 from devstack import services
-from tests.conftest import (FIXTURES, SCAFFOLDERS, commit_all, copy_tree, local_build,
-                            make_repo, run)
+from tests.conftest import FIXTURES, SCAFFOLDERS, commit_all, copy_tree, local_build, make_repo, run
+
 
 def live_log(http, deployment_id) -> list[str]:
     """Every line through the logs API, following the cursor until it runs dry."""
@@ -143,7 +143,8 @@ else report env-secret 1 "AWS_SECRET_ACCESS_KEY is not set"; fi
 found=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n' | grep -c '^AWS_SECRET_ACCESS_KEY=')
 if [ "$found" != 0 ]; then report proc-environ 0 "$found"; else report proc-environ 1 "no process has it"; fi
 
-out=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/__REDIS_PORT__ && printf "PING\r\n" >&3 && read -t 3 r <&3 && echo "$r"' 2>&1)
+out=$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/__REDIS_PORT__ && printf "PING\r\n" >&3 &&
+  read -t 3 r <&3 && echo "$r"' 2>&1)
 report redis-bash $? "$out"
 out=$(timeout 10 node -e '
 const s = require("net").connect(__REDIS_PORT__, "127.0.0.1");
@@ -201,7 +202,7 @@ def test_escape_attempts_fail_visibly_and_the_runner_carries_on(http, stack, tmp
                f"{project}/build_runner/percel-escape")
     expected |= {f"write {t}" for t in targets}
     assert set(attempts) == expected, lines
-    assert set(attempts.values()) == {"blocked"}, [l for l in lines if "ESCAPED" in l]
+    assert set(attempts.values()) == {"blocked"}, [line for line in lines if "ESCAPED" in line]
     # The proxy says why it refused, in the same log.
     assert any(line.startswith("percel sandbox: network access refused: 127.0.0.1:") for line in lines)
     assert not any(services.LOCAL_AWS["AWS_SECRET_ACCESS_KEY"] in line for line in lines)

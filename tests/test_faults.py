@@ -27,11 +27,11 @@ import pytest
 from build_runner.loop import Runner
 from build_runner.sandbox import make_sandbox
 from chalicelib import keys
-from chalicelib.pipeline import cleanup
-from chalicelib.storage import manifest
 from chalicelib.context import Context, build_context
-from chalicelib.state.records import TERMINAL, State
+from chalicelib.pipeline import cleanup
 from chalicelib.settings import load_settings
+from chalicelib.state.records import TERMINAL, State
+from chalicelib.storage import manifest
 from devstack import services
 from tests.conftest import TEST_SANDBOX, Http, make_repo, wait_for_runners
 from tests.counting_proxy import CountingProxy, puts
@@ -166,7 +166,7 @@ def test_a_runner_killed_mid_build_loses_no_deployment(stack, ctx, http, tmp_pat
     for trial in range(5):
         url, build, page = slow_site(tmp_path, f"kill-{trial}")
         deployment_id = deploy(http, url, build)
-        wait(lambda: log_times(ctx, deployment_id, "percel: build: "), 60, "the build to start")
+        wait(lambda d=deployment_id: log_times(ctx, d, "percel: build: "), 60, "the build to start")
         pid = int(ctx.redis.get(keys.lease_owner(deployment_id)).decode().rsplit("-", 1)[1])
         victim = next(r for r in live_runners(stack) if r.process.pid == pid)
         time.sleep(RANDOM.uniform(0, 2.0))  # somewhere in the 3 s build
@@ -226,7 +226,7 @@ def test_a_redis_restart_mid_build_loses_nothing(stack, ctx, http, tmp_path):
     sites = [slow_site(tmp_path, f"mid-{n}") for n in range(2)]
     jobs = {deploy(http, url, build): page for url, build, page in sites}
     for deployment_id in jobs:
-        wait(lambda: log_times(ctx, deployment_id, "percel: build: "), 60, "the build")
+        wait(lambda d=deployment_id: log_times(ctx, d, "percel: build: "), 60, "the build")
     time.sleep(RANDOM.uniform(0.5, 1.5))
     killed_at = time.time()
     restart_redis(stack, "SIGKILL", down=2)
@@ -255,8 +255,8 @@ def test_an_s3_outage_mid_upload_never_leaves_a_half_deploy(stack, ctx, http, s3
         url = make_repo(tmp_path / f"s3-{trial}", {"index.html": f"<p>{label}</p>"})
         mark = s3_calls.mark()
         deployment_id = deploy(http, url, many_files_build(label, 250))
-        wait(lambda: log_times(ctx, deployment_id, "percel: build finished"), 60, "the build")
-        wait(lambda: puts(s3_calls.since(mark), "blobs/"), 60, "the upload to start")
+        wait(lambda d=deployment_id: log_times(ctx, d, "percel: build finished"), 60, "the build")
+        wait(lambda m=mark: puts(s3_calls.since(m), "blobs/"), 60, "the upload to start")
         time.sleep(RANDOM.uniform(0, 0.3))
         stopped_at = time.monotonic()
         os.kill(s3_calls.s3.process.pid, signal.SIGSTOP)  # every S3 request now hangs
@@ -313,7 +313,7 @@ def test_cleanup_during_a_deploy_never_deletes_what_it_references(stack, ctx, ht
         deployment_id = deploy(http, url, build)  # same files: every blob is reused
         stop, runs = threading.Event(), []
 
-        def collect():
+        def collect(stop: threading.Event = stop, runs: list = runs) -> None:
             while not stop.is_set():
                 runs.append(cleanup.run_cleanup(gc))
         sweeper = threading.Thread(target=collect)
@@ -392,7 +392,7 @@ def test_an_s3_endpoint_that_dies_mid_upload_fails_the_deployment_cleanly(stack,
     url = make_repo(tmp_path / "s3-dies", {"index.html": f"<p>{label}</p>"})
     mark = s3_calls.mark()
     deployment_id = deploy(http, url, many_files_build(label, 250))
-    wait(lambda: puts(s3_calls.since(mark), "blobs/"), 60, "the upload to start")
+    wait(lambda m=mark: puts(s3_calls.since(m), "blobs/"), 60, "the upload to start")
     old = s3_calls.s3
     port = int(old.url.rsplit(":", 1)[1])
     old.kill()  # connections refused: boto3 retries, then gives up

@@ -196,7 +196,8 @@ def test_out_of_sync_npm_lockfile_falls_back_to_npm_install(tmp_path):
 
 
 def test_lockfile_v1_in_sync_by_names(tmp_path):
-    lock = {"lockfileVersion": 1, "dependencies": {n: {} for n in ["react", "react-dom", "vite", "@vitejs/plugin-react"]}}
+    names = ["react", "react-dom", "vite", "@vitejs/plugin-react"]
+    lock = {"lockfileVersion": 1, "dependencies": {n: {} for n in names}}
     make(tmp_path, {"package.json": VITE_REACT, "package-lock.json": lock})
     assert detect(tmp_path).install_command == NPM_CI
 

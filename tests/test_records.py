@@ -2,7 +2,7 @@
 import pytest
 import redis
 
-from chalicelib.state.records import IllegalTransition, Records, State, TRANSITIONS
+from chalicelib.state.records import TRANSITIONS, IllegalTransition, Records, State
 
 
 @pytest.fixture

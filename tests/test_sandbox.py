@@ -21,7 +21,7 @@ import pytest
 
 from build_runner.sandbox import NoneSandbox, RunResult, SandboxUnavailable, make_sandbox
 from build_runner.sandbox.base import POPEN_SIGNALS, LineSplitter, describe_exit
-from build_runner.sandbox.bwrap import BWRAP_SIGNALS, bwrap_problem
+from build_runner.sandbox.bwrap import BWRAP_SIGNALS
 from build_runner.sandbox.cgroups import CGROUP_ROOT, PARENT
 from build_runner.sandbox.containers import CONTAINER_SIGNALS, ContainerSandbox, cli_env, engine_answers
 from build_runner.sandbox.network import read_connect, relay, split_target

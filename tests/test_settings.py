@@ -2,7 +2,7 @@
 from dataclasses import fields
 from pathlib import Path
 
-from chalicelib.settings import Settings, _ENV_NAMES, load_settings
+from chalicelib.settings import _ENV_NAMES, Settings, load_settings
 
 
 def env_name(field_name: str) -> str:

@@ -7,8 +7,8 @@ import re
 import pytest
 
 from chalicelib.pipeline import siteconfig
-from chalicelib.serving.resolve import resolve
 from chalicelib.pipeline.siteconfig import SiteConfigError, build_site_config, compile_config
+from chalicelib.serving.resolve import resolve
 
 
 def write(directory, name, text):
@@ -257,7 +257,7 @@ def test_vercel_pattern(source, path, expected):
     if expected is None:
         assert found is None
     else:
-        assert found is not None and dict(zip(names, found.groups())) == expected
+        assert found is not None and dict(zip(names, found.groups(), strict=True)) == expected
 
 
 # --- _redirects and _headers -------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_splat_pattern(source, path, expected):
     if expected is None:
         assert found is None
     else:
-        assert found is not None and dict(zip(names, found.groups())) == expected
+        assert found is not None and dict(zip(names, found.groups(), strict=True)) == expected
 
 
 def test_headers_file_blocks():

@@ -81,7 +81,7 @@ def host_addresses() -> frozenset[IPAddress]:
     found: set[IPAddress] = set()
     try:  # IPv4: "/32 host LOCAL" leaves of the local routing table
         lines = Path("/proc/net/fib_trie").read_text().splitlines()
-        for prev, line in zip(lines, lines[1:]):
+        for prev, line in zip(lines, lines[1:], strict=False):
             if "/32 host LOCAL" in line and "|--" in prev:
                 found.add(ipaddress.ip_address(prev.split("|--")[1].strip()))
     except (OSError, ValueError):

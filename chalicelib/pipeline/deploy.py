@@ -28,6 +28,7 @@ from chalicelib.pipeline.validation import (
     parse_deploy_request,
     public_pin,
 )
+from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state.records import IllegalTransition, State, public_view
 from chalicelib.storage import manifest
 
@@ -44,7 +45,7 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
             raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")
         _, restamped = ctx.store.put_blobs(tree.blobs)
         ctx.store.put_json(keys.source_manifest(deployment_id),
-                           {"version": manifest.MANIFEST_VERSION, "files": tree.files})
+                           {"version": MANIFEST_VERSION, "files": tree.files})
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
         if ctx.store.ensure_blobs(restamped, tree.blobs):
             raise ServiceUnavailable("the source upload could not be completed; try again")
@@ -80,7 +81,7 @@ def _record(ctx: Context, deployment_id: str, request: DeployRequest,
     }
 
 
-def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
+def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int | None]:
     """The record as the API shows it; 404 for an unknown (or malformed) id."""
     record = ctx.records.get(deployment_id) if ids.is_valid_id(deployment_id) else None
     if record is None:
@@ -91,7 +92,7 @@ def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
 MAX_LIST = 200
 
 
-def list_deployments(ctx: Context, limit: str | None = None) -> list[dict[str, str | None]]:
+def list_deployments(ctx: Context, limit: str | None = None) -> list[dict[str, str | int | None]]:
     """The newest deployments first; `limit` (1-200, default 50) comes from the query string."""
     count = 50 if limit is None else _limit(limit)
     return [public_view(record) for record in ctx.records.newest(count)]
@@ -103,18 +104,18 @@ def _limit(raw: str) -> int:
     return int(raw)
 
 
-def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
+def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int | None]:
     """Stop a queued or building deployment; a running build is killed by its runner."""
     get_deployment(ctx, deployment_id)
     try:
         lifecycle.cancel(ctx, deployment_id)
     except IllegalTransition as refused:
         raise Conflict(f"deployment {deployment_id} is {refused.current}; only queued or "
-                       "building deployments can be cancelled")
+                       "building deployments can be cancelled") from None
     return get_deployment(ctx, deployment_id)
 
 
-def delete_deployment(ctx: Context, deployment_id: str) -> dict[str, str | None]:
+def delete_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int | None]:
     """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs."""
     get_deployment(ctx, deployment_id)
     lifecycle.delete(ctx, deployment_id)

@@ -29,7 +29,7 @@ def submit(ctx: Context, record: dict[str, str | None]) -> None:
     Fields that are None are left out of the record."""
     pipe = ctx.redis.pipeline(transaction=True)
     ctx.records.create(record, pipe)
-    ctx.queue.enqueue(record["id"], pipe)
+    ctx.queue.enqueue(str(record["id"]), pipe)
     pipe.execute()
 
 

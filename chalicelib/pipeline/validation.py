@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from chalicelib.pipeline.clone import Pin
 from chalicelib import paths
 from chalicelib.errors import BadRequest
+from chalicelib.pipeline.clone import Pin
 
 # git check-ref-format, simplified: no "..", no leading "-", no control characters.
 _REF_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/@+-]{1,200}$")
@@ -40,9 +40,9 @@ Resolver = Callable[[str], list[str]]
 
 def _resolve_host(host: str) -> list[str]:
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, None)})
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
     except socket.gaierror:
-        raise BadRequest(f"repo_url host {host!r} does not resolve", field="repo_url")
+        raise BadRequest(f"repo_url host {host!r} does not resolve", field="repo_url") from None
 
 
 def _is_public(address: str) -> bool:
@@ -53,10 +53,11 @@ def _is_public(address: str) -> bool:
 def public_pin(url: str, resolve: Resolver = _resolve_host) -> Pin:
     """The checked address a non-local clone must connect to (see clone.Pin)."""
     parts = urlsplit(url)
-    addresses = resolve(parts.hostname)
+    host = parts.hostname or ""
+    addresses = resolve(host)
     if not addresses or not all(_is_public(a) for a in addresses):
         raise BadRequest("repo_url must point to a public host", field="repo_url")
-    return Pin(parts.hostname, parts.port or 443, addresses[0])
+    return Pin(host, parts.port or 443, addresses[0])
 
 
 def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> str:

@@ -22,7 +22,7 @@ def match_rule(rule: PatternRule, path: str) -> dict[str, str] | None:
         return None
     groups = [value or "" for value in found.groups()]
     values = {f"${number}": value for number, value in enumerate(groups, start=1)}
-    values.update(zip(rule.get("names", ()), groups))
+    values.update(zip(rule.get("names", ()), groups, strict=False))
     return values
 
 

@@ -1,6 +1,8 @@
 """Live build logs: one capped Redis stream per deployment, archived to the bucket at the end."""
 from __future__ import annotations
 
+from typing import cast
+
 import redis
 
 from chalicelib import keys
@@ -25,7 +27,8 @@ class BuildLog:
              count: int = 1000) -> tuple[list[str], str | None]:
         """Lines after `cursor` (exclusive) and the cursor to pass next time."""
         start = f"({cursor}" if cursor else "-"
-        entries = self.redis.xrange(keys.build_log(deployment_id), min=start, count=count)
+        entries = cast("list[tuple[bytes, dict[bytes, bytes]]]",
+                       self.redis.xrange(keys.build_log(deployment_id), min=start, count=count))
         lines = [fields[b"l"].decode("utf-8", "replace") for _, fields in entries]
         next_cursor = entries[-1][0].decode() if entries else cursor
         return lines, next_cursor

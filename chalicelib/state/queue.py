@@ -8,6 +8,7 @@ key). Heartbeats push the expiry forward; `reap` hands expired jobs back.
 from __future__ import annotations
 
 import time
+from typing import cast
 
 import redis
 
@@ -99,7 +100,8 @@ class JobQueue:
     def expired(self, now: float | None = None) -> list[str]:
         """Claimed jobs whose lease ran out before `now` (default: the present)."""
         now = time.time() if now is None else now
-        return [j.decode() for j in self.redis.zrangebyscore(keys.PROCESSING, "-inf", now)]
+        jobs = cast("list[bytes]", self.redis.zrangebyscore(keys.PROCESSING, "-inf", now))
+        return [j.decode() for j in jobs]
 
     def requeue(self, deployment_id: str) -> bool:
         """Hand a claimed job back to the queue; False when it was queued already."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import time
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -102,19 +102,20 @@ class Records:
         target.zadd(keys.DEPLOYMENTS_INDEX, {record["id"]: time.time()})
 
     def get(self, deployment_id: str) -> dict[str, str] | None:
-        raw = self.redis.hgetall(keys.record(deployment_id))
+        raw = cast("dict[bytes, bytes]", self.redis.hgetall(keys.record(deployment_id)))
         if not raw:
             return None
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def status(self, deployment_id: str) -> State | None:
-        value = self.redis.hget(keys.record(deployment_id), "status")
+        value = cast("bytes | None", self.redis.hget(keys.record(deployment_id), "status"))
         return State(value.decode()) if value else None
 
     def list_ids(self, limit: int | None = 50, offset: int = 0) -> list[str]:
         """Ids newest first; all of them when limit is None."""
         end = -1 if limit is None else offset + limit - 1
-        return [i.decode() for i in self.redis.zrevrange(keys.DEPLOYMENTS_INDEX, offset, end)]
+        ids = cast("list[bytes]", self.redis.zrevrange(keys.DEPLOYMENTS_INDEX, offset, end))
+        return [i.decode() for i in ids]
 
     def newest(self, limit: int | None = 50) -> list[dict[str, str]]:
         """The records themselves, newest first; an id whose record was purged meanwhile
@@ -124,7 +125,8 @@ class Records:
     def set_fields(self, deployment_id: str, **fields: str) -> None:
         """Write informational fields (commit, framework); never the status."""
         assert "status" not in fields
-        self.redis.hset(keys.record(deployment_id), mapping={**fields, "updated_at": now()})
+        values: dict[Any, Any] = {**fields, "updated_at": now()}
+        self.redis.hset(keys.record(deployment_id), mapping=values)
 
     def transition(self, deployment_id: str, target: State, *, only_from: set[State] | None = None,
                    attempt: int | None = None, **fields: str) -> tuple[State, int]:
@@ -155,8 +157,9 @@ class Records:
         pipe.execute()
 
 
-def public_view(record: dict[str, str]) -> dict[str, str | None]:
+def public_view(record: dict[str, str]) -> dict[str, str | int | None]:
     """The record as the API shows it: every design field, None when unset."""
-    view = {name: record.get(name) or None for name in FIELDS if name != "root_dir"}
+    view: dict[str, str | int | None] = {name: record.get(name) or None for name in FIELDS
+                                         if name != "root_dir"}
     view["attempt"] = int(record.get("attempt") or 0)
     return view

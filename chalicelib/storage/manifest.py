@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Iterator
 
 from chalicelib import paths
-from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.storage import compress, mediatypes
 
 SYMLINK_MODE = 0o120000

@@ -180,7 +180,7 @@ class Store:
             return 0, []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             outcomes = list(pool.map(self._put_blob, files.items()))
-        restamped = [sha256 for sha256, outcome in zip(files, outcomes) if outcome == _RESTAMPED]
+        restamped = [sha256 for sha256, outcome in zip(files, outcomes, strict=True) if outcome == _RESTAMPED]
         return outcomes.count(_WRITTEN), restamped
 
     def _put_blob(self, item: tuple[str, Path | bytes]) -> str:
@@ -201,7 +201,7 @@ class Store:
         unique = sorted(set(sha256s))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             present = list(pool.map(lambda h: self.exists(keys.blob(h)), unique))
-        return [h for h, ok in zip(unique, present) if not ok]
+        return [h for h, ok in zip(unique, present, strict=True) if not ok]
 
     def ensure_blobs(self, sha256s: Iterable[str], contents: dict[str, Path | bytes]) -> list[str]:
         """Check these blobs are stored; write again those that vanished (a sweep can race a
