@@ -35,9 +35,9 @@ from chalicelib.pipeline.siteconfig.netlify import (
 )
 from chalicelib.pipeline.siteconfig.patterns import splat_pattern, vercel_pattern
 from chalicelib.pipeline.siteconfig.percel import apply_percel
-from chalicelib.pipeline.siteconfig.shape import JsonObject, SiteConfig, empty_config
+from chalicelib.pipeline.siteconfig.shape import JsonObject, empty_config
 from chalicelib.pipeline.siteconfig.vercel import apply_vercel
-from chalicelib.schema import CONFIG_FILES
+from chalicelib.schema import CONFIG_FILES, SiteConfig
 
 __all__ = [
     "MAX_FILE_BYTES", "MAX_LINE", "MAX_RULES", "SiteConfig", "SiteConfigError",

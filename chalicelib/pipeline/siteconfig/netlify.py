@@ -6,13 +6,14 @@ https://developers.cloudflare.com/pages/configuration/redirects/
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.headers import header_pair
 from chalicelib.pipeline.siteconfig.limits import MAX_LINE, MAX_RULES
 from chalicelib.pipeline.siteconfig.patterns import check_cost, splat_pattern
-from chalicelib.pipeline.siteconfig.shape import HeaderBlock, Rule
-from chalicelib.schema import REDIRECT_CODES
+from chalicelib.pipeline.siteconfig.shape import HeaderBlock
+from chalicelib.schema import REDIRECT_CODES, NetlifyHeaderRule, NetlifyRedirectRule
 
 # --- _redirects ------------------------------------------------------------------------------
 
@@ -20,9 +21,9 @@ _STATUS = re.compile(r"^(\d{3})(!?)$")
 _CONDITION_KEYS = ("country=", "language=", "role=", "cookie=")
 
 
-def parse_redirects_file(text: str, warnings: list[str]) -> list[Rule]:
+def parse_redirects_file(text: str, warnings: list[str]) -> list[NetlifyRedirectRule]:
     """Parse `_redirects`: `from [query=:param ...] to [status][!] [Condition=...]`, first match wins."""
-    rules = []
+    rules: list[NetlifyRedirectRule] = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -38,7 +39,7 @@ def parse_redirects_file(text: str, warnings: list[str]) -> list[Rule]:
     return rules
 
 
-def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> Rule | None:
+def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> NetlifyRedirectRule | None:
     source, rest = tokens[0], tokens[1:]
     if not source.startswith("/"):
         warnings.append(f"{where}: only path rules are supported (not {source!r}); rule ignored")
@@ -90,7 +91,7 @@ def _status_token(tokens: list[str], where: str) -> tuple[int, bool, list[str]]:
 
 # --- _headers --------------------------------------------------------------------------------
 
-def parse_headers_file(text: str, warnings: list[str]) -> list[HeaderBlock]:
+def parse_headers_file(text: str, warnings: list[str]) -> list[NetlifyHeaderRule]:
     """Parse `_headers`: a path line, then indented `Name: value` lines (`! Name` detaches, as on
     Cloudflare Pages). Every matching block applies; the resolver merges them."""
     rules: list[HeaderBlock] = []
@@ -107,7 +108,8 @@ def parse_headers_file(text: str, warnings: list[str]) -> list[HeaderBlock]:
             raise SiteConfigError(f"{where}: a header line must follow a path line")
         else:
             _header_line(rules[-1], line, where)
-    return [rule for rule in rules if rule["regex"] is not None]
+    # An ignored block (no regex) is dropped here; every other block is a NetlifyHeaderRule.
+    return [cast(NetlifyHeaderRule, rule) for rule in rules if rule["regex"] is not None]
 
 
 def _header_block(line: str, where: str, warnings: list[str]) -> HeaderBlock:

@@ -5,7 +5,8 @@ vercel.json's schema refuses unknown top-level keys, so percel's own switch live
 from __future__ import annotations
 
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
-from chalicelib.pipeline.siteconfig.shape import JsonObject, SiteConfig
+from chalicelib.pipeline.siteconfig.shape import JsonObject
+from chalicelib.schema import SiteConfig
 
 
 def apply_percel(config: SiteConfig, data: JsonObject) -> None:

@@ -1,12 +1,10 @@
-"""The shape of the manifest's "config", as the request handler reads it."""
+"""Build-time shapes of the config compiler; the compiled config itself is schema.SiteConfig."""
 from __future__ import annotations
 
 from typing import NotRequired, TypedDict
 
-from chalicelib.schema import CONFIG_VERSION
+from chalicelib.schema import CONFIG_VERSION, SiteConfig
 
-# One compiled rule: {"regex", "names", ...}; the keys per list are in the package docstring.
-Rule = dict[str, object]
 # A parsed JSON object from a config file, not yet validated.
 JsonObject = dict[str, object]
 
@@ -17,20 +15,6 @@ class HeaderBlock(TypedDict):
     names: NotRequired[list[str]]
     headers: list[list[str]]
     detach: list[str]
-
-
-class SiteConfig(TypedDict):
-    version: int
-    clean_urls: bool
-    trailing_slash: bool | None
-    spa: bool
-    redirects: list[Rule]
-    rewrites: list[Rule]
-    headers: list[Rule]
-    netlify_redirects: list[Rule]
-    netlify_headers: list[HeaderBlock]
-    hidden: list[str]
-    warnings: list[str]
 
 
 def empty_config() -> SiteConfig:

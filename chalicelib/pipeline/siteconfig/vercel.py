@@ -6,6 +6,7 @@ needs the routing ones; legacy `routes` is reported as a warning, not emulated.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar, cast
 
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.headers import header_pair
@@ -15,13 +16,22 @@ from chalicelib.pipeline.siteconfig.patterns import (
     check_regex,
     vercel_pattern,
 )
-from chalicelib.pipeline.siteconfig.shape import JsonObject, Rule, SiteConfig
-from chalicelib.schema import REDIRECT_CODES
+from chalicelib.pipeline.siteconfig.shape import JsonObject
+from chalicelib.schema import (
+    REDIRECT_CODES,
+    Condition,
+    ConditionalRule,
+    HeaderRule,
+    RedirectRule,
+    RewriteRule,
+    SiteConfig,
+)
 
 _HAS_TYPES = frozenset({"header", "cookie", "host", "query"})
 
+T = TypeVar("T")
 # (rule, where, warnings) -> the compiled rule, or None when the rule is dropped with a warning.
-RuleParser = Callable[[JsonObject, str, list[str]], "Rule | None"]
+RuleParser = Callable[[JsonObject, str, list[str]], "T | None"]
 
 
 def apply_vercel(config: SiteConfig, data: JsonObject) -> None:
@@ -47,13 +57,13 @@ def _switch(data: JsonObject, key: str) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _vercel_rules(data: JsonObject, key: str, parse: RuleParser, warnings: list[str]) -> list[Rule]:
+def _vercel_rules(data: JsonObject, key: str, parse: RuleParser[T], warnings: list[str]) -> list[T]:
     rules = data.get(key, [])
     if not isinstance(rules, list):
         raise SiteConfigError(f"vercel.json: {key} must be an array")
     if len(rules) > MAX_RULES:
         raise SiteConfigError(f"vercel.json: {key} has {len(rules)} rules; the limit is {MAX_RULES}")
-    compiled = []
+    compiled: list[T] = []
     for index, rule in enumerate(rules):
         where = f"vercel.json: {key}[{index}]"
         if not isinstance(rule, dict):
@@ -71,7 +81,7 @@ def _string_field(rule: JsonObject, name: str, where: str) -> str:
     return value
 
 
-def _vercel_source(rule: JsonObject, where: str) -> Rule:
+def _vercel_source(rule: JsonObject, where: str) -> ConditionalRule:
     source = _string_field(rule, "source", where)
     if not source.startswith("/"):
         raise SiteConfigError(f"{where}: source {source!r} must start with \"/\"")
@@ -81,32 +91,30 @@ def _vercel_source(rule: JsonObject, where: str) -> Rule:
             "missing": _conditions(rule, "missing", where)}
 
 
-def _vercel_redirect(rule: JsonObject, where: str, warnings: list[str]) -> Rule:
-    compiled = _vercel_source(rule, where)
-    compiled["destination"] = _string_field(rule, "destination", where)
+def _vercel_redirect(rule: JsonObject, where: str, warnings: list[str]) -> RedirectRule:
+    source = _vercel_source(rule, where)
+    destination = _string_field(rule, "destination", where)
     permanent = rule.get("permanent", True)
     if not isinstance(permanent, bool):
         raise SiteConfigError(f"{where}: permanent must be true or false")
     status = rule.get("statusCode", 308 if permanent else 307)  # Vercel: statusCode wins
     if status not in REDIRECT_CODES or isinstance(status, bool):
         raise SiteConfigError(f"{where}: statusCode must be one of 301, 302, 303, 307, 308")
-    compiled["status"] = status
-    return compiled
+    return {**source, "destination": destination, "status": cast(int, status)}
 
 
-def _vercel_rewrite(rule: JsonObject, where: str, warnings: list[str]) -> Rule | None:
-    compiled = _vercel_source(rule, where)
+def _vercel_rewrite(rule: JsonObject, where: str, warnings: list[str]) -> RewriteRule | None:
+    source = _vercel_source(rule, where)
     destination = _string_field(rule, "destination", where)
     if not destination.startswith("/"):
         # Vercel proxies external rewrites; a static host cannot, so the rule is dropped loudly.
         warnings.append(f"{where}: rewrites to external URLs are not supported; rule ignored")
         return None
-    compiled["destination"] = destination
-    return compiled
+    return {**source, "destination": destination}
 
 
-def _vercel_header(rule: JsonObject, where: str, warnings: list[str]) -> Rule:
-    compiled = _vercel_source(rule, where)
+def _vercel_header(rule: JsonObject, where: str, warnings: list[str]) -> HeaderRule:
+    source = _vercel_source(rule, where)
     items = rule.get("headers")
     if not isinstance(items, list) or not items:
         raise SiteConfigError(f"{where}: headers must be a non-empty array of {{key, value}}")
@@ -116,16 +124,15 @@ def _vercel_header(rule: JsonObject, where: str, warnings: list[str]) -> Rule:
         if not isinstance(item, dict):
             raise SiteConfigError(f"{spot} must be an object with key and value")
         pairs.append(header_pair(_string_field(item, "key", spot), item.get("value"), spot))
-    compiled["headers"] = pairs
-    return compiled
+    return {**source, "headers": pairs}
 
 
-def _conditions(rule: JsonObject, field: str, where: str) -> list[Rule]:
+def _conditions(rule: JsonObject, field: str, where: str) -> list[Condition]:
     """Vercel `has` / `missing`: header, cookie, host or query, with an optional value regex."""
     items = rule.get(field, [])
     if not isinstance(items, list):
         raise SiteConfigError(f"{where}: {field} must be an array")
-    conditions = []
+    conditions: list[Condition] = []
     for position, item in enumerate(items):
         spot = f"{where}.{field}[{position}]"
         if not isinstance(item, dict) or item.get("type") not in _HAS_TYPES:
@@ -135,5 +142,5 @@ def _conditions(rule: JsonObject, field: str, where: str) -> list[Rule]:
             raise SiteConfigError(f"{spot}: key must be a string")
         if value is not None:
             check_regex(value, spot)
-        conditions.append({"type": item["type"], "key": key, "value": value})
+        conditions.append(cast(Condition, {"type": item["type"], "key": key, "value": value}))
     return conditions
