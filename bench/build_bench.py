@@ -38,10 +38,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from build_runner import frameworks  # noqa: E402
-from build_runner.sandbox import NoneSandbox, make_sandbox  # noqa: E402
-from chalicelib.settings import load_settings  # noqa: E402
-from devstack import services  # noqa: E402
+from build_runner import frameworks
+from build_runner.sandbox import NoneSandbox, make_sandbox
+from chalicelib.settings import load_settings
+from devstack import services
 
 STEP = re.compile(r"percel: (install|build) finished in ([0-9.]+) s")
 DEPLOY_TIMEOUT = 1800.0

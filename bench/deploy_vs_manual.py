@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devstack import services  # noqa: E402
+from devstack import services
 
 
 def sh(command: str, cwd: Path, env: dict | None = None) -> None:

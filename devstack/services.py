@@ -31,7 +31,7 @@ def wait_until(check, timeout: float, what: str) -> None:
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:  # not up yet
             pass
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not come up within {timeout:g} s")
