@@ -1,10 +1,10 @@
 """End to end: static sites deployed over HTTP, then browsed over HTTP as a user's browser would.
 
 Three plain static repos (no npm, so they deploy in seconds) cover the routing rules users
-rely on (../shared/HOSTING-SEMANTICS.md): a vercel.json site, a Netlify-format site
+rely on on Vercel, Netlify and Cloudflare Pages: a vercel.json site, a Netlify-format site
 (_redirects / _headers) and a SPA. Every request goes through `chalice local`, the server
 `make run` starts. The local stage reports the handler's bucket GETs so far in
-X-Percel-Bucket-Reads: warm requests must not move it (issue 3).
+X-Percel-Bucket-Reads: warm requests must not move it (docs/DECISIONS.md#content-addressed).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fault tests: real processes, real Redis, the real S3 endpoint (issue 5).
+"""Fault tests: real processes, real Redis, the real S3 endpoint (docs/DECISIONS.md#leases).
 
 One stack for the module (redis-server, moto's S3 server, `chalice local`, two build
 runners), with a 4 s lease and a 1 s reap interval so that recovery takes seconds.
