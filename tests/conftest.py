@@ -330,15 +330,25 @@ def site_host(stack, deployment_id: str) -> str:
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # The official scaffolders, pinned: an `@latest` template can change between two runs.
-# The Vite templates are committed under tests/fixtures/ with a lockfile (see its README).
 SCAFFOLDERS = {"create-vite": "create-vite@9.3.0", "create-docusaurus": "create-docusaurus@3.10.2",
                "sv": "sv@0.17.1"}
 
 
+def pinned_vite_app(root: Path, template: str) -> Path:
+    """A Vite template as the pinned scaffolder writes it, with our pinned package.json and its
+    package-lock.json from tests/fixtures/vite-<template>/ (see its README): every run installs
+    the same dependency tree."""
+    run(f"npx {SCAFFOLDERS['create-vite']} app --template {template} --no-interactive", root, timeout=300)
+    app = root / "app"
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(FIXTURES / f"vite-{template}" / name, app / name)
+    return app
+
+
 @pytest.fixture(scope="session")
-def vite_react_source() -> Path:
+def vite_react_source(tmp_path_factory) -> Path:
     """The official Vite React template (create-vite 9.3.0), pinned with its lockfile."""
-    return FIXTURES / "vite-react"
+    return pinned_vite_app(tmp_path_factory.mktemp("scaffold"), "react")
 
 
 SCAFFOLD_ENV = {**os.environ, "npm_config_yes": "true", "CI": "1"}

@@ -18,7 +18,7 @@ import pytest
 
 from chalicelib import keys
 from devstack import services
-from tests.conftest import FIXTURES, SCAFFOLDERS, commit_all, copy_tree, local_build, make_repo, run
+from tests.conftest import SCAFFOLDERS, commit_all, copy_tree, local_build, make_repo, pinned_vite_app, run
 
 
 def live_log(http, deployment_id) -> list[str]:
@@ -43,9 +43,9 @@ def archived_log(stack, deployment_id) -> str:
 # --- scaffolds (once per session) -----------------------------------------------
 
 @pytest.fixture(scope="session")
-def vite_vue_source() -> Path:
+def vite_vue_source(tmp_path_factory) -> Path:
     """The official Vite Vue template (create-vite 9.3.0), pinned with its lockfile."""
-    return FIXTURES / "vite-vue"
+    return pinned_vite_app(tmp_path_factory.mktemp("scaffold"), "vue")
 
 
 @pytest.fixture(scope="session")
