@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_runner import depcache, frameworks
+from build_runner import depcache, frameworks, package_managers
 from build_runner.errors import BuildFailed
 from build_runner.sandbox import Sandbox
 from chalicelib import keys, paths
@@ -67,10 +67,10 @@ class Builder:
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
         deadline = time.monotonic() + self.ctx.settings.build_timeout
         (job.workdir / "home").mkdir(parents=True, exist_ok=True)
-        # Vercel sets CI=1 for builds; corepack needs its settings for pnpm/yarn (frameworks.py).
+        # Vercel sets CI=1 for builds; corepack needs its settings for pnpm/yarn (package_managers.py).
         env = {**job.env, "CI": "1"}
         if plan.install_command and "corepack" in plan.install_command:
-            env.update(frameworks.COREPACK_ENV)
+            env.update(package_managers.COREPACK_ENV)
         cache_key = self._restore_dependencies(job, project, plan, say)
         install = depcache.install_command_for(plan, cache_key is not None and
                                                (project / "node_modules").is_dir())

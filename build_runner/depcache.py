@@ -18,7 +18,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from build_runner.frameworks import LOCKFILES, NPM_CI, BuildPlan
+from build_runner.frameworks import BuildPlan
+from build_runner.package_managers import LOCKFILES, NPM_CI
 from chalicelib import keys, paths
 
 log = logging.getLogger(__name__)

@@ -5,46 +5,21 @@ wins, the way Vercel's presets work (vercel/vercel packages/frameworks/src/
 frameworks.ts: an ordered list whose detectors match a dependency in
 package.json, a config file or file content). The rows, the commands and the
 output directories below were checked against apps scaffolded from npm on this
-machine (figures in tests/test_frameworks.py's docstring).
+machine (figures in tests/test_frameworks.py's docstring). Reading the project
+lives in project.py, the package manager and its commands in package_managers.py.
 """
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from build_runner.errors import ProjectError
+from build_runner.package_managers import exec_command, install_command, package_manager, run_script
+from build_runner.project import Project, UnsupportedProject, config_text, string_option
 from chalicelib import paths
-
-# Environment every build step needs when it runs corepack (pnpm, yarn), measured here:
-# - no interactive "download pnpm?" prompt (a build has no TTY to answer it);
-# - the npm registry reachable here serves package metadata without signatures, so
-#   corepack's signature check fails ("No compatible signature found"); the tarball
-#   is still checked against the registry's sha512 over TLS;
-# - yarn >= 2 is fetched from the npm registry (@yarnpkg/cli-dist) instead of
-#   repo.yarnpkg.com, so the install proxy allows one registry only.
-COREPACK_ENV = {
-    "COREPACK_ENABLE_DOWNLOAD_PROMPT": "0",
-    "COREPACK_INTEGRITY_KEYS": "0",
-    "COREPACK_NPM_REGISTRY": "https://registry.npmjs.org",
-}
-
-# `npm ci` deletes node_modules first; depcache swaps it for an install that reuses it.
-NPM_CI = "npm ci --no-audit --no-fund"
-NPM_INSTALL = "npm install --no-audit --no-fund"
-
-# Lockfile -> package manager, in the order we prefer when several are present.
-LOCKFILES: tuple[tuple[str, str], ...] = (
-    ("pnpm-lock.yaml", "pnpm"),
-    ("yarn.lock", "yarn"),
-    ("bun.lock", "bun"),
-    ("bun.lockb", "bun"),
-    ("package-lock.json", "npm"),
-    ("npm-shrinkwrap.json", "npm"),
-)
 
 
 @dataclass(frozen=True)
@@ -68,11 +43,6 @@ class OutputNotFound(ProjectError):
     """The build finished but no candidate output directory holds an index.html."""
 
 
-class UnsupportedProject(ProjectError):
-    """The project needs a tool the runner does not have (e.g. bun), or its package.json
-    cannot be read."""
-
-
 class InvalidRootDir(ProjectError):
     """root_dir leaves the repository or is not a directory in it."""
 
@@ -81,92 +51,30 @@ class InvalidOutputDir(ProjectError):
     """The output_dir override leaves the project."""
 
 
-# --- reading the project ------------------------------------------------------
-
-@dataclass(frozen=True)
-class _Project:
-    root: Path
-    package: dict | None  # parsed package.json, None when absent
-
-    @property
-    def deps(self) -> frozenset[str]:
-        if self.package is None:
-            return frozenset()
-        names: set[str] = set()
-        for field in ("dependencies", "devDependencies"):
-            section = self.package.get(field)
-            if isinstance(section, dict):
-                names.update(section)
-        return frozenset(names)
-
-    @property
-    def scripts(self) -> dict:
-        scripts = (self.package or {}).get("scripts")
-        return scripts if isinstance(scripts, dict) else {}
-
-    def has(self, *names: str) -> bool:
-        return any((self.root / name).is_file() for name in names)
-
-    def read(self, name: str) -> str | None:
-        path = self.root / name
-        try:
-            return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-        except OSError:
-            return None
-
-
-def _load_package(root: Path) -> dict | None:
-    path = root / "package.json"
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise UnsupportedProject(f"package.json is not valid JSON: {error}") from None
-    return data if isinstance(data, dict) else {}
-
-
-def _config_text(project: _Project, stem: str) -> str | None:
-    """The first of <stem>.{js,mjs,cjs,ts,mts,cts} that exists."""
-    for ext in ("js", "mjs", "cjs", "ts", "mts", "cts"):
-        text = project.read(f"{stem}.{ext}")
-        if text is not None:
-            return text
-    return None
-
-
-def _string_option(text: str | None, pattern: str) -> str | None:
-    """A string literal assigned in a config file; only plain literals are trusted."""
-    if not text:
-        return None
-    match = re.search(pattern, text)
-    return match.group(1) if match else None
-
-
 _QUOTED = r"""\s*:\s*['"`]([^'"`$\n]+)['"`]"""
 
 
 # --- output directories per framework ----------------------------------------
 
-def _vite_dirs(project: _Project) -> tuple[str, ...]:
+def _vite_dirs(project: Project) -> tuple[str, ...]:
     # build: { outDir: 'x' } with no nested object before outDir (vitejs.dev/config/build-options).
-    out_dir = _string_option(_config_text(project, "vite.config"), r"build\s*:\s*\{[^{}]*?\boutDir" + _QUOTED)
+    out_dir = string_option(config_text(project, "vite.config"), r"build\s*:\s*\{[^{}]*?\boutDir" + _QUOTED)
     return _dedupe((out_dir, "dist"))
 
 
-def _astro_dirs(project: _Project) -> tuple[str, ...]:
+def _astro_dirs(project: Project) -> tuple[str, ...]:
     # Top-level outDir (docs.astro.build/en/reference/configuration-reference/#outdir).
-    return _dedupe((_string_option(_config_text(project, "astro.config"), r"\boutDir" + _QUOTED), "dist"))
+    return _dedupe((string_option(config_text(project, "astro.config"), r"\boutDir" + _QUOTED), "dist"))
 
 
-def _sveltekit_dirs(project: _Project) -> tuple[str, ...]:
+def _sveltekit_dirs(project: Project) -> tuple[str, ...]:
     # adapter-static writes to `pages` (default "build"); newer scaffolds (sv create) put
     # the adapter in vite.config.ts instead of svelte.config.js.
-    text = (_config_text(project, "svelte.config") or "") + (_config_text(project, "vite.config") or "")
-    return _dedupe((_string_option(text, r"\bpages" + _QUOTED), "build"))
+    text = (config_text(project, "svelte.config") or "") + (config_text(project, "vite.config") or "")
+    return _dedupe((string_option(text, r"\bpages" + _QUOTED), "build"))
 
 
-def _angular_dirs(project: _Project) -> tuple[str, ...]:
+def _angular_dirs(project: Project) -> tuple[str, ...]:
     """dist/<project>/browser for the application builder (Angular 17+), else outputPath.
 
     angular.io/guide/build: the `application` builder writes browser files to
@@ -197,11 +105,11 @@ def _angular_dirs(project: _Project) -> tuple[str, ...]:
     return _dedupe((first, base, f"{base}/browser", "dist"))
 
 
-def _static_dirs(project: _Project) -> tuple[str, ...]:
+def _static_dirs(project: Project) -> tuple[str, ...]:
     return ("public", ".")
 
 
-def _fixed(*dirs: str) -> Callable[[_Project], tuple[str, ...]]:
+def _fixed(*dirs: str) -> Callable[[Project], tuple[str, ...]]:
     return lambda project: dirs
 
 
@@ -221,8 +129,8 @@ def _dedupe(dirs: tuple[str | None, ...]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class _Framework:
     slug: str
-    matches: Callable[[_Project], bool]
-    output_dirs: Callable[[_Project], tuple[str, ...]]
+    matches: Callable[[Project], bool]
+    output_dirs: Callable[[Project], tuple[str, ...]]
     # The framework's own build when package.json has no "build" script (as Vercel's presets).
     default_build: str | None
     # SPA fallback per Vercel's presets: CRA, Vue CLI and Angular route every unknown
@@ -230,7 +138,7 @@ class _Framework:
     spa: bool
 
 
-def _dep(*names: str) -> Callable[[_Project], bool]:
+def _dep(*names: str) -> Callable[[Project], bool]:
     return lambda project: any(name in project.deps for name in names)
 
 
@@ -246,7 +154,7 @@ FRAMEWORKS: tuple[_Framework, ...] = (
     _Framework("eleventy", _dep("@11ty/eleventy"), _fixed("_site"), "eleventy", False),
     _Framework("create-react-app", _dep("react-scripts"), _fixed("build"), "react-scripts build", True),
     _Framework("vue-cli", _dep("@vue/cli-service"), _fixed("dist"), "vue-cli-service build", True),
-    _Framework("vite", lambda p: "vite" in p.deps or _config_text(p, "vite.config") is not None,
+    _Framework("vite", lambda p: "vite" in p.deps or config_text(p, "vite.config") is not None,
                _vite_dirs, "vite build", False),
 )
 
@@ -261,111 +169,6 @@ _HINTS = {
 }
 
 
-# --- package managers -----------------------------------------------------------
-
-def _package_manager(project: _Project) -> str:
-    """From the lockfile; the packageManager field breaks ties or stands in for a lockfile."""
-    field = str((project.package or {}).get("packageManager", "")).split("@")[0]
-    found = [pm for name, pm in LOCKFILES if project.has(name)]
-    if field in found or (not found and field in ("npm", "pnpm", "yarn", "bun")):
-        return field
-    return found[0] if found else "npm"
-
-
-def _npm_lock_in_sync(project: _Project) -> bool:
-    """Cheap version of npm ci's check: the lockfile's root entry lists package.json's deps.
-
-    npm ci refuses a lockfile whose root dependencies differ from package.json
-    (docs.npmjs.com/cli/commands/npm-ci); then `npm install` is the only way through.
-    """
-    text = project.read("npm-shrinkwrap.json") or project.read("package-lock.json")
-    try:
-        lock = json.loads(text or "")
-    except ValueError:
-        return False
-    if not isinstance(lock, dict):
-        return False
-    package = project.package or {}
-    fields = ("dependencies", "devDependencies", "optionalDependencies")
-    entries = lock.get("packages")
-    if isinstance(entries, dict) and isinstance(entries.get(""), dict):  # lockfileVersion 2 and 3
-        root = entries[""]
-        return all((root.get(f) or {}) == (package.get(f) or {}) for f in fields) and _lock_resolves(entries)
-    locked = lock.get("dependencies") or {}  # lockfileVersion 1: names only
-    return all(name in locked for f in fields for name in (package.get(f) or {}))
-
-
-def _lock_resolves(entries: dict) -> bool:
-    """Every locked package's (optional) dependencies resolve to another locked entry.
-
-    Measured: a create-docusaurus lockfile written by npm 11 lacks the other
-    platforms' optional @swc/html-* packages and `npm ci` refuses it ("Missing:
-    @swc/html-darwin-arm64@ from lock file", npm/cli#4828). Node resolution:
-    look in <entry>/node_modules, then each parent's, then the root's.
-    """
-    for path, entry in entries.items():
-        if not path or not isinstance(entry, dict) or entry.get("link"):
-            continue
-        for field in ("dependencies", "optionalDependencies"):
-            for name in entry.get(field) or {}:
-                if not _resolves(entries, path, name):
-                    return False
-    return True
-
-
-def _resolves(entries: dict, path: str, name: str) -> bool:
-    base = path
-    while True:
-        if f"{base}/node_modules/{name}" in entries:
-            return True
-        cut = base.rfind("/node_modules/")
-        if cut < 0:
-            return f"node_modules/{name}" in entries
-        base = base[:cut]
-
-
-def _pnpm(project: _Project) -> str:
-    """`corepack pnpm`, pinned to the major that wrote the lockfile unless packageManager says.
-
-    Vercel picks pnpm by lockfileVersion the same way (vercel.com/docs/package-managers).
-    """
-    if str((project.package or {}).get("packageManager", "")).startswith("pnpm@"):
-        return "corepack pnpm"
-    version = _string_option(project.read("pnpm-lock.yaml"), r"lockfileVersion:\s*'?([0-9.]+)")
-    major = {"5.3": "6", "5.4": "7", "6.0": "8", "6.1": "8", "7.0": "9", "9.0": "9"}.get(version or "")
-    return f"corepack pnpm@{major}" if major else "corepack pnpm"
-
-
-def _yarn_berry(project: _Project) -> bool:
-    field = str((project.package or {}).get("packageManager", ""))
-    if field.startswith("yarn@"):
-        return not field.startswith("yarn@1.")
-    return project.has(".yarnrc.yml") or "__metadata:" in (project.read("yarn.lock") or "")[:2000]
-
-
-def _install_command(project: _Project, pm: str) -> str:
-    locked = {name for name, owner in LOCKFILES if owner == pm and project.has(name)}
-    if pm == "npm":
-        return NPM_CI if locked and _npm_lock_in_sync(project) else NPM_INSTALL
-    if pm == "pnpm":
-        return f"{_pnpm(project)} install" + (" --frozen-lockfile" if locked else "")
-    if pm == "yarn":
-        frozen = " --immutable" if _yarn_berry(project) else " --frozen-lockfile"
-        return "corepack yarn install" + (frozen if locked else "")
-    return "bun install" + (" --frozen-lockfile" if locked else "")
-
-
-def _run_script(project: _Project, pm: str, script: str) -> str:
-    return {"npm": f"npm run {script}", "pnpm": f"{_pnpm(project)} run {script}",
-            "yarn": f"corepack yarn run {script}", "bun": f"bun run {script}"}[pm]
-
-
-def _exec(project: _Project, pm: str, command: str) -> str:
-    """Run a binary from node_modules/.bin, never downloading one (`npm exec --no`)."""
-    return {"npm": f"npm exec --no -- {command}", "pnpm": f"{_pnpm(project)} exec {command}",
-            "yarn": f"corepack yarn run {command}", "bun": f"bun x --no-install {command}"}[pm]
-
-
 # --- public API -------------------------------------------------------------------
 
 def detect(project_dir: Path, overrides: Overrides = Overrides()) -> BuildPlan:
@@ -375,7 +178,7 @@ def detect(project_dir: Path, overrides: Overrides = Overrides()) -> BuildPlan:
     Raises InvalidOutputDir for an output_dir override that leaves the project, and
     UnsupportedProject when the plan needs bun and no bun binary is installed.
     """
-    project = _Project(Path(project_dir), _load_package(Path(project_dir)))
+    project = Project.load(Path(project_dir))
     plan = _detected_plan(project)
     plan = _apply_overrides(plan, overrides)
     uses_bun = any(cmd and cmd.split()[0] == "bun" for cmd in (plan.install_command, plan.build_command))
@@ -386,21 +189,21 @@ def detect(project_dir: Path, overrides: Overrides = Overrides()) -> BuildPlan:
     return plan
 
 
-def _detected_plan(project: _Project) -> BuildPlan:
+def _detected_plan(project: Project) -> BuildPlan:
     if project.package is None:
         return BuildPlan("static", None, None, None, _static_dirs(project), False)
-    pm = _package_manager(project)
+    pm = package_manager(project)
     row = next((f for f in FRAMEWORKS if f.matches(project)), None)
     if "build" in project.scripts:
-        build = _run_script(project, pm, "build")
+        build = run_script(project, pm, "build")
     elif row is not None and row.default_build:
-        build = _exec(project, pm, row.default_build)
+        build = exec_command(project, pm, row.default_build)
     else:
         build = None
     if row is None:
         slug, dirs = ("node", _NODE_DIRS) if build else ("static", _static_dirs(project))
-        return BuildPlan(slug, pm, _install_command(project, pm) if build else None, build, dirs, False)
-    return BuildPlan(row.slug, pm, _install_command(project, pm), build, row.output_dirs(project), row.spa)
+        return BuildPlan(slug, pm, install_command(project, pm) if build else None, build, dirs, False)
+    return BuildPlan(row.slug, pm, install_command(project, pm), build, row.output_dirs(project), row.spa)
 
 
 def _apply_overrides(plan: BuildPlan, overrides: Overrides) -> BuildPlan:

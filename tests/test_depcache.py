@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from build_runner import depcache
-from build_runner.frameworks import NPM_CI, NPM_INSTALL, BuildPlan
+from build_runner.frameworks import BuildPlan
+from build_runner.package_managers import NPM_CI, NPM_INSTALL
 from chalicelib import keys
 from chalicelib.settings import Settings
 from chalicelib.storage.store import Store, make_s3_client

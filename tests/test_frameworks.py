@@ -18,11 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from build_runner import frameworks
+from build_runner import frameworks, package_managers
 from build_runner.errors import ProjectError
 from build_runner.frameworks import (
-    NPM_CI,
-    NPM_INSTALL,
     BuildPlan,
     InvalidOutputDir,
     InvalidRootDir,
@@ -33,6 +31,7 @@ from build_runner.frameworks import (
     find_output,
     project_root,
 )
+from build_runner.package_managers import NPM_CI, NPM_INSTALL
 from tests.conftest import SCAFFOLDERS
 
 
@@ -282,7 +281,7 @@ def test_every_refusal_of_the_project_is_a_project_error_not_a_value_error():
 # --- real scaffolds (network: the npm registry) -------------------------------------
 
 def _run(command: str, cwd: Path) -> None:
-    env = {**os.environ, **frameworks.COREPACK_ENV, "npm_config_yes": "true", "CI": "1"}
+    env = {**os.environ, **package_managers.COREPACK_ENV, "npm_config_yes": "true", "CI": "1"}
     result = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True,
                             timeout=900, check=False)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
