@@ -1,5 +1,8 @@
 """The `_redirects` and `_headers` dialect, shared by Netlify and Cloudflare Pages.
 
+`redirect_rule`, `header_block` and `header_rules` compile one rule however it was written;
+netlify_toml.py reuses them for netlify.toml's [[redirects]] and [[headers]].
+
 https://docs.netlify.com/routing/redirects/, https://docs.netlify.com/routing/headers/,
 https://developers.cloudflare.com/pages/configuration/redirects/
 """
@@ -41,8 +44,7 @@ def parse_redirects_file(text: str, warnings: list[str]) -> list[NetlifyRedirect
 
 def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> NetlifyRedirectRule | None:
     source, rest = tokens[0], tokens[1:]
-    if not source.startswith("/"):
-        warnings.append(f"{where}: only path rules are supported (not {source!r}); rule ignored")
+    if not _is_path_rule(source, where, warnings):
         return None
     query, rest = _leading_query(rest)
     if not rest:
@@ -54,6 +56,16 @@ def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> Netlif
         return None
     if rest:
         raise SiteConfigError(f"{where}: unexpected {' '.join(rest)!r} after the status")
+    return redirect_rule(source, query, destination, status, force, where, warnings)
+
+
+def redirect_rule(source: str, query: dict[str, str], destination: str, status: int, force: bool,
+                  where: str, warnings: list[str]) -> NetlifyRedirectRule | None:
+    """One rule, however it was written (a `_redirects` line, a netlify.toml [[redirects]]
+    table): checked and compiled, or None when it is dropped with a warning."""
+    if not _is_path_rule(source, where, warnings):
+        return None
+    check_status(status, where)
     if status not in REDIRECT_CODES and not destination.startswith("/"):
         warnings.append(f"{where}: proxying to {destination!r} is not supported; rule ignored")
         return None
@@ -61,6 +73,21 @@ def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> Netlif
     check_cost(regex, where, source)
     return {"regex": regex, "names": names, "query": query, "destination": destination,
             "status": status, "force": force}
+
+
+def _is_path_rule(source: str, where: str, warnings: list[str]) -> bool:
+    """Netlify also matches on a domain (`https://old.example.com/*`); percel serves one host
+    per site, so such a rule is dropped with a warning."""
+    if source.startswith("/"):
+        return True
+    warnings.append(f"{where}: only path rules are supported (not {source!r}); rule ignored")
+    return False
+
+
+def check_status(status: int, where: str) -> None:
+    """200-599, and of the 3xx only the redirect codes (a 304 rule would make no sense)."""
+    if not (200 <= status <= 599) or (300 <= status < 400 and status not in REDIRECT_CODES):
+        raise SiteConfigError(f"{where}: unsupported status {status}")
 
 
 def _leading_query(tokens: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -84,8 +111,7 @@ def _status_token(tokens: list[str], where: str) -> tuple[int, bool, list[str]]:
             return 301, False, tokens
         raise SiteConfigError(f"{where}: {tokens[0]!r} is not a status code")
     status = int(match.group(1))
-    if not (200 <= status <= 599) or (300 <= status < 400 and status not in REDIRECT_CODES):
-        raise SiteConfigError(f"{where}: unsupported status {status}")
+    check_status(status, where)
     return status, bool(match.group(2)), tokens[1:]
 
 
@@ -101,18 +127,24 @@ def parse_headers_file(text: str, warnings: list[str]) -> list[NetlifyHeaderRule
             continue
         where = f"_headers line {number}"
         if raw[0] not in " \t":
-            rules.append(_header_block(line, where, warnings))
+            rules.append(header_block(line, where, warnings))
             if len(rules) > MAX_RULES:
                 raise SiteConfigError(f"_headers: more than {MAX_RULES} rules")
         elif not rules:
             raise SiteConfigError(f"{where}: a header line must follow a path line")
         else:
             _header_line(rules[-1], line, where)
-    # An ignored block (no regex) is dropped here; every other block is a NetlifyHeaderRule.
-    return [cast(NetlifyHeaderRule, rule) for rule in rules if rule["regex"] is not None]
+    return header_rules(rules)
 
 
-def _header_block(line: str, where: str, warnings: list[str]) -> HeaderBlock:
+def header_rules(blocks: list[HeaderBlock]) -> list[NetlifyHeaderRule]:
+    """The blocks to keep: an ignored block (no regex) is dropped, every other one is a rule."""
+    return [cast(NetlifyHeaderRule, block) for block in blocks if block["regex"] is not None]
+
+
+def header_block(line: str, where: str, warnings: list[str]) -> HeaderBlock:
+    """A block for the path `line` (a `_headers` path line, a netlify.toml `for`), headers to
+    follow; a host-specific block is kept only to be dropped, with a warning."""
     if line.startswith(("http://", "https://")):
         # Cloudflare Pages allows host-specific blocks; percel serves one host per site.
         warnings.append(f"{where}: host-specific rules are not supported; block ignored")
