@@ -4,6 +4,8 @@ Sources (all optional), one module per dialect:
 - `vercel.json` in the project directory (vercel.py).
 - `_redirects` and `_headers` in the output directory, in the Netlify / Cloudflare Pages format
   (netlify.py).
+- `netlify.toml` in the project directory: its [[redirects]] and [[headers]], compiled as
+  `_redirects` lines and `_headers` blocks and applied after them (netlify_toml.py).
 - `percel.json` in the project directory: the SPA switch (percel.py).
 Shared by the dialects: reading files inside their tree (files.py), rule paths compiled to
 regexes and probed for cost (patterns.py), header validation (headers.py), caps (limits.py).
@@ -33,6 +35,7 @@ from chalicelib.pipeline.siteconfig.netlify import (
     parse_headers_file,
     parse_redirects_file,
 )
+from chalicelib.pipeline.siteconfig.netlify_toml import apply_netlify_toml
 from chalicelib.pipeline.siteconfig.patterns import splat_pattern, vercel_pattern
 from chalicelib.pipeline.siteconfig.percel import apply_percel
 from chalicelib.pipeline.siteconfig.shape import JsonObject, empty_config
@@ -46,19 +49,22 @@ __all__ = [
 
 
 def build_site_config(output_dir: Path, project_dir: Path, spa_default: bool) -> SiteConfig:
-    """Read vercel.json, percel.json, _redirects and _headers into the manifest's "config"."""
+    """Read vercel.json, percel.json, netlify.toml (project), _redirects and _headers (output)
+    into the manifest's "config"."""
     return compile_config(
         vercel=read_json_object(project_dir / "vercel.json", project_dir),
         percel=read_json_object(project_dir / "percel.json", project_dir),
         redirects=read_text(output_dir / "_redirects", output_dir),
         headers=read_text(output_dir / "_headers", output_dir),
+        netlify_toml=read_text(project_dir / "netlify.toml", project_dir),
         spa_default=spa_default and not (output_dir / "404.html").is_file(),
         hidden=_hidden_files(output_dir, project_dir))
 
 
 def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None = None,
                    redirects: str | None = None, headers: str | None = None,
-                   spa_default: bool = False, hidden: list[str] | None = None) -> SiteConfig:
+                   netlify_toml: str | None = None, spa_default: bool = False,
+                   hidden: list[str] | None = None) -> SiteConfig:
     """The pure part of build_site_config: parsed sources in, config dict out.
 
     spa_default: the framework is a single-page app and its output has no 404.html.
@@ -73,6 +79,8 @@ def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None =
         config["netlify_redirects"] = parse_redirects_file(redirects, config["warnings"])
     if headers is not None:
         config["netlify_headers"] = parse_headers_file(headers, config["warnings"])
+    if netlify_toml is not None:
+        apply_netlify_toml(config, netlify_toml)   # after the files: Netlify's order
     config["hidden"] = list(hidden if hidden is not None else CONFIG_FILES)
     return config
 
@@ -80,9 +88,10 @@ def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None =
 def _hidden_files(output_dir: Path, project_dir: Path) -> list[str]:
     """Config files are not content: Netlify and Cloudflare Pages never serve _redirects/_headers.
 
-    A plain static repo is its own output, so its vercel.json/percel.json would be public too.
+    A plain static repo is its own output, so its vercel.json/percel.json/netlify.toml would
+    be public too.
     """
     hidden = list(CONFIG_FILES)
     if output_dir.resolve() == project_dir.resolve():
-        hidden += ["vercel.json", "percel.json"]
+        hidden += ["vercel.json", "percel.json", "netlify.toml"]
     return hidden

@@ -1,0 +1,163 @@
+"""netlify.toml's [[redirects]] and [[headers]]: the `_redirects` / `_headers` rules, in TOML.
+
+https://docs.netlify.com/manage/routing/redirects/overview/#syntax-for-the-netlify-configuration-file,
+https://docs.netlify.com/manage/routing/headers/#syntax-for-the-netlify-configuration-file.
+Netlify reads netlify.toml from the base directory (percel's project directory), and applies
+the publish directory's `_redirects` and `_headers` before its rules
+(https://docs.netlify.com/build/configure-builds/file-based-configuration/): compile_config
+appends these after them. Each rule is compiled by netlify.py, as a `_redirects` line or a
+`_headers` block would be. Keys that only configure the build ([build], [context.*], ...) are
+not ours to read.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from typing import TypeVar
+
+from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+from chalicelib.pipeline.siteconfig.headers import header_pair
+from chalicelib.pipeline.siteconfig.limits import MAX_RULES
+from chalicelib.pipeline.siteconfig.netlify import (
+    header_block,
+    header_rules,
+    redirect_rule,
+)
+from chalicelib.pipeline.siteconfig.shape import HeaderBlock, JsonObject
+from chalicelib.schema import NetlifyRedirectRule, SiteConfig
+
+FILE = "netlify.toml"
+_REDIRECT_KEYS = frozenset({"from", "to", "status", "force", "query", "conditions", "headers",
+                            "signed"})
+_HEADER_KEYS = frozenset({"for", "values"})
+# Netlify joins a multi-line value written as `'''max-age=0,\n no-cache'''` into one list.
+_LIST_SEPARATOR = re.compile(r"\s*,\s*")
+
+T = TypeVar("T")
+# (table, where, warnings) -> the compiled rule, or None when it is dropped with a warning.
+TableParser = Callable[[JsonObject, str, list[str]], "T | None"]
+
+
+def apply_netlify_toml(config: SiteConfig, text: str) -> None:
+    """Append netlify.toml's rules to `config`, after those of `_redirects` and `_headers`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise SiteConfigError(f"{FILE}: invalid TOML: {error}") from None
+    warnings = config["warnings"]
+    config["netlify_redirects"] += _tables(data, "redirects", _redirect, warnings)
+    config["netlify_headers"] += header_rules(_tables(data, "headers", _header, warnings))
+
+
+def _tables(data: JsonObject, key: str, parse: TableParser[T], warnings: list[str]) -> list[T]:
+    tables = data.get(key, [])
+    if not isinstance(tables, list):
+        raise SiteConfigError(f"{FILE}: {key} must be an array of tables ([[{key}]])")
+    if len(tables) > MAX_RULES:
+        raise SiteConfigError(f"{FILE}: {key} has {len(tables)} rules; the limit is {MAX_RULES}")
+    compiled: list[T] = []
+    for index, table in enumerate(tables):
+        where = f"{FILE}: {key}[{index}]"
+        if not isinstance(table, dict):
+            raise SiteConfigError(f"{where} must be a table")
+        parsed = parse(table, where, warnings)
+        if parsed is not None:
+            compiled.append(parsed)
+    return compiled
+
+
+def _unknown_keys(table: JsonObject, known: frozenset[str], where: str, warnings: list[str]) -> None:
+    """Netlify ignores keys it does not know; a typo (`stauts`) should not pass unnoticed."""
+    for key in sorted(set(table) - known):
+        warnings.append(f"{where}: unknown key {key!r} ignored")
+
+
+# --- [[redirects]] -----------------------------------------------------------------------------
+
+def _redirect(table: JsonObject, where: str, warnings: list[str]) -> NetlifyRedirectRule | None:
+    _unknown_keys(table, _REDIRECT_KEYS, where, warnings)
+    source = _string(table, "from", where)
+    status = table.get("status", 301)          # Netlify's default, as in `_redirects`
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise SiteConfigError(f"{where}: status must be an integer")
+    destination = _destination(table, source, status, where)
+    force = table.get("force", False)
+    if not isinstance(force, bool):
+        raise SiteConfigError(f"{where}: force must be true or false")
+    query = _string_table(table, "query", where)
+    conditions = table.get("conditions", {})
+    if not isinstance(conditions, dict):
+        raise SiteConfigError(f"{where}: conditions must be a table")
+    if conditions:
+        # As in `_redirects`: Country, Language, Role and Cookie need what percel does not
+        # have (geolocation, Netlify Identity), and applying the rule to everyone is wrong.
+        warnings.append(f"{where}: conditions ({', '.join(sorted(conditions))}) are not "
+                        "supported; rule ignored")
+        return None
+    rule = redirect_rule(source, query, destination, status, force, where, warnings)
+    if rule is not None:
+        _proxy_only(table, where, warnings)
+    return rule
+
+
+def _destination(table: JsonObject, source: str, status: int, where: str) -> str:
+    """`to`; a 2xx rule from `/x/*` may leave it out and means `/x/:splat` (Netlify's
+    forwarding rule: the path is served as it is, only the status changes)."""
+    if "to" not in table and source.endswith("/*") and 200 <= status < 300:
+        return source[:-1] + ":splat"
+    return _string(table, "to", where)
+
+
+def _proxy_only(table: JsonObject, where: str, warnings: list[str]) -> None:
+    """`headers` and `signed` are what Netlify sends to a proxied origin: request headers, not
+    response headers. percel does not proxy, so on a rule it keeps they change nothing."""
+    if _string_table(table, "headers", where):
+        warnings.append(f"{where}: headers are request headers for proxied rules; ignored "
+                        "(set response headers with [[headers]])")
+    if "signed" in table:
+        warnings.append(f"{where}: signed applies to proxied rules only; ignored")
+
+
+def _string(table: JsonObject, key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise SiteConfigError(f"{where}: {key} must be a non-empty string")
+    return value.strip()
+
+
+def _string_table(table: JsonObject, key: str, where: str) -> dict[str, str]:
+    value = table.get(key, {})
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+        raise SiteConfigError(f"{where}: {key} must be a table of strings")
+    return {str(name): str(item) for name, item in value.items()}
+
+
+# --- [[headers]] -------------------------------------------------------------------------------
+
+def _header(table: JsonObject, where: str, warnings: list[str]) -> HeaderBlock | None:
+    _unknown_keys(table, _HEADER_KEYS, where, warnings)
+    path = _string(table, "for", where)
+    if not path.startswith(("/", "http://", "https://")):
+        raise SiteConfigError(f"{where}: for {path!r} must be a path starting with \"/\"")
+    block = header_block(path, where, warnings)
+    values = table.get("values", {})
+    if not isinstance(values, dict):
+        raise SiteConfigError(f"{where}: values must be a table of header names and values")
+    if not values:
+        warnings.append(f"{where}: no values; rule ignored")
+        return None
+    for name, value in values.items():
+        spot = f"{where}.values"
+        block["headers"].append(header_pair(str(name).strip(), _header_value(value, name, spot), spot))
+    return block
+
+
+def _header_value(value: object, name: str, where: str) -> str:
+    """A string (a multi-line one lists values, one per line, ending in commas) or an array of
+    strings: both become one comma-separated value, as Netlify sends them."""
+    if isinstance(value, str):
+        return ", ".join(_LIST_SEPARATOR.split(value.strip()))
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(item.strip() for item in value)
+    raise SiteConfigError(f"{where}: the value of {name!r} must be a string or an array of strings")
