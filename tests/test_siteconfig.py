@@ -1,4 +1,5 @@
-"""Build-time parsing of vercel.json, percel.json, _redirects and _headers (chalicelib/pipeline/siteconfig/)."""
+"""Build-time parsing of vercel.json, percel.json, netlify.toml, _redirects and _headers
+(chalicelib/pipeline/siteconfig/)."""
 from __future__ import annotations
 
 import json
@@ -165,7 +166,8 @@ def test_utf8_bom_is_accepted(dirs):
     assert build_site_config(output, project, False)["clean_urls"] is True
 
 
-@pytest.mark.parametrize("name", ["dist/_headers", "dist/_redirects", "vercel.json", "percel.json"])
+@pytest.mark.parametrize("name", ["dist/_headers", "dist/_redirects", "vercel.json", "percel.json",
+                                  "netlify.toml"])
 def test_config_symlinks_out_of_the_tree_are_not_read(dirs, tmp_path, name):
     """A build can make _headers a link to /proc/self/environ; the runner reads it outside the
     sandbox, and the parse error used to quote the runner's environment, AWS secret included."""
@@ -326,3 +328,218 @@ https://:project.pages.dev/*
         [["Cache-Control", "public, max-age=60"]]]
     assert rules[1]["detach"] == ["x-frame-options"]
     assert len(warnings) == 1 and "host-specific" in warnings[0]
+
+
+# --- netlify.toml ----------------------------------------------------------------------------
+
+def toml_redirect(body: str) -> tuple[list, list[str]]:
+    config = compile_config(netlify_toml="[[redirects]]\n" + body)
+    return config["netlify_redirects"], config["warnings"]
+
+
+@pytest.mark.parametrize("body,expected", [
+    # (destination, status, force, query) of the one rule kept
+    ('from = "/a"\nto = "/b"', ("/b", 301, False, {})),                 # Netlify's default 301
+    ('from = "/a"\nto = "/b"\nstatus = 302', ("/b", 302, False, {})),
+    ('from = "/a"\nto = "/b"\nstatus = 200\nforce = true', ("/b", 200, True, {})),
+    ('from = "/a"\nto = "/b"\nforce = false', ("/b", 301, False, {})),
+    ('from = "/*"\nto = "/index.html"\nstatus = 200', ("/index.html", 200, False, {})),
+    ('from = "/en/*"\nto = "/en/404.html"\nstatus = 404', ("/en/404.html", 404, False, {})),
+    ('from = "/store"\nto = "/p/:id"\nquery = {id = ":id", tag = "x"}',
+     ("/p/:id", 301, False, {"id": ":id", "tag": "x"})),
+    ('from = "/app/*"\nstatus = 200', ("/app/:splat", 200, False, {})),  # forwarding: no `to`
+    ('from = " /a "\nto = " /b "', ("/b", 301, False, {})),
+    ('from = "/a"\nto = "/b"\nconditions = {}', ("/b", 301, False, {})),  # no condition at all
+])
+def test_netlify_toml_redirect_fields(body, expected):
+    rules, warnings = toml_redirect(body)
+    assert [(r["destination"], r["status"], r["force"], r["query"]) for r in rules] == [expected]
+    assert warnings == []
+
+
+@pytest.mark.parametrize("body,kept,warning", [
+    ('from = "/fr/*"\nto = "/fr/:splat"\nstatus = 200\nconditions = {Country = ["FR"]}', False,
+     r"redirects\[0\]: conditions \(Country\) are not supported; rule ignored"),
+    ('from = "/a"\nto = "/b"\nconditions = {Role = ["admin"], Language = ["en"]}', False,
+     r"conditions \(Language, Role\)"),
+    ('from = "/api/*"\nto = "https://api.example.com/:splat"\nstatus = 200', False,
+     r"redirects\[0\]: proxying to 'https://api.example.com/:splat' is not supported"),
+    ('from = "https://old.example.com/*"\nto = "https://new.example.com/:splat"', False,
+     r"only path rules are supported"),
+    ('from = "/a"\nto = "/b"\nheaders = {X-From = "Netlify"}', True,
+     r"redirects\[0\]: headers are request headers for proxied rules; ignored"),
+    ('from = "/a"\nto = "/b"\nsigned = "API_SIGNATURE_TOKEN"', True, r"signed applies to proxied rules only"),
+    ('from = "/a"\nto = "/b"\nstauts = 302', True, r"redirects\[0\]: unknown key 'stauts' ignored"),
+])
+def test_netlify_toml_unsupported_redirects_become_warnings(body, kept, warning):
+    rules, warnings = toml_redirect(body)
+    assert len(rules) == int(kept)
+    assert len(warnings) == 1 and re.search(warning, warnings[0]), warnings
+
+
+def test_netlify_toml_headers():
+    config = compile_config(netlify_toml='''\
+[build]
+command = "npm run build"
+publish = "dist"
+
+[[headers]]
+for = "/*"
+[headers.values]
+X-Frame-Options = "DENY"
+cache-control = \'\'\'
+  max-age=0,
+  no-cache,
+  must-revalidate\'\'\'
+
+[[headers]]
+for = "/assets/*"
+  [headers.values]
+  Link = ["</a.css>; rel=preload", " </b.js>; rel=preload "]
+
+[[headers]]
+for = "https://example.com/*"
+values = {X-Robots-Tag = "noindex"}
+
+[[headers]]
+for = "/empty"
+''')
+    assert [rule["headers"] for rule in config["netlify_headers"]] == [
+        [["X-Frame-Options", "DENY"], ["cache-control", "max-age=0, no-cache, must-revalidate"]],
+        [["Link", "</a.css>; rel=preload, </b.js>; rel=preload"]]]
+    assert all(rule["detach"] == [] for rule in config["netlify_headers"])
+    assert len(config["warnings"]) == 2
+    assert "headers[2]: host-specific rules are not supported" in config["warnings"][0]
+    assert "headers[3]: no values; rule ignored" in config["warnings"][1]
+
+
+def test_netlify_toml_only_its_routing_keys_are_read():
+    config = compile_config(netlify_toml='[build]\nbase = "site"\n[context.production]\ncommand = "x"\n')
+    assert config == compile_config()
+
+
+def test_netlify_toml_rules_follow_the_files_rules():
+    """Netlify processes `_redirects` before netlify.toml, and `_headers` before [[headers]]."""
+    config = compile_config(
+        redirects="/a /from-file 302\n",
+        headers="/*\n  X-Source: file\n",
+        netlify_toml='[[redirects]]\nfrom = "/a"\nto = "/from-toml"\n'
+                     '[[redirects]]\nfrom = "/b"\nto = "/from-toml"\n'
+                     '[[headers]]\nfor = "/*"\nvalues = {X-Source = "toml", X-Toml = "yes"}\n')
+    assert [rule["destination"] for rule in config["netlify_redirects"]] == [
+        "/from-file", "/from-toml", "/from-toml"]
+    files = {key: {"sha256": "0" * 64, "size": 1, "type": "text/html; charset=utf-8"}
+             for key in ("index.html",)}
+    site = {"files": files, "config": config}
+    assert resolve("GET", "/a", {}, site).location == "/from-file"    # the file's rule wins
+    assert resolve("GET", "/b", {}, site).location == "/from-toml"
+    served = resolve("GET", "/", {}, site)
+    assert served.header("X-Source") == "file, toml"   # as two `_headers` blocks combine
+    assert served.header("X-Toml") == "yes"
+
+
+def test_netlify_toml_vue_spa_fallback_and_headers_drive_the_resolver(dirs):
+    """A Vue app keeps its SPA fallback in netlify.toml: deep links get index.html, a missing
+    hashed bundle still gets a 404, and [[headers]] apply."""
+    project, output = dirs
+    write(output, "assets/index-B1a2c3D4.js", "js")
+    write(project, "netlify.toml", '''\
+[build]
+  command = "npm run build"
+  publish = "dist"
+
+[[redirects]]
+  from = "/*"
+  to = "/index.html"
+  status = 200
+
+[[headers]]
+  for = "/*"
+  [headers.values]
+    X-Frame-Options = "DENY"
+''')
+    config = json.loads(json.dumps(build_site_config(output, project, spa_default=False)))
+    assert config["spa"] is False and config["warnings"] == []
+    files = {name: {"sha256": "0" * 64, "size": 1, "type": "text/html; charset=utf-8"}
+             for name in ("index.html", "assets/index-B1a2c3D4.js")}
+    site = {"files": files, "config": config}
+    deep = resolve("GET", "/users/42/settings", {}, site)
+    assert (deep.status, deep.file) == (200, "index.html")
+    assert deep.header("X-Frame-Options") == "DENY"
+    asset = resolve("GET", "/assets/index-B1a2c3D4.js", {}, site)
+    assert (asset.status, asset.file, asset.header("X-Frame-Options")) == (
+        200, "assets/index-B1a2c3D4.js", "DENY")
+    assert resolve("GET", "/assets/index-OLDHASH1.js", {}, site).status == 404
+
+
+def test_netlify_toml_is_read_from_the_project_directory_not_the_output(dirs):
+    project, output = dirs
+    write(output, "netlify.toml", '[[redirects]]\nfrom = "/out"\nto = "/"\n')
+    assert build_site_config(output, project, False)["netlify_redirects"] == []
+    write(project, "netlify.toml", '[[redirects]]\nfrom = "/project"\nto = "/"\n')
+    assert build_site_config(output, project, False)["netlify_redirects"][0]["regex"] == "^/project$"
+
+
+def test_a_plain_static_repo_hides_its_netlify_toml(tmp_path):
+    write(tmp_path, "index.html", "hi")
+    write(tmp_path, "netlify.toml", '[[headers]]\nfor = "/*"\nvalues = {X-A = "1"}\n')
+    config = build_site_config(tmp_path, tmp_path, spa_default=False)
+    assert "netlify.toml" in config["hidden"]
+    files = {name: {"sha256": "0" * 64, "size": 1, "type": "text/plain"}
+             for name in ("index.html", "netlify.toml")}
+    assert resolve("GET", "/netlify.toml", {}, {"files": files, "config": config}).status == 404
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[[redirects]\nfrom = '/a'\n", r"netlify\.toml: invalid TOML: .*\(at line 1, column \d+\)"),
+    ("[[redirects]]\nfrom = '/a'\nfrom = '/b'\n", r"netlify\.toml: invalid TOML"),
+    ('redirects = "/a /b"\n', r"netlify\.toml: redirects must be an array of tables \(\[\[redirects\]\]\)"),
+    ('redirects = ["/a"]\n', r"netlify\.toml: redirects\[0\] must be a table"),
+    ("[redirects]\nfrom = '/a'\n", r"redirects must be an array of tables"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\n[[redirects]]\nto = '/c'\n",
+     r"netlify\.toml: redirects\[1\]: from must be a non-empty string"),
+    ("[[redirects]]\nfrom = '/a'\n", r"redirects\[0\]: to must be a non-empty string"),
+    ("[[redirects]]\nfrom = '/a/*'\nstatus = 301\n", r"redirects\[0\]: to must be"),  # forwarding is 2xx only
+    ("[[redirects]]\nfrom = '/a'\nto = ''\n", r"redirects\[0\]: to must be a non-empty string"),
+    ("[[redirects]]\nfrom = 5\nto = '/b'\n", r"redirects\[0\]: from must be a non-empty string"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nstatus = '302'\n", r"redirects\[0\]: status must be an integer"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nstatus = true\n", r"redirects\[0\]: status must be an integer"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nstatus = 399\n", r"redirects\[0\]: unsupported status 399"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nstatus = 700\n", r"redirects\[0\]: unsupported status 700"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nforce = 'yes'\n", r"redirects\[0\]: force must be true or false"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nquery = 'id=:id'\n", r"redirects\[0\]: query must be a table of strings"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nquery = {id = 1}\n", r"query must be a table of strings"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nconditions = ['US']\n", r"redirects\[0\]: conditions must be a table"),
+    ("[[redirects]]\nfrom = '/a'\nto = '/b'\nheaders = ['X-A: 1']\n", r"redirects\[0\]: headers must be a table"),
+    ("[[redirects]]\nfrom = '/(a+)+b'\nto = '/b'\n", None),   # a splat path is escaped: cheap and valid
+    ('headers = {for = "/*"}\n', r"netlify\.toml: headers must be an array of tables"),
+    ("[[headers]]\nvalues = {X-A = '1'}\n", r"netlify\.toml: headers\[0\]: for must be a non-empty string"),
+    ("[[headers]]\nfor = '*.js'\nvalues = {X-A = '1'}\n", r"headers\[0\]: for '\*\.js' must be a path"),
+    ("[[headers]]\nfor = '/*'\nvalues = 'X-A: 1'\n", r"headers\[0\]: values must be a table"),
+    ("[[headers]]\nfor = '/*'\nvalues = {X-A = 1}\n",
+     r"headers\[0\]\.values: the value of 'X-A' must be a string or an array of strings"),
+    ("[[headers]]\nfor = '/*'\nvalues = {X-A = ['a', 2]}\n", r"must be a string or an array of strings"),
+    ("[[headers]]\nfor = '/*'\nvalues = {Content-Length = '1'}\n",
+     r"headers\[0\]\.values: header 'Content-Length' is set by the server"),
+    ("[[headers]]\nfor = '/*'\nvalues = {'Bad Name' = '1'}\n", r"'Bad Name' is not a valid header name"),
+    ("[[headers]]\nfor = '/*'\n[headers.values]\nX-A = '''\nline one\nline two'''\n",
+     r"headers\[0\]\.values: the value of 'X-A' must be a single-line string"),
+    ("[[headers]]\nfor = '/*'\nvalues = {X-Note = 'café'}\n", r"printable ASCII"),
+])
+def test_invalid_netlify_toml_raises_a_clear_error(dirs, text, message):
+    project, output = dirs
+    write(project, "netlify.toml", text)
+    if message is None:
+        assert len(build_site_config(output, project, False)["netlify_redirects"]) == 1
+        return
+    with pytest.raises(SiteConfigError, match=message):
+        build_site_config(output, project, spa_default=True)
+
+
+def test_netlify_toml_rule_caps(dirs):
+    project, output = dirs
+    write(project, "netlify.toml", "[[redirects]]\nfrom = '/a'\nto = '/b'\n" * 2048)
+    assert len(build_site_config(output, project, False)["netlify_redirects"]) == 2048
+    write(project, "netlify.toml", "[[headers]]\nfor = '/a'\nvalues = {X-A = '1'}\n" * 2049)
+    with pytest.raises(SiteConfigError, match=r"netlify\.toml: headers has 2049 rules; the limit is 2048"):
+        build_site_config(output, project, False)
