@@ -110,6 +110,24 @@ def test_head_sends_no_body_and_the_same_headers(client, site):
     assert head.headers["Content-Length"] == get.headers["Content-Length"]
 
 
+def test_a_redirect_says_where_in_plain_text(client, ctx, tmp_path):
+    root = tmp_path / "moved"
+    root.mkdir()
+    (root / "index.html").write_text("home")
+    (root / "_redirects").write_text("/old /new?x=1 301\n")
+    publish_output(ctx, "movedmovedmovedm", root)
+    host = {"Host": "movedmovedmovedm.percel.test"}
+    response = client.http.get("/old", headers=host)
+    assert response.status_code == 301 and response.headers["Location"] == "/new?x=1"
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.body == b"Redirecting to /new?x=1\n"
+    assert response.headers["Content-Length"] == str(len(response.body))
+    head = client.http.head("/old", headers=host)
+    assert head.status_code == 301 and head.body == b""
+    assert head.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert head.headers["Content-Length"] == response.headers["Content-Length"]
+
+
 def test_etag_and_304(client, site):
     first = client.http.get("/", headers={"Host": site})
     again = client.http.get("/", headers={"Host": site, "If-None-Match": first.headers["ETag"]})
@@ -142,6 +160,9 @@ def test_large_files_redirect_to_a_presigned_url(client, ctx, tmp_path, monkeypa
     publish_output(ctx, "bigbigbigbigbigb", root)
     response = client.http.get("/video.mp4", headers={"Host": "bigbigbigbigbigb.percel.test"})
     assert response.status_code == 302
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.body == f"Redirecting to {response.headers['Location']}\n".encode()
+    assert response.headers["Content-Length"] == str(len(response.body))
     import urllib.request
     assert urllib.request.urlopen(response.headers["Location"]).read() == payload
     # A range of a big file goes to the bucket too, which answers the Range itself: serving

@@ -386,6 +386,23 @@ def test_redirect_decision_has_location_field():
     assert decision.location == "/about?q=1" and decision.body is None
 
 
+@pytest.mark.parametrize("site,path,location", [
+    ("vercel", "/old", "/about"),                 # vercel.json redirect
+    ("vercel", "/about.html", "/about"),          # cleanUrls
+    ("slash", "/docs", "/docs/"),                 # trailingSlash
+    ("netlify", "/home", "/"),                    # _redirects
+    ("vercel", "/menu", "/caf%C3%A9"),            # the note names the encoded Location
+])
+def test_redirects_carry_a_short_text_note_but_not_on_head(site, path, location):
+    decision = resolve("GET", path, {}, SITES[site])
+    assert decision.location == location
+    assert decision.inline == f"Redirecting to {location}\n".encode()
+    assert decision.header("Content-Type") == "text/plain; charset=utf-8"
+    assert decision.header("Content-Length") == str(len(decision.inline))
+    head = resolve("HEAD", path, {}, SITES[site])
+    assert head.inline == b"" and head.headers == decision.headers
+
+
 def test_already_decoded_paths_are_not_decoded_twice():
     assert resolve("GET", "/a b.txt", {}, SITES["plain"], decoded=True).file == "a b.txt"
     assert resolve("GET", "/%41", {}, SITES["plain"], decoded=True).status == 404

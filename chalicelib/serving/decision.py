@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from chalicelib.serving.caching import REVALIDATE
 
 Headers = list[tuple[str, str]]
+TEXT_PLAIN = "text/plain; charset=utf-8"
 
 _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             416: "Range Not Satisfiable"}
@@ -30,7 +31,7 @@ class Decision:
     status: int
     headers: Headers = field(default_factory=list)
     body: BlobRef | None = None        # fetch and send this; None on HEAD, 304, 416, redirects
-    inline: bytes = b""                # a small generated body (plain 404, 400, 405)
+    inline: bytes = b""                # a small generated body (plain 404, 400, 405, redirects)
     location: str | None = None        # set on redirects (also in headers)
     file: str | None = None            # the manifest key served, for logs and tests
 
@@ -42,7 +43,7 @@ class Decision:
 def plain(status: int, method: str, extra: Sequence[tuple[str, str]] = ()) -> Decision:
     """A generated text body ("404 Not Found"), with the rule headers that matched."""
     body = f"{status} {_REASONS.get(status, '')}\n".encode()
-    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", REVALIDATE)]
+    headers = [("Content-Type", TEXT_PLAIN), ("Cache-Control", REVALIDATE)]
     headers = override(headers, extra)
     headers.append(("Content-Length", str(len(body))))
     return Decision(status, headers, inline=b"" if method == "HEAD" else body)
@@ -54,3 +55,10 @@ def override(headers: Headers, extra: Sequence[tuple[str, str]]) -> Headers:
         return headers
     names = {name.lower() for name, _ in extra}
     return [h for h in headers if h[0].lower() not in names] + list(extra)
+
+
+def redirect_note(location: str) -> bytes:
+    """A redirect's body: a short note naming the new URI, which RFC 9110 §15.4 says a redirect
+    ought to carry for clients that do not follow it (`location` is percent-encoded: ASCII).
+    Without it, Chalice labelled the empty body `application/json`."""
+    return f"Redirecting to {location}\n".encode()

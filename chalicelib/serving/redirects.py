@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote, unquote_plus
 from chalicelib.schema import NetlifyRedirectRule
 from chalicelib.serving.caching import REVALIDATE
 from chalicelib.serving.compiled import CompiledSite
-from chalicelib.serving.decision import Decision
+from chalicelib.serving.decision import TEXT_PLAIN, Decision, redirect_note
 from chalicelib.serving.matching import (
     PATH_SAFE,
     conditions_hold,
@@ -69,13 +69,17 @@ def slash_target(path: str, site: CompiledSite) -> str | None:
 
 
 def redirect(req: Request, destination: str, status: int, merge_query: bool = False) -> Decision:
-    """A redirect that carries the request's query (Vercel, Netlify), percent-encoded for a header."""
+    """A redirect that carries the request's query (Vercel, Netlify), percent-encoded for a
+    header, with a short text body naming the target (headers only on HEAD)."""
     if destination.startswith("/"):
         # `//evil.example` would be a protocol-relative URL: an open redirect.
         destination = "/" + destination.lstrip("/\\")
     destination = quote(with_query(destination, req.query, merge_query), safe=_LOCATION_SAFE)
-    headers = [("Location", destination), ("Cache-Control", REVALIDATE), ("Content-Length", "0")]
-    return Decision(status, headers, location=destination)
+    body = redirect_note(destination)
+    headers = [("Location", destination), ("Content-Type", TEXT_PLAIN),
+               ("Cache-Control", REVALIDATE), ("Content-Length", str(len(body)))]
+    return Decision(status, headers, inline=b"" if req.method == "HEAD" else body,
+                    location=destination)
 
 
 def with_query(destination: str, query: str, merge: bool) -> str:

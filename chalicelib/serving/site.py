@@ -21,7 +21,7 @@ from chalicelib.context import Context
 from chalicelib.lru import LRU
 from chalicelib.schema import OutputManifest
 from chalicelib.serving.compiled import CompiledSite
-from chalicelib.serving.decision import BlobRef, Decision
+from chalicelib.serving.decision import TEXT_PLAIN, BlobRef, Decision, redirect_note
 from chalicelib.serving.request import host_name
 from chalicelib.serving.resolve import resolve
 from chalicelib.state.records import State
@@ -175,5 +175,8 @@ class SiteServer:
         if encoding:
             extra["ResponseContentEncoding"] = encoding
         url = self.ctx.store.presign(keys.blob(ref.sha256), expires=300, **extra)
-        headers: dict[str, str | list[str]] = {"Location": url, "Cache-Control": "no-store"}
-        return Response(body=b"", status_code=302, headers=headers)
+        body = redirect_note(url)   # never on HEAD: _respond sends a HEAD the file's headers
+        headers: dict[str, str | list[str]] = {
+            "Location": url, "Cache-Control": "no-store", "Content-Type": TEXT_PLAIN,
+            "Content-Length": str(len(body))}
+        return Response(body=body, status_code=302, headers=headers)
