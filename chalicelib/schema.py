@@ -68,7 +68,8 @@ class HeaderRule(ConditionalRule):
 
 
 class NetlifyRedirectRule(PatternRule):
-    """A `_redirects` line; status 200 is a rewrite, `force` is the `!` that shadows files."""
+    """A `_redirects` line or netlify.toml [[redirects]] table; status 200 is a rewrite, `force`
+    (the `!`) shadows files."""
     query: dict[str, str]
     destination: str
     status: int
@@ -76,7 +77,8 @@ class NetlifyRedirectRule(PatternRule):
 
 
 class NetlifyHeaderRule(PatternRule):
-    """A `_headers` block; `detach` holds the lower-case names of `! Name` lines."""
+    """A `_headers` block or netlify.toml [[headers]] table; `detach` holds the lower-case
+    names of `! Name` lines."""
     headers: list[list[str]]
     detach: list[str]
 

@@ -7,9 +7,10 @@ Order of evaluation (Vercel's, https://vercel.com/docs/project-configuration, th
 rules at the point Netlify applies them):
   1. method (GET/HEAD) and path safety (request.py);
   2. cleanUrls redirect, trailingSlash redirect, vercel.json redirects (redirects.py);
-  3. `_redirects` rules: first match wins; a rule does not shadow an existing file unless forced
-     with `!` (https://docs.netlify.com/routing/redirects/rewrites-proxies/#shadowing);
-  4. headers (vercel.json `headers`, then `_headers`), matched on the request path
+  3. `_redirects` rules, then netlify.toml's [[redirects]]: first match wins; a rule does not
+     shadow an existing file unless forced with `!` / `force = true`
+     (https://docs.netlify.com/routing/redirects/rewrites-proxies/#shadowing);
+  4. headers (vercel.json `headers`, then `_headers` and [[headers]]), matched on the request path
      (header_rules.py);
   5. the filesystem: exact file, `<path>.html`, `<path>/index.html` (compiled.py);
   6. vercel.json rewrites (only when no file matched);
