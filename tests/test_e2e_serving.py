@@ -2,7 +2,7 @@
 
 Three plain static repos (no npm, so they deploy in seconds) cover the routing rules users
 rely on on Vercel, Netlify and Cloudflare Pages: a vercel.json site, a Netlify-format site
-(_redirects / _headers) and a SPA. Every request goes through `chalice local`, the server
+(_redirects / _headers / netlify.toml) and a SPA. Every request goes through `chalice local`, the server
 `make run` starts. The local stage reports the handler's bucket GETs so far in
 X-Percel-Bucket-Reads: warm requests must not move it (docs/DECISIONS.md#content-addressed).
 """
@@ -77,6 +77,21 @@ NETLIFY_SITE = {
         "  X-Robots-Tag: noindex",
         "  Access-Control-Allow-Origin: *",
     ]) + "\n",
+    "netlify.toml": "\n".join([
+        "[build]",
+        '  publish = "."',
+        "[[redirects]]",                   # shadowed: `_redirects` rules come first
+        '  from = "/home"',
+        '  to = "/blog/first"',
+        "[[redirects]]",
+        '  from = "/toml-news/*"',
+        '  to = "/blog/:splat"',
+        "  status = 308",
+        "[[headers]]",
+        '  for = "/blog/*"',
+        "  [headers.values]",
+        '  X-Toml = "yes"',
+    ]) + "\n",
 }
 
 SPA_SITE = {
@@ -130,7 +145,9 @@ def test_clean_urls_serve_pages_and_redirect_html_names(browse):
 
 def test_redirect_with_a_param_keeps_the_query(browse):
     status, headers, body = browse("vercel", "/old-blog/hello?ref=mail")
-    assert status == 307 and headers["Location"] == "/blog/hello?ref=mail" and body == b""
+    assert status == 307 and headers["Location"] == "/blog/hello?ref=mail"
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert body == b"Redirecting to /blog/hello?ref=mail\n"
     assert browse("vercel", "/blog/hello")[2] == b"<h1>hello post</h1>"
 
 
@@ -322,6 +339,19 @@ def test_netlify_headers_from_every_matching_block_are_combined(browse):
 def test_netlify_config_files_are_not_served(browse):
     assert browse("netlify", "/_redirects")[0] == 404
     assert browse("netlify", "/_headers")[0] == 404
+    assert browse("netlify", "/netlify.toml")[0] == 404
+
+
+def test_netlify_toml_rules_apply_after_the_files_rules(browse):
+    assert browse("netlify", "/home")[1]["Location"] == "/"
+    status, headers, body = browse("netlify", "/toml-news/first")
+    assert (status, headers["Location"]) == (308, "/blog/first")
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert body == b"Redirecting to /blog/first\n"
+    status, head, body = browse("netlify", "/toml-news/first", "HEAD")
+    assert (status, body, head["Content-Length"]) == (308, b"", headers["Content-Length"])
+    _, headers, _ = browse("netlify", "/blog/first")
+    assert headers["X-Toml"] == "yes" and headers["X-Robots-Tag"] == "nosnippet"
 
 
 # --- SPA mode --------------------------------------------------------------------------------
