@@ -127,6 +127,8 @@ def test_a_plain_static_repo_hides_its_config_files(tmp_path):
     ("dist/_redirects", "# c\n\n/a /b abc\n", r"_redirects line 3: 'abc' is not a status code"),
     ("dist/_redirects", "/a /b 399\n", r"_redirects line 1: unsupported status 399"),
     ("dist/_redirects", "/a /b 301 extra\n", r"_redirects line 1: unexpected 'extra'"),
+    ("dist/_redirects", "/a 200\n", r"_redirects line 1: no destination; only a 2xx rule whose path ends in /\*"),
+    ("dist/_redirects", "/a/* 301\n", r"_redirects line 1: no destination"),
     ("dist/_redirects", "/a /" + "b" * 1000 + "\n", r"_redirects line 1: longer than 1000"),
     ("dist/_headers", "  X-A: 1\n", r"_headers line 1: a header line must follow a path line"),
     ("dist/_headers", "X-A: 1\n", r"_headers line 1: 'X-A: 1' is not a path"),
@@ -286,6 +288,20 @@ https://old.example.com/*  https://new.example.com/:splat  301!
         ("/en/404.html", 404, False)]
     assert rules[4]["query"] == {"id": ":id", "tag": "x"}
     assert len(warnings) == 3   # proxy, domain-level rule, country condition
+
+
+def test_a_2xx_splat_rule_may_leave_out_its_destination():
+    """Netlify's forwarding rule: `/admin/* 200` serves the path itself, and being the first
+    match it keeps those paths out of a later catch-all."""
+    config = compile_config(redirects="/admin/*  200\n/*  /index.html  200\n")
+    rule = config["netlify_redirects"][0]
+    assert (rule["destination"], rule["status"], rule["force"]) == ("/admin/:splat", 200, False)
+    files = {name: {"sha256": "0" * 64, "size": 1, "type": "text/html; charset=utf-8"}
+             for name in ("index.html", "admin/users.html")}
+    site = {"files": files, "config": config}
+    assert resolve("GET", "/admin/users", {}, site).file == "admin/users.html"
+    assert resolve("GET", "/admin/missing", {}, site).status == 404
+    assert resolve("GET", "/elsewhere", {}, site).file == "index.html"
 
 
 @pytest.mark.parametrize("source,path,expected", [

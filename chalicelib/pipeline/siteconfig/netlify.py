@@ -49,14 +49,28 @@ def _redirect_line(tokens: list[str], where: str, warnings: list[str]) -> Netlif
     query, rest = _leading_query(rest)
     if not rest:
         raise SiteConfigError(f"{where}: expected `from to [status]`, got only {source!r}")
-    destination, rest = rest[0], rest[1:]
+    # `/app/* 200`: a status right after `from` is a rule without a destination.
+    destination, rest = (None, rest) if _STATUS.match(rest[0]) else (rest[0], rest[1:])
     status, force, rest = _status_token(rest, where)
     if rest and any(token.lower().startswith(_CONDITION_KEYS) for token in rest):
         warnings.append(f"{where}: Country/Language/Role/Cookie conditions are not supported; rule ignored")
         return None
     if rest:
         raise SiteConfigError(f"{where}: unexpected {' '.join(rest)!r} after the status")
+    destination = destination or forwarding_destination(source, status)
+    if destination is None:
+        raise SiteConfigError(f"{where}: no destination; only a 2xx rule whose path ends in /* "
+                              "may leave it out")
     return redirect_rule(source, query, destination, status, force, where, warnings)
+
+
+def forwarding_destination(source: str, status: int) -> str | None:
+    """The destination of a rule written without one, None when it needs one: a 2xx rule from
+    `/x/*` serves `/x/:splat`, the path itself, with its own status (Netlify's forwarding rule:
+    `/admin/* 200` keeps those paths out of a later catch-all)."""
+    if source.endswith("/*") and 200 <= status < 300:
+        return source[:-1] + ":splat"
+    return None
 
 
 def redirect_rule(source: str, query: dict[str, str], destination: str, status: int, force: bool,

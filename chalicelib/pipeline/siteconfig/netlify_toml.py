@@ -20,6 +20,7 @@ from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.headers import header_pair
 from chalicelib.pipeline.siteconfig.limits import MAX_RULES
 from chalicelib.pipeline.siteconfig.netlify import (
+    forwarding_destination,
     header_block,
     header_rules,
     redirect_rule,
@@ -102,11 +103,9 @@ def _redirect(table: JsonObject, where: str, warnings: list[str]) -> NetlifyRedi
 
 
 def _destination(table: JsonObject, source: str, status: int, where: str) -> str:
-    """`to`; a 2xx rule from `/x/*` may leave it out and means `/x/:splat` (Netlify's
-    forwarding rule: the path is served as it is, only the status changes)."""
-    if "to" not in table and source.endswith("/*") and 200 <= status < 300:
-        return source[:-1] + ":splat"
-    return _string(table, "to", where)
+    """`to`, which a 2xx rule from `/x/*` may leave out (netlify.forwarding_destination)."""
+    forwarding = forwarding_destination(source, status) if "to" not in table else None
+    return forwarding or _string(table, "to", where)
 
 
 def _proxy_only(table: JsonObject, where: str, warnings: list[str]) -> None:
