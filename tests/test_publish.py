@@ -42,6 +42,22 @@ def test_an_invalid_site_config_fails_the_build_with_its_reason(ctx, tmp_path):
     assert not ctx.store.exists(keys.deployment_manifest("badbadbadbadbadb"))
 
 
+def test_the_project_netlify_toml_is_published_and_an_invalid_one_fails_the_build(ctx, tmp_path):
+    project = tmp_path / "project"
+    output = project / "dist"
+    output.mkdir(parents=True)
+    (output / "index.html").write_text("x")
+    (project / "netlify.toml").write_text('[[redirects]]\nfrom = "/*"\nto = "/index.html"\nstatus = 200\n')
+    limits = OutputLimits.from_settings(ctx.settings)
+    publish(ctx.store, "tomltomltomltoml", output, project, spa=False, limits=limits)
+    config = ctx.store.get_json(keys.deployment_manifest("tomltomltomltoml"))["config"]
+    assert [(r["destination"], r["status"]) for r in config["netlify_redirects"]] == [("/index.html", 200)]
+    (project / "netlify.toml").write_text('[[redirects]]\nfrom = "/a"\nto = "/b"\nstatus = "301"\n')
+    with pytest.raises(BuildFailed, match=r"netlify\.toml: redirects\[0\]: status must be an integer"):
+        publish(ctx.store, "badtomlbadtomlba", output, project, spa=False, limits=limits)
+    assert not ctx.store.exists(keys.deployment_manifest("badtomlbadtomlba"))
+
+
 def test_output_over_the_file_limit_fails_the_build_before_the_scan(tmp_path):
     output = tmp_path / "dist"
     (output / "assets").mkdir(parents=True)
