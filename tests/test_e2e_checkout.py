@@ -73,3 +73,13 @@ def test_a_missing_output_directory_names_what_the_build_made(http, stack, tmp_p
     first = record["error"].splitlines()[0]
     assert first.startswith('No Output Directory named "dist", "build", "out", "public" found')
     assert first.endswith('Found instead: index.html found in "site".')
+
+
+def test_a_static_repository_is_served_without_its_git_directory(http, stack, tmp_path):
+    url = make_repo(tmp_path / "repo", {"index.html": PAGE, ".gitignore": "node_modules\n"})
+    deployment_id = http.deploy({"repo_url": url})
+    record = http.wait_for(deployment_id, timeout=120)
+    assert record["status"] == "deployed" and record["framework"] == "static", record.get("error")
+    assert http.site(deployment_id, "/")[2] == PAGE.encode()
+    for path in ("/.git/HEAD", "/.git/config", "/.git/index"):
+        assert http.site(deployment_id, path)[0] == 404, path
