@@ -158,3 +158,20 @@ def test_the_reason_hides_the_users_env_values_too(ctx, tmp_path):
     error = ctx.records.get(deployment_id)["error"]
     assert "network access to ***.example.com:443 was refused" in error.splitlines()[0]
     assert "tok-12345" not in error
+
+
+def test_a_source_uploaded_before_git_checkouts_builds_as_a_plain_tree(ctx, tmp_path):
+    seen: list[bool] = []
+
+    class Look(ScriptedSandbox):
+        def run(self, command, *, workdir: Path, **kwargs):
+            seen.append((workdir / ".git").exists())
+            return super().run(command, workdir=workdir, **kwargs)
+    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+    deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
+                                                   "output_dir": "dist"})["id"]
+    key = keys.source_manifest(deployment_id)
+    ctx.store.put_json(key, {k: v for k, v in ctx.store.get_json(key).items() if k != "git"})
+    assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
+    assert Runner(ctx, Look([]), runner_id="runner").process(deployment_id) is State.DEPLOYED
+    assert seen == [False]
