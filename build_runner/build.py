@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_runner import depcache, frameworks, package_managers
-from build_runner.errors import BuildFailed
+from build_runner import depcache, environment, frameworks, package_managers
+from build_runner.errors import BuildFailed, refusal_note
 from build_runner.sandbox import Sandbox
 from chalicelib import keys, paths
 from chalicelib.context import Context
-from chalicelib.storage import manifest
+from chalicelib.storage import git_archive, manifest
 
 Say = Callable[[str], None]
 
@@ -67,8 +67,9 @@ class Builder:
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
         deadline = time.monotonic() + self.ctx.settings.build_timeout
         (job.workdir / "home").mkdir(parents=True, exist_ok=True)
-        # Vercel sets CI=1 for builds; corepack needs its settings for pnpm/yarn (package_managers.py).
-        env = {**job.env, "CI": "1"}
+        # CI=1, PERCEL_* and VERCEL_* (environment.py); corepack needs its settings for
+        # pnpm/yarn (package_managers.py).
+        env = environment.build_env(job.env, self._deployment(job, source), plan.framework)
         if plan.install_command and "corepack" in plan.install_command:
             env.update(package_managers.COREPACK_ENV)
         cache_key = self._restore_dependencies(job, project, plan, say)
@@ -108,14 +109,26 @@ class Builder:
               network: bool, timeout: float, say: Say) -> None:
         say(f"percel: {name}: {command}")
         started = time.monotonic()
+        refusals: list[str] = []
+
+        def on_line(line: str) -> None:
+            note = refusal_note(line) if not refusals else None
+            if note:
+                refusals.append(note)  # the first one: what stopped the install, most often
+            say(line)
         result = self.sandbox.run(command, workdir=project, home=job.workdir / "home", env=env,
-                                  network=network, timeout=max(1.0, timeout), on_line=say,
+                                  network=network, timeout=max(1.0, timeout), on_line=on_line,
                                   cancel=job.cancel)
         say(f"percel: {name} finished in {time.monotonic() - started:.1f} s "
             f"(exit {result.exit_code})")
         if result.reason or result.exit_code != 0:
             why = result.reason or f"exited with code {result.exit_code}"
-            raise BuildFailed(f"{name} command `{command}` failed: {why}")
+            raise BuildFailed("; ".join([f"{name} command `{command}` failed: {why}", *refusals]))
+
+    def _deployment(self, job: Job, source: Path) -> environment.Deployment:
+        ref = job.record.get("ref") or _checked_out_branch(source) or ""
+        return environment.Deployment(job.deployment_id, self.ctx.settings.site_url(job.deployment_id),
+                                      job.record.get("repo_url", ""), job.record.get("commit", ""), ref)
 
     def _download_source(self, deployment_id: str, source: Path) -> None:
         document = self.ctx.store.get_json(keys.source_manifest(deployment_id))
@@ -128,6 +141,18 @@ class Builder:
                                 for relative, entry in files.items()
                                 if entry.get("mode") == manifest.SYMLINK_MODE})
         manifest.apply_modes(files, source)
+        self._restore_git(document.get("git"), source)
+
+    def _restore_git(self, entry: dict | None, source: Path) -> None:
+        """Make the source a git work tree of the deployed commit: unpack the clone's `.git`
+        (chalicelib/storage/git_archive.py). A source uploaded before `.git` was kept has no
+        entry and builds as a plain tree."""
+        if not entry:
+            return
+        data = self.ctx.store.get_blob(entry["sha256"])
+        if data is None:
+            raise BuildFailed("the uploaded source is missing (it may have been cleaned up)")
+        git_archive.unpack(data, source)
 
 
 def cache_scope(repo_url: str, plan: frameworks.BuildPlan, env: dict[str, str]) -> str:
@@ -172,6 +197,14 @@ def _restore_link(root: Path, relative: str, target: bytes | None) -> None:
     if inside and not link.exists():
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(target.decode())
+
+
+def _checked_out_branch(source: Path) -> str | None:
+    """The branch the restored checkout is on (the default branch when no ref was asked)."""
+    try:
+        return environment.branch_of((source / git_archive.GIT_DIR / "HEAD").read_text())
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 @functools.lru_cache(maxsize=1)

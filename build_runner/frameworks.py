@@ -11,6 +11,7 @@ lives in project.py, the package manager and its commands in package_managers.py
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -237,9 +238,68 @@ def find_output(project_dir: Path, plan: BuildPlan) -> Path:
             return path
     tried = ", ".join(f'"{d}"' for d in plan.output_dirs)
     message = (f"No Output Directory named {tried} found after the Build completed "
-               "(a directory counts when it holds an index.html).")
+               "(a directory counts when it holds an index.html). "
+               + found_instead(Path(project_dir), plan.output_dirs))
     hint = _HINTS.get(plan.framework)
     raise OutputNotFound(f"{message} {hint}" if hint else message)
+
+
+# How far found_instead looks: the build made this tree and the runner walks it outside the
+# sandbox, so the walk is bounded in depth and in directories read, and follows no links.
+_LOOK_DEPTH = 3
+_LOOK_DIRS = 2000
+_SHOW = 5
+_COUNT = 20
+_NOT_OUTPUT = frozenset({"node_modules", ".git"})
+
+
+def found_instead(project_dir: Path, tried: tuple[str, ...]) -> str:
+    """One sentence on what the build left, for a missing output: tried directories that exist
+    without an index.html, else directories that hold one, else the top-level directories."""
+    parts = [("the project directory" if d == "." else f'"{_shown(d)}"') + " holds no index.html"
+             for d in tried if (path := paths.safe_join(project_dir, d)) is not None and path.is_dir()]
+    with_index = _dirs_with_index(project_dir)
+    if with_index:
+        parts.append("index.html found in " + _listed(with_index))
+    elif not parts:
+        top = sorted(e.name for e in _subdirs(project_dir))
+        parts.append("top-level directories: " + _listed(top) if top else
+                     "the project has no directories")
+    return "Found instead: " + "; ".join(parts) + "."
+
+
+def _dirs_with_index(root: Path) -> list[str]:
+    found: list[str] = []
+    queue, read = [(root, 0)], 0
+    while queue and read < _LOOK_DIRS and len(found) < _COUNT:
+        folder, depth = queue.pop(0)
+        read += 1
+        if folder != root and (folder / "index.html").is_file() and \
+                not (folder / "index.html").is_symlink():
+            found.append(folder.relative_to(root).as_posix())
+        if depth < _LOOK_DEPTH:
+            queue += [(Path(e.path), depth + 1) for e in _subdirs(folder)]
+    return found
+
+
+def _subdirs(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as listing:
+            return sorted((e for e in listing if e.is_dir(follow_symlinks=False)
+                           and e.name not in _NOT_OUTPUT), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(f'"{_shown(n)}"' for n in names[:_SHOW])
+    return shown + (f" and {len(names) - _SHOW} more" if len(names) > _SHOW else "")
+
+
+def _shown(name: str) -> str:
+    """A build-made name in the one-line reason: no control characters, bounded length."""
+    clean = "".join(c if c.isprintable() else "?" for c in name)
+    return clean if len(clean) <= 80 else clean[:77] + "..."
 
 
 def project_root(source_dir: Path, root_dir: str | None) -> Path:

@@ -86,7 +86,8 @@ def _check_output_limits(output: Path, max_files: int, max_bytes: int) -> None:
                     raise BuildFailed(f"the build output has more than {max_files} files and "
                                       "folders (MAX_OUTPUT_FILES)")
                 if entry.is_dir(follow_symlinks=False):
-                    folders.append(Path(entry.path))
+                    if entry.name not in manifest.NEVER_PUBLISHED:
+                        folders.append(Path(entry.path))
                     continue
                 total += _output_file_size(Path(entry.path), real_root)
                 if total > max_bytes:

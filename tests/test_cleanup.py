@@ -133,6 +133,19 @@ def test_gc_sweeps_old_unreferenced_blobs_and_nothing_a_manifest_names(ctx):
     assert ctx.records.status(building) is State.BUILDING
 
 
+def test_gc_keeps_the_git_archive_a_live_source_names_and_sweeps_an_orphaned_one(ctx):
+    live, orphaned = b"a live source's .git as a tar", b"a .git tar whose source is gone"
+    ctx.store.upload_blobs({sha(live): live, sha(orphaned): orphaned})
+    building = deployment(ctx, State.BUILDING, files={"index.html": b"source"})
+    ctx.store.put_json(keys.source_manifest(building), {
+        "version": 1, "files": {"index.html": {"sha256": sha(b"source"), "size": 6}},
+        "git": {"sha256": sha(live), "size": len(live)}})
+    report = cleanup.run_cleanup(ctx, now=time.time() + 3 * 3600)
+    assert report.swept_blobs == [sha(orphaned)]
+    assert ctx.store.get_blob(sha(live)) == live and ctx.store.get_blob(sha(b"source")) == b"source"
+    assert not ctx.store.exists(keys.blob(sha(orphaned)))
+
+
 def test_gc_never_sweeps_a_young_blob(ctx):
     young = b"uploaded a moment ago, its manifest not written yet"
     ctx.store.upload_blobs({sha(young): young})

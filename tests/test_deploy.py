@@ -1,10 +1,13 @@
 """The upload service against real Redis, the real S3 endpoint and real git repos."""
+import io
+import tarfile
+
 import pytest
 
 from chalicelib import keys
 from chalicelib.errors import BadRequest, NotFound, Unprocessable
 from chalicelib.pipeline import deploy
-from tests.conftest import make_repo
+from tests.conftest import git, make_repo
 from tests.counting_proxy import puts
 
 
@@ -38,11 +41,12 @@ def test_ids_are_dns_safe_and_distinct(ctx, tmp_path):
 
 def test_a_redeploy_of_unchanged_files_uploads_no_blob(counted_ctx, s3_calls, tmp_path):
     """Counted at the S3 endpoint: content addressing keeps the bucket's key list equal
-    even if every blob were uploaded again."""
+    even if every blob were uploaded again. The packed `.git` of the same commit is the
+    same bytes too."""
     url = make_repo(tmp_path / "site", {"index.html": "same", "css/a.css": "p{}"})
     mark = s3_calls.mark()
     deploy.create_deployment(counted_ctx, {"repo_url": url})
-    assert len(puts(s3_calls.since(mark), "blobs/")) == 2  # the counter sees real uploads
+    assert len(puts(s3_calls.since(mark), "blobs/")) == 3  # two files and the git archive
     mark = s3_calls.mark()
     created = deploy.create_deployment(counted_ctx, {"repo_url": url})
     calls = s3_calls.since(mark)
@@ -103,3 +107,22 @@ def test_listing_is_newest_first_and_bounded(ctx, tmp_path):
         with pytest.raises(BadRequest) as refused:
             deploy.list_deployments(ctx, bad)
         assert refused.value.field == "limit"
+
+
+def test_the_clones_git_directory_is_stored_as_one_blob_the_manifest_names(ctx, tmp_path):
+    url = make_repo(tmp_path / "site", {"index.html": "<h1>hi</h1>"})
+    created = deploy.create_deployment(ctx, {"repo_url": url})
+    source = ctx.store.get_json(keys.source_manifest(created["id"]))
+    assert not any(path.startswith(".git") for path in source["files"])  # never as files
+    data = ctx.store.get_blob(source["git"]["sha256"])
+    assert data is not None and len(data) == source["git"]["size"]
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        members = {m.name: m for m in archive.getmembers()}
+        head = archive.extractfile(members[".git/HEAD"]).read()
+    assert all(name == ".git" or name.startswith(".git/") for name in members)
+    assert all(m.isfile() or m.isdir() for m in members.values())
+    assert ".git/shallow" in members and ".git/index" in members and head == b"ref: refs/heads/main\n"
+    # The reflogs name the machine that cloned; the sample hooks are git's templates.
+    assert not any(n.startswith(".git/logs") or n.endswith(".sample") for n in members)
+    view = deploy.get_deployment(ctx, created["id"])
+    assert view["commit"] == git("rev-parse", "HEAD", cwd=tmp_path / "site")

@@ -245,6 +245,28 @@ def test_missing_output_names_every_directory_tried_and_hints_for_next(tmp_path)
         find_output(tmp_path, plan)
 
 
+def test_missing_output_says_where_an_index_html_was_found_instead(tmp_path):
+    make(tmp_path, {"package.json": VITE_REACT, "dist/app.js": "", "site/public/index.html": "x",
+                    "node_modules/pkg/index.html": "never shown", ".git/index.html": "nor this"})
+    plan = BuildPlan("vite", "npm", None, None, ("dist",), False)
+    with pytest.raises(OutputNotFound) as raised:
+        find_output(tmp_path, plan)
+    message = str(raised.value)
+    assert message.endswith('Found instead: "dist" holds no index.html; index.html found in "site/public".')
+    assert "\n" not in message
+
+
+def test_missing_output_lists_the_top_level_directories_when_no_index_html_exists(tmp_path):
+    make(tmp_path, {"package.json": VITE_REACT, "src/main.js": "", "lib\nx/a.js": "",
+                    "node_modules/x/y.js": ""})
+    plan = BuildPlan("vite", "npm", None, None, ("dist",), False)
+    with pytest.raises(OutputNotFound) as raised:
+        find_output(tmp_path, plan)
+    assert str(raised.value).endswith('Found instead: top-level directories: "lib?x", "src".')
+    os.symlink("/", tmp_path / "dist")  # a link out is neither followed nor reported as the output
+    assert "index.html found" not in frameworks.found_instead(tmp_path, ("dist",))
+
+
 def test_find_output_skips_a_directory_without_index_and_symlinks_out(tmp_path):
     outside = make(tmp_path / "outside", {"index.html": "secret"})
     project = make(tmp_path / "p", {"build/index.html": "ok", "dist/app.js": ""})

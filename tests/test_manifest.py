@@ -4,7 +4,14 @@ import os
 
 import brotli
 
-from chalicelib.storage.manifest import SYMLINK_MODE, blob_hashes, restore_source, scan_output, scan_source
+from chalicelib.storage.manifest import (
+    SYMLINK_MODE,
+    blob_hashes,
+    document_blobs,
+    restore_source,
+    scan_output,
+    scan_source,
+)
 
 
 def test_source_scan_skips_git_and_keeps_modes_and_links(tmp_path):
@@ -56,3 +63,20 @@ def test_unchanged_content_is_not_compressed_again(tmp_path, monkeypatch):
     monkeypatch.setattr(compress, "_compress", lambda data: calls.append(data) or {})
     again = scan_output(tmp_path)
     assert calls == [] and again.files == first.files
+
+
+def test_a_sites_output_never_holds_the_checkouts_git_directory(tmp_path):
+    """A static repository is served from its checkout, which the runner makes a git work tree."""
+    (tmp_path / ".git" / "objects").mkdir(parents=True)
+    (tmp_path / ".git" / "config").write_text("[core]")
+    (tmp_path / "docs" / ".git").mkdir(parents=True)
+    (tmp_path / "docs" / ".git" / "HEAD").write_text("x")
+    (tmp_path / "index.html").write_text("<h1>hi</h1>")
+    (tmp_path / ".gitignore").write_text("node_modules")
+    assert set(scan_output(tmp_path).files) == {"index.html", ".gitignore"}
+
+
+def test_a_source_manifests_blobs_include_its_git_archive():
+    files = {"index.html": {"sha256": "a" * 64, "size": 1, "mode": 0o644}}
+    assert document_blobs({"files": files}) == {"a" * 64}
+    assert document_blobs({"files": files, "git": {"sha256": "b" * 64, "size": 9}}) == {"a" * 64, "b" * 64}

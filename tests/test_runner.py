@@ -3,6 +3,7 @@ ending reaches the record and the log. Whole builds are in tests/test_e2e_*.py."
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 
 from build_runner import build
@@ -12,7 +13,7 @@ from chalicelib import keys
 from chalicelib.context import Context
 from chalicelib.pipeline import deploy, lifecycle
 from chalicelib.state.records import State
-from tests.conftest import make_repo
+from tests.conftest import git, make_repo
 
 
 class ScriptedSandbox:
@@ -89,3 +90,88 @@ def test_a_successful_build_ends_deployed_then_says_so(ctx, tmp_path):
     lines = archived(ctx, deployment_id)
     assert lines[-1] == f"percel: deployed at {ctx.settings.site_url(deployment_id)}"
     assert ctx.queue.depth() == (0, 0)
+
+
+class CheckoutProbe(ScriptedSandbox):
+    """Looks at the build directory as the build sees it, with real git, then builds dist/."""
+
+    def __init__(self):
+        super().__init__([])
+        self.seen: dict = {}
+
+    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None):
+        def git_out(*args):
+            return subprocess.run(["git", *args], cwd=workdir, capture_output=True, text=True,
+                                  check=True).stdout.strip()
+        self.seen = {"head": git_out("rev-parse", "HEAD"), "status": git_out("status", "--porcelain"),
+                     "env": dict(env)}
+        return super().run(command, workdir=workdir, home=home, env=env, network=network,
+                           timeout=timeout, on_line=on_line, cancel=cancel)
+
+
+def test_the_build_runs_in_a_clean_checkout_of_the_deployed_commit(ctx, tmp_path):
+    probe = CheckoutProbe()
+    user_env = {"CI": "false", "PERCEL_GIT_COMMIT_SHA": "forged", "VERCEL_URL": "evil.example",
+                "MY_TOKEN": "s3cret-value"}
+    deployment_id, state = build_once(ctx, tmp_path, probe, env=user_env)
+    assert state is State.DEPLOYED
+    commit = ctx.records.get(deployment_id)["commit"]
+    assert probe.seen["head"] == commit == git("rev-parse", "HEAD", cwd=tmp_path / "repo")
+    assert probe.seen["status"] == ""
+    env = probe.seen["env"]
+    host = f"{deployment_id}.localhost:8000"
+    assert env["PERCEL_GIT_COMMIT_SHA"] == env["VERCEL_GIT_COMMIT_SHA"] == commit  # ours win
+    assert env["PERCEL_GIT_COMMIT_REF"] == env["VERCEL_GIT_COMMIT_REF"] == "main"  # the default branch
+    assert env["PERCEL_URL"] == f"http://{host}" and env["VERCEL_URL"] == host
+    assert env["PERCEL_GIT_REPO_URL"] == f"file://{tmp_path / 'repo'}"
+    assert env["VERCEL_ENV"] == "production" and env["PERCEL_DEPLOYMENT_ID"] == deployment_id
+    assert env["CI"] == "false" and env["MY_TOKEN"] == "s3cret-value"  # the user's own
+    assert "VERCEL" not in env  # adapters read it as "build for Vercel"
+    assert not any(name.startswith("AWS_") or name == "REDIS_URL" for name in env)
+
+
+def test_a_refused_host_is_named_in_the_one_line_reason(ctx, tmp_path):
+    sandbox = ScriptedSandbox([
+        "npm error network request failed",
+        "percel sandbox: network access refused: example.com:443 is not on the registry allow-list",
+        "percel sandbox: network access refused: other.example:443 is not on the registry allow-list",
+    ], exit_code=1)
+    deployment_id, state = build_once(ctx, tmp_path, sandbox)
+    assert state is State.FAILED
+    first = ctx.records.get(deployment_id)["error"].splitlines()[0]
+    assert first == ("build command `build-it` failed: exited with code 1; network access to "
+                     "example.com:443 was refused (not on the registry allow-list)")
+
+
+def test_a_missing_output_directory_says_what_the_build_made_instead(ctx, tmp_path):
+    deployment_id, state = build_once(ctx, tmp_path, ScriptedSandbox(["ok"]), output_dir="public")
+    assert state is State.FAILED
+    first = ctx.records.get(deployment_id)["error"].splitlines()[0]
+    assert first.startswith('No Output Directory named "public" found after the Build completed')
+    assert first.endswith('Found instead: index.html found in "dist".')
+
+
+def test_the_reason_hides_the_users_env_values_too(ctx, tmp_path):
+    sandbox = ScriptedSandbox(["percel sandbox: network access refused: "
+                               "tok-12345.example.com:443 is not on the registry allow-list"], exit_code=1)
+    deployment_id, state = build_once(ctx, tmp_path, sandbox, env={"TOKEN": "tok-12345"})
+    error = ctx.records.get(deployment_id)["error"]
+    assert "network access to ***.example.com:443 was refused" in error.splitlines()[0]
+    assert "tok-12345" not in error
+
+
+def test_a_source_uploaded_before_git_checkouts_builds_as_a_plain_tree(ctx, tmp_path):
+    seen: list[bool] = []
+
+    class Look(ScriptedSandbox):
+        def run(self, command, *, workdir: Path, **kwargs):
+            seen.append((workdir / ".git").exists())
+            return super().run(command, workdir=workdir, **kwargs)
+    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+    deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
+                                                   "output_dir": "dist"})["id"]
+    key = keys.source_manifest(deployment_id)
+    ctx.store.put_json(key, {k: v for k, v in ctx.store.get_json(key).items() if k != "git"})
+    assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
+    assert Runner(ctx, Look([]), runner_id="runner").process(deployment_id) is State.DEPLOYED
+    assert seen == [False]

@@ -137,7 +137,7 @@ def _mark(ctx: Context, records: dict, now: float, report: CleanupReport) -> set
                 continue
             document = ctx.store.get_json(key)
             if document:
-                live |= manifest.blob_hashes(document.get("files", {}))
+                live |= manifest.document_blobs(document)
     return live
 
 

@@ -71,6 +71,15 @@ def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
     return commit
 
 
+def forget_file_times(repo: Path) -> None:
+    """Rebuild the clone's index from HEAD alone, without the stat data (times, inodes) the
+    checkout recorded: the packed `.git` is then the same bytes for every clone of one commit,
+    and a redeploy stores no new blob (chalicelib/storage/git_archive.py). Git compares
+    contents the first time a build's `git status` meets the missing stat data, and finds
+    the tree clean."""
+    git.Repo(str(repo)).git.read_tree("HEAD", env={**os.environ, **_GIT_ENV})
+
+
 def _run_bounded(command: list[str], cwd: Path, timeout: float) -> None:
     """Run git in a session of its own; at the deadline SIGKILL the whole process group.
 

@@ -22,7 +22,7 @@ from chalicelib.errors import (
     TooLarge,
 )
 from chalicelib.pipeline import lifecycle
-from chalicelib.pipeline.clone import CloneLimits, clone
+from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
 from chalicelib.pipeline.validation import (
     DeployRequest,
     parse_deploy_request,
@@ -30,7 +30,7 @@ from chalicelib.pipeline.validation import (
 )
 from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state.records import IllegalTransition, State, public_view
-from chalicelib.storage import manifest
+from chalicelib.storage import git_archive, manifest
 
 
 def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
@@ -43,11 +43,11 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
         tree = manifest.scan_source(workdir / "repo")
         if len(tree.files) > ctx.settings.max_repo_files:
             raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")
-        _, restamped = ctx.store.put_blobs(tree.blobs)
-        ctx.store.put_json(keys.source_manifest(deployment_id),
-                           {"version": MANIFEST_VERSION, "files": tree.files})
+        document, blobs = _source(tree, workdir)
+        _, restamped = ctx.store.put_blobs(blobs)
+        ctx.store.put_json(keys.source_manifest(deployment_id), document)
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
-        if ctx.store.ensure_blobs(restamped, tree.blobs):
+        if ctx.store.ensure_blobs(restamped, blobs):
             raise ServiceUnavailable("the source upload could not be completed; try again")
         lifecycle.submit(ctx, _record(ctx, deployment_id, request, commit))
     except BaseException:
@@ -60,6 +60,21 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
     return {"id": deployment_id, "status": State.QUEUED.value,
             "url": ctx.settings.site_url(deployment_id),
             "status_url": f"/api/deployments/{deployment_id}"}
+
+
+def _source(tree: manifest.Tree, workdir: Path) -> tuple[dict[str, Any], dict[str, Path | bytes]]:
+    """The source manifest and the blobs it names: the clone's files, one blob each, and its
+    `.git` directory packed into one more (the runner restores a git work tree from it;
+    docs/DECISIONS.md#git-checkout)."""
+    document: dict[str, Any] = {"version": MANIFEST_VERSION, "files": tree.files}
+    blobs: dict[str, Path | bytes] = dict(tree.blobs)
+    packed = workdir / "git.tar"
+    forget_file_times(workdir / "repo")
+    if git_archive.pack(workdir / "repo", packed):
+        digest = manifest.sha256_file(packed)
+        blobs[digest] = packed
+        document["git"] = {"sha256": digest, "size": packed.stat().st_size}
+    return document, blobs
 
 
 def _limits(ctx: Context) -> CloneLimits:

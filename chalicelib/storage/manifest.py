@@ -17,6 +17,8 @@ from chalicelib import paths
 from chalicelib.storage import compress, mediatypes
 
 SYMLINK_MODE = 0o120000
+# Directories an output scan never enters, at any depth.
+NEVER_PUBLISHED = frozenset({".git"})
 
 
 @dataclass
@@ -80,11 +82,13 @@ def scan_source(root: Path) -> Tree:
 def scan_output(root: Path) -> Tree:
     """Describe a build's output: path -> sha256, size, type, and br/gzip variants.
 
-    Symlinks are followed only when they resolve inside the output directory.
+    Symlinks are followed only when they resolve inside the output directory. A `.git`
+    directory is never part of a site: a static repository's output is its checkout, which
+    the build runner makes a git work tree (chalicelib/storage/git_archive.py).
     """
     tree = Tree()
     real_root = root.resolve()
-    for relative, absolute in walk(root):
+    for relative, absolute in walk(root, skip_dirs=NEVER_PUBLISHED):
         resolved = paths.resolve_inside(absolute, real_root)
         if resolved is None or not resolved.is_file():
             continue
@@ -135,4 +139,14 @@ def blob_hashes(files: dict[str, dict]) -> set[str]:
         hashes.add(entry["sha256"])
         for variant in entry.get("encodings", {}).values():
             hashes.add(variant["sha256"])
+    return hashes
+
+
+def document_blobs(document: dict) -> set[str]:
+    """Every blob a source or output manifest references: its files' blobs (variants
+    included) and a source manifest's git archive (`{"git": {"sha256", "size"}}`)."""
+    hashes = blob_hashes(document.get("files", {}))
+    git = document.get("git")
+    if isinstance(git, dict) and isinstance(git.get("sha256"), str):
+        hashes.add(git["sha256"])
     return hashes
