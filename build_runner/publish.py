@@ -41,6 +41,8 @@ def publish(store: Store, deployment_id: str, output: Path, project: Path, *, sp
         config = siteconfig.build_site_config(output, project, spa)
     except siteconfig.SiteConfigError as invalid:
         raise BuildFailed(str(invalid)) from None
+    for warning in config["warnings"]:  # rules the platforms accept but percel cannot apply
+        say(f"percel: config warning: {warning}")
     written = store.upload_blobs(tree.blobs)
     # Written at most once (a conditional PUT): if a job delivered twice races here,
     # the first complete output wins and the other is discarded, never mixed.

@@ -90,3 +90,16 @@ def test_links_out_of_the_output_count_nothing(tmp_path):
     _check_output_limits(output, max_files=100, max_bytes=1000)
 
 
+
+
+def test_config_rules_percel_cannot_apply_are_named_in_the_build_log(ctx, tmp_path):
+    """A rule the platforms accept but a static host cannot apply is dropped, and the user
+    reads why in the log instead of wondering why the rule does nothing."""
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_text("x")
+    (tmp_path / "vercel.json").write_text('{"routes": [{"src": "/a", "dest": "/b"}]}')
+    lines: list[str] = []
+    publish(ctx.store, "warnwarnwarnwarn", output, tmp_path, spa=False,
+            limits=OutputLimits.from_settings(ctx.settings), say=lines.append)
+    assert "percel: config warning: vercel.json: legacy `routes` is not supported and was ignored" in lines
