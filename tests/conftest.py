@@ -35,7 +35,8 @@ RUNNER_START_SECONDS = 60
 
 
 # Fixtures that make a test functional (a real local server) or end-to-end (the whole stack).
-_FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx"})
+_FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx",
+                         "toolchain_dir"})
 _END_TO_END = frozenset({"stack", "http"})
 
 
@@ -92,6 +93,13 @@ def mark_tiers(items) -> None:
 @pytest.fixture(scope="session")
 def state_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(scope="session")
+def toolchain_dir(tmp_path_factory) -> Path:
+    """One toolchain cache (Node.js, npm, pnpm...) for the whole session, the stack's runners
+    included: each version is downloaded from the registry once per run."""
+    return tmp_path_factory.mktemp("toolchains")
 
 
 @pytest.fixture(scope="session")
@@ -218,11 +226,12 @@ def stack_s3_calls(tmp_path_factory) -> CountingProxy:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory, stack_s3_calls):
+def stack(tmp_path_factory, stack_s3_calls, toolchain_dir):
     state = tmp_path_factory.mktemp("stack")
     running = services.start_stack(state, services.free_port(), runners=1, s3_url=stack_s3_calls.url,
                                    extra_env={"BUILD_SANDBOX": TEST_SANDBOX,
-                                              "WORK_DIR": str(state / "work")})
+                                              "WORK_DIR": str(state / "work"),
+                                              "TOOLCHAIN_DIR": str(toolchain_dir)})
     try:
         wait_for_runners(running)
         yield running

@@ -22,7 +22,7 @@ class ScriptedSandbox:
     def __init__(self, lines: list[str], exit_code: int = 0):
         self.lines, self.exit_code = lines, exit_code
 
-    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None):
+    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None, tools=()):
         for line in self.lines:
             on_line(line)
         if self.exit_code == 0:
