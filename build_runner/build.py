@@ -70,8 +70,9 @@ class Builder:
             output_dir=job.options.get("output_dir")))
         self.ctx.records.set_fields(job.deployment_id, framework=plan.framework)
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
-        deadline = time.monotonic() + self.ctx.settings.build_timeout
+        # Our downloads are not the build's: its clock starts once the toolchain is ready.
         toolchain = self._toolchain(job, source, project, plan, say)
+        deadline = time.monotonic() + self.ctx.settings.build_timeout
         (job.workdir / "home").mkdir(parents=True, exist_ok=True)
         env = {**job.env, "CI": "1"}  # Vercel sets CI=1 for builds
         cache_key = self._restore_dependencies(job, project, plan, toolchain, say)
@@ -100,7 +101,7 @@ class Builder:
                 option or (project / "package.json").is_file()
                 or any((d / name).is_file() for d in (project, *search) for name in VERSION_FILES)):
             return None
-        toolchain = self.toolchains.prepare(project, plan.package_manager, option, search)
+        toolchain = self.toolchains.prepare(project, plan.package_manager, option, search, say)
         self.ctx.records.set_fields(job.deployment_id, node_version=toolchain.node_version)
         say(f"percel: toolchain: {toolchain.describe()}")
         return toolchain

@@ -140,10 +140,10 @@ _bucket_counter = iter(range(1_000_000))
 
 
 @pytest.fixture
-def settings(redis_url, s3_url, tmp_path) -> Settings:
+def settings(redis_url, s3_url, tmp_path, toolchain_dir) -> Settings:
     return Settings(stage="local", redis_url=redis_url, s3_endpoint_url=s3_url,
                     bucket=f"test-{os.getpid()}-{next(_bucket_counter)}",
-                    work_dir=str(tmp_path / "work"),
+                    work_dir=str(tmp_path / "work"), toolchain_dir=str(toolchain_dir),
                     site_url_template="http://{id}.localhost:8000/")
 
 

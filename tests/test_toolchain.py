@@ -82,7 +82,7 @@ def test_newest_release_in_a_range_skips_prereleases():
 # --- which Node.js ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("files, option, major, source", [
-    ({}, None, 24, "the default (current LTS)"),
+    ({}, None, 24, "the default LTS"),
     ({".nvmrc": "22\n"}, None, 22, ".nvmrc"),
     ({".nvmrc": "v20.11.0"}, None, 20, ".nvmrc"),
     ({".nvmrc": "# pinned\nlts/iron\n"}, None, 20, ".nvmrc"),
@@ -95,7 +95,7 @@ def test_newest_release_in_a_range_skips_prereleases():
     ({"package.json": {"engines": {"node": ">=18"}}}, None, 24, "package.json engines.node"),
     ({".node-version": "20", "package.json": {"engines": {"node": ">=22"}}}, None, 20, ".node-version"),
     ({".nvmrc": "20", "package.json": {"engines": {"node": "22"}}}, "22", 22, "the node_version build option"),
-    ({"package.json": {"engines": {"npm": ">=9"}}}, None, 24, "the default (current LTS)"),
+    ({"package.json": {"engines": {"npm": ">=9"}}}, None, 24, "the default LTS"),
 ])
 def test_node_major_first_source_wins(tmp_path, files, option, major, source):
     request = choose_node(project(tmp_path, files), option)
@@ -318,3 +318,15 @@ def test_a_package_manager_that_cannot_run_on_the_node_is_refused_in_words(toolc
         registry_toolchains(toolchain_dir).prepare(project(tmp_path, files).root, "pnpm", None)
     message = str(refused.value)
     assert "pnpm 11.0.0" in message and "needs Node.js >=22" in message and "from .nvmrc" in message
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"package.json": {"packageManager": "yarn@4.5.0"}}, "4.5.0"),
+    ({"package.json": {}, "yarn.lock": "# yarn lockfile v1\n"}, "1.22."),
+])
+def test_yarn_classic_and_berry_come_from_their_own_packages(toolchain_dir, tmp_path, files, expected):
+    toolchain = registry_toolchains(toolchain_dir).prepare(project(tmp_path, files).root, "yarn", None)
+    path = ":".join([*(str(d / "bin") for d in toolchain.dirs), "/usr/bin:/bin"])
+    done = subprocess.run(["yarn", "--version"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": path, "HOME": str(tmp_path)})
+    assert done.stdout.startswith(expected), done.stderr

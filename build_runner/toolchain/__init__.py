@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,13 @@ def _has_avx2() -> bool:
         return False
 
 
+Say = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    pass
+
+
 class Toolchains:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -85,45 +93,46 @@ class Toolchains:
         return cls(Registry(settings.toolchain_registry_url, Path(cache)))
 
     def prepare(self, project_dir: Path, package_manager: str | None, node_option: str | None,
-                search: tuple[Path, ...] = ()) -> Toolchain:
+                search: tuple[Path, ...] = (), say: Say = _quiet) -> Toolchain:
         """Install (or find in the cache) every tool the build needs; raises ProjectError for a
-        version the project asks for that cannot be had, ToolDownloadFailed for the registry."""
+        version the project asks for that cannot be had, ToolDownloadFailed for the registry.
+        `say` hears about each download (the build log)."""
         project = Project.load(project_dir)
         node_request = choose_node(project, node_option, search)
-        node = self._node(node_request)
+        node = self._node(node_request, say)
         tools = [node]
         npm = version_request(project, "npm")
         if not npm.version:
             npm = VersionRequest("npm", str(NPM_MAJORS[node_request.major]), "")
-        tools.insert(0, self._tool("npm", "npm", npm, node))
+        tools.insert(0, self._tool("npm", "npm", npm, node, say))
         if package_manager in ("pnpm", "yarn", "bun"):
-            tools.insert(0, self._package_manager(project, package_manager, node))
+            tools.insert(0, self._package_manager(project, package_manager, node, say))
         return Toolchain(tuple(tools))
 
-    def _node(self, request: NodeRequest) -> Tool:
+    def _node(self, request: NodeRequest, say: Say) -> Tool:
         name = f"node-linux-{_arch()}"
         release = self._resolve(name, str(request.major), f"Node.js {request.major}")
-        path = self.registry.install(release)
+        path = self.registry.install(release, say=say)
         return Tool("node", release.version, path, request.source)
 
-    def _package_manager(self, project: Project, pm: str, node: Tool) -> Tool:
+    def _package_manager(self, project: Project, pm: str, node: Tool, say: Say) -> Tool:
         request = version_request(project, pm)
         if pm == "pnpm":
-            return self._tool("pnpm", "pnpm", request, node)
+            return self._tool("pnpm", "pnpm", request, node, say)
         if pm == "yarn":
             classic = request.version.lstrip("=v^~").startswith(("1.", "0.")) or request.version == "1"
-            return self._tool("yarn", "yarn" if classic else "@yarnpkg/cli-dist", request, node)
+            return self._tool("yarn", "yarn" if classic else "@yarnpkg/cli-dist", request, node, say)
         # bun's own package picks the binary in a postinstall script; take the binary package
         # directly (the baseline build for CPUs without AVX2, as bun's installer does).
         package = f"@oven/bun-linux-{_arch()}" + ("-baseline" if _arch() == "x64" and not _has_avx2() else "")
-        return self._tool("bun", package, request, node, {"bun": "bin/bun", "bunx": "bin/bun"})
+        return self._tool("bun", package, request, node, say, {"bun": "bin/bun", "bunx": "bin/bun"})
 
-    def _tool(self, command: str, package: str, request: VersionRequest, node: Tool,
+    def _tool(self, command: str, package: str, request: VersionRequest, node: Tool, say: Say,
               bins: dict[str, str] | None = None) -> Tool:
         what = f"{command} {request.version!r}" + (f" (from {request.source})" if request.source else "")
         release = self._resolve(package, request.version, what)
         _check_engines(command, release, request, node)
-        return Tool(command, release.version, self.registry.install(release, bins, request.digest),
+        return Tool(command, release.version, self.registry.install(release, bins, request.digest, say),
                     request.source)
 
     def _resolve(self, package: str, wanted: str, what: str) -> Release:

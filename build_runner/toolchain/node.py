@@ -56,7 +56,7 @@ def choose_node(project: Project, option: str | None, search: tuple[Path, ...] =
     asked_engines = engines.get("node") if isinstance(engines, dict) else None
     if isinstance(asked_engines, str) and asked_engines.strip():
         return _pick(asked_engines, "package.json engines.node")
-    return NodeRequest(DEFAULT_MAJOR, "", "the default (current LTS)")
+    return NodeRequest(DEFAULT_MAJOR, "", "the default LTS")
 
 
 def _version_file(path: Path) -> str | None:

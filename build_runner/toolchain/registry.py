@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,7 @@ class Registry:
                 if e.name.startswith(prefix) and (e / MARKER).is_file()]
 
     def install(self, release: Release, bins: dict[str, str] | None = None,
-                pin: tuple[str, str] | None = None) -> Path:
+                pin: tuple[str, str] | None = None, say: Callable[[str], None] | None = None) -> Path:
         """The cache directory holding the release, downloading and checking it if needed.
 
         `bins`: command name -> path inside the package, linked from `<dir>/bin/`; by
@@ -123,6 +124,8 @@ class Registry:
         final = self.cached_dir(release.name, release.version)
         if (final / MARKER).is_file():
             return final
+        if say:
+            say(f"percel: downloading {release.name}@{release.version} from {self.url}")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.cache_dir))
         try:
