@@ -21,8 +21,10 @@ class ScriptedSandbox:
 
     def __init__(self, lines: list[str], exit_code: int = 0):
         self.lines, self.exit_code = lines, exit_code
+        self.tools: list[tuple[Path, ...]] = []
 
     def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None, tools=()):
+        self.tools.append(tuple(tools))
         for line in self.lines:
             on_line(line)
         if self.exit_code == 0:
@@ -31,8 +33,9 @@ class ScriptedSandbox:
         return RunResult(self.exit_code, False, None)
 
 
-def build_once(ctx: Context, tmp_path: Path, sandbox, **body) -> tuple[str, State | None]:
-    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+def build_once(ctx: Context, tmp_path: Path, sandbox, files: dict[str, str] | None = None,
+               **body) -> tuple[str, State | None]:
+    url = make_repo(tmp_path / "repo", files or {"index.html": "source"})
     deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
                                                    "output_dir": "dist", **body})["id"]
     assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
@@ -89,3 +92,33 @@ def test_a_successful_build_ends_deployed_then_says_so(ctx, tmp_path):
     lines = archived(ctx, deployment_id)
     assert lines[-1] == f"percel: deployed at {ctx.settings.site_url(deployment_id)}"
     assert ctx.queue.depth() == (0, 0)
+
+
+def test_an_unsupported_node_version_fails_the_build_saying_what_where_and_what_is_supported(ctx, tmp_path):
+    deployment_id, state = build_once(ctx, tmp_path, ScriptedSandbox([]),
+                                      {".nvmrc": "16\n", "package.json": "{}"})
+    assert state is State.FAILED
+    assert ctx.records.get(deployment_id)["error"].startswith(
+        "Node.js '16' (from .nvmrc) is not supported; supported majors: 18, 20, 22, 24")
+
+
+def test_the_node_version_option_wins_and_the_build_runs_with_that_toolchain(ctx, tmp_path):
+    sandbox = ScriptedSandbox([])
+    deployment_id, state = build_once(ctx, tmp_path, sandbox, {".nvmrc": "20\n", "package.json": "{}"},
+                                      node_version="22.x")
+    assert state is State.DEPLOYED
+    record = ctx.records.get(deployment_id)
+    assert record["node_version"].startswith("22.")
+    assert any(line.startswith(f"percel: toolchain: node {record['node_version']} "
+                               "(from the node_version build option)") for line in archived(ctx, deployment_id))
+    # Every step ran with the toolchain: its npm, then its node, on PATH (the sandbox mounts them).
+    assert sandbox.tools and all(len(tools) == 2 and tools[-1].name.startswith("node-linux-")
+                                 and tools[-1].name.endswith(f"-{record['node_version']}")
+                                 for tools in sandbox.tools)
+
+
+def test_a_static_repository_gets_no_toolchain(ctx, tmp_path):
+    sandbox = ScriptedSandbox([])
+    deployment_id, state = build_once(ctx, tmp_path, sandbox)
+    assert state is State.DEPLOYED and sandbox.tools == [()]
+    assert "node_version" not in ctx.records.get(deployment_id)
