@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from build_runner import depcache, environment, frameworks, package_managers
+from build_runner import depcache, environment, frameworks
 from build_runner.errors import BuildFailed, refusal_note
 from build_runner.sandbox import Sandbox
+from build_runner.toolchain import Toolchain, Toolchains
+from build_runner.toolchain.node import VERSION_FILES
 from chalicelib import keys, paths
 from chalicelib.context import Context
 from chalicelib.storage import git_archive, manifest
@@ -47,9 +49,12 @@ class Built:
 
 
 class Builder:
-    def __init__(self, ctx: Context, sandbox: Sandbox, local_cache: Path):
+    def __init__(self, ctx: Context, sandbox: Sandbox, local_cache: Path,
+                 toolchains: Toolchains | None = None):
         self.ctx = ctx
         self.sandbox = sandbox
+        # Node.js and package managers from the registry, cached on this host (toolchain/).
+        self.toolchains = toolchains or Toolchains.from_settings(ctx.settings)
         # node_modules kept on this runner's own disk between builds: a rename, not an
         # extraction (depcache.py). One folder per runner name, never shared.
         self.local_cache = local_cache
@@ -65,34 +70,50 @@ class Builder:
             output_dir=job.options.get("output_dir")))
         self.ctx.records.set_fields(job.deployment_id, framework=plan.framework)
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
+        # Our downloads are not the build's: its clock starts once the toolchain is ready.
+        toolchain = self._toolchain(job, source, project, plan, say)
         deadline = time.monotonic() + self.ctx.settings.build_timeout
         (job.workdir / "home").mkdir(parents=True, exist_ok=True)
-        # CI=1, PERCEL_* and VERCEL_* (environment.py); corepack needs its settings for
-        # pnpm/yarn (package_managers.py).
+        # CI=1, PERCEL_* and VERCEL_* (environment.py).
         env = environment.build_env(job.env, self._deployment(job, source), plan.framework)
-        if plan.install_command and "corepack" in plan.install_command:
-            env.update(package_managers.COREPACK_ENV)
-        cache_key = self._restore_dependencies(job, project, plan, say)
+        cache_key = self._restore_dependencies(job, project, plan, toolchain, say)
         install = depcache.install_command_for(plan, cache_key is not None and
                                                (project / "node_modules").is_dir())
+        tools = toolchain.dirs if toolchain else ()
         if install:
             self._step(job, "install", install, project, env, True,
-                       min(self.ctx.settings.install_timeout, deadline - time.monotonic()), say)
+                       min(self.ctx.settings.install_timeout, deadline - time.monotonic()), say, tools)
             self._save_dependencies(cache_key, project, say)
         if plan.build_command:
             self._step(job, "build", plan.build_command, project, env, False,
-                       deadline - time.monotonic(), say)
+                       deadline - time.monotonic(), say, tools)
         output = frameworks.find_output(project, plan)
         if cache_key:
             depcache.stash(cache_key, project, self.local_cache)
         return Built(project, output, plan)
 
+    def _toolchain(self, job: Job, source: Path, project: Path, plan: frameworks.BuildPlan,
+                   say: Say) -> Toolchain | None:
+        """Node.js and the package manager for a Node project (package.json, a version file or
+        the node_version option); None for a build with nothing to run or no sign of Node."""
+        option = job.options.get("node_version")
+        search = _parents_up_to(project, source)
+        if not (plan.install_command or plan.build_command) or not (
+                option or (project / "package.json").is_file()
+                or any((d / name).is_file() for d in (project, *search) for name in VERSION_FILES)):
+            return None
+        toolchain = self.toolchains.prepare(project, plan.package_manager, option, search, say)
+        self.ctx.records.set_fields(job.deployment_id, node_version=toolchain.node_version)
+        say(f"percel: toolchain: {toolchain.describe()}")
+        return toolchain
+
     def _restore_dependencies(self, job: Job, project: Path, plan: frameworks.BuildPlan,
-                              say: Say) -> str | None:
+                              toolchain: Toolchain | None, say: Say) -> str | None:
         """Put a cached node_modules in place; returns the cache key (None: not cacheable)."""
         if not plan.install_command:
             return None
-        key = depcache.cache_key(project, plan, node_version(), depcache.current_platform(),
+        versions = toolchain.cache_tag() if toolchain else node_version()
+        key = depcache.cache_key(project, plan, versions, depcache.current_platform(),
                                  scope=cache_scope(job.record.get("repo_url", ""), plan, job.env))
         if key and depcache.restore(self.ctx.store, key, project, self.local_cache):
             say(f"percel: dependency cache hit ({key[:12]})")
@@ -106,7 +127,7 @@ class Builder:
             say(f"percel: dependency cache saved ({key[:12]})")
 
     def _step(self, job: Job, name: str, command: str, project: Path, env: dict[str, str],
-              network: bool, timeout: float, say: Say) -> None:
+              network: bool, timeout: float, say: Say, tools: tuple[Path, ...] = ()) -> None:
         say(f"percel: {name}: {command}")
         started = time.monotonic()
         refusals: list[str] = []
@@ -118,7 +139,7 @@ class Builder:
             say(line)
         result = self.sandbox.run(command, workdir=project, home=job.workdir / "home", env=env,
                                   network=network, timeout=max(1.0, timeout), on_line=on_line,
-                                  cancel=job.cancel)
+                                  cancel=job.cancel, tools=tools)
         say(f"percel: {name} finished in {time.monotonic() - started:.1f} s "
             f"(exit {result.exit_code})")
         if result.reason or result.exit_code != 0:
@@ -207,9 +228,16 @@ def _checked_out_branch(source: Path) -> str | None:
         return None
 
 
+def _parents_up_to(project: Path, source: Path) -> tuple[Path, ...]:
+    """The directories above a root_dir project, up to the repository root."""
+    project, source = project.resolve(), source.resolve()
+    return tuple(p for p in project.parents if p == source or p.is_relative_to(source))
+
+
 @functools.lru_cache(maxsize=1)
 def node_version() -> str:
-    """`node --version` on this runner ("none" without node): part of the cache key."""
+    """`node --version` on this runner ("none" without node): the cache key of a build
+    without a toolchain (no sign of Node in the project)."""
     try:
         return subprocess.run(["node", "--version"], capture_output=True, text=True, check=False,
                               timeout=10).stdout.strip()

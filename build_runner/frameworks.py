@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from build_runner.errors import ProjectError
 from build_runner.package_managers import exec_command, install_command, package_manager, run_script
-from build_runner.project import Project, UnsupportedProject, config_text, string_option
+from build_runner.project import Project, config_text, string_option
 from chalicelib import paths
 
 
@@ -176,18 +175,11 @@ def detect(project_dir: Path, overrides: Overrides = Overrides()) -> BuildPlan:
     """The build plan for a project directory; overrides win field by field.
 
     An empty-string override means "skip this step" (no install, no build).
-    Raises InvalidOutputDir for an output_dir override that leaves the project, and
-    UnsupportedProject when the plan needs bun and no bun binary is installed.
+    Raises InvalidOutputDir for an output_dir override that leaves the project. The
+    package manager itself (pnpm, yarn, bun) comes with the build's toolchain (toolchain/).
     """
     project = Project.load(Path(project_dir))
-    plan = _detected_plan(project)
-    plan = _apply_overrides(plan, overrides)
-    uses_bun = any(cmd and cmd.split()[0] == "bun" for cmd in (plan.install_command, plan.build_command))
-    if uses_bun and shutil.which("bun") is None:
-        raise UnsupportedProject(
-            "this project uses bun (bun.lock / packageManager) but the build image has no bun binary; "
-            "commit a package-lock.json or set install_command and build_command")
-    return plan
+    return _apply_overrides(_detected_plan(project), overrides)
 
 
 def _detected_plan(project: Project) -> BuildPlan:

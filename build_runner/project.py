@@ -15,8 +15,7 @@ from build_runner.errors import ProjectError
 
 
 class UnsupportedProject(ProjectError):
-    """The project needs a tool the runner does not have (e.g. bun), or its package.json
-    cannot be read."""
+    """The project cannot be built as it is: its package.json cannot be read."""
 
 
 @dataclass(frozen=True)

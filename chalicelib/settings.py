@@ -69,6 +69,10 @@ class Settings:
     build_registry_hosts: str = "registry.npmjs.org,registry.yarnpkg.com"
     # Non-public CIDRs the install proxy may still reach (a registry mirror on a private network).
     build_proxy_allow_cidrs: str = ""
+    # npm registry the runner downloads Node.js, npm, pnpm, yarn and bun from (integrity-checked).
+    toolchain_registry_url: str = "https://registry.npmjs.org"
+    # Where the runner keeps unpacked toolchains, shared by its builds; empty = <WORK_DIR>/toolchains.
+    toolchain_dir: str = ""
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3
     # A job whose runner died this many times is failed instead of re-queued again.

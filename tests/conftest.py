@@ -35,7 +35,8 @@ RUNNER_START_SECONDS = 60
 
 
 # Fixtures that make a test functional (a real local server) or end-to-end (the whole stack).
-_FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx"})
+_FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx",
+                         "toolchain_dir"})
 _END_TO_END = frozenset({"stack", "http"})
 
 
@@ -95,6 +96,13 @@ def state_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def toolchain_dir(tmp_path_factory) -> Path:
+    """One toolchain cache (Node.js, npm, pnpm...) for the whole session, the stack's runners
+    included: each version is downloaded from the registry once per run."""
+    return tmp_path_factory.mktemp("toolchains")
+
+
+@pytest.fixture(scope="session")
 def redis_service(state_dir):
     service = services.start_redis(state_dir)
     yield service
@@ -132,10 +140,10 @@ _bucket_counter = iter(range(1_000_000))
 
 
 @pytest.fixture
-def settings(redis_url, s3_url, tmp_path) -> Settings:
+def settings(redis_url, s3_url, tmp_path, toolchain_dir) -> Settings:
     return Settings(stage="local", redis_url=redis_url, s3_endpoint_url=s3_url,
                     bucket=f"test-{os.getpid()}-{next(_bucket_counter)}",
-                    work_dir=str(tmp_path / "work"),
+                    work_dir=str(tmp_path / "work"), toolchain_dir=str(toolchain_dir),
                     site_url_template="http://{id}.localhost:8000/")
 
 
@@ -218,11 +226,12 @@ def stack_s3_calls(tmp_path_factory) -> CountingProxy:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory, stack_s3_calls):
+def stack(tmp_path_factory, stack_s3_calls, toolchain_dir):
     state = tmp_path_factory.mktemp("stack")
     running = services.start_stack(state, services.free_port(), runners=1, s3_url=stack_s3_calls.url,
                                    extra_env={"BUILD_SANDBOX": TEST_SANDBOX,
-                                              "WORK_DIR": str(state / "work")})
+                                              "WORK_DIR": str(state / "work"),
+                                              "TOOLCHAIN_DIR": str(toolchain_dir)})
     try:
         wait_for_runners(running)
         yield running

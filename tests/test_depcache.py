@@ -165,7 +165,7 @@ def test_truncated_archive_leaves_no_partial_node_modules(store, tmp_path):
 def test_npm_reuses_a_restored_node_modules_instead_of_npm_ci():
     assert depcache.install_command_for(PLAN, cache_restored=True) == depcache.NPM_REUSE
     assert depcache.install_command_for(PLAN, cache_restored=False) == NPM_CI
-    yarn = BuildPlan("vite", "yarn", "corepack yarn install --frozen-lockfile", None, ("dist",), False)
+    yarn = BuildPlan("vite", "yarn", "yarn install --frozen-lockfile", None, ("dist",), False)
     assert depcache.install_command_for(yarn, cache_restored=True) == yarn.install_command
     custom = BuildPlan("vite", "npm", NPM_INSTALL, None, ("dist",), False)
     assert depcache.install_command_for(custom, cache_restored=True) == NPM_INSTALL

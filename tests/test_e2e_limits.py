@@ -35,11 +35,12 @@ def s3_calls(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_calls):
+def stack(tmp_path_factory, s3_calls, toolchain_dir):
     state = tmp_path_factory.mktemp("limits")
     running = services.start_stack(state, services.free_port(), runners=1, s3_url=s3_calls.url,
                                    extra_env={**LIMITS, "BUILD_SANDBOX": TEST_SANDBOX,
-                                              "WORK_DIR": str(state / "work")})
+                                              "WORK_DIR": str(state / "work"),
+                                              "TOOLCHAIN_DIR": str(toolchain_dir)})
     try:
         wait_for_runners(running)
         yield running

@@ -57,13 +57,14 @@ def s3_calls(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory, s3_calls):
+def stack(tmp_path_factory, s3_calls, toolchain_dir):
     state = tmp_path_factory.mktemp("faults")
     print(f"\nFAULTS seed {SEED} (replay with FAULTS_SEED={SEED})")
     running = services.start_stack(state, services.free_port(), runners=2, s3_url=s3_calls.url,
                                    extra_env={
         "JOB_LEASE_SECONDS": str(LEASE), "REAP_INTERVAL": "1", "GC_GRACE_SECONDS": str(GRACE),
-        "WORK_DIR": str(state / "work"), "BUILD_SANDBOX": TEST_SANDBOX})
+        "WORK_DIR": str(state / "work"), "BUILD_SANDBOX": TEST_SANDBOX,
+        "TOOLCHAIN_DIR": str(toolchain_dir)})
     try:
         wait_for_runners(running)
         yield running

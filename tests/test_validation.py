@@ -29,12 +29,24 @@ def private(_host):
     ({"repo_url": "https://example.com/r.git", "env": {"A": 1}}, "env"),
     ({"repo_url": "https://example.com/r.git", "env": {"1BAD": "x"}}, "env"),
     ({"repo_url": "https://example.com/r.git", "env": "A=1"}, "env"),
+    ({"repo_url": "https://example.com/r.git", "node_version": 22}, "node_version"),
+    ({"repo_url": "https://example.com/r.git", "node_version": ">=20"}, "node_version"),
+    ({"repo_url": "https://example.com/r.git", "node_version": "22.11.0"}, "node_version"),
+    ({"repo_url": "https://example.com/r.git", "node_version": "lts"}, "node_version"),
+    ({"repo_url": "https://example.com/r.git", "node_version": ""}, "node_version"),
 ])
 def test_bad_fields_are_named(body, field):
     with pytest.raises(BadRequest) as refused:
         parse_deploy_request(body, local=False, resolve=public)
     assert refused.value.field == field
     assert refused.value.status == 400
+
+
+@pytest.mark.parametrize("given, stored", [("22", "22"), ("22.x", "22"), (" 20 ", "20"), (None, None)])
+def test_node_version_is_a_major(given, stored):
+    parsed = parse_deploy_request({"repo_url": "https://example.com/r.git", "node_version": given},
+                                  local=False, resolve=public)
+    assert parsed.node_version == stored
 
 
 def test_body_must_be_an_object():

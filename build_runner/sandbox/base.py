@@ -15,7 +15,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -63,7 +63,16 @@ class Sandbox(Protocol):
     name: str
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult: ...
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None,
+            tools: Sequence[Path] = ()) -> RunResult:
+        """`tools`: directories mounted read-only at the same path, each one's `bin/` put on
+        PATH ahead of the system's, first one first (the build's Node.js and package manager)."""
+        ...
+
+
+def tool_path(tools: Sequence[Path], path: str = SANDBOX_PATH) -> str:
+    """PATH with the tools' bin directories first."""
+    return ":".join([*(str(Path(tool) / "bin") for tool in tools), path])
 
 
 def base_env(home: str, env: dict[str, str], *, path: str = SANDBOX_PATH) -> dict[str, str]:

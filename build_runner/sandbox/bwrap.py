@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from build_runner.sandbox.base import (
@@ -42,6 +43,7 @@ from build_runner.sandbox.base import (
     spawn,
     stopped,
     supervise,
+    tool_path,
 )
 from build_runner.sandbox.cgroups import BuildCgroup, cgroup_problem, sweep_abandoned
 from build_runner.sandbox.network import (
@@ -126,7 +128,8 @@ class BwrapSandbox:
             self._log.info("removed %d build cgroups left by runners that died", swept)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None,
+            tools: Sequence[Path] = ()) -> RunResult:
         on_line = serialized(on_line)  # the proxy thread reports refusals concurrently
         private = Path(tempfile.mkdtemp(prefix="percel-sandbox-"))
         cgroup = BuildCgroup(f"{os.getpid()}-{uuid.uuid4().hex[:12]}", memory_mb=self._settings.build_memory_mb,
@@ -134,12 +137,12 @@ class BwrapSandbox:
         cgroup.create()
         try:
             with contextlib.ExitStack() as stack:
-                child_env = base_env(str(home), env)
+                child_env = base_env(str(home), env, path=tool_path(tools))
                 if network:
                     stack.enter_context(self._network.proxy(private / "net", on_line))
                     child_env.update(proxy_env())
                 argv = self.launcher(cgroup) + self.argv(command, workdir=workdir, home=home,
-                                                         private=private, network=network)
+                                                         private=private, network=network, tools=tools)
                 returncode, timed_out = self._execute(argv, workdir, child_env, timeout, on_line, cgroup,
                                                       cancel)
             limit = cgroup.limit_hit()
@@ -171,7 +174,8 @@ class BwrapSandbox:
         return ["/bin/sh", "-c", join, "percel-sandbox", *cgroup.procs_files,
                 PRLIMIT, f"--fsize={self._settings.build_max_file_mb * MiB}", "--"]
 
-    def argv(self, command: str, *, workdir: Path, home: Path, private: Path, network: bool = False) -> list[str]:
+    def argv(self, command: str, *, workdir: Path, home: Path, private: Path, network: bool = False,
+             tools: Sequence[Path] = ()) -> list[str]:
         tmp_bytes = self._settings.build_tmp_mb * MiB
         argv = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
                 "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
@@ -180,6 +184,8 @@ class BwrapSandbox:
                 "--proc", "/proc", "--dev", "/dev",
                 "--size", str(tmp_bytes), "--tmpfs", "/tmp",
                 "--bind", str(home), str(home), "--bind", str(workdir), str(workdir)]
+        for tool in tools:  # after /tmp's tmpfs and the binds: WORK_DIR may lie under /tmp
+            argv += ["--ro-bind", str(tool), str(tool)]
         if network:
             argv += ["--dir", "/run", "--ro-bind", str(private / "net"), SOCKET_DIR,
                      "--ro-bind", str(FORWARDER), FORWARDER_MOUNT]

@@ -24,11 +24,13 @@ import signal
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from build_runner.sandbox.base import (
     CA_BUNDLE,
     SANDBOX_GID,
+    SANDBOX_PATH,
     SANDBOX_UID,
     Cancel,
     MiB,
@@ -41,6 +43,7 @@ from build_runner.sandbox.base import (
     spawn,
     stopped,
     supervise,
+    tool_path,
 )
 from build_runner.sandbox.network import (
     FORWARDER,
@@ -78,7 +81,8 @@ class ContainerSandbox:
         self._network = InstallNetwork(settings)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None,
+            tools: Sequence[Path] = ()) -> RunResult:
         on_line = serialized(on_line)
         container = f"percel-build-{uuid.uuid4().hex[:12]}"
         private = Path(tempfile.mkdtemp(prefix="percel-sandbox-"))
@@ -88,7 +92,8 @@ class ContainerSandbox:
                 if network:
                     stack.enter_context(self._proxy(private, on_line))
                 argv = self.argv(command, workdir=workdir, home=home, env=env,
-                                 network_dir=private / "net" if network else None, name=container)
+                                 network_dir=private / "net" if network else None, name=container,
+                                 tools=tools)
                 proc = spawn(argv, cwd=workdir, env=cli_env(env))
 
                 def stop() -> None:
@@ -108,7 +113,8 @@ class ContainerSandbox:
                       file_limit_mb=self._settings.build_max_file_mb)
 
     def argv(self, command: str, *, workdir: Path, home: Path, env: dict[str, str],
-             network_dir: Path | None = None, name: str = "percel-build") -> list[str]:
+             network_dir: Path | None = None, name: str = "percel-build",
+             tools: Sequence[Path] = ()) -> list[str]:
         """The engine command line; `env` is the user's build env, whose values stay out of it."""
         s = self._settings
         argv = [self._engine, "run", "--name", name, "--init",
@@ -123,7 +129,9 @@ class ContainerSandbox:
                 "--workdir", str(workdir)]
         if os.path.exists(CA_BUNDLE):  # the host's trust, e.g. a TLS-intercepting egress proxy's CA
             argv += ["--volume", f"{CA_BUNDLE}:{CA_BUNDLE}:ro"]
-        argv += env_flags(env, network=network_dir is not None, home=home)
+        for tool in tools:
+            argv += ["--volume", f"{tool}:{tool}:ro"]
+        argv += env_flags(env, network=network_dir is not None, home=home, path=tool_path(tools))
         if network_dir is None:
             return argv + [s.build_image, "sh", "-c", command]
         return argv + ["--volume", f"{network_dir}:{SOCKET_DIR}:ro",
@@ -166,10 +174,10 @@ def cli_env(user_env: dict[str, str]) -> dict[str, str]:
     return {**{k: v for k, v in user_env.items() if k not in ENGINE_ENV}, **_engine_env()}
 
 
-def env_flags(user_env: dict[str, str], *, network: bool, home: Path) -> list[str]:
+def env_flags(user_env: dict[str, str], *, network: bool, home: Path, path: str = SANDBOX_PATH) -> list[str]:
     """--env flags: the sandbox's own variables with values (nothing secret in them), the
     user's by name only so their values never appear in argv (/proc/<pid>/cmdline)."""
-    own = base_env(str(home), {})
+    own = base_env(str(home), {}, path=path)
     if network:
         own.update(proxy_env())
     flags: list[str] = []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from build_runner.sandbox.base import (
@@ -16,6 +17,7 @@ from build_runner.sandbox.base import (
     spawn,
     stopped,
     supervise,
+    tool_path,
 )
 
 
@@ -33,10 +35,11 @@ class NoneSandbox:
         self._log = log or logging.getLogger(__name__)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
-            timeout: float, on_line: OnLine, cancel: Cancel | None = None) -> RunResult:
+            timeout: float, on_line: OnLine, cancel: Cancel | None = None,
+            tools: Sequence[Path] = ()) -> RunResult:
         self._log.warning("BUILD_SANDBOX=none: running %r without isolation", command)
         # The runner's PATH, not the sandbox's: unsandboxed, node may live anywhere (nvm, pyenv).
-        child_env = base_env(str(home), env, path=os.environ.get("PATH", SANDBOX_PATH))
+        child_env = base_env(str(home), env, path=tool_path(tools, os.environ.get("PATH", SANDBOX_PATH)))
         proc = spawn(["sh", "-c", command], cwd=workdir, env=child_env)
         # Kill the group's leftovers, also after a normal exit.
         timed_out = supervise(proc, on_line, timeout, cancel, lambda: kill_group(proc.pid))

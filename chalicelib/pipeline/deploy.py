@@ -92,7 +92,8 @@ def _record(ctx: Context, deployment_id: str, request: DeployRequest,
         # Build options travel with the record; env is stored apart from the public fields.
         "options": json.dumps({"install_command": request.install_command,
                                "build_command": request.build_command,
-                               "output_dir": request.output_dir, "env": request.env}),
+                               "output_dir": request.output_dir, "env": request.env,
+                               "node_version": request.node_version}),
     }
 
 

@@ -14,6 +14,9 @@ from chalicelib.pipeline.clone import Pin
 
 # git check-ref-format, simplified: no "..", no leading "-", no control characters.
 _REF_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/@+-]{1,200}$")
+# A Node.js major, as Vercel's and Netlify's settings take it: "22" or "22.x". Which majors
+# a runner provides is the runner's to say (a build asking for another fails with the list).
+_NODE_VERSION_RE = re.compile(r"^([1-9][0-9]?)(?:\.x)?$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMMAND_CHARS = 1_000
 MAX_ENV_VARS = 200
@@ -33,6 +36,7 @@ class DeployRequest:
     build_command: str | None = None
     output_dir: str | None = None
     env: dict[str, str] = field(default_factory=dict)
+    node_version: str | None = None
 
 
 Resolver = Callable[[str], list[str]]
@@ -119,6 +123,17 @@ def check_env(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def check_node_version(value: Any) -> str | None:
+    """A Node.js major ("22" or "22.x"), stored as the major alone."""
+    if value is None:
+        return None
+    match = _NODE_VERSION_RE.match(value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise BadRequest('node_version must be a Node.js major such as "22" or "22.x"',
+                         field="node_version")
+    return match[1]
+
+
 def check_ref(value: Any) -> str | None:
     if value is None:
         return None
@@ -144,4 +159,5 @@ def parse_deploy_request(body: Any, *, local: bool,
         build_command=check_command(body.get("build_command"), "build_command"),
         output_dir=check_relative_dir(body.get("output_dir"), "output_dir"),
         env=check_env(body.get("env")),
+        node_version=check_node_version(body.get("node_version")),
     )

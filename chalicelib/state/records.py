@@ -38,7 +38,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 
 TERMINAL = frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.DELETED})
 
-FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "root_dir",
+FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "node_version", "root_dir",
           "created_at", "updated_at", "error", "attempt")
 
 
