@@ -65,9 +65,12 @@ class Settings:
     build_cpus: float = 2.0
     # Image for docker/podman builds: Node LTS on Debian slim.
     build_image: str = "node:22-bookworm-slim"
+    # What builds reach: "public" (install and build: the internet, never our private networks)
+    # or "registries" (install: only BUILD_REGISTRY_HOSTS through the proxy; build: nothing).
+    build_network: str = "public"
     # Hosts the install step may reach through the allow-list proxy (comma-separated, port 443).
     build_registry_hosts: str = "registry.npmjs.org,registry.yarnpkg.com"
-    # Non-public CIDRs the install proxy may still reach (a registry mirror on a private network).
+    # Non-public CIDRs builds may still reach, in both network modes (a registry mirror on a private network).
     build_proxy_allow_cidrs: str = ""
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3

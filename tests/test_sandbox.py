@@ -45,8 +45,10 @@ def registry_cidrs() -> str:
     return ",".join(f"{a}/{a.max_prefixlen}" for a in addresses if not a.is_global)
 
 
-SETTINGS = Settings(build_sandbox="bwrap", build_memory_mb=256, build_max_pids=128, build_max_file_mb=4,
-                    build_tmp_mb=16, build_proxy_allow_cidrs=registry_cidrs())
+# BUILD_NETWORK=registries: these tests pin the allow-list proxy's behaviour; the public
+# network has its own (tests/test_build_network.py).
+SETTINGS = Settings(build_sandbox="bwrap", build_network="registries", build_memory_mb=256, build_max_pids=128,
+                    build_max_file_mb=4, build_tmp_mb=16, build_proxy_allow_cidrs=registry_cidrs())
 
 
 class Build:
