@@ -26,7 +26,6 @@ NON_PUBLIC_V4 = tuple(ipaddress.IPv4Network(net) for net in (
     "172.16.0.0/12",    # private (RFC 1918)
     "192.0.0.0/24",     # IETF protocol assignments (RFC 6890)
     "192.0.2.0/24",     # documentation (RFC 5737)
-    "192.88.99.0/24",   # deprecated 6to4 relay anycast (RFC 7526)
     "192.168.0.0/16",   # private (RFC 1918)
     "198.18.0.0/15",    # benchmarking (RFC 2544)
     "198.51.100.0/24",  # documentation (RFC 5737)

@@ -60,9 +60,6 @@ PRLIMIT = "/usr/bin/prlimit"
 # bwrap exits with its child's status, and the child is a shell (or the forwarder, which
 # keeps the shell's convention): a signal is 128 + its number, or -N when bwrap itself died.
 BWRAP_SIGNALS = frozenset(POPEN_SIGNALS) | frozenset(SHELL_SIGNALS)
-# The exit status reported when the public network could not be attached (EX_UNAVAILABLE,
-# sysexits.h); the command never ran, and the build log says why.
-NETWORK_SETUP_FAILED = 69
 # The top-level system directories a build may read. On merged-/usr systems the
 # last four are symlinks into /usr and are recreated as symlinks.
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
@@ -158,6 +155,8 @@ class BwrapSandbox:
                 returncode, timed_out = self._execute(argv, workdir, child_env, timeout, on_line, cgroup,
                                                       cancel, gate)
             limit = cgroup.limit_hit()
+        except NetworkSetupFailed as exc:  # the command never ran
+            return RunResult(None, False, f"the build network could not be set up: {exc}")
         finally:
             if not (cgroup.kill_all() and cgroup.remove()):
                 self._log.error("build processes survived in %s; cgroup left in place", cgroup.pids)
@@ -182,11 +181,10 @@ class BwrapSandbox:
             return proc.returncode, timed_out
         try:
             attachment = gate.open(self._public, on_line)
-        except NetworkSetupFailed as exc:
+        except NetworkSetupFailed:
             stop()
             proc.wait()
-            on_line(f"percel sandbox: the build network could not be set up: {exc}")
-            return NETWORK_SETUP_FAILED, False
+            raise
         with contextlib.closing(attachment) if attachment else contextlib.nullcontext():
             timed_out = supervise(proc, on_line, timeout, cancel, stop)
             if attachment:

@@ -120,13 +120,19 @@ class Attachment:
         self._allow = allow
         self._local = host_addresses()
         self._on_line = on_line
-        # Holding the namespace open lets the refusals be read after every process in it exited.
-        self._netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._slirp: subprocess.Popen | None = None
         self._exit_w: int | None = None
         try:
+            # Holding the namespace open lets the refusals be read after every process in it exited.
+            self._netns = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:  # the sandbox died before it could be attached
+            raise NetworkSetupFailed(f"the sandbox's network namespace is gone: {exc.strerror}") from None
+        try:
             self._start_slirp()
             self._nft("-f", "-", stdin=ruleset(allow=allow, local=self._local))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.close()
+            raise NetworkSetupFailed(str(exc)) from None
         except BaseException:
             self.close()
             raise
