@@ -243,6 +243,16 @@ def test_dns_resolves_through_the_slirp_forwarder(tmp_path, install):
 
 
 @needs_bwrap
+def test_dns_goes_only_to_the_forwarder(tmp_path, hosts):
+    # The admitted test host would answer on any port; port 53 is refused there all the same.
+    build = Build(make_sandbox(settings()), tmp_path)
+    build.run(f"node -e \"const r = new (require('dns').promises.Resolver)(); r.setServers(['{ADMITTED}']); "
+              f"r.resolve4('{REGISTRY}').then(a => console.log('A', a), e => console.log('DNS', e.code))\"")
+    assert f"percel sandbox: network access refused: {ADMITTED} port 53/udp, DNS is answered only by the " \
+        "sandbox's resolver (10.0.2.3)" in build.lines, build.log
+
+
+@needs_bwrap
 def test_npm_install_and_build_step_reach_the_registry_directly(tmp_path):
     build = Build(make_sandbox(settings()), tmp_path)
     result = build.run("env | grep -ci proxy; npm init -y > /dev/null && "

@@ -9,7 +9,8 @@ host, then gives it a way out before the command starts (bwrap --block-fd holds 
    `--enable-sandbox --enable-seccomp` confine slirp4netns itself, which parses the
    build's packets as root.
 2. An nftables table, installed INSIDE the namespace through nsenter, sees every packet
-   the build sends before slirp4netns does: DNS only to slirp's forwarder, no IPv6, never
+   the build sends before slirp4netns does: DNS (port 53) only to slirp's forwarder, which
+   asks the host's resolver; no IPv6; never
    loopback, link-local (169.254.169.254), multicast or this host's own addresses (slirp4netns
    would connect to those from the host), and no other non-public address unless
    BUILD_PROXY_ALLOW_CIDRS admits it. The build runs as uid 1000 without capabilities, so it
@@ -98,6 +99,7 @@ table inet {TABLE} {{
     oif "lo" accept
     ip daddr {SLIRP_DNS} udp dport 53 accept
     ip daddr {SLIRP_DNS} tcp dport 53 accept
+    meta l4proto {{ tcp, udp }} th dport 53 jump refuse
     meta nfproto ipv6 reject with icmpx type admin-prohibited
     ip daddr @never jump refuse
     ip daddr @allowed accept
@@ -179,19 +181,19 @@ class Attachment:
             log.warning("could not read the refused destinations: %s", exc)
             return
         for address, proto, port in refused_destinations(listing):
-            why = address_refusal(address, allow=self._allow, local=self._local) or "not allowed"
+            why = address_refusal(address, allow=self._allow, local=self._local) or (
+                f"DNS is answered only by the sandbox's resolver ({SLIRP_DNS})" if port == 53 else "not allowed")
             self._on_line(f"percel sandbox: network access refused: {address} port {port}/{proto}, {why}")
 
     def _stop_slirp(self) -> None:
+        """slirp4netns keeps no state worth a clean exit, so it is killed; the exit fd only
+        covers a runner that dies without getting here."""
+        if self._slirp is not None and self._slirp.poll() is None:
+            self._slirp.kill()
+            self._slirp.wait()
         if self._exit_w is not None:
             os.close(self._exit_w)
             self._exit_w = None
-        if self._slirp is not None and self._slirp.poll() is None:
-            try:
-                self._slirp.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self._slirp.kill()
-                self._slirp.wait()
 
     def close(self) -> None:
         self._stop_slirp()
