@@ -68,6 +68,9 @@ class Settings:
     # What builds reach: "public" (install and build: the internet, never our private networks)
     # or "registries" (install: only BUILD_REGISTRY_HOSTS through the proxy; build: nothing).
     build_network: str = "public"
+    # docker/podman network for BUILD_NETWORK=public, one the operator filters like the bwrap
+    # sandbox (build_runner/README.md); empty: containers keep --network none and the proxy.
+    build_container_network: str = ""
     # Hosts the install step may reach through the allow-list proxy (comma-separated, port 443).
     build_registry_hosts: str = "registry.npmjs.org,registry.yarnpkg.com"
     # Non-public CIDRs builds may still reach, in both network modes (a registry mirror on a private network).

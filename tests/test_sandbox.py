@@ -441,6 +441,21 @@ def test_container_install_uses_the_proxy_socket_not_a_bridge(tmp_path):
     assert argv[-5:] == ["node", "/run/percel-forward.js", "/run/percel/proxy.sock", "3128", "npm ci"]
 
 
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_container_public_network_is_the_operators_filtered_one(engine, tmp_path, caplog):
+    settings = Settings(build_network="public", build_container_network="percel-builds")
+    argv = ContainerSandbox(settings, engine=engine).argv("npm ci", workdir=tmp_path, home=tmp_path / "h", env={})
+    assert _flag_values(argv, "--network") == ["percel-builds"]
+    assert not any(arg.startswith("HTTPS_PROXY=") for arg in _flag_values(argv, "--env"))
+    assert argv[-4:] == ["node:22-bookworm-slim", "sh", "-c", "npm ci"]
+    # Without a named network, public mode is not faked with the engine's unfiltered bridge.
+    with caplog.at_level(logging.WARNING):
+        fallback = ContainerSandbox(Settings(build_network="public"), engine=engine)
+    assert "BUILD_NETWORK=public needs BUILD_CONTAINER_NETWORK" in caplog.text
+    argv = fallback.argv("npm ci", workdir=tmp_path, home=tmp_path / "h", env={})
+    assert _flag_values(argv, "--network") == ["none"]
+
+
 def test_explicit_engine_without_a_daemon_is_a_clear_error():
     for engine in ("docker", "podman"):
         if engine_answers(engine):
