@@ -1,4 +1,4 @@
-"""The bubblewrap backend: namespaces, a read-only system, cgroup limits, no network.
+"""The bubblewrap backend: namespaces, a read-only system, cgroup limits, a filtered network.
 
 One `run()` = one `bwrap` process tree:
 - --unshare-all + --unshare-user: own PID, IPC, UTS, cgroup, network and user
@@ -7,9 +7,11 @@ One `run()` = one `bwrap` process tree:
 - a read-only /usr (+ the /bin, /lib* links), a synthesized /etc with only what
   builds read (CA bundle, passwd/group/hosts), a size-bounded tmpfs /tmp; only
   the work directory and the private home are writable.
-- the network namespace is empty except loopback: the host's loopback (our Redis)
-  is unreachable, and so is everything else. For install, an allow-list proxy
-  listens on a UNIX socket bind-mounted into the sandbox (network.py).
+- its own network namespace, so the host's loopback (our Redis) is never reachable.
+  BUILD_NETWORK=public: the runner attaches slirp4netns and an nftables filter to it
+  before the command starts (public_network.py). BUILD_NETWORK=registries: it stays
+  empty except loopback, and for install an allow-list proxy listens on a UNIX socket
+  bind-mounted into the sandbox (network.py).
 - killing bwrap's pid-namespace init (pid 1 inside) makes the kernel kill every
   process of the namespace, setsid and double-forked daemons included
   (pid_namespaces(7)); --die-with-parent ties that init to the runner.
