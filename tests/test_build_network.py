@@ -273,14 +273,16 @@ def test_the_filter_cannot_be_changed_from_inside(tmp_path):
 
 @needs_bwrap
 @STEPS
-def test_without_the_filter_the_same_probes_get_through(tmp_path, hosts, monkeypatch, install):
-    # The control for the refusal tests: the test hosts are reachable through slirp4netns,
-    # so only the filter stands between a build and them.
+def test_without_the_filter_the_same_probes_get_through(tmp_path, hosts, host_servers, monkeypatch, install):
+    # The control for the refusal tests: the test hosts and the host's own addresses are
+    # reachable through slirp4netns, so only the filter stands between a build and them.
     monkeypatch.setattr(public_network, "ruleset", lambda **_: "table inet percel { }\n")
+    _, everywhere = host_servers
     build = Build(make_sandbox(settings()), tmp_path)
-    hosts.hits.clear()
-    build.run(f"curl -sS -m 5 http://{PRIVATE}:{PORT}/; curl -sS -m 5 http://{METADATA}:{PORT}/", network=install)
+    build.run(f"curl -sS -m 5 http://{PRIVATE}:{PORT}/; curl -sS -m 5 http://{METADATA}:{PORT}/; "
+              f"curl -sS -m 3 telnet://{own_address()}:{everywhere.port} </dev/null | head -1", network=install)
     assert f"hello from {PRIVATE}" in build.lines and f"hello from {METADATA}" in build.lines, build.log
+    assert "+PONG" in build.log
 
 
 @needs_bwrap
