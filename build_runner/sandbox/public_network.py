@@ -4,7 +4,10 @@ The sandbox keeps its own network namespace (bwrap --unshare-net). The runner, r
 host, then gives it a way out before the command starts (bwrap --block-fd holds it):
 
 1. slirp4netns attaches a TAP device to the namespace and carries its traffic as ordinary
-   sockets of the host (10.0.2.100/24, gateway 10.0.2.2, DNS forwarder 10.0.2.3).
+   sockets of the host (10.0.2.100/24, gateway 10.0.2.2, DNS forwarder 10.0.2.3). The runner
+   configures the device itself (`ip`, through nsenter) rather than with slirp4netns's
+   `--configure`, which also sets the namespace's `lo` up: racing bwrap's own loopback
+   setup, that failed 11 runs in 100 here ("bwrap: loopback: Failed RTM_NEWADDR").
    `--disable-host-loopback` stops 10.0.2.2 from reaching the host's 127.0.0.1;
    `--enable-sandbox --enable-seccomp` confine slirp4netns itself, which parses the
    build's packets as root.
@@ -44,9 +47,12 @@ from build_runner.sandbox.base import OnLine
 SLIRP4NETNS = "/usr/bin/slirp4netns"
 NSENTER = "/usr/bin/nsenter"
 NFT = "/usr/sbin/nft"
+IP = "/usr/bin/ip"
 # slirp4netns's defaults for --cidr 10.0.2.0/24 (slirp4netns(1)).
 SLIRP_NET = "10.0.2.0/24"
 SLIRP_DNS = "10.0.2.3"
+SLIRP_GATEWAY = "10.0.2.2"
+SANDBOX_ADDRESS = "10.0.2.100/24"
 TAP = "tap0"
 # 65520 is slirp4netns's largest MTU; its man page measures about 10x the throughput of 1500.
 MTU = 65520
@@ -67,7 +73,8 @@ class NetworkSetupFailed(RuntimeError):
 
 def public_network_problem() -> str | None:
     """None when this host has what BUILD_NETWORK=public needs, else why not."""
-    for tool, package in ((SLIRP4NETNS, "slirp4netns"), (NSENTER, "util-linux"), (NFT, "nftables")):
+    for tool, package in ((SLIRP4NETNS, "slirp4netns"), (NSENTER, "util-linux"), (NFT, "nftables"),
+                          (IP, "iproute2")):
         if not os.access(tool, os.X_OK):
             return f"{tool} not found (Debian package {package})"
     return None
@@ -131,6 +138,9 @@ class Attachment:
             raise NetworkSetupFailed(f"the sandbox's network namespace is gone: {exc.strerror}") from None
         try:
             self._start_slirp()
+            self._inside(IP, "-batch", "-", stdin=f"link set {TAP} mtu {MTU} up\n"
+                                                  f"addr add {SANDBOX_ADDRESS} dev {TAP}\n"
+                                                  f"route add default via {SLIRP_GATEWAY} dev {TAP}\n")
             self._nft("-f", "-", stdin=ruleset(allow=allow, local=self._local))
         except (OSError, subprocess.TimeoutExpired) as exc:
             self.close()
@@ -144,7 +154,7 @@ class Attachment:
         exit_r, self._exit_w = os.pipe()  # slirp4netns exits when our end closes (or we die)
         try:
             self._slirp = subprocess.Popen(
-                [SLIRP4NETNS, "--configure", f"--mtu={MTU}", "--disable-host-loopback", "--enable-sandbox",
+                [SLIRP4NETNS, f"--mtu={MTU}", "--disable-host-loopback", "--enable-sandbox",
                  "--enable-seccomp", f"--cidr={SLIRP_NET}", f"--ready-fd={ready_w}", f"--exit-fd={exit_r}",
                  "--netns-type=path", f"/proc/self/fd/{self._netns}", TAP],
                 pass_fds=(ready_w, exit_r, self._netns), stdin=subprocess.DEVNULL,
@@ -155,7 +165,7 @@ class Attachment:
         try:
             ready, _, _ = select.select([ready_r], [], [], SETUP_TIMEOUT)
             if not ready or os.read(ready_r, 1) != b"1":
-                raise NetworkSetupFailed(f"slirp4netns did not configure the network: {self._slirp_error()}")
+                raise NetworkSetupFailed(f"slirp4netns did not start: {self._slirp_error()}")
         finally:
             os.close(ready_r)
 
@@ -166,11 +176,15 @@ class Attachment:
         return self._slirp.stderr.read().decode(errors="replace").strip()[-500:] or "no output"
 
     def _nft(self, *args: str, stdin: str = "") -> str:
-        done = subprocess.run([NSENTER, f"--net=/proc/self/fd/{self._netns}", NFT, *args], input=stdin,
+        return self._inside(NFT, *args, stdin=stdin)
+
+    def _inside(self, tool: str, *args: str, stdin: str = "") -> str:
+        """Run `tool` (as the runner, root) in the sandbox's network namespace."""
+        done = subprocess.run([NSENTER, f"--net=/proc/self/fd/{self._netns}", tool, *args], input=stdin,
                               capture_output=True, text=True, timeout=SETUP_TIMEOUT, pass_fds=(self._netns,),
                               env={})
         if done.returncode != 0:
-            raise NetworkSetupFailed(f"nft {' '.join(args)}: {done.stderr.strip()[-500:]}")
+            raise NetworkSetupFailed(f"{os.path.basename(tool)} {' '.join(args)}: {done.stderr.strip()[-500:]}")
         return done.stdout
 
     def report_refusals(self) -> None:
