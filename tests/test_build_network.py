@@ -277,12 +277,16 @@ def test_without_the_filter_the_same_probes_get_through(tmp_path, hosts, host_se
     # The control for the refusal tests: the test hosts and the host's own addresses are
     # reachable through slirp4netns, so only the filter stands between a build and them.
     monkeypatch.setattr(public_network, "ruleset", lambda **_: "table inet percel { }\n")
-    _, everywhere = host_servers
+    loopback, everywhere = host_servers
+    loopback.accepted = 0
     build = Build(make_sandbox(settings()), tmp_path)
     build.run(f"curl -sS -m 5 http://{PRIVATE}:{PORT}/; curl -sS -m 5 http://{METADATA}:{PORT}/; "
-              f"curl -sS -m 3 telnet://{own_address()}:{everywhere.port} </dev/null | head -1", network=install)
+              f"curl -sS -m 3 telnet://{own_address()}:{everywhere.port} </dev/null | head -1; "
+              f"curl -sS -m 3 telnet://10.0.2.2:{loopback.port} </dev/null | head -1", network=install)
     assert f"hello from {PRIVATE}" in build.lines and f"hello from {METADATA}" in build.lines, build.log
     assert "+PONG" in build.log
+    # slirp4netns's --disable-host-loopback alone keeps the host's 127.0.0.1 out of reach.
+    assert loopback.accepted == 0
 
 
 @needs_bwrap
