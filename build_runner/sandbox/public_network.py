@@ -13,12 +13,12 @@ host, then gives it a way out before the command starts (bwrap --block-fd holds 
    build's packets as root.
 2. An nftables table, installed INSIDE the namespace through nsenter, sees every packet
    the build sends before slirp4netns does: DNS (port 53) only to slirp's forwarder, which
-   asks the host's resolver; no IPv6; never
-   loopback, link-local (169.254.169.254), multicast or this host's own addresses (slirp4netns
-   would connect to those from the host), and no other non-public address unless
-   BUILD_PROXY_ALLOW_CIDRS admits it. The build runs as uid 1000 without capabilities, so it
-   cannot change the table. A DNS answer pointing at a private address (rebinding) meets the
-   same table, since it filters addresses, not names.
+   asks the host's resolver; no IPv6; never loopback, link-local (169.254.169.254),
+   multicast or this host's own addresses (slirp4netns would connect to those from the
+   host), and no other non-public address unless BUILD_PROXY_ALLOW_CIDRS admits it. The
+   build runs as uid 1000 without capabilities, so it cannot change the table. A DNS answer
+   pointing at a private address (rebinding) meets the same table, since it filters
+   addresses, not names.
 3. Refused destinations are recorded in a set of the table; after the command the runner
    reads it and puts one line per destination in the build log.
 """
@@ -56,8 +56,8 @@ SANDBOX_ADDRESS = "10.0.2.100/24"
 TAP = "tap0"
 # 65520 is slirp4netns's largest MTU; its man page measures about 10x the throughput of 1500.
 MTU = 65520
-# How long the runner waits for bwrap to report the sandbox's pid and for slirp4netns to
-# configure the namespace (measured: 3 ms and 7 ms here) before giving the build up.
+# How long the runner waits for bwrap to report the sandbox's pid, for slirp4netns to start
+# and for each nsenter (measured: about 10, 5 and 4 ms here) before giving the build up.
 SETUP_TIMEOUT = 10.0
 TABLE = "percel"
 REFUSED_SET = "refused"
@@ -254,8 +254,6 @@ def read_child_pid(info_fd: int, timeout: float = SETUP_TIMEOUT) -> int | None:
         except (ValueError, KeyError):
             continue
     return None
-
-
 
 
 class PublicNetwork:
