@@ -54,7 +54,15 @@ def settings(**overrides) -> Settings:
 # --- the test's own network -----------------------------------------------------------------
 
 SERVER = r"""
-import http.server, sys
+import http.server, socket, sys, threading
+def udp_echo():
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", int(sys.argv[1])))
+    while True:
+        data, peer = sock.recvfrom(512)
+        print("udp", flush=True)
+        sock.sendto(b"echo " + data, peer)
+threading.Thread(target=udp_echo, daemon=True).start()
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = f"hello from {self.connection.getsockname()[0]}\n".encode()
@@ -207,6 +215,44 @@ def test_private_and_metadata_addresses_are_refused(tmp_path, hosts, install):
         in build.lines
     assert f"percel sandbox: network access refused: {METADATA} port {PORT}/tcp, a link-local address " \
         "(cloud metadata lives there)" in build.lines
+    time.sleep(0.2)
+    assert hosts.hits == []
+
+
+def udp_probe(address: str) -> str:
+    script = (f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)\n"
+              f"try:\n s.sendto(b'ping', ({address!r}, {PORT})); print('UDP', s.recv(64).decode())\n"
+              "except OSError as e:\n print('UDP FAILED', e)")
+    return f"python3 -c \"{script}\""
+
+
+@needs_bwrap
+def test_udp_reaches_the_admitted_server_and_not_a_private_one(tmp_path, hosts):
+    build = Build(make_sandbox(settings()), tmp_path)
+    hosts.hits.clear()
+    build.run(f"{udp_probe(ADMITTED)}; {udp_probe(PRIVATE)}")
+    assert build.lines[0] == "UDP echo ping", build.log
+    assert build.lines[1].startswith("UDP FAILED"), build.log
+    assert f"percel sandbox: network access refused: {PRIVATE} port {PORT}/udp, a private or reserved address" \
+        in build.lines
+    time.sleep(0.2)
+    assert hosts.hits == ["udp"]  # the admitted one only
+
+
+@needs_bwrap
+def test_a_name_resolving_to_a_private_address_is_refused(tmp_path, hosts):
+    # DNS rebinding: the filter judges the address a name resolves to, whatever the name.
+    # curl --resolve and node's `lookup` stand in for a DNS server answering with PRIVATE.
+    build = Build(make_sandbox(settings()), tmp_path)
+    hosts.hits.clear()
+    node = (f"require('http').get({{host: 'rebound.example', port: {PORT}, "
+            f"lookup: (h, o, cb) => o.all ? cb(null, [{{address: '{PRIVATE}', family: 4}}]) "
+            f": cb(null, '{PRIVATE}', 4)}}, "
+            "r => console.log('node OK', r.statusCode)).on('error', e => console.log('node FAILED', e.code))")
+    build.run(f"curl -sS -m 5 --resolve rebound.example:{PORT}:{PRIVATE} http://rebound.example:{PORT}/; "
+              f"node -e {json.dumps(node)}")
+    assert "Failed to connect to rebound.example" in build.log and "node FAILED ECONNREFUSED" in build.lines, \
+        build.log
     time.sleep(0.2)
     assert hosts.hits == []
 
