@@ -368,10 +368,13 @@ def test_registries_mode_keeps_the_build_offline(tmp_path, hosts):
 
 # --- without a sandbox -------------------------------------------------------------------------
 
+@needs_bwrap
 def test_public_mode_without_slirp4netns_refuses_to_start(monkeypatch):
     monkeypatch.setattr(public_network, "SLIRP4NETNS", "/nonexistent/slirp4netns")
-    with pytest.raises(SandboxUnavailable, match="BUILD_NETWORK=public needs /nonexistent/slirp4netns"):
-        make_sandbox(settings())
+    for backend in ("bwrap", "auto"):
+        with pytest.raises(SandboxUnavailable, match="BUILD_NETWORK=public needs /nonexistent/slirp4netns"):
+            make_sandbox(settings(build_sandbox=backend))
+    assert make_sandbox(settings(build_network="registries")).name == "bwrap"
 
 
 def test_unknown_network_mode_is_a_clear_error():

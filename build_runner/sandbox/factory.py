@@ -52,8 +52,11 @@ def _public_problem(settings: Settings) -> str | None:
 
 
 def _auto(settings: Settings, log: logging.Logger) -> Sandbox:
-    problem = bwrap_problem() or _public_problem(settings)
+    problem = bwrap_problem()
     if problem is None:
+        network_problem = _public_problem(settings)
+        if network_problem:  # bwrap works: a container would only hide the missing package
+            raise SandboxUnavailable(f"{network_problem}; install it or set BUILD_NETWORK=registries")
         return BwrapSandbox(settings, log=log)
     for engine in ("podman", "docker"):
         if engine_answers(engine):
