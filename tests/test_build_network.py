@@ -29,7 +29,7 @@ import pytest
 
 from build_runner.sandbox import SandboxUnavailable, make_sandbox, public_network
 from build_runner.sandbox.addresses import NON_PUBLIC_V4, host_addresses, parse_cidrs
-from build_runner.sandbox.public_network import refused_destinations, ruleset
+from build_runner.sandbox.public_network import refusal_line, refused_destinations, ruleset
 from chalicelib.settings import Settings
 from tests.test_sandbox import REGISTRY, Build, UpstreamProxy, registry_cidrs
 
@@ -211,9 +211,9 @@ def test_private_and_metadata_addresses_are_refused(tmp_path, hosts, install):
     build.run("; ".join(fetch(f"http://{address}:{PORT}/") for address in (PRIVATE, METADATA)), network=install)
     assert "OK" not in build.log and build.log.count("FAILED") == 4, build.log
     assert "node FAILED ECONNREFUSED" in build.lines
-    assert f"percel sandbox: network access refused: {PRIVATE} port {PORT}/tcp, a private or reserved address" \
+    assert f"percel sandbox: network access refused: {PRIVATE}:{PORT} is a private or reserved address" \
         in build.lines
-    assert f"percel sandbox: network access refused: {METADATA} port {PORT}/tcp, a link-local address " \
+    assert f"percel sandbox: network access refused: {METADATA}:{PORT} is a link-local address " \
         "(cloud metadata lives there)" in build.lines
     time.sleep(0.2)
     assert hosts.hits == []
@@ -233,7 +233,7 @@ def test_udp_reaches_the_admitted_server_and_not_a_private_one(tmp_path, hosts):
     build.run(f"{udp_probe(ADMITTED)}; {udp_probe(PRIVATE)}")
     assert build.lines[0] == "UDP echo ping", build.log
     assert build.lines[1].startswith("UDP FAILED"), build.log
-    assert f"percel sandbox: network access refused: {PRIVATE} port {PORT}/udp, a private or reserved address" \
+    assert f"percel sandbox: network access refused: {PRIVATE}:{PORT} is a private or reserved address (udp)" \
         in build.lines
     time.sleep(0.2)
     assert hosts.hits == ["udp"]  # the admitted one only
@@ -269,9 +269,9 @@ def test_host_loopback_and_own_addresses_are_refused(tmp_path, hosts, host_serve
     assert "PONG" not in build.log, build.log
     assert loopback.accepted == 0 and everywhere.accepted == 0
     # HOST_END is inside the allowed range: the host's own addresses are refused all the same.
-    assert f"percel sandbox: network access refused: {HOST_END} port {everywhere.port}/tcp, " \
+    assert f"percel sandbox: network access refused: {HOST_END}:{everywhere.port} is " \
         "an address of the build host" in build.lines
-    assert f"percel sandbox: network access refused: {own} port {everywhere.port}/tcp, " \
+    assert f"percel sandbox: network access refused: {own}:{everywhere.port} is " \
         "an address of the build host" in build.lines
 
 
@@ -294,8 +294,8 @@ def test_dns_goes_only_to_the_forwarder(tmp_path, hosts):
     build = Build(make_sandbox(settings()), tmp_path)
     build.run(f"node -e \"const r = new (require('dns').promises.Resolver)(); r.setServers(['{ADMITTED}']); "
               f"r.resolve4('{REGISTRY}').then(a => console.log('A', a), e => console.log('DNS', e.code))\"")
-    assert f"percel sandbox: network access refused: {ADMITTED} port 53/udp, DNS is answered only by the " \
-        "sandbox's resolver (10.0.2.3)" in build.lines, build.log
+    assert f"percel sandbox: network access refused: {ADMITTED}:53 is not the sandbox's DNS resolver " \
+        "(10.0.2.3), the only one a build may ask (udp)" in build.lines, build.log
 
 
 @needs_bwrap
@@ -402,6 +402,16 @@ def test_non_public_ranges_agree_with_the_standard_library():
         assert not net[1].is_global or net[1].is_multicast, net
     for public in ("1.1.1.1", "8.8.8.8", "104.16.0.1", "192.0.1.1", "198.20.0.1", "223.255.255.1"):
         assert not any(ipaddress.ip_address(public) in net for net in NON_PUBLIC_V4)
+
+
+def test_refusal_lines_read_like_the_proxys():
+    # "<host>:<port> is <why>", as the install proxy words its refusals.
+    metadata = ipaddress.ip_address(METADATA)
+    assert refusal_line(metadata, "tcp", 80, "a link-local address") == \
+        "percel sandbox: network access refused: 169.254.169.254:80 is a link-local address"
+    assert refusal_line(ipaddress.ip_address("1.1.1.1"), "udp", 53, None) == \
+        "percel sandbox: network access refused: 1.1.1.1:53 is not the sandbox's DNS resolver (10.0.2.3), " \
+        "the only one a build may ask (udp)"
 
 
 def test_refused_destinations_read_from_nft_json():

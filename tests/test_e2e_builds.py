@@ -208,7 +208,7 @@ def test_escape_attempts_fail_visibly_and_the_runner_carries_on(http, stack, tmp
     # or the public network's filter, which never lets the metadata address through.
     refusals = [line for line in lines if line.startswith("percel sandbox: network access refused: ")]
     assert any(line.startswith(("percel sandbox: network access refused: 127.0.0.1:",
-                                "percel sandbox: network access refused: 169.254.169.254 port 80/tcp"))
+                                "percel sandbox: network access refused: 169.254.169.254:80 is"))
                for line in refusals), lines
     assert not any(services.LOCAL_AWS["AWS_SECRET_ACCESS_KEY"] in line for line in lines)
     assert not any(os.path.exists(path) for path in targets)

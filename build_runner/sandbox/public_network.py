@@ -195,9 +195,8 @@ class Attachment:
             log.warning("could not read the refused destinations: %s", exc)
             return
         for address, proto, port in refused_destinations(listing):
-            why = address_refusal(address, allow=self._allow, local=self._local) or (
-                f"DNS is answered only by the sandbox's resolver ({SLIRP_DNS})" if port == 53 else "not allowed")
-            self._on_line(f"percel sandbox: network access refused: {address} port {port}/{proto}, {why}")
+            self._on_line(refusal_line(address, proto, port, address_refusal(address, allow=self._allow,
+                                                                              local=self._local)))
 
     def _stop_slirp(self) -> None:
         """slirp4netns keeps no state worth a clean exit, so it is killed; the exit fd only
@@ -223,6 +222,16 @@ class Attachment:
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def refusal_line(address: IPAddress, proto: str, port: int, why: str | None) -> str:
+    """The build-log line for one refused destination, worded like the install proxy's
+    ("<host>:<port> is ...") so the runner's error summary reads both alike."""
+    if why is None:
+        why = f"not the sandbox's DNS resolver ({SLIRP_DNS}), the only one a build may ask" if port == 53 \
+            else "not allowed"
+    over = "" if proto == "tcp" else f" ({proto})"
+    return f"percel sandbox: network access refused: {address}:{port} is {why}{over}"
 
 
 def refused_destinations(listing: dict) -> list[tuple[IPAddress, str, int]]:
