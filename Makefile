@@ -14,13 +14,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed system-deps
 
-# bubblewrap is the build sandbox; Debian ships it. Installed only when missing and we are root.
+# bubblewrap is the build sandbox; slirp4netns and nftables give it BUILD_NETWORK=public
+# (build_runner/README.md). Debian ships all three. Installed only when missing and we are root.
+SYSTEM_PACKAGES := /usr/bin/bwrap:bubblewrap /usr/bin/slirp4netns:slirp4netns /usr/sbin/nft:nftables
 system-deps:
-	@command -v bwrap >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    (apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
-	     (apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null)); \
-	  else echo "warning: bwrap missing; install bubblewrap for sandboxed builds" >&2; fi; }
+	    (apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null)); \
+	  else echo "warning: missing$$missing; install them for sandboxed builds" >&2; fi; fi
 
 run: install
 	PORT=$(PORT) RUNNERS=$(RUNNERS) $(PY) -m devstack

@@ -65,9 +65,15 @@ class Settings:
     build_cpus: float = 2.0
     # Image for docker/podman builds: Node LTS on Debian slim.
     build_image: str = "node:22-bookworm-slim"
+    # What builds reach: "public" (install and build: the internet, never our private networks)
+    # or "registries" (install: only BUILD_REGISTRY_HOSTS through the proxy; build: nothing).
+    build_network: str = "public"
+    # docker/podman network for BUILD_NETWORK=public, one the operator filters like the bwrap
+    # sandbox (build_runner/README.md); empty: containers keep --network none and the proxy.
+    build_container_network: str = ""
     # Hosts the install step may reach through the allow-list proxy (comma-separated, port 443).
     build_registry_hosts: str = "registry.npmjs.org,registry.yarnpkg.com"
-    # Non-public CIDRs the install proxy may still reach (a registry mirror on a private network).
+    # Non-public CIDRs builds may still reach, in both network modes (a registry mirror on a private network).
     build_proxy_allow_cidrs: str = ""
     # npm registry the runner downloads Node.js, npm, pnpm, yarn and bun from (integrity-checked).
     toolchain_registry_url: str = "https://registry.npmjs.org"

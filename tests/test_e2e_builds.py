@@ -165,7 +165,8 @@ done
 mkdir -p dist && echo '<h1>escape attempts done</h1>' > dist/index.html
 """
 
-# During install the only way out is the allow-list proxy: ask it for our Redis.
+# With BUILD_NETWORK=registries the install step's only way out is the allow-list proxy: ask it
+# for our Redis. (With public there is no proxy, and 127.0.0.1 is the sandbox's own loopback.)
 ESCAPE_INSTALL = r"""#!/bin/bash
 out=$(timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128 || exit 1
 printf "CONNECT 127.0.0.1:__REDIS_PORT__ HTTP/1.1\r\nHost: 127.0.0.1:__REDIS_PORT__\r\n\r\n" >&3
@@ -203,8 +204,12 @@ def test_escape_attempts_fail_visibly_and_the_runner_carries_on(http, stack, tmp
     expected |= {f"write {t}" for t in targets}
     assert set(attempts) == expected, lines
     assert set(attempts.values()) == {"blocked"}, [line for line in lines if "ESCAPED" in line]
-    # The proxy says why it refused, in the same log.
-    assert any(line.startswith("percel sandbox: network access refused: 127.0.0.1:") for line in lines)
+    # The sandbox says why it refused, in the same log: the install proxy (BUILD_NETWORK=registries)
+    # or the public network's filter, which never lets the metadata address through.
+    refusals = [line for line in lines if line.startswith("percel sandbox: network access refused: ")]
+    assert any(line.startswith(("percel sandbox: network access refused: 127.0.0.1:",
+                                "percel sandbox: network access refused: 169.254.169.254:80 is"))
+               for line in refusals), lines
     assert not any(services.LOCAL_AWS["AWS_SECRET_ACCESS_KEY"] in line for line in lines)
     assert not any(os.path.exists(path) for path in targets)
     assert http.site(deployment_id, "/")[2] == b"<h1>escape attempts done</h1>\n"

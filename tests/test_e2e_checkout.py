@@ -48,17 +48,18 @@ def test_an_install_that_writes_git_hooks_succeeds(http, stack, tmp_path):
 
 
 def test_a_refused_registry_host_is_named_in_the_error_line(http, stack, tmp_path):
-    """example.com is not on the install proxy's allow-list: refused before any byte is sent to it."""
+    """10.0.2.2 is the build network's gateway to the host: the filter refuses it inside the
+    sandbox, before any packet leaves, and the error line names it."""
     url = make_repo(tmp_path / "repo", {"index.html": PAGE})
-    install = "npm view left-pad version --registry=https://example.com/ --fetch-retries=0"
+    install = "npm view left-pad version --registry=https://10.0.2.2/ --fetch-retries=0"
     deployment_id = http.deploy({"repo_url": url, "install_command": install, "build_command": "true",
                                  "output_dir": "."})
     record = http.wait_for(deployment_id, timeout=180)
     assert record["status"] == "failed"
     first, *rest = record["error"].splitlines()
     assert first.startswith(f"install command `{install}` failed: exited with code ")
-    assert first.endswith("; network access to example.com:443 was refused "
-                          "(not on the registry allow-list)")
+    assert first.endswith("; network access to 10.0.2.2:443 was refused "
+                          "(a private or reserved address)")
     assert rest[0] == "--- last log lines ---"  # the log tail follows, as before
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from build_runner import frameworks
 from build_runner.errors import ProjectError
 from build_runner.frameworks import (
     BuildPlan,

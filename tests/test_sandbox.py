@@ -45,8 +45,10 @@ def registry_cidrs() -> str:
     return ",".join(f"{a}/{a.max_prefixlen}" for a in addresses if not a.is_global)
 
 
-SETTINGS = Settings(build_sandbox="bwrap", build_memory_mb=256, build_max_pids=128, build_max_file_mb=4,
-                    build_tmp_mb=16, build_proxy_allow_cidrs=registry_cidrs())
+# BUILD_NETWORK=registries: these tests pin the allow-list proxy's behaviour; the public
+# network has its own (tests/test_build_network.py).
+SETTINGS = Settings(build_sandbox="bwrap", build_network="registries", build_memory_mb=256, build_max_pids=128,
+                    build_max_file_mb=4, build_tmp_mb=16, build_proxy_allow_cidrs=registry_cidrs())
 
 
 class Build:
@@ -475,6 +477,21 @@ def test_container_install_uses_the_proxy_socket_not_a_bridge(tmp_path):
     assert f"{tmp_path / 'net'}:/run/percel:ro" in _flag_values(argv, "--volume")
     assert "HTTPS_PROXY=http://127.0.0.1:3128" in _flag_values(argv, "--env")
     assert argv[-5:] == ["node", "/run/percel-forward.js", "/run/percel/proxy.sock", "3128", "npm ci"]
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_container_public_network_is_the_operators_filtered_one(engine, tmp_path, caplog):
+    settings = Settings(build_network="public", build_container_network="percel-builds")
+    argv = ContainerSandbox(settings, engine=engine).argv("npm ci", workdir=tmp_path, home=tmp_path / "h", env={})
+    assert _flag_values(argv, "--network") == ["percel-builds"]
+    assert not any(arg.startswith("HTTPS_PROXY=") for arg in _flag_values(argv, "--env"))
+    assert argv[-4:] == ["node:22-bookworm-slim", "sh", "-c", "npm ci"]
+    # Without a named network, public mode is not faked with the engine's unfiltered bridge.
+    with caplog.at_level(logging.WARNING):
+        fallback = ContainerSandbox(Settings(build_network="public"), engine=engine)
+    assert "BUILD_NETWORK=public needs BUILD_CONTAINER_NETWORK" in caplog.text
+    argv = fallback.argv("npm ci", workdir=tmp_path, home=tmp_path / "h", env={})
+    assert _flag_values(argv, "--network") == ["none"]
 
 
 def test_explicit_engine_without_a_daemon_is_a_clear_error():

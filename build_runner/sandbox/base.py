@@ -202,10 +202,11 @@ def signal_name(signum: int) -> str:
         return str(signum)
 
 
-def spawn(argv: list[str], *, cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+def spawn(argv: list[str], *, cwd: Path, env: dict[str, str], pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """Start argv in its own session so that one killpg reaches the whole group."""
     return subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                            pass_fds=pass_fds)
 
 
 def format_seconds(seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""The bubblewrap backend: namespaces, a read-only system, cgroup limits, no network.
+"""The bubblewrap backend: namespaces, a read-only system, cgroup limits, a filtered network.
 
 One `run()` = one `bwrap` process tree:
 - --unshare-all + --unshare-user: own PID, IPC, UTS, cgroup, network and user
@@ -7,9 +7,11 @@ One `run()` = one `bwrap` process tree:
 - a read-only /usr (+ the /bin, /lib* links), a synthesized /etc with only what
   builds read (CA bundle, passwd/group/hosts), a size-bounded tmpfs /tmp; only
   the work directory and the private home are writable.
-- the network namespace is empty except loopback: the host's loopback (our Redis)
-  is unreachable, and so is everything else. For install, an allow-list proxy
-  listens on a UNIX socket bind-mounted into the sandbox (network.py).
+- its own network namespace, so the host's loopback (our Redis) is never reachable.
+  BUILD_NETWORK=public: the runner attaches slirp4netns and an nftables filter to it
+  before the command starts (public_network.py). BUILD_NETWORK=registries: it stays
+  empty except loopback, and for install an allow-list proxy listens on a UNIX socket
+  bind-mounted into the sandbox (network.py).
 - killing bwrap's pid-namespace init (pid 1 inside) makes the kernel kill every
   process of the namespace, setsid and double-forked daemons included
   (pid_namespaces(7)); --die-with-parent ties that init to the runner.
@@ -54,6 +56,7 @@ from build_runner.sandbox.network import (
     forwarder_argv,
     proxy_env,
 )
+from build_runner.sandbox.public_network import Gate, NetworkSetupFailed, PublicNetwork, resolv_conf
 from chalicelib.settings import Settings
 
 BWRAP = "/usr/bin/bwrap"
@@ -101,15 +104,20 @@ def system_mounts() -> list[str]:
     return args
 
 
-def etc_mounts(private: Path) -> list[str]:
-    """A minimal /etc: the host's user database is replaced by one build user."""
+def etc_mounts(private: Path, *, resolver: bool = False) -> list[str]:
+    """A minimal /etc: the host's user database is replaced by one build user; with
+    `resolver`, resolv.conf names the public network's DNS forwarder."""
     (private / "passwd").write_text(f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
                                     f"build:x:{SANDBOX_UID}:{SANDBOX_GID}:build:/home/build:/bin/sh\n"
                                     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
     (private / "group").write_text(f"root:x:0:\nbuild:x:{SANDBOX_GID}:\nnogroup:x:65534:\n")
     (private / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+    names = ["passwd", "group", "hosts"]
+    if resolver:
+        (private / "resolv.conf").write_text(resolv_conf())
+        names.append("resolv.conf")
     args = ["--dir", "/etc"]
-    for name in ("passwd", "group", "hosts"):
+    for name in names:
         args += ["--ro-bind", str(private / name), f"/etc/{name}"]
     for path in ETC_READ_ONLY:
         args += ["--ro-bind-try", path, path]
@@ -123,6 +131,8 @@ class BwrapSandbox:
         self._settings = settings
         self._log = log or logging.getLogger(__name__)
         self._network = InstallNetwork(settings)
+        # BUILD_NETWORK=public: both steps get the filtered public network (public_network.py).
+        self._public = PublicNetwork(self._network.allow_cidrs) if settings.build_network == "public" else None
         swept = sweep_abandoned()
         if swept:
             self._log.info("removed %d build cgroups left by runners that died", swept)
@@ -138,14 +148,20 @@ class BwrapSandbox:
         try:
             with contextlib.ExitStack() as stack:
                 child_env = base_env(str(home), env, path=tool_path(tools))
-                if network:
+                # In public mode the install step still gets the proxy when the runner itself
+                # reaches the registry only through one (HTTPS_PROXY).
+                use_proxy = network and (self._public is None or self._network.has_upstream)
+                if use_proxy:
                     stack.enter_context(self._network.proxy(private / "net", on_line))
                     child_env.update(proxy_env())
-                argv = self.launcher(cgroup) + self.argv(command, workdir=workdir, home=home,
-                                                         private=private, network=network, tools=tools)
+                gate = stack.enter_context(contextlib.closing(Gate())) if self._public else None
+                argv = self.launcher(cgroup) + self.argv(command, workdir=workdir, home=home, private=private,
+                                                         network=use_proxy, gate=gate, tools=tools)
                 returncode, timed_out = self._execute(argv, workdir, child_env, timeout, on_line, cgroup,
-                                                      cancel)
+                                                      cancel, gate)
             limit = cgroup.limit_hit()
+        except NetworkSetupFailed as exc:  # the command never ran
+            return RunResult(None, False, f"the build network could not be set up: {exc}")
         finally:
             if not (cgroup.kill_all() and cgroup.remove()):
                 self._log.error("build processes survived in %s; cgroup left in place", cgroup.pids)
@@ -156,16 +172,28 @@ class BwrapSandbox:
                       file_limit_mb=self._settings.build_max_file_mb)
 
     def _execute(self, argv: list[str], workdir: Path, env: dict[str, str], timeout: float,
-                 on_line: OnLine, cgroup: BuildCgroup,
-                 cancel: Cancel | None = None) -> tuple[int, bool]:
-        proc = spawn(argv, cwd=workdir, env=env)
+                 on_line: OnLine, cgroup: BuildCgroup, cancel: Cancel | None = None,
+                 gate: Gate | None = None) -> tuple[int, bool]:
+        proc = spawn(argv, cwd=workdir, env=env, pass_fds=gate.child_fds if gate else ())
 
         def stop() -> None:
             # Killing bwrap takes its pid namespace down (--die-with-parent on the inner init);
             # sweeping the cgroup as well covers anything that raced the kill.
             kill_group(proc.pid)
             cgroup.kill_all()
-        timed_out = supervise(proc, on_line, timeout, cancel, stop)
+        if gate is None or self._public is None:
+            timed_out = supervise(proc, on_line, timeout, cancel, stop)
+            return proc.returncode, timed_out
+        try:
+            attachment = gate.open(self._public, on_line)
+        except NetworkSetupFailed:
+            stop()
+            proc.wait()
+            raise
+        with contextlib.closing(attachment) if attachment else contextlib.nullcontext():
+            timed_out = supervise(proc, on_line, timeout, cancel, stop)
+            if attachment:
+                attachment.report_refusals()
         return proc.returncode, timed_out
 
     def launcher(self, cgroup: BuildCgroup) -> list[str]:
@@ -175,12 +203,12 @@ class BwrapSandbox:
                 PRLIMIT, f"--fsize={self._settings.build_max_file_mb * MiB}", "--"]
 
     def argv(self, command: str, *, workdir: Path, home: Path, private: Path, network: bool = False,
-             tools: Sequence[Path] = ()) -> list[str]:
+             gate: Gate | None = None, tools: Sequence[Path] = ()) -> list[str]:
         tmp_bytes = self._settings.build_tmp_mb * MiB
         argv = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID),
                 "--disable-userns", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                 "--hostname", "percel-build",
-                *system_mounts(), *etc_mounts(private),
+                *system_mounts(), *etc_mounts(private, resolver=gate is not None),
                 "--proc", "/proc", "--dev", "/dev",
                 "--size", str(tmp_bytes), "--tmpfs", "/tmp",
                 "--bind", str(home), str(home), "--bind", str(workdir), str(workdir)]
@@ -189,6 +217,8 @@ class BwrapSandbox:
         if network:
             argv += ["--dir", "/run", "--ro-bind", str(private / "net"), SOCKET_DIR,
                      "--ro-bind", str(FORWARDER), FORWARDER_MOUNT]
+        if gate is not None:  # held before the command until the public network is attached
+            argv += gate.bwrap_args()
         # bwrap builds the root in a tmpfs; freeze it so /etc, /run and / itself are read-only too.
         argv += ["--remount-ro", "/", "--chdir", str(workdir), "--"]
         if not network:

@@ -5,10 +5,13 @@ either. The container gets a read-only root, uid 1000, no capabilities,
 no-new-privileges, memory/pids/CPU/file-size limits, a bounded tmpfs /tmp and only
 the work directory and home as writable bind mounts.
 
-Network: always `--network none`. For the install step the same allow-list proxy as
-the bwrap backend (network.py) is reached through its UNIX socket mounted into the
-container, rather than a bridge network: a bridge reaches the host's private networks
-and 169.254.169.254 (cloud metadata), which a build must never reach.
+Network: `--network none` unless BUILD_NETWORK=public names a network in
+BUILD_CONTAINER_NETWORK. With none, the install step reaches the same allow-list proxy as
+the bwrap backend (network.py) through its UNIX socket mounted into the container. An
+engine's own bridge reaches the host's private networks and 169.254.169.254 (cloud
+metadata), which a build must never reach, so public mode uses only a network the operator
+named, having filtered it as the bwrap sandbox filters its own (build_runner/README.md);
+without one, containers keep the registries behaviour and the runner says so at start.
 
 Secrets: build env values are passed as `-e NAME` (value taken from the CLI's own
 environment, docs.docker.com/reference/cli/docker/container/run/#env), never in argv,
@@ -79,6 +82,11 @@ class ContainerSandbox:
         self._settings = settings
         self._log = log or logging.getLogger(__name__)
         self._network = InstallNetwork(settings)
+        # BUILD_NETWORK=public: both steps join the operator's filtered network, if named.
+        self._public_network = settings.build_container_network if settings.build_network == "public" else ""
+        if settings.build_network == "public" and not self._public_network:
+            self._log.warning("BUILD_NETWORK=public needs BUILD_CONTAINER_NETWORK with %s (a network filtered "
+                              "as build_runner/README.md describes); builds get the registries network", engine)
 
     def run(self, command: str, *, workdir: Path, home: Path, env: dict[str, str], network: bool,
             timeout: float, on_line: OnLine, cancel: Cancel | None = None,
@@ -89,10 +97,11 @@ class ContainerSandbox:
         try:
             give_to_build_user(workdir, home)
             with contextlib.ExitStack() as stack:
-                if network:
+                use_proxy = network and not self._public_network
+                if use_proxy:
                     stack.enter_context(self._proxy(private, on_line))
                 argv = self.argv(command, workdir=workdir, home=home, env=env,
-                                 network_dir=private / "net" if network else None, name=container,
+                                 network_dir=private / "net" if use_proxy else None, name=container,
                                  tools=tools)
                 proc = spawn(argv, cwd=workdir, env=cli_env(env))
 
@@ -123,7 +132,7 @@ class ContainerSandbox:
                 "--memory", f"{s.build_memory_mb}m", "--memory-swap", f"{s.build_memory_mb}m",
                 "--pids-limit", str(s.build_max_pids), "--cpus", f"{s.build_cpus:g}",
                 "--ulimit", f"fsize={s.build_max_file_mb * MiB}:{s.build_max_file_mb * MiB}",
-                "--network", "none",
+                "--network", self._public_network or "none",
                 "--tmpfs", f"/tmp:rw,nosuid,nodev,size={s.build_tmp_mb}m",
                 "--volume", f"{workdir}:{workdir}:rw", "--volume", f"{home}:{home}:rw",
                 "--workdir", str(workdir)]

@@ -13,12 +13,17 @@ from build_runner.sandbox.base import Sandbox, SandboxUnavailable
 from build_runner.sandbox.bwrap import BwrapSandbox, bwrap_problem
 from build_runner.sandbox.containers import ContainerSandbox, engine_answers
 from build_runner.sandbox.plain import NoneSandbox
+from build_runner.sandbox.public_network import public_network_problem
 from chalicelib.settings import Settings
+
+NETWORK_MODES = ("public", "registries")
 
 
 def make_sandbox(settings: Settings, *, log: logging.Logger | None = None) -> Sandbox:
     """The backend named by settings.build_sandbox; "auto" picks the strongest that works here."""
     log = log or logging.getLogger(__name__)
+    if settings.build_network not in NETWORK_MODES:
+        raise SandboxUnavailable(f"unknown BUILD_NETWORK={settings.build_network!r}: use public or registries")
     choice = settings.build_sandbox.strip().lower()
     if choice == "none":
         log.warning("BUILD_SANDBOX=none: builds run WITHOUT isolation; never use this with untrusted repositories")
@@ -26,7 +31,7 @@ def make_sandbox(settings: Settings, *, log: logging.Logger | None = None) -> Sa
     if choice == "auto":
         return _auto(settings, log)
     if choice == "bwrap":
-        problem = bwrap_problem()
+        problem = bwrap_problem() or _public_problem(settings)
         if problem:
             raise SandboxUnavailable(f"BUILD_SANDBOX=bwrap but bubblewrap does not work here: {problem}")
         return BwrapSandbox(settings, log=log)
@@ -39,9 +44,19 @@ def make_sandbox(settings: Settings, *, log: logging.Logger | None = None) -> Sa
                              "use auto, bwrap, docker, podman or none")
 
 
+def _public_problem(settings: Settings) -> str | None:
+    """Why bwrap cannot give builds BUILD_NETWORK=public here; the runner refuses rather than
+    silently falling back to a different network."""
+    problem = public_network_problem() if settings.build_network == "public" else None
+    return f"BUILD_NETWORK=public needs {problem}" if problem else None
+
+
 def _auto(settings: Settings, log: logging.Logger) -> Sandbox:
     problem = bwrap_problem()
     if problem is None:
+        network_problem = _public_problem(settings)
+        if network_problem:  # bwrap works: a container would only hide the missing package
+            raise SandboxUnavailable(f"{network_problem}; install it or set BUILD_NETWORK=registries")
         return BwrapSandbox(settings, log=log)
     for engine in ("podman", "docker"):
         if engine_answers(engine):

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
+from build_runner.sandbox.addresses import IPAddress, IPNetwork, address_refusal, host_addresses, parse_cidrs
 from build_runner.sandbox.base import OnLine
 from chalicelib.settings import Settings
 
@@ -54,9 +55,6 @@ FORWARDER = Path(__file__).with_name("forward.js")
 FORWARDER_MOUNT = "/run/percel-forward.js"
 FORWARD_PORT = 3128
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 log = logging.getLogger(__name__)
 
 
@@ -70,48 +68,6 @@ class Refused(Exception):
 
 def parse_hosts(value: str) -> frozenset[str]:
     return frozenset(h.strip().lower().rstrip(".") for h in value.split(",") if h.strip())
-
-
-def parse_cidrs(value: str) -> tuple[IPNetwork, ...]:
-    return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in value.split(",") if c.strip())
-
-
-def host_addresses() -> frozenset[IPAddress]:
-    """Every address of this machine's interfaces (a service bound to 0.0.0.0 listens on all of them)."""
-    found: set[IPAddress] = set()
-    try:  # IPv4: "/32 host LOCAL" leaves of the local routing table
-        lines = Path("/proc/net/fib_trie").read_text().splitlines()
-        for prev, line in zip(lines, lines[1:], strict=False):
-            if "/32 host LOCAL" in line and "|--" in prev:
-                found.add(ipaddress.ip_address(prev.split("|--")[1].strip()))
-    except (OSError, ValueError):
-        pass
-    try:  # IPv6: first column is the address in 32 hex digits
-        for line in Path("/proc/net/if_inet6").read_text().splitlines():
-            found.add(ipaddress.IPv6Address(int(line.split()[0], 16)))
-    except (OSError, ValueError, IndexError):
-        pass
-    return frozenset(found)
-
-
-def address_refusal(address: IPAddress, *, allow: tuple[IPNetwork, ...] = (),
-                    local: frozenset[IPAddress] = frozenset()) -> str | None:
-    """Why the proxy must not connect to `address`, or None when it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    if address.is_loopback or address.is_unspecified:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address (cloud metadata lives there)"
-    if address in local:
-        return "an address of the build host"
-    if address.is_multicast:
-        return "a multicast address"
-    if any(address in net for net in allow):
-        return None
-    if not address.is_global:
-        return "a private or reserved address"
-    return None
 
 
 @dataclass
@@ -354,6 +310,15 @@ class InstallNetwork:
         self._allow_cidrs = parse_cidrs(settings.build_proxy_allow_cidrs)
         # The runner's own way out, when it has one (this machine reaches npm directly).
         self._upstream = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy") or None
+
+    @property
+    def allow_cidrs(self) -> tuple[IPNetwork, ...]:
+        return self._allow_cidrs
+
+    @property
+    def has_upstream(self) -> bool:
+        """True when the runner itself reaches the internet only through an HTTP proxy."""
+        return self._upstream is not None
 
     def proxy(self, directory: Path, on_line: OnLine) -> AllowListProxy:
         """A proxy serving `directory`/proxy.sock (the backend mounts `directory` at SOCKET_DIR);
