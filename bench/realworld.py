@@ -22,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,11 @@ from devstack import services
 
 DEPLOY_TIMEOUT = 1800.0
 SCAFFOLD_TIMEOUT = 600.0
-# The package managers' own versions, pinned like the scaffolders (each the registry's latest
-# when this was written); corepack fetches them from the npm registry.
+# The package managers' own versions, pinned like the scaffolders; corepack fetches them from
+# the npm registry. pnpm 12 is the registry's latest; pnpm 10 is the previous major, what most
+# pnpm projects still pin in packageManager.
 PNPM = "pnpm@12.21.0"
+PNPM_10 = "pnpm@10.34.8"
 YARN_CLASSIC = "yarn@1.22.22"
 YARN_BERRY = "4.18.1"
 
@@ -63,6 +66,7 @@ class App:
     change: str = ""             # a config change the framework's docs require for static output
     edit: Callable[[Path], None] | None = None
     pm_field: bool = True        # write package.json's packageManager (pnpm and yarn only)
+    pnpm: str = PNPM             # the pnpm that writes the lockfile (and packageManager)
 
 
 def vite(template: str) -> str:
@@ -71,12 +75,25 @@ def vite(template: str) -> str:
 
 def next_export(app: Path) -> None:
     # nextjs.org/docs/app/guides/static-exports: `output: "export"` writes out/.
-    config = app / "next.config.ts"
+    config = next(app.glob("next.config.*"))
     text = config.read_text()
-    opening = "const nextConfig: NextConfig = {"
-    if opening not in text:
-        raise RuntimeError(f"next.config.ts has no `{opening}` to add output: 'export' to")
-    config.write_text(text.replace(opening, opening + '\n  output: "export",', 1))
+    opening = re.search(r"const nextConfig(: NextConfig)? = \{", text)
+    if opening is None:
+        raise CommandFailed(f"edit {config.name}", 1, "no `const nextConfig = {` to add output: 'export' to")
+    config.write_text(text[:opening.end()] + '\n  output: "export",' + text[opening.end():])
+    # The pages router's API routes cannot be exported (nextjs.org/docs/pages/guides/static-exports).
+    shutil.rmtree(app / "pages" / "api", ignore_errors=True)
+
+
+def pin_vite(app: Path) -> None:
+    """vite 8.4.0 added an optional dependency (napi-windows-process-start-time) that the registry
+    reachable here answers 404 for: npm leaves it out of the lockfile, but yarn classic and berry
+    refuse to lock. Pinned to 8.3.0 (no such dependency) for the yarn apps only."""
+    package_json = app / "package.json"
+    package = json.loads(package_json.read_text())
+    package["devDependencies"]["vite"] = "8.3.0"
+    package["resolutions"] = {"vite": "8.3.0"}
+    package_json.write_text(json.dumps(package, indent=2) + "\n")
 
 
 def prerender_all(app: Path) -> None:
@@ -84,27 +101,34 @@ def prerender_all(app: Path) -> None:
     (app / "src" / "routes" / "+layout.ts").write_text("export const prerender = true;\n")
 
 
+PIN_VITE = "package.json: vite pinned to 8.3.0 (this machine's registry lacks a dependency of 8.4.0)"
+NEXT = "npx create-next-app@16.4.3 app --yes --skip-install --disable-git --use-npm"
+
 APPS: tuple[App, ...] = (
     App("vite-react", "React (Vite)", "npm", "create-vite@9.3.0", vite("react-ts"), "/some/route"),
     App("vite-vanilla", "vanilla TS (Vite)", "npm", "create-vite@9.3.0", vite("vanilla-ts"), "/some/route"),
     App("vite-vue", "Vue (Vite)", "pnpm", "create-vite@9.3.0", vite("vue-ts"), "/some/route",
         pm_field=False),
-    App("vite-svelte", "Svelte (Vite)", "yarn", "create-vite@9.3.0", vite("svelte-ts"), "/some/route"),
-    App("vite-preact", "Preact (Vite)", "yarn-berry", "create-vite@9.3.0", vite("preact-ts"), "/some/route"),
+    App("vite-svelte", "Svelte (Vite)", "yarn", "create-vite@9.3.0", vite("svelte-ts"), "/some/route",
+        change=PIN_VITE, edit=pin_vite),
+    App("vite-preact", "Preact (Vite)", "yarn-berry", "create-vite@9.3.0", vite("preact-ts"),
+        "/some/route", change=PIN_VITE, edit=pin_vite),
     App("vite-solid", "Solid (Vite)", "pnpm", "create-vite@9.3.0", vite("solid-ts"), "/some/route"),
     App("create-vue", "Vue + Vue Router", "npm", "create-vue@3.24.0",
         "npx create-vue@3.24.0 app --ts --router", "/about"),
     App("sveltekit", "SvelteKit (adapter-static)", "pnpm", "sv@0.17.1",
         'npx sv@0.17.1 create app --template minimal --types ts '
-        '--add sveltekit-adapter="adapter:static" --no-install', "/some/route", output="build",
+        '--add sveltekit-adapter="adapter:static" --no-install', "/some/route", output="build", pnpm=PNPM_10,
         change="src/routes/+layout.ts: `export const prerender = true` (adapter-static)",
         edit=prerender_all),
     App("docusaurus", "Docusaurus (classic)", "npm", "create-docusaurus@3.10.2",
         "npx create-docusaurus@3.10.2 app classic --javascript --skip-install -p npm",
         "/docs/intro", multi_page=True, output="build"),
-    App("nextjs", "Next.js (static export)", "npm", "create-next-app@16.4.3",
-        "npx create-next-app@16.4.3 app --yes --skip-install --disable-git --use-npm",
+    App("nextjs", "Next.js app router (export)", "yarn", "create-next-app@16.4.3", NEXT,
         "/some/route", output="out", change='next.config.ts: `output: "export"`', edit=next_export),
+    App("nextjs-pages", "Next.js pages router (export)", "yarn-berry", "create-next-app@16.4.3",
+        NEXT + " --no-app --no-tailwind --js", "/some/route", output="out",
+        change='next.config.mjs: `output: "export"`; pages/api removed', edit=next_export),
     App("angular", "Angular", "npm", "@angular/cli@21.2.27",
         "npx @angular/cli@21.2.27 new app --defaults --skip-git --skip-install",
         "/some/route", output="dist/app/browser"),
@@ -121,13 +145,31 @@ SKIPPED = (
 
 # --- shell ------------------------------------------------------------------------------------
 
+class CommandFailed(RuntimeError):
+    """A shell command exited non-zero; `line` is the output line that says why."""
+
+    def __init__(self, command: str, code: int, output: str) -> None:
+        self.line = error_line(output)
+        super().__init__(f"`{command}` exited {code}: {self.line}")
+
+
+def error_line(output: str) -> str:
+    """The first line that names an error, else the last line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    named = [line for line in lines if re.search(r"\berr(or)?\b|YN0035|ERR_|failed", line, re.I)
+             and not line.lower().startswith(("npm error a complete log", "info visit"))]
+    return ((named or lines or [""])[0])[:300]
+
+
 def sh(command: str, cwd: Path, env: dict | None = None, timeout: float = SCAFFOLD_TIMEOUT) -> str:
-    """Run a shell command; raises RuntimeError carrying its last output lines when it fails."""
-    result = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True,
-                            timeout=timeout, env={**os.environ, **(env or {})})
+    """Run a shell command; raises CommandFailed when it exits non-zero."""
+    try:
+        result = subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True,
+                                timeout=timeout, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired:
+        raise CommandFailed(command, -1, f"timed out after {timeout:g} s") from None
     if result.returncode != 0:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-        raise RuntimeError(f"`{command}` exited {result.returncode}:\n" + "\n".join(tail))
+        raise CommandFailed(command, result.returncode, result.stdout + "\n" + result.stderr)
     return result.stdout
 
 
@@ -161,8 +203,8 @@ def write_lockfile(app: App, repo: Path) -> None:
         sh("npm install --package-lock-only --no-audit --no-fund", repo, SCAFFOLD_ENV)
     elif app.pm == "pnpm":
         if app.pm_field:
-            set_package_manager(repo, PNPM)
-        sh(f"npx {PNPM} install --lockfile-only", repo, SCAFFOLD_ENV)
+            set_package_manager(repo, app.pnpm)
+        sh(f"npx {app.pnpm} install --lockfile-only", repo, SCAFFOLD_ENV)
     elif app.pm == "yarn":
         set_package_manager(repo, YARN_CLASSIC)
         # yarn classic has no lockfile-only mode: install, then drop node_modules.
@@ -190,7 +232,7 @@ def hand_commands(pm: str) -> str:
     }[pm]
 
 
-def by_hand(app: App, repo: Path, scratch: Path) -> tuple[float, Path]:
+def by_hand(app: App, repo: Path, scratch: Path, notes: list[str]) -> tuple[float, Path]:
     """Seconds for install + build in a fresh copy, with a fresh (empty) HOME; the output folder."""
     work, home = scratch / "work", scratch / "home"
     home.mkdir(parents=True)
@@ -199,11 +241,23 @@ def by_hand(app: App, repo: Path, scratch: Path) -> tuple[float, Path]:
            "XDG_CACHE_HOME": str(home / ".cache"), "XDG_DATA_HOME": str(home / ".local/share")}
     if app.pm == "pnpm" and not app.pm_field:
         # No packageManager field: a user runs the pnpm they have, the one that wrote the lockfile.
-        command = hand_commands("pnpm").replace("corepack pnpm", f"corepack {PNPM}")
+        command = hand_commands("pnpm").replace("corepack pnpm", f"corepack {app.pnpm}")
     else:
         command = hand_commands(app.pm)
+    install, build = command.split(" && ")
     started = time.perf_counter()
-    sh(command, work, env, timeout=DEPLOY_TIMEOUT)
+    try:
+        sh(install, work, env, timeout=DEPLOY_TIMEOUT)
+    except CommandFailed as refused:
+        if app.pm != "npm" or "in sync" not in str(refused) and "Missing:" not in str(refused):
+            raise
+        # npm ci refuses a lockfile that lacks an optional dependency the registry did not
+        # serve when the lockfile was written; a user runs npm install then. The refusal
+        # comes before any download, so the cache is still cold: time the install alone.
+        notes.append(f"by hand: `npm ci` refused the lockfile ({refused.line}); timed `npm install`")
+        started = time.perf_counter()
+        sh("npm install --no-audit --no-fund", work, env, timeout=DEPLOY_TIMEOUT)
+    sh(build, work, env, timeout=DEPLOY_TIMEOUT)
     return time.perf_counter() - started, work / app.output
 
 
@@ -356,29 +410,32 @@ class Result:
     notes: list[str] = field(default_factory=list)
 
 
-def first_line(text: str) -> str:
-    line = next((line for line in text.strip().splitlines() if line.strip()), "")
-    return line if len(line) <= 300 else line[:297] + "..."
+def failure(error: str) -> str:
+    """The error's first line (percel's one-line reason), then the log line that names the
+    cause when the reason alone does not (a failed install's ERR_PNPM_..., a bundler's Error:)."""
+    first, _, tail = error.strip().partition("\n")
+    cause = error_line(tail) if tail.strip() else ""
+    return first[:300] + (f" -- {cause}" if cause and cause not in first else "")
 
 
 def run_app(app: App, root: Path, stack: services.Stack, hand_first: bool) -> Result:
     result = Result(app)
     try:
         repo = scaffold(app, root / "repos")
-    except Exception as error:  # a scaffolder that fails is a result, not a crash
-        result.deployed = "not scaffolded: " + first_line(str(error))
+    except CommandFailed as error:  # a scaffolder that fails is a result, not a crash
+        result.deployed = "not scaffolded: " + str(error)
         return result
     hand_output: Path | None = None
 
     def hand() -> None:
         nonlocal hand_output
         try:
-            result.hand, output = by_hand(app, repo, root / "hand" / app.name)
+            result.hand, output = by_hand(app, repo, root / "hand" / app.name, result.notes)
             hand_output = output if (output / "index.html").is_file() else None
             if hand_output is None:
                 result.notes.append(f"hand build wrote no {app.output}/index.html")
-        except Exception as error:
-            result.notes.append("hand build failed: " + " | ".join(str(error).splitlines()[-4:]))
+        except CommandFailed as error:
+            result.notes.append(f"by hand failed: {error}")
 
     def percel() -> None:
         seconds, record = deploy(stack.api_url, repo)
@@ -386,7 +443,7 @@ def run_app(app: App, root: Path, stack: services.Stack, hand_first: bool) -> Re
             result.deployed, result.percel = "yes", seconds
             result.notes.append(f"detected {record.get('framework')}")
         else:
-            result.deployed = f"no: {first_line(record.get('error') or record['status'])}"
+            result.deployed = "no: " + failure(record.get("error") or record["status"])
         result.deployment_id = record["id"]
 
     for step in ((hand, percel) if hand_first else (percel, hand)):
