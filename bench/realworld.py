@@ -150,6 +150,7 @@ class CommandFailed(RuntimeError):
 
     def __init__(self, command: str, code: int, output: str) -> None:
         self.line = error_line(output)
+        self.output = output
         super().__init__(f"`{command}` exited {code}: {self.line}")
 
 
@@ -249,16 +250,21 @@ def by_hand(app: App, repo: Path, scratch: Path, notes: list[str]) -> tuple[floa
     try:
         sh(install, work, env, timeout=DEPLOY_TIMEOUT)
     except CommandFailed as refused:
-        if app.pm != "npm" or "in sync" not in str(refused) and "Missing:" not in str(refused):
+        if app.pm != "npm" or "in sync" not in refused.output:
             raise
         # npm ci refuses a lockfile that lacks an optional dependency the registry did not
         # serve when the lockfile was written; a user runs npm install then. The refusal
         # comes before any download, so the cache is still cold: time the install alone.
-        notes.append(f"by hand: `npm ci` refused the lockfile ({refused.line}); timed `npm install`")
+        missing = re.search(r"Missing: \S+", refused.output)
+        notes.append(f"by hand: `npm ci` refused the lockfile ({missing.group(0) if missing else refused.line}),"
+                     " timed `npm install`")
         started = time.perf_counter()
         sh("npm install --no-audit --no-fund", work, env, timeout=DEPLOY_TIMEOUT)
+    installed = time.perf_counter()
     sh(build, work, env, timeout=DEPLOY_TIMEOUT)
-    return time.perf_counter() - started, work / app.output
+    done = time.perf_counter()
+    notes.append(f"by hand: install {installed - started:.1f} s + build {done - installed:.1f} s")
+    return done - started, work / app.output
 
 
 # --- through percel ---------------------------------------------------------------------------
@@ -269,6 +275,22 @@ def api(base: str, method: str, path: str, body: dict | None = None) -> dict:
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.load(response)
+
+
+STEP = re.compile(r"percel: (install|build) finished in ([0-9.]+) s")
+
+
+def step_times(base: str, deployment_id: str) -> str:
+    """The install and build durations the runner wrote to the build log."""
+    lines, cursor = [], ""
+    for _ in range(100):  # pages of up to 1,000 lines, until the log runs dry
+        page = api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor={cursor}")
+        lines += page["lines"]
+        if not page["lines"]:
+            break
+        cursor = page["cursor"]
+    steps = [f"{m.group(1)} {float(m.group(2)):.1f} s" for m in map(STEP.search, lines) if m]
+    return "percel: " + (" + ".join(steps) or "no step ran")
 
 
 def deploy(base: str, repo: Path) -> tuple[float, dict]:
@@ -445,6 +467,7 @@ def run_app(app: App, root: Path, stack: services.Stack, hand_first: bool) -> Re
         else:
             result.deployed = "no: " + failure(record.get("error") or record["status"])
         result.deployment_id = record["id"]
+        result.notes.append(step_times(stack.api_url, record["id"]))
 
     for step in ((hand, percel) if hand_first else (percel, hand)):
         step()
