@@ -154,12 +154,22 @@ class CommandFailed(RuntimeError):
         super().__init__(f"`{command}` exited {code}: {self.line}")
 
 
-def error_line(output: str) -> str:
-    """The first line that names an error, else the last line."""
+# Lines that say why a tool failed, strongest first.
+CAUSES = (re.compile(r"Error:|ERR_|YN00[0-9]{2}|Failed to|Couldn't find|Missing:"),
+          re.compile(r"\berr(or)?\b|failed", re.I))
+NOISE = ("npm error a complete log", "info visit", "---")
+
+
+def error_line(output: str, fallback: bool = True) -> str:
+    """The line that names the cause (see CAUSES), else the last line (or "" without fallback)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    named = [line for line in lines if re.search(r"\berr(or)?\b|YN0035|ERR_|failed", line, re.I)
-             and not line.lower().startswith(("npm error a complete log", "info visit"))]
-    return ((named or lines or [""])[0])[:300]
+    lines = [line for line in lines if not line.lower().startswith(NOISE)]
+    for pattern in CAUSES:
+        at = next((i for i, line in enumerate(lines) if pattern.search(line)), None)
+        if at is not None:  # a line ending in ":" is continued on the next one
+            cause = " ".join(lines[at:at + 2]) if lines[at].endswith(":") else lines[at]
+            return cause[:300]
+    return lines[-1][:300] if lines and fallback else ""
 
 
 def sh(command: str, cwd: Path, env: dict | None = None, timeout: float = SCAFFOLD_TIMEOUT) -> str:
@@ -280,8 +290,7 @@ def api(base: str, method: str, path: str, body: dict | None = None) -> dict:
 STEP = re.compile(r"percel: (install|build) finished in ([0-9.]+) s")
 
 
-def step_times(base: str, deployment_id: str) -> str:
-    """The install and build durations the runner wrote to the build log."""
+def build_log(base: str, deployment_id: str) -> list[str]:
     lines, cursor = [], ""
     for _ in range(100):  # pages of up to 1,000 lines, until the log runs dry
         page = api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor={cursor}")
@@ -289,6 +298,11 @@ def step_times(base: str, deployment_id: str) -> str:
         if not page["lines"]:
             break
         cursor = page["cursor"]
+    return lines
+
+
+def step_times(lines: list[str]) -> str:
+    """The install and build durations the runner wrote to the build log."""
     steps = [f"{m.group(1)} {float(m.group(2)):.1f} s" for m in map(STEP.search, lines) if m]
     return "percel: " + (" + ".join(steps) or "no step ran")
 
@@ -436,7 +450,7 @@ def failure(error: str) -> str:
     """The error's first line (percel's one-line reason), then the log line that names the
     cause when the reason alone does not (a failed install's ERR_PNPM_..., a bundler's Error:)."""
     first, _, tail = error.strip().partition("\n")
-    cause = error_line(tail) if tail.strip() else ""
+    cause = error_line(tail, fallback=False)
     return first[:300] + (f" -- {cause}" if cause and cause not in first else "")
 
 
@@ -467,7 +481,13 @@ def run_app(app: App, root: Path, stack: services.Stack, hand_first: bool) -> Re
         else:
             result.deployed = "no: " + failure(record.get("error") or record["status"])
         result.deployment_id = record["id"]
-        result.notes.append(step_times(stack.api_url, record["id"]))
+        lines = build_log(stack.api_url, record["id"])
+        result.notes.append(step_times(lines))
+        if record["status"] != "deployed":
+            saved = root / "logs" / f"{app.name}.log"
+            saved.parent.mkdir(exist_ok=True)
+            saved.write_text("\n".join(lines) + "\n")
+            result.notes.append(f"build log: {saved} (kept with --keep)")
 
     for step in ((hand, percel) if hand_first else (percel, hand)):
         step()
