@@ -483,10 +483,14 @@ def run_app(app: App, root: Path, stack: services.Stack, hand_first: bool) -> Re
         result.deployment_id = record["id"]
         lines = build_log(stack.api_url, record["id"])
         result.notes.append(step_times(lines))
+        refused = [line for line in lines if "network access refused" in line]
+        if refused:  # the install proxy's refusals: each one is a retry (and a wait) in the tool
+            result.notes.append(f"percel: the install proxy refused {len(refused)} connections "
+                                f"(first: {refused[0].split('refused: ', 1)[-1]})")
+        saved = root / "logs" / f"{app.name}.log"
+        saved.parent.mkdir(exist_ok=True)
+        saved.write_text("\n".join(lines) + "\n")
         if record["status"] != "deployed":
-            saved = root / "logs" / f"{app.name}.log"
-            saved.parent.mkdir(exist_ok=True)
-            saved.write_text("\n".join(lines) + "\n")
             result.notes.append(f"build log: {saved} (kept with --keep)")
 
     for step in ((hand, percel) if hand_first else (percel, hand)):
