@@ -326,16 +326,24 @@ def deploy(base: str, repo: Path) -> tuple[float, dict]:
 
 # --- serving checks ---------------------------------------------------------------------------
 
+# <link rel> values that load a file; canonical, alternate, preconnect... name pages or hosts.
+ASSET_RELS = {"stylesheet", "icon", "apple-touch-icon", "mask-icon", "manifest", "modulepreload",
+              "preload", "prefetch"}
+
+
 class AssetLinks(HTMLParser):
-    """Same-origin paths that index.html loads: script src, link href, img src."""
+    """Same-origin paths that index.html loads: script src, link href (of ASSET_RELS), img src."""
 
     def __init__(self) -> None:
         super().__init__()
         self.paths: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "link" and not ASSET_RELS & set((found.get("rel") or "").lower().split()):
+            return
         wanted = {"script": "src", "link": "href", "img": "src"}.get(tag)
-        value = dict(attrs).get(wanted) if wanted else None
+        value = found.get(wanted) if wanted else None
         if value and (path := same_origin_path(value)) and path not in self.paths:
             self.paths.append(path)
 
