@@ -37,7 +37,6 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from build_runner.package_managers import COREPACK_ENV
 from devstack import services
 
 DEPLOY_TIMEOUT = 1800.0
@@ -184,6 +183,12 @@ def sh(command: str, cwd: Path, env: dict | None = None, timeout: float = SCAFFO
     return result.stdout
 
 
+# The hand builds run pnpm and yarn as a developer here would, through the host's corepack:
+# no download prompt (no TTY), no signature check (this machine's registry serves metadata
+# without signatures; tarballs are still checked against their sha512), and yarn berry from
+# the npm registry. The runner itself uses its own toolchains (docs/DECISIONS.md#toolchains).
+COREPACK_ENV = {"COREPACK_ENABLE_DOWNLOAD_PROMPT": "0", "COREPACK_INTEGRITY_KEYS": "0",
+                "COREPACK_NPM_REGISTRY": "https://registry.npmjs.org"}
 SCAFFOLD_ENV = {"CI": "1", "npm_config_yes": "true", **COREPACK_ENV}
 
 
