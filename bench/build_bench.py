@@ -141,39 +141,54 @@ def cold_vs_warm(app: Path, root: Path, rounds: int) -> dict[str, list[dict]]:
 
 # --- (b) sandbox vs direct ------------------------------------------------------------------
 
-def make_backends() -> dict:
+def make_backends(network: str | None = None) -> dict:
+    """{"sandbox": the bwrap backend, "direct": the plain `none` backend}; `network` sets
+    BUILD_NETWORK (default: the environment's, else the settings' default, public)."""
     env = {**os.environ, "BUILD_SANDBOX": "bwrap",
            "BUILD_PROXY_ALLOW_CIDRS": os.environ.get("BUILD_PROXY_ALLOW_CIDRS")
-           or services.registry_allowance()}
+           or services.registry_allowance(), **({"BUILD_NETWORK": network} if network else {})}
     quiet = logging.getLogger("bench.quiet")
     quiet.setLevel(logging.ERROR)
     return {"sandbox": make_sandbox(load_settings(env), log=quiet), "direct": NoneSandbox(quiet)}
 
 
-def run_steps(backend, app: Path, work: Path, npm_cache: Path | None) -> dict:
-    """Install + build of a fresh copy of `app` in `work`; seconds per step."""
+def run_steps(backend, app: Path, work: Path, npm_cache: Path | None, *, home_from: Path | None = None,
+              tools: tuple[Path, ...] = (), env: dict[str, str] | None = None, build: bool = True,
+              lines: list[str] | None = None, keep: bool = False) -> dict:
+    """Install + build of a fresh copy of `app` in `work`; seconds per step.
+
+    The private HOME starts empty, or with `npm_cache` as ~/.npm, or as a copy of the
+    whole `home_from` (a filled pnpm store or yarn cache lives elsewhere under HOME).
+    `tools`: the toolchain directories, passed to the backend as the runner does.
+    `lines` collects the output; `keep` leaves `work` in place for the caller to inspect.
+    """
     project, home = work / "src", work / "home"
     shutil.copytree(app, project, ignore=shutil.ignore_patterns("node_modules", ".git"))
-    home.mkdir(parents=True)
+    if home_from is not None:
+        shutil.copytree(home_from, home, symlinks=True)
+    else:
+        home.mkdir(parents=True)
     if npm_cache is not None:
         shutil.copytree(npm_cache, home / ".npm", symlinks=True)
     plan = frameworks.detect(project)
     # A filled npm cache alone does not keep npm off the network here: every entry comes back
     # "cache updated" through this machine's TLS-intercepting proxy, so the warm runs also
     # prefer the cache (what the runner's own warm install does, depcache.NPM_REUSE).
-    env = {"CI": "1", **({"npm_config_prefer_offline": "true"} if npm_cache else {})}
-    lines: list[str] = []
+    if env is None:
+        env = {"CI": "1", **({"npm_config_prefer_offline": "true"} if npm_cache else {})}
+    lines = [] if lines is None else lines
     times = {}
-    for name, command, network in (("install", plan.install_command, True),
-                                   ("build", plan.build_command, False)):
+    steps = [("install", plan.install_command, True)] + ([("build", plan.build_command, False)] if build else [])
+    for name, command, network in steps:
         started = time.perf_counter()
         result = backend.run(command, workdir=project, home=home, env=env, network=network,
-                             timeout=900, on_line=lines.append)
+                             timeout=900, on_line=lines.append, tools=tools)
         times[name] = time.perf_counter() - started
         if not result.ok:
             raise RuntimeError(f"{backend.name} {name} failed ({result.reason}):\n" + "\n".join(lines[-30:]))
-    times["total"] = times["install"] + times["build"]
-    shutil.rmtree(work, ignore_errors=True)
+    times["total"] = sum(times.values())
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
     return times
 
 

@@ -84,3 +84,47 @@ def test_allowed_cidr_opens_a_range_but_never_loopback_metadata_or_the_host():
 
 def test_host_addresses_include_loopback():
     assert ipaddress.ip_address("127.0.0.1") in host_addresses()
+
+
+def _policy(hosts: str) -> ProxyPolicy:
+    return ProxyPolicy(parse_hosts(hosts), (), local=frozenset())
+
+
+def test_checked_addresses_are_reused_and_a_refused_name_is_asked_again(monkeypatch):
+    """pnpm opens one tunnel per tarball: one lookup per CONNECT was ~1,200 lookups in a burst."""
+    answers = {"registry.npmjs.org": "104.16.1.34", "evil.example": "127.0.0.1"}
+    lookups: list[str] = []
+
+    def getaddrinfo(host, port, **kwargs):
+        lookups.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    policy = _policy("registry.npmjs.org,evil.example")
+    for _ in range(5):
+        assert policy.resolve("registry.npmjs.org", 443)[0][4][0] == "104.16.1.34"
+        with pytest.raises(Refused):
+            policy.resolve("evil.example", 443)
+    assert lookups == ["registry.npmjs.org"] + ["evil.example"] * 5
+
+
+def test_a_temporary_lookup_failure_is_retried(monkeypatch):
+    failures = [socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")] * 2
+
+    def getaddrinfo(host, port, **kwargs):
+        if failures:
+            raise failures.pop()
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("104.16.1.34", port))]
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    assert _policy("registry.npmjs.org").resolve("registry.npmjs.org", 443)[0][4][0] == "104.16.1.34"
+
+
+def test_a_name_that_does_not_exist_is_not_retried(monkeypatch):
+    calls: list[str] = []
+
+    def getaddrinfo(host, port, **kwargs):
+        calls.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    with pytest.raises(Refused) as refused:
+        _policy("registry.npmjs.org").resolve("registry.npmjs.org", 443)
+    assert refused.value.status == 502 and len(calls) == 1

@@ -25,6 +25,7 @@ import select
 import socket
 import socketserver
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -45,6 +46,14 @@ IDLE_TIMEOUT = 300.0
 # runner threads. Package managers open far fewer (npm's maxsockets defaults to 15,
 # docs.npmjs.com/cli/using-npm/config#maxsockets; yarn berry's networkConcurrency to 50).
 MAX_TUNNELS = 64
+
+# How long the proxy reuses a name's checked addresses. Some package managers open one
+# tunnel per download through a proxy (measured: pnpm 10, 1,179 CONNECTs for 1,155 tarballs,
+# 16 at a time); resolving each one asked the host's resolver ~1,200 times in a burst, some
+# lookups failed with EAI_AGAIN, and every 502 cost pnpm a 10-60 s retry (bench/BUILD.md).
+RESOLVE_TTL = 30.0
+# A lookup that fails with EAI_AGAIN ("try again") is retried after these pauses.
+RESOLVE_RETRIES = (0.05, 0.2, 0.5)
 
 # What both backends mount into the sandbox for the install step: the directory holding the
 # proxy's socket, and the forwarder, which listens on FORWARD_PORT of the sandbox's own
@@ -76,6 +85,9 @@ class ProxyPolicy:
     allow_cidrs: tuple[IPNetwork, ...] = ()
     local: frozenset[IPAddress] = field(default_factory=host_addresses)
     upstream: str | None = None  # http://[user:pass@]host:port of the runner's own proxy
+    # (host, port) -> (monotonic expiry, addresses that passed the check); one proxy per install.
+    _resolved: dict[tuple[str, int], tuple[float, list[tuple]]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def check_target(self, target: str) -> tuple[str, int]:
         host, port = split_target(target)
@@ -86,16 +98,35 @@ class ProxyPolicy:
         return host, port
 
     def resolve(self, host: str, port: int) -> list[tuple]:
-        """The addresses to try; refuses the whole name if any of them is forbidden."""
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise Refused(502, f"{host}: cannot resolve ({exc.strerror})") from None
+        """The addresses to try; refuses the whole name if any of them is forbidden.
+
+        Addresses that passed the check are reused for RESOLVE_TTL seconds: the proxy still
+        connects only to addresses it checked, so this opens no way around the policy; a
+        refused name is looked up (and refused) again every time."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._resolved.get((host, port))
+        if cached and cached[0] > now:
+            return cached[1]
+        infos = _getaddrinfo(host, port)
         for info in infos:
             why = address_refusal(ipaddress.ip_address(info[4][0]), allow=self.allow_cidrs, local=self.local)
             if why:
                 raise Refused(403, f"{host} resolves to {info[4][0]}, {why}")
+        with self._lock:
+            self._resolved[(host, port)] = (now + RESOLVE_TTL, infos)
         return infos
+
+
+def _getaddrinfo(host: str, port: int) -> list[tuple]:
+    for pause in (*RESOLVE_RETRIES, None):
+        try:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            if exc.errno != socket.EAI_AGAIN or pause is None:
+                raise Refused(502, f"{host}: cannot resolve ({exc.strerror})") from None
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def split_target(target: str) -> tuple[str, int]:
