@@ -6,6 +6,7 @@ starts) and talk HTTP to it.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -213,11 +215,10 @@ def commit_all(root: Path, branch: str = "main") -> None:
 
 # --- the whole stack, over HTTP ---------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def stack_s3_calls(tmp_path_factory) -> CountingProxy:
-    """The session stack's S3 endpoint, behind a counting proxy: every bucket call the
-    API, the request handler, the runners and the cleanup make is seen here."""
-    s3 = services.start_s3(tmp_path_factory.mktemp("stack-s3"))
+@contextlib.contextmanager
+def counted_s3(state: Path) -> Iterator[CountingProxy]:
+    """A moto S3 server behind a counting proxy: every bucket call a stack makes is seen there."""
+    s3 = services.start_s3(state)
     try:
         with CountingProxy(s3.url) as proxy:
             yield proxy
@@ -226,17 +227,31 @@ def stack_s3_calls(tmp_path_factory) -> CountingProxy:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory, stack_s3_calls, toolchain_dir):
-    state = tmp_path_factory.mktemp("stack")
-    running = services.start_stack(state, services.free_port(), runners=1, s3_url=stack_s3_calls.url,
-                                   extra_env={"BUILD_SANDBOX": TEST_SANDBOX,
-                                              "WORK_DIR": str(state / "work"),
-                                              "TOOLCHAIN_DIR": str(toolchain_dir)})
+def stack_s3_calls(tmp_path_factory) -> Iterator[CountingProxy]:
+    """The session stack's S3 endpoint: the API, the request handler, the runners and the cleanup."""
+    with counted_s3(tmp_path_factory.mktemp("stack-s3")) as proxy:
+        yield proxy
+
+
+@contextlib.contextmanager
+def running_stack(state: Path, s3_url: str, toolchain_dir: Path, *, runners: int = 1,
+                  env: dict[str, str] | None = None) -> Iterator[services.Stack]:
+    """The processes `make run` starts, on free ports, in the tests' sandbox and toolchain cache;
+    refused at once when a runner does not start."""
+    running = services.start_stack(state, services.free_port(), runners=runners, s3_url=s3_url,
+                                   extra_env={"BUILD_SANDBOX": TEST_SANDBOX, "WORK_DIR": str(state / "work"),
+                                              "TOOLCHAIN_DIR": str(toolchain_dir), **(env or {})})
     try:
         wait_for_runners(running)
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, stack_s3_calls, toolchain_dir):
+    with running_stack(tmp_path_factory.mktemp("stack"), stack_s3_calls.url, toolchain_dir) as running:
+        yield running
 
 
 def wait_for_runners(stack, timeout: float = RUNNER_START_SECONDS) -> None:

@@ -15,9 +15,7 @@ import pytest
 import redis
 
 from chalicelib import keys
-from devstack import services
-from tests.conftest import TEST_SANDBOX, Http, make_repo, wait_for_runners
-from tests.counting_proxy import CountingProxy
+from tests.conftest import Http, counted_s3, make_repo, running_stack
 
 LIMITS = {"MAX_REPO_FILES": "30", "MAX_REPO_BYTES": "100000", "MAX_OUTPUT_FILES": "40",
           "MAX_OUTPUT_BYTES": "100000", "BUILD_TIMEOUT": "20", "INSTALL_TIMEOUT": "4"}
@@ -26,26 +24,15 @@ SECRET = "tok-9f8e7d6c5b4a"
 
 @pytest.fixture(scope="module")
 def s3_calls(tmp_path_factory):
-    s3 = services.start_s3(tmp_path_factory.mktemp("limits-s3"))
-    try:
-        with CountingProxy(s3.url) as proxy:
-            yield proxy
-    finally:
-        s3.stop()
+    with counted_s3(tmp_path_factory.mktemp("limits-s3")) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, s3_calls, toolchain_dir):
-    state = tmp_path_factory.mktemp("limits")
-    running = services.start_stack(state, services.free_port(), runners=1, s3_url=s3_calls.url,
-                                   extra_env={**LIMITS, "BUILD_SANDBOX": TEST_SANDBOX,
-                                              "WORK_DIR": str(state / "work"),
-                                              "TOOLCHAIN_DIR": str(toolchain_dir)})
-    try:
-        wait_for_runners(running)
+    with running_stack(tmp_path_factory.mktemp("limits"), s3_calls.url, toolchain_dir,
+                       env=LIMITS) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

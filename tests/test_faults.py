@@ -33,7 +33,7 @@ from chalicelib.settings import load_settings
 from chalicelib.state.records import TERMINAL, State
 from chalicelib.storage import manifest
 from devstack import services
-from tests.conftest import TEST_SANDBOX, Http, make_repo, wait_for_runners
+from tests.conftest import Http, make_repo, running_stack
 from tests.counting_proxy import CountingProxy, puts
 
 LEASE = 4
@@ -58,18 +58,13 @@ def s3_calls(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, s3_calls, toolchain_dir):
-    state = tmp_path_factory.mktemp("faults")
     print(f"\nFAULTS seed {SEED} (replay with FAULTS_SEED={SEED})")
-    running = services.start_stack(state, services.free_port(), runners=2, s3_url=s3_calls.url,
-                                   extra_env={
-        "JOB_LEASE_SECONDS": str(LEASE), "REAP_INTERVAL": "1", "GC_GRACE_SECONDS": str(GRACE),
-        "WORK_DIR": str(state / "work"), "BUILD_SANDBOX": TEST_SANDBOX,
-        "TOOLCHAIN_DIR": str(toolchain_dir)})
+    env = {"JOB_LEASE_SECONDS": str(LEASE), "REAP_INTERVAL": "1", "GC_GRACE_SECONDS": str(GRACE)}
     try:
-        wait_for_runners(running)
-        yield running
+        with running_stack(tmp_path_factory.mktemp("faults"), s3_calls.url, toolchain_dir,
+                           runners=2, env=env) as running:
+            yield running
     finally:
-        running.stop()
         for name, counts in FIGURES.items():
             print(f"\nFAULTS {name}: " + json.dumps(counts))
         print(f"FAULTS seed {SEED}")
