@@ -21,6 +21,7 @@ from pathlib import Path
 from build_runner.frameworks import BuildPlan
 from build_runner.package_managers import LOCKFILES, NPM_CI
 from chalicelib import keys, paths
+from chalicelib.storage import archives
 
 log = logging.getLogger(__name__)
 
@@ -147,25 +148,9 @@ def _check_member(info: tarfile.TarInfo) -> None:
 
 
 def unpack_node_modules(data: bytes, project_dir: Path) -> None:
-    """Extract an archive made by pack_node_modules into project_dir/node_modules.
-
-    Every member is checked before anything is written, then extracted into a
-    scratch directory and moved into place, so a refused or truncated archive
-    leaves no partial node_modules behind. Python's "data" filter (PEP 706) is
-    kept as a second line of defence.
-    """
-    project_dir = Path(project_dir)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-        members = archive.getmembers()
-        for info in members:
-            _check_member(info)
-        scratch = Path(tempfile.mkdtemp(prefix=".percel-restore-", dir=project_dir))
-        try:
-            archive.extractall(scratch, members=members, filter="data")
-            if (scratch / _ROOT).is_dir():
-                (scratch / _ROOT).rename(project_dir / _ROOT)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    """Extract an archive made by pack_node_modules into project_dir/node_modules, all or
+    nothing, every member checked first (archives.extract_checked)."""
+    archives.extract_checked(data, Path(project_dir), _ROOT, _check_member)
 
 
 def restore(store, key: str, project_dir: Path, local_dir: Path | None = None) -> bool:

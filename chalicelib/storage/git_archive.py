@@ -12,13 +12,11 @@ anything is written, the way build_runner/depcache.py treats its archives.
 """
 from __future__ import annotations
 
-import io
-import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
 from chalicelib import paths
+from chalicelib.storage import archives
 
 GIT_DIR = ".git"
 
@@ -63,24 +61,14 @@ def check_member(info: tarfile.TarInfo) -> None:
 
 
 def unpack(data: bytes, work_tree: Path) -> None:
-    """Put the archived `.git` into `work_tree`.
+    """Put the archived `.git` into `work_tree`, all or nothing (archives.extract_checked).
 
-    Every member is checked first; the archive is extracted into a scratch directory and moved
-    into place, so a refused or truncated archive leaves no partial `.git`. Python's "data"
-    filter (PEP 706) stays as a second line of defence. Raises UnsafeGitArchive, tarfile.TarError
-    or FileExistsError (the work tree already has a `.git`).
+    Raises UnsafeGitArchive, tarfile.TarError, FileExistsError (the work tree already has a
+    `.git`) or FileNotFoundError (the archive has none).
     """
     work_tree = Path(work_tree)
     target = work_tree / GIT_DIR
     if target.exists() or target.is_symlink():
         raise FileExistsError(f"{target} already exists")
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
-        members = archive.getmembers()
-        for info in members:
-            check_member(info)
-        scratch = Path(tempfile.mkdtemp(prefix=".percel-git-", dir=work_tree))
-        try:
-            archive.extractall(scratch, members=members, filter="data")
-            (scratch / GIT_DIR).rename(target)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    if not archives.extract_checked(data, work_tree, GIT_DIR, check_member):
+        raise FileNotFoundError(f"the git archive holds no {GIT_DIR} directory")
