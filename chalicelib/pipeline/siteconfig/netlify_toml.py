@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable
-from typing import TypeVar
 
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.headers import header_pair
-from chalicelib.pipeline.siteconfig.limits import MAX_RULES
 from chalicelib.pipeline.siteconfig.netlify import (
     forwarding_destination,
     header_block,
     header_rules,
     redirect_rule,
 )
+from chalicelib.pipeline.siteconfig.rules import RuleParser, T, compile_rules
 from chalicelib.pipeline.siteconfig.shape import HeaderBlock, JsonObject
 from chalicelib.schema import NetlifyRedirectRule, SiteConfig
 
@@ -35,9 +33,6 @@ _HEADER_KEYS = frozenset({"for", "values"})
 # Netlify joins a multi-line value written as `'''max-age=0,\n no-cache'''` into one list.
 _LIST_SEPARATOR = re.compile(r"\s*,\s*")
 
-T = TypeVar("T")
-# (table, where, warnings) -> the compiled rule, or None when it is dropped with a warning.
-TableParser = Callable[[JsonObject, str, list[str]], "T | None"]
 
 
 def apply_netlify_toml(config: SiteConfig, text: str) -> None:
@@ -51,21 +46,9 @@ def apply_netlify_toml(config: SiteConfig, text: str) -> None:
     config["netlify_headers"] += header_rules(_tables(data, "headers", _header, warnings))
 
 
-def _tables(data: JsonObject, key: str, parse: TableParser[T], warnings: list[str]) -> list[T]:
-    tables = data.get(key, [])
-    if not isinstance(tables, list):
-        raise SiteConfigError(f"{FILE}: {key} must be an array of tables ([[{key}]])")
-    if len(tables) > MAX_RULES:
-        raise SiteConfigError(f"{FILE}: {key} has {len(tables)} rules; the limit is {MAX_RULES}")
-    compiled: list[T] = []
-    for index, table in enumerate(tables):
-        where = f"{FILE}: {key}[{index}]"
-        if not isinstance(table, dict):
-            raise SiteConfigError(f"{where} must be a table")
-        parsed = parse(table, where, warnings)
-        if parsed is not None:
-            compiled.append(parsed)
-    return compiled
+def _tables(data: JsonObject, key: str, parse: RuleParser[T], warnings: list[str]) -> list[T]:
+    return compile_rules(data, key, parse, warnings, file=FILE,
+                         array=f"an array of tables ([[{key}]])", item="a table")
 
 
 def _unknown_keys(table: JsonObject, known: frozenset[str], where: str, warnings: list[str]) -> None:

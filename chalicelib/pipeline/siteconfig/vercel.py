@@ -5,17 +5,16 @@ needs the routing ones; legacy `routes` is reported as a warning, not emulated.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import cast
 
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.headers import header_pair
-from chalicelib.pipeline.siteconfig.limits import MAX_RULES
 from chalicelib.pipeline.siteconfig.patterns import (
     check_cost,
     check_regex,
     vercel_pattern,
 )
+from chalicelib.pipeline.siteconfig.rules import compile_rules
 from chalicelib.pipeline.siteconfig.shape import JsonObject
 from chalicelib.schema import (
     REDIRECT_CODES,
@@ -27,11 +26,9 @@ from chalicelib.schema import (
     SiteConfig,
 )
 
+FILE = "vercel.json"
 _HAS_TYPES = frozenset({"header", "cookie", "host", "query"})
 
-T = TypeVar("T")
-# (rule, where, warnings) -> the compiled rule, or None when the rule is dropped with a warning.
-RuleParser = Callable[[JsonObject, str, list[str]], "T | None"]
 
 
 def apply_vercel(config: SiteConfig, data: JsonObject) -> None:
@@ -44,9 +41,9 @@ def apply_vercel(config: SiteConfig, data: JsonObject) -> None:
         config["trailing_slash"] = trailing_slash
     if "routes" in data:
         config["warnings"].append("vercel.json: legacy `routes` is not supported and was ignored")
-    config["redirects"] = _vercel_rules(data, "redirects", _vercel_redirect, config["warnings"])
-    config["rewrites"] = _vercel_rules(data, "rewrites", _vercel_rewrite, config["warnings"])
-    config["headers"] = _vercel_rules(data, "headers", _vercel_header, config["warnings"])
+    config["redirects"] = compile_rules(data, "redirects", _vercel_redirect, config["warnings"], file=FILE)
+    config["rewrites"] = compile_rules(data, "rewrites", _vercel_rewrite, config["warnings"], file=FILE)
+    config["headers"] = compile_rules(data, "headers", _vercel_header, config["warnings"], file=FILE)
 
 
 def _switch(data: JsonObject, key: str) -> bool | None:
@@ -55,23 +52,6 @@ def _switch(data: JsonObject, key: str) -> bool | None:
     if key in data and not isinstance(value, bool):
         raise SiteConfigError(f"vercel.json: {key} must be true or false")
     return value if isinstance(value, bool) else None
-
-
-def _vercel_rules(data: JsonObject, key: str, parse: RuleParser[T], warnings: list[str]) -> list[T]:
-    rules = data.get(key, [])
-    if not isinstance(rules, list):
-        raise SiteConfigError(f"vercel.json: {key} must be an array")
-    if len(rules) > MAX_RULES:
-        raise SiteConfigError(f"vercel.json: {key} has {len(rules)} rules; the limit is {MAX_RULES}")
-    compiled: list[T] = []
-    for index, rule in enumerate(rules):
-        where = f"vercel.json: {key}[{index}]"
-        if not isinstance(rule, dict):
-            raise SiteConfigError(f"{where} must be an object")
-        parsed = parse(rule, where, warnings)
-        if parsed is not None:
-            compiled.append(parsed)
-    return compiled
 
 
 def _string_field(rule: JsonObject, name: str, where: str) -> str:
