@@ -23,7 +23,6 @@ Medians throughout: this machine has 2 cores shared with other work.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import re
@@ -33,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -81,21 +79,13 @@ def fresh_repo(app: Path, where: Path) -> Path:
 
 # --- (a) through the stack -----------------------------------------------------------------
 
-def api(base: str, method: str, path: str, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.load(response)
-
-
 def timed_deploy(base: str, repo: Path) -> dict:
     """POST -> `deployed` seconds, plus the step durations and cache verdict from the log."""
     started = time.perf_counter()
-    deployment_id = api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"})["id"]
+    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"})["id"]
     deadline = time.monotonic() + DEPLOY_TIMEOUT
     while True:
-        record = api(base, "GET", f"/api/deployments/{deployment_id}")
+        record = services.api(base, "GET", f"/api/deployments/{deployment_id}")
         if record["status"] not in ("queued", "building"):
             break
         if time.monotonic() > deadline:
@@ -104,7 +94,7 @@ def timed_deploy(base: str, repo: Path) -> dict:
     seconds = time.perf_counter() - started
     if record["status"] != "deployed":
         raise RuntimeError(f"{deployment_id} ended {record['status']}: {record.get('error')}")
-    lines = api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor=")["lines"]
+    lines = services.api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor=")["lines"]
     steps = {m.group(1): float(m.group(2)) for m in map(STEP.search, lines) if m}
     cache = next((w for line in lines for w in ("hit", "miss") if f"dependency cache {w}" in line), "-")
     return {"total": seconds, "install": steps.get("install", 0.0), "build": steps.get("build", 0.0),

@@ -287,21 +287,13 @@ def by_hand(app: App, repo: Path, scratch: Path, notes: list[str]) -> tuple[floa
 
 # --- through percel ---------------------------------------------------------------------------
 
-def api(base: str, method: str, path: str, body: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.load(response)
-
-
 STEP = re.compile(r"percel: (install|build) finished in ([0-9.]+) s")
 
 
 def build_log(base: str, deployment_id: str) -> list[str]:
     lines, cursor = [], ""
     for _ in range(100):  # pages of up to 1,000 lines, until the log runs dry
-        page = api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor={cursor}")
+        page = services.api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor={cursor}")
         lines += page["lines"]
         if not page["lines"]:
             break
@@ -318,10 +310,10 @@ def step_times(lines: list[str]) -> str:
 def deploy(base: str, repo: Path) -> tuple[float, dict]:
     """POST -> the final status, in seconds, and the final record."""
     started = time.perf_counter()
-    deployment_id = api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"})["id"]
+    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"})["id"]
     deadline = time.monotonic() + DEPLOY_TIMEOUT
     while True:
-        record = api(base, "GET", f"/api/deployments/{deployment_id}")
+        record = services.api(base, "GET", f"/api/deployments/{deployment_id}")
         if record["status"] not in ("queued", "building"):
             return time.perf_counter() - started, record
         if time.monotonic() > deadline:

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,14 +148,7 @@ def in_process(ctx: Context, sites: list[Site], requests: int, rounds: int) -> t
     for site in sites:                                  # warm-up: every measured URL once
         time_requests(server, site, site.spread + site.hot, len(site.spread) + 1)
     before, handler_before = counter.count, server.bucket_reads
-    runs: dict[tuple[str, str], list[float]] = {}
-    for round_ in range(rounds):
-        for cell in ("hot", "spread"):
-            for site in sites[round_ % 2:] + sites[:round_ % 2]:
-                paths = site.hot if cell == "hot" else site.spread
-                runs.setdefault((site.name, cell), []).append(
-                    time_requests(server, site, paths, requests))
-    figures = {key: statistics.median(values) for key, values in runs.items()}
+    figures = interleaved(sites, rounds, lambda site, paths: time_requests(server, site, paths, requests))
     return figures, counter.count - before, server.bucket_reads - handler_before
 
 
@@ -198,17 +192,25 @@ def over_http(env: dict, sites: list[Site], seconds: float, rounds: int,
             for path in site.spread + site.hot:
                 handler_reads(api.url, hosts[site.name], path)
         before = handler_reads(api.url, hosts["small"], sites[0].hot[0])
-        runs: dict[tuple[str, str], list[float]] = {}
-        for round_ in range(rounds):
-            for cell in ("hot", "spread"):
-                for site in sites[round_ % 2:] + sites[:round_ % 2]:
-                    paths = site.hot if cell == "hot" else site.spread
-                    runs.setdefault((site.name, cell), []).append(
-                        wrk(api.url, hosts[site.name], paths, seconds, scratch))
+        figures = interleaved(sites, rounds,
+                              lambda site, paths: wrk(api.url, hosts[site.name], paths, seconds, scratch))
         reads = handler_reads(api.url, hosts["small"], sites[0].hot[0]) - before
     finally:
         api.stop()
-    return {key: statistics.median(values) for key, values in runs.items()}, reads
+    return figures, reads
+
+
+def interleaved(sites: list[Site], rounds: int, measure: Callable[[Site, list[str]], float]
+                ) -> dict[tuple[str, str], float]:
+    """Median of `measure(site, paths)` per (site, cell), the cells and the sites' order
+    alternating round by round so neither site always runs on a warmer machine."""
+    runs: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(rounds):
+        for cell in ("hot", "spread"):
+            for site in sites[round_ % 2:] + sites[:round_ % 2]:
+                paths = site.hot if cell == "hot" else site.spread
+                runs.setdefault((site.name, cell), []).append(measure(site, paths))
+    return {key: statistics.median(values) for key, values in runs.items()}
 
 
 def report(title: str, unit: str, figures: dict, files: int, lower_is_better: bool) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
 import subprocess
@@ -224,3 +225,12 @@ def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | 
         stack.stop()
         raise
     return stack
+
+
+def api(base: str, method: str, path: str, body: dict | None = None) -> dict:
+    """One JSON call to a running stack's API (the benchmarks drive deployments with it)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.load(response)
