@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 8000
 RUNNERS ?= 1
 
-.PHONY: run test test-fast lint install system-deps bench clean
+.PHONY: run test test-fast lint install system-deps bench conformance clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# docs/CONFORMANCE.md from the platform cases in tests/conformance/.
+conformance: install
+	$(PY) -m tests.conformance.report
 
 bench: install
 	$(PY) bench/deploy_vs_manual.py

@@ -15,6 +15,15 @@ CONFIG_VERSION = 1
 CONFIG_FILES = ("_redirects", "_headers")
 # The statuses a redirect rule may use. Vercel: `permanent` true -> 308, false -> 307; default 308.
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+# Where Netlify and Cloudflare Pages read `_redirects`/`_headers` differently, the one followed
+# (percel.json "dialect"; docs/DECISIONS.md#dialects).
+Dialect = Literal["netlify", "cloudflare"]
+DIALECTS: tuple[Dialect, ...] = ("netlify", "cloudflare")
+# Cloudflare Pages' HTML handling modes (percel.json "html_handling"): which address of a page
+# is canonical, and whether the others redirect to it.
+HtmlHandling = Literal["auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none"]
+HTML_HANDLING_MODES: tuple[HtmlHandling, ...] = (
+    "auto-trailing-slash", "force-trailing-slash", "drop-trailing-slash", "none")
 
 
 # --- the output manifest (`deployments/<id>.json`) -------------------------------------------
@@ -89,6 +98,8 @@ class SiteConfig(TypedDict):
     clean_urls: bool
     trailing_slash: bool | None
     spa: bool
+    dialect: NotRequired[Dialect]                # absent in older manifests: "netlify"
+    html_handling: NotRequired[HtmlHandling]     # absent in older manifests: "none"
     redirects: list[RedirectRule]
     rewrites: list[RewriteRule]
     headers: list[HeaderRule]

@@ -20,5 +20,6 @@ class HeaderBlock(TypedDict):
 def empty_config() -> SiteConfig:
     """The config of a site with no config files and no SPA fallback."""
     return {"version": CONFIG_VERSION, "clean_urls": False, "trailing_slash": None, "spa": False,
+            "dialect": "netlify", "html_handling": "none",
             "redirects": [], "rewrites": [], "headers": [],
             "netlify_redirects": [], "netlify_headers": [], "hidden": [], "warnings": []}
