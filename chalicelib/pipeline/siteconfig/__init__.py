@@ -2,16 +2,21 @@
 
 Sources (all optional), one module per dialect:
 - `vercel.json` in the project directory (vercel.py).
-- `_redirects` and `_headers` in the output directory, in the Netlify / Cloudflare Pages format
-  (netlify.py).
+- `_redirects` and `_headers` in the output directory (redirects_file.py, headers_file.py),
+  read as Netlify does (netlify.py) or, with percel.json `"dialect": "cloudflare"`, as
+  Cloudflare Pages does (cloudflare.py); docs/DECISIONS.md#dialects.
 - `netlify.toml` in the project directory: its [[redirects]] and [[headers]], compiled as
   `_redirects` lines and `_headers` blocks and applied after them (netlify_toml.py).
-- `percel.json` in the project directory: the SPA switch (percel.py).
+- `percel.json` in the project directory: percel's switches (percel.py).
 Shared by the dialects: reading files inside their tree (files.py), rule paths compiled to
 regexes and probed for cost (patterns.py), header validation (headers.py), caps (limits.py).
 
-A file that cannot be understood raises SiteConfigError, whose message names the file and the
-rule; the build runner fails the build with it.
+Bad lines never sink a deploy: a `_redirects` line, `_headers` line or block, or netlify.toml
+rule that cannot be read is skipped, with a warning in "warnings" naming the file and the line
+(or rule), as both platforms skip and report them. SiteConfigError, whose message names the
+file, is raised only for a file that cannot be read as a whole (not UTF-8, too large, a link
+out of its tree, invalid JSON or TOML) and for vercel.json and percel.json, which Vercel and
+percel validate whole; the build runner fails the build with it.
 
 The returned dict (JSON-serialisable) has this shape (see `empty_config` and shape.py):
     {"version": 1, "clean_urls": bool, "trailing_slash": bool | None, "spa": bool,
@@ -30,14 +35,12 @@ from pathlib import Path
 
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.files import read_json_object, read_text
+from chalicelib.pipeline.siteconfig.headers_file import parse_headers_file
 from chalicelib.pipeline.siteconfig.limits import MAX_FILE_BYTES, MAX_LINE, MAX_RULES
-from chalicelib.pipeline.siteconfig.netlify import (
-    parse_headers_file,
-    parse_redirects_file,
-)
 from chalicelib.pipeline.siteconfig.netlify_toml import apply_netlify_toml
 from chalicelib.pipeline.siteconfig.patterns import splat_pattern, vercel_pattern
 from chalicelib.pipeline.siteconfig.percel import apply_percel
+from chalicelib.pipeline.siteconfig.redirects_file import parse_redirects_file
 from chalicelib.pipeline.siteconfig.shape import JsonObject, empty_config
 from chalicelib.pipeline.siteconfig.vercel import apply_vercel
 from chalicelib.schema import CONFIG_FILES, SiteConfig
@@ -75,10 +78,12 @@ def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None =
     config["spa"] = spa_default
     if percel is not None:
         apply_percel(config, percel)
+    dialect = config.get("dialect", "netlify")
     if redirects is not None:
-        config["netlify_redirects"] = parse_redirects_file(redirects, config["warnings"])
+        config["netlify_redirects"] = parse_redirects_file(
+            redirects, config["warnings"], dialect, config.get("html_handling", "none"))
     if headers is not None:
-        config["netlify_headers"] = parse_headers_file(headers, config["warnings"])
+        config["netlify_headers"] = parse_headers_file(headers, config["warnings"], dialect)
     if netlify_toml is not None:
         apply_netlify_toml(config, netlify_toml)   # after the files: Netlify's order
     config["hidden"] = list(hidden if hidden is not None else CONFIG_FILES)

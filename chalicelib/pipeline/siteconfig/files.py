@@ -1,12 +1,14 @@
-"""Reading a config file the build made: only inside its tree, within a size cap, as UTF-8."""
+"""Reading a config file the build made: only inside its tree, within a size cap, as UTF-8;
+and the rule lines of a line-based one (`_redirects`, `_headers`)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from chalicelib import paths
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
-from chalicelib.pipeline.siteconfig.limits import MAX_FILE_BYTES
+from chalicelib.pipeline.siteconfig.limits import MAX_FILE_BYTES, MAX_LINE
 from chalicelib.pipeline.siteconfig.shape import JsonObject
 
 
@@ -27,7 +29,9 @@ def read_text(path: Path, tree: Path) -> str | None:
     if real.stat().st_size > MAX_FILE_BYTES:
         raise SiteConfigError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     try:
-        return real.read_text(encoding="utf-8-sig")
+        # Bytes decoded as they are: the platforms split lines on "\n" only, so a lone "\r"
+        # stays inside its line (and a header value holding it is refused, not split in two).
+        return real.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise SiteConfigError(f"{path.name}: not valid UTF-8 ({error.reason})") from None
 
@@ -44,3 +48,16 @@ def read_json_object(path: Path, tree: Path) -> JsonObject | None:
     if not isinstance(data, dict):
         raise SiteConfigError(f"{path.name}: the top level must be a JSON object")
     return data
+
+
+def rule_lines(text: str, file: str, warnings: list[str]) -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) of every line that is not blank or a comment; a line
+    longer than MAX_LINE is skipped with a warning."""
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if len(line) > MAX_LINE:
+            warnings.append(f"{file} line {number}: longer than {MAX_LINE} characters; line skipped")
+            continue
+        yield number, line

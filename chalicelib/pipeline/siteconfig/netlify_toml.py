@@ -17,9 +17,12 @@ import tomllib
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.headers import header_pair
 from chalicelib.pipeline.siteconfig.netlify import (
+    URL_SCHEMES,
+    add_header,
     forwarding_destination,
     header_block,
     header_rules,
+    parse_int,
     redirect_rule,
 )
 from chalicelib.pipeline.siteconfig.rules import RuleParser, T, compile_rules
@@ -29,6 +32,10 @@ from chalicelib.schema import NetlifyRedirectRule, SiteConfig
 FILE = "netlify.toml"
 _REDIRECT_KEYS = frozenset({"from", "to", "status", "force", "query", "conditions", "headers",
                             "signed"})
+# Earlier names of [[redirects]] keys Netlify still reads; the current name wins, then the
+# earlier of the old ones (netlify/build packages/redirect-parser/src/normalize.js).
+_OLD_NAMES = (("origin", "from"), ("destination", "to"), ("params", "query"),
+              ("parameters", "query"), ("signing", "signed"), ("sign", "signed"))
 _HEADER_KEYS = frozenset({"for", "values"})
 # Netlify joins a multi-line value written as `'''max-age=0,\n no-cache'''` into one list.
 _LIST_SEPARATOR = re.compile(r"\s*,\s*")
@@ -47,7 +54,7 @@ def apply_netlify_toml(config: SiteConfig, text: str) -> None:
 
 
 def _tables(data: JsonObject, key: str, parse: RuleParser[T], warnings: list[str]) -> list[T]:
-    return compile_rules(data, key, parse, warnings, file=FILE,
+    return compile_rules(data, key, parse, warnings, file=FILE, lenient=True,
                          array=f"an array of tables ([[{key}]])", item="a table")
 
 
@@ -60,11 +67,10 @@ def _unknown_keys(table: JsonObject, known: frozenset[str], where: str, warnings
 # --- [[redirects]] -----------------------------------------------------------------------------
 
 def _redirect(table: JsonObject, where: str, warnings: list[str]) -> NetlifyRedirectRule | None:
+    table = _current_names(table)
     _unknown_keys(table, _REDIRECT_KEYS, where, warnings)
     source = _string(table, "from", where)
-    status = table.get("status", 301)          # Netlify's default, as in `_redirects`
-    if not isinstance(status, int) or isinstance(status, bool):
-        raise SiteConfigError(f"{where}: status must be an integer")
+    status = _status(table.get("status", 301), where)    # Netlify's default, as in `_redirects`
     destination = _destination(table, source, status, where)
     force = table.get("force", False)
     if not isinstance(force, bool):
@@ -83,6 +89,25 @@ def _redirect(table: JsonObject, where: str, warnings: list[str]) -> NetlifyRedi
     if rule is not None:
         _proxy_only(table, where, warnings)
     return rule
+
+
+def _current_names(table: JsonObject) -> JsonObject:
+    renamed = dict(table)
+    for old, new in _OLD_NAMES:
+        if old in renamed:
+            renamed.setdefault(new, renamed.pop(old))
+    return renamed
+
+
+def _status(value: object, where: str) -> int:
+    """An integer, or a string starting with one (`"200"`): normalize.js reads it with
+    Number.parseInt."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    status = parse_int(value) if isinstance(value, str) else None
+    if status is None:
+        raise SiteConfigError(f"{where}: status must be a number, not {value!r}")
+    return status
 
 
 def _destination(table: JsonObject, source: str, status: int, where: str) -> str:
@@ -118,20 +143,24 @@ def _string_table(table: JsonObject, key: str, where: str) -> dict[str, str]:
 # --- [[headers]] -------------------------------------------------------------------------------
 
 def _header(table: JsonObject, where: str, warnings: list[str]) -> HeaderBlock | None:
+    """A rule Netlify cannot read raises (the rule is skipped); one without values is dropped
+    silently, as headers-parser/src/normalize.ts does."""
     _unknown_keys(table, _HEADER_KEYS, where, warnings)
     path = _string(table, "for", where)
-    if not path.startswith(("/", "http://", "https://")):
-        raise SiteConfigError(f"{where}: for {path!r} must be a path starting with \"/\"")
-    block = header_block(path, where, warnings)
     values = table.get("values", {})
     if not isinstance(values, dict):
         raise SiteConfigError(f"{where}: values must be a table of header names and values")
     if not values:
-        warnings.append(f"{where}: no values; rule ignored")
         return None
+    # Netlify matches `for` segment by segment (headers-parser/src/for_regexp.ts), so
+    # `for = "path"` is `/path`.
+    block = header_block(path if path.startswith(("/", *URL_SCHEMES)) else "/" + path, where,
+                         warnings)
     for name, value in values.items():
         spot = f"{where}.values"
-        block["headers"].append(header_pair(str(name).strip(), _header_value(value, name, spot), spot))
+        if not str(name).strip():
+            raise SiteConfigError(f"{spot}: a header name is empty")
+        add_header(block, header_pair(str(name).strip(), _header_value(value, name, spot), spot))
     return block
 
 

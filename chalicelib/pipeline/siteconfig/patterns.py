@@ -6,6 +6,7 @@ Each source pattern is compiled here at build time, so the request handler
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from chalicelib import safe_regex
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
@@ -117,8 +118,9 @@ def splat_pattern(source: str) -> tuple[str, list[str]]:
 
     A trailing slash is not significant (Netlify normalises URLs before matching), and
     `/news/*` also matches `/news` itself; the resolver strips the request's trailing slash.
+    The path is matched decoded (see `decoded_path`), as the resolver decodes requests once.
     """
-    body = source.rstrip("/") or "/"
+    body = decoded_path(source).rstrip("/") or "/"
     names: list[str] = []
     parts: list[str] = []
     if body.endswith("/*"):
@@ -141,3 +143,19 @@ def _splat_segment(segment: str, names: list[str]) -> str:
     for _ in pieces[1:]:
         names.append("splat")  # Cloudflare Pages allows a splat inside a segment too
     return "(.*)".join(re.escape(piece) for piece in pieces)
+
+
+_ENCODED_SEPARATOR = re.compile(r"(%2[fF]|%5[cC])")
+
+
+def decoded_path(source: str) -> str:
+    """A rule path with its percent-escapes decoded: `/some%20page` is the page a request for
+    `/some%20page` (decoded once to `/some page`) reaches, as on Cloudflare Pages
+    (workers-sdk packages/workers-shared/utils/tests/parseRedirects.invalid.test.ts keeps
+    `/some%20page` and matches it against the encoded request path). An encoded "/" or "\\"
+    stays encoded: decoding it would split a segment, and the resolver refuses such requests.
+    """
+    if "%" not in source:
+        return source
+    pieces = _ENCODED_SEPARATOR.split(source)
+    return "".join(piece if index % 2 else unquote(piece) for index, piece in enumerate(pieces))

@@ -15,19 +15,40 @@ RuleParser = Callable[[JsonObject, str, list[str]], "T | None"]
 
 
 def compile_rules(data: JsonObject, key: str, parse: RuleParser[T], warnings: list[str], *,
-                  file: str, array: str = "an array", item: str = "an object") -> list[T]:
-    """`data[key]` as compiled rules; `array` and `item` name the file's own syntax in errors."""
+                  file: str, array: str = "an array", item: str = "an object",
+                  lenient: bool = False) -> list[T]:
+    """`data[key]` as compiled rules; `array` and `item` name the file's own syntax in errors.
+
+    lenient: a rule that cannot be read, a list that is not one, and the rules past MAX_RULES
+    are skipped with a warning instead of failing the build (netlify.toml, where Netlify's
+    parser reports them and deploys the rest: netlify/build packages/redirect-parser/src/
+    normalize.js and results.js).
+    """
     rules = data.get(key, [])
     if not isinstance(rules, list):
-        raise SiteConfigError(f"{file}: {key} must be {array}")
+        _refuse(SiteConfigError(f"{file}: {key} must be {array}"), lenient, warnings)
+        return []
     if len(rules) > MAX_RULES:
-        raise SiteConfigError(f"{file}: {key} has {len(rules)} rules; the limit is {MAX_RULES}")
+        _refuse(SiteConfigError(f"{file}: {key} has {len(rules)} rules; the limit is {MAX_RULES}"),
+                lenient, warnings, "; the rest skipped")
+        rules = rules[:MAX_RULES]
     compiled: list[T] = []
     for index, rule in enumerate(rules):
         where = f"{file}: {key}[{index}]"
-        if not isinstance(rule, dict):
-            raise SiteConfigError(f"{where} must be {item}")
-        parsed = parse(rule, where, warnings)
+        try:
+            if not isinstance(rule, dict):
+                raise SiteConfigError(f"{where} must be {item}")
+            parsed = parse(rule, where, warnings)
+        except SiteConfigError as error:
+            _refuse(error, lenient, warnings, "; rule skipped")
+            continue
         if parsed is not None:
             compiled.append(parsed)
     return compiled
+
+
+def _refuse(error: SiteConfigError, lenient: bool, warnings: list[str], skipped: str = "") -> None:
+    """The build's error, or when lenient a warning saying what was skipped."""
+    if not lenient:
+        raise error
+    warnings.append(f"{error}{skipped}")
