@@ -116,9 +116,9 @@ class Runner:
         say = self._logger(job, tail)
         try:
             built = self.builder.build(job, say)
-            publish(self.ctx.store, deployment_id, built.output, built.project,
-                    spa=built.plan.spa, limits=OutputLimits.from_settings(self.ctx.settings),
-                    say=say)
+            warnings = publish(self.ctx.store, deployment_id, built.output, built.project,
+                               spa=built.plan.spa,
+                               limits=OutputLimits.from_settings(self.ctx.settings), say=say)
         except (ProjectError, BuildFailed) as failure:
             return self._fail(job, str(failure), tail, say)
         except Exception:  # the record must never stay `building`, nor blame the user
@@ -126,7 +126,7 @@ class Runner:
             return self._fail(job, INTERNAL_ERROR, tail, say)
         finally:
             shutil.rmtree(job.workdir, ignore_errors=True)
-        return self._finish(job, say)
+        return self._finish(job, say, warnings)
 
     def _logger(self, job: Job, tail: deque[str]) -> Say:
         redact = Redactor(job.env)
@@ -147,8 +147,8 @@ class Runner:
         say(f"percel: build failed: {reason}")
         return self._report(outcome, say)
 
-    def _finish(self, job: Job, say: Say) -> State:
-        outcome = lifecycle.finish(self.ctx, job.deployment_id, job.attempt)
+    def _finish(self, job: Job, say: Say, warnings: list[str]) -> State:
+        outcome = lifecycle.finish(self.ctx, job.deployment_id, job.attempt, warnings)
         if outcome.committed:
             say(f"percel: deployed at {self.ctx.settings.site_url(job.deployment_id)}")
         return self._report(outcome, say)

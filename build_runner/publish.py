@@ -31,17 +31,18 @@ class OutputLimits:
 
 
 def publish(store: Store, deployment_id: str, output: Path, project: Path, *, spa: bool,
-            limits: OutputLimits, say: Callable[[str], None] = lambda line: None) -> None:
+            limits: OutputLimits, say: Callable[[str], None] = lambda line: None) -> list[str]:
     """Upload `output` as deployment `deployment_id`'s site, with the config `project` holds
-    (vercel.json, percel.json) and `output` holds (_redirects, _headers); `spa` is the
-    framework's default for the SPA fallback. Raises BuildFailed with the reason."""
+    (vercel.json, percel.json, netlify.toml) and `output` holds (_redirects, _headers); `spa` is
+    the framework's default for the SPA fallback. Returns the config's warnings (rules skipped,
+    each also said in the log); raises BuildFailed with the reason."""
     _check_output_limits(output, limits.max_files, limits.max_bytes)
     tree = manifest.scan_output(output)
     try:
         config = siteconfig.build_site_config(output, project, spa)
     except siteconfig.SiteConfigError as invalid:
         raise BuildFailed(str(invalid)) from None
-    for warning in config["warnings"]:  # rules the platforms accept but percel cannot apply
+    for warning in config["warnings"]:  # rules skipped: unreadable, or not applicable here
         say(f"percel: config warning: {warning}")
     written = store.upload_blobs(tree.blobs)
     # Written at most once (a conditional PUT): if a job delivered twice races here,
@@ -60,6 +61,7 @@ def publish(store: Store, deployment_id: str, output: Path, project: Path, *, sp
         say("percel: another attempt already published this deployment; keeping that one")
     say(f"percel: uploaded {len(tree.files)} files ({written} new blobs, "
         f"{tree.total_size} bytes) from {output.name}/")
+    return config["warnings"]
 
 
 def _ensure_stored(store: Store, hashes: set[str], tree: manifest.Tree) -> None:

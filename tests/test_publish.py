@@ -31,15 +31,32 @@ def test_published_output_is_served_from_one_manifest_written_once(ctx, tmp_path
     assert "another attempt already published" in lines[1]
 
 
-def test_an_invalid_site_config_fails_the_build_with_its_reason(ctx, tmp_path):
+def test_an_unreadable_site_config_fails_the_build_with_its_reason(ctx, tmp_path):
     output = tmp_path / "dist"
     output.mkdir()
     (output / "index.html").write_text("x")
-    (output / "_redirects").write_text("/only-a-source\n")
-    with pytest.raises(BuildFailed, match="_redirects"):
+    (output / "_redirects").write_bytes(b"/a /b\n\xff\xfe\n")
+    with pytest.raises(BuildFailed, match="_redirects: not valid UTF-8"):
         publish(ctx.store, "badbadbadbadbadb", output, tmp_path, spa=False,
                 limits=OutputLimits.from_settings(ctx.settings))
     assert not ctx.store.exists(keys.deployment_manifest("badbadbadbadbadb"))
+
+
+def test_bad_config_lines_are_skipped_said_in_the_log_and_returned(ctx, tmp_path):
+    """Bad lines never sink a deploy: the rest of the config is published, and each skipped
+    line is named in the build log and returned for the deployment record."""
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_text("x")
+    (output / "_redirects").write_text("/only-a-source\n/a /b 302 # moved\n")
+    lines: list[str] = []
+    warnings = publish(ctx.store, "skipskipskipskip", output, tmp_path, spa=False,
+                       limits=OutputLimits.from_settings(ctx.settings), say=lines.append)
+    assert warnings == ["_redirects line 1: no destination after '/only-a-source'; line skipped"]
+    assert f"percel: config warning: {warnings[0]}" in lines
+    config = ctx.store.get_json(keys.deployment_manifest("skipskipskipskip"))["config"]
+    assert [(rule["destination"], rule["status"]) for rule in config["netlify_redirects"]] == [("/b", 302)]
+    assert config["warnings"] == warnings
 
 
 def test_the_project_netlify_toml_is_published_and_an_invalid_one_fails_the_build(ctx, tmp_path):
@@ -52,8 +69,8 @@ def test_the_project_netlify_toml_is_published_and_an_invalid_one_fails_the_buil
     publish(ctx.store, "tomltomltomltoml", output, project, spa=False, limits=limits)
     config = ctx.store.get_json(keys.deployment_manifest("tomltomltomltoml"))["config"]
     assert [(r["destination"], r["status"]) for r in config["netlify_redirects"]] == [("/index.html", 200)]
-    (project / "netlify.toml").write_text('[[redirects]]\nfrom = "/a"\nto = "/b"\nstatus = "301"\n')
-    with pytest.raises(BuildFailed, match=r"netlify\.toml: redirects\[0\]: status must be an integer"):
+    (project / "netlify.toml").write_text('[[redirects]\nfrom = "/a"\n')
+    with pytest.raises(BuildFailed, match=r"netlify\.toml: invalid TOML"):
         publish(ctx.store, "badtomlbadtomlba", output, project, spa=False, limits=limits)
     assert not ctx.store.exists(keys.deployment_manifest("badtomlbadtomlba"))
 

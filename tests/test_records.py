@@ -2,7 +2,16 @@
 import pytest
 import redis
 
-from chalicelib.state.records import TRANSITIONS, IllegalTransition, Records, State
+from chalicelib.state.records import (
+    MAX_WARNINGS,
+    TRANSITIONS,
+    WARNING_CHARS,
+    IllegalTransition,
+    Records,
+    State,
+    public_view,
+    warnings_field,
+)
 
 
 @pytest.fixture
@@ -65,3 +74,14 @@ def test_a_stale_attempt_is_fenced_off(records):
     records.transition("dep1", State.DEPLOYED, attempt=second)
     record = records.get("dep1")
     assert record["status"] == "deployed" and "error" not in record
+
+
+def test_warnings_are_a_bounded_json_list_and_absent_means_none():
+    """The record holds strings; the API shows `warnings` as a list, the first MAX_WARNINGS
+    cut to WARNING_CHARS, then how many more the build log has."""
+    many = [f"_redirects line {n}: " + "x" * 1000 for n in range(MAX_WARNINGS + 3)]
+    shown = public_view({"id": "a", "status": "deployed", "warnings": warnings_field(many)})["warnings"]
+    assert isinstance(shown, list) and len(shown) == MAX_WARNINGS + 1
+    assert shown[0] == many[0][:WARNING_CHARS]
+    assert shown[-1] == "... and 3 more in the build log"
+    assert public_view({"id": "a", "status": "queued"})["warnings"] == []

@@ -95,6 +95,28 @@ def test_a_successful_build_ends_deployed_then_says_so(ctx, tmp_path):
     assert ctx.queue.depth() == (0, 0)
 
 
+def test_config_lines_skipped_by_the_deploy_are_in_the_record_and_the_log(ctx, tmp_path):
+    """A bad `_redirects` line does not fail the build: the deployment goes live with the
+    other rules, and GET /api/deployments/{id} lists the skipped line under `warnings`."""
+    files = {"index.html": "source", "dist/_redirects": "/x?y 301\n/old /new\n",
+             "dist/_headers": "/*\nX-Frame-Options: DENY\n  X-Empty:\n"}
+    deployment_id, state = build_once(ctx, tmp_path, ScriptedSandbox([]), files)
+    assert state is State.DEPLOYED
+    expected = ["_redirects line 1: no destination; only a 2xx rule whose path ends in /* may "
+                "leave it out; line skipped",
+                "_headers line 3: expected `Name: value`, got 'X-Empty:' (no value); line skipped"]
+    assert deploy.get_deployment(ctx, deployment_id)["warnings"] == expected
+    lines = archived(ctx, deployment_id)
+    assert all(f"percel: config warning: {warning}" in lines for warning in expected)
+    config = ctx.store.get_json(keys.deployment_manifest(deployment_id))["config"]
+    assert [rule["destination"] for rule in config["netlify_redirects"]] == ["/new"]
+
+
+def test_a_deployment_without_config_warnings_lists_none(ctx, tmp_path):
+    deployment_id, _ = build_once(ctx, tmp_path, ScriptedSandbox([]))
+    assert deploy.get_deployment(ctx, deployment_id)["warnings"] == []
+
+
 class CheckoutProbe(ScriptedSandbox):
     """Looks at the build directory as the build sees it, with real git, then builds dist/."""
 

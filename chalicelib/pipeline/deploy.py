@@ -29,7 +29,7 @@ from chalicelib.pipeline.validation import (
     public_pin,
 )
 from chalicelib.schema import MANIFEST_VERSION
-from chalicelib.state.records import IllegalTransition, State, public_view
+from chalicelib.state.records import IllegalTransition, PublicRecord, State, public_view
 from chalicelib.storage import git_archive, manifest
 
 
@@ -97,7 +97,7 @@ def _record(ctx: Context, deployment_id: str, request: DeployRequest,
     }
 
 
-def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int | None]:
+def get_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
     """The record as the API shows it; 404 for an unknown (or malformed) id."""
     record = ctx.records.get(deployment_id) if ids.is_valid_id(deployment_id) else None
     if record is None:
@@ -108,7 +108,7 @@ def get_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int | No
 MAX_LIST = 200
 
 
-def list_deployments(ctx: Context, limit: str | None = None) -> list[dict[str, str | int | None]]:
+def list_deployments(ctx: Context, limit: str | None = None) -> list[PublicRecord]:
     """The newest deployments first; `limit` (1-200, default 50) comes from the query string."""
     count = 50 if limit is None else _limit(limit)
     return [public_view(record) for record in ctx.records.newest(count)]
@@ -120,7 +120,7 @@ def _limit(raw: str) -> int:
     return int(raw)
 
 
-def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int | None]:
+def cancel_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
     """Stop a queued or building deployment; a running build is killed by its runner."""
     get_deployment(ctx, deployment_id)
     try:
@@ -131,7 +131,7 @@ def cancel_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int |
     return get_deployment(ctx, deployment_id)
 
 
-def delete_deployment(ctx: Context, deployment_id: str) -> dict[str, str | int | None]:
+def delete_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
     """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs."""
     get_deployment(ctx, deployment_id)
     lifecycle.delete(ctx, deployment_id)

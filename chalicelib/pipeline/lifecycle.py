@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from chalicelib import keys
 from chalicelib.context import Context
-from chalicelib.state.records import IllegalTransition, State
+from chalicelib.state.records import IllegalTransition, State, warnings_field
 
 log = logging.getLogger("percel.lifecycle")
 
@@ -78,10 +78,11 @@ class Outcome:
     refused: str = ""  # why not committed: cancelled, deleted or taken over meanwhile
 
 
-def finish(ctx: Context, deployment_id: str, attempt: int) -> Outcome:
+def finish(ctx: Context, deployment_id: str, attempt: int, warnings: Sequence[str] = ()) -> Outcome:
     """`building -> deployed`, fenced by the attempt: a runner whose job was handed to
-    another runner cannot overwrite the newer attempt's outcome."""
-    return _end(ctx, deployment_id, attempt, State.DEPLOYED)
+    another runner cannot overwrite the newer attempt's outcome. `warnings` (the config rules
+    the deploy skipped) are written with the state, so only the attempt that deployed sets them."""
+    return _end(ctx, deployment_id, attempt, State.DEPLOYED, warnings=warnings_field(list(warnings)))
 
 
 def fail(ctx: Context, deployment_id: str, attempt: int, reason: str,

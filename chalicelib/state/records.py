@@ -7,6 +7,7 @@ split by another process, and it refuses every move the table does not allow.
 from __future__ import annotations
 
 import calendar
+import json
 import time
 from enum import Enum
 from typing import Any, cast
@@ -39,7 +40,12 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 TERMINAL = frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.DELETED})
 
 FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "node_version", "root_dir",
-          "created_at", "updated_at", "error", "attempt")
+          "created_at", "updated_at", "error", "attempt", "warnings")
+# `warnings`: the site config's rules the deploy skipped (pipeline.siteconfig), a JSON list
+# written with `deployed`. At most MAX_WARNINGS of WARNING_CHARS each, as `error` holds only the
+# log's tail: the record is read on every GET, and the build log keeps them all.
+MAX_WARNINGS = 50
+WARNING_CHARS = 500
 
 
 class IllegalTransition(Exception):
@@ -157,9 +163,23 @@ class Records:
         pipe.execute()
 
 
-def public_view(record: dict[str, str]) -> dict[str, str | int | None]:
-    """The record as the API shows it: every design field, None when unset."""
-    view: dict[str, str | int | None] = {name: record.get(name) or None for name in FIELDS
-                                         if name != "root_dir"}
+def warnings_field(warnings: list[str]) -> str:
+    """The record's `warnings` value: the first MAX_WARNINGS, each cut to WARNING_CHARS, and
+    a last item saying how many more the build log has."""
+    kept = [warning[:WARNING_CHARS] for warning in warnings[:MAX_WARNINGS]]
+    if len(warnings) > MAX_WARNINGS:
+        kept.append(f"... and {len(warnings) - MAX_WARNINGS} more in the build log")
+    return json.dumps(kept)
+
+
+# A record as the API shows it (public_view).
+PublicRecord = dict[str, "str | int | list[str] | None"]
+
+
+def public_view(record: dict[str, str]) -> PublicRecord:
+    """The record as the API shows it: every design field, None when unset; `warnings` a
+    list (empty for a record written before it existed, or not deployed)."""
+    view: PublicRecord = {name: record.get(name) or None for name in FIELDS if name != "root_dir"}
     view["attempt"] = int(record.get("attempt") or 0)
+    view["warnings"] = json.loads(record.get("warnings") or "[]")
     return view
