@@ -338,6 +338,9 @@ def test_a_2xx_splat_rule_may_leave_out_its_destination():
     ("/", "/", {}),
     ("/a.html", "/aXhtml", None),
     ("/img/*.png", "/img/a/b.png", {"splat": "a/b"}),   # Cloudflare Pages: a splat inside a segment
+    ("/some%20page", "/some page", {}),                 # matched decoded, as requests are
+    ("/caf%C3%A9/*", "/café/menu", {"splat": "menu"}),
+    ("/a%2Fb", "/a/b", None),                           # an encoded "/" stays encoded
 ])
 def test_splat_pattern(source, path, expected):
     regex, names = siteconfig.splat_pattern(source)
@@ -367,6 +370,20 @@ https://:project.pages.dev/*
         [["Cache-Control", "public, max-age=60"]]]
     assert rules[1]["detach"] == ["x-frame-options"]
     assert len(warnings) == 1 and "host-specific" in warnings[0]
+
+
+def test_the_dialect_decides_how_redirects_are_read():
+    """docs/DECISIONS.md#dialects: the same line is a 301 on Netlify, a 302 applied before
+    files on Cloudflare Pages; a Netlify-only line is skipped with a warning on Cloudflare."""
+    text = "/a /b\n/c id=:id /d 301!\n"
+    netlify = compile_config(redirects=text)
+    assert [(r["status"], r["force"]) for r in netlify["netlify_redirects"]] == [(301, False), (301, True)]
+    assert netlify["warnings"] == [] and netlify["dialect"] == "netlify"
+    cloudflare = compile_config(percel={"dialect": "cloudflare"}, redirects=text)
+    assert [(r["status"], r["force"]) for r in cloudflare["netlify_redirects"]] == [(302, True)]
+    assert cloudflare["dialect"] == "cloudflare"
+    assert cloudflare["warnings"] == ["_redirects line 2: expected `from to [status]` (2 or 3 "
+                                      "tokens), got 4; line skipped"]
 
 
 # --- netlify.toml ----------------------------------------------------------------------------

@@ -169,6 +169,13 @@ CASES += [
          differs="Netlify's parser accepts any integer; a status HTTP cannot send is skipped "
                  "with a warning",
          percel=Expect(status=404, warnings=1)),
+    Case("netlify-redirects-past-2048-rules", "netlify",
+         "netlify/build: packages/redirect-parser/tests/merge.bench.ts",
+         {"_redirects": "".join(f"/a/{i} /b/{i}\n" for i in range(2050))},
+         Expect(status=301, location="/b/2049"), path="/a/2049",
+         differs="percel keeps 2,048 rules per file, Vercel's cap (docs/DECISIONS.md#dialects); "
+                 "the rest are skipped with one warning",
+         percel=Expect(status=404, warnings=1)),
     Case("netlify-redirects-default-301-without-dialect", "netlify", DOCS,
          {"_redirects": "/c /d\n", "percel.json": '{"dialect": "netlify"}'},
          Expect(status=301, location="/d"), path="/c"),
@@ -295,6 +302,13 @@ CASES += [
          {"_headers": "  test: one\n/path\n  other: two\n"},
          Expect(status=200, headers={"test": None, "other": "two"}, warnings=1), path="/path",
          files=("index.html", "path.html")),
+    Case("netlify-headers-bang-line-ignored", "netlify", HEADERS,
+         {"_headers": "/*\n  X-Robots-Tag: noindex\n/a\n  ! X-Robots-Tag\n"},
+         Expect(headers={"x-robots-tag": "noindex"}, warnings=0), path="/a",
+         files=("index.html", "a.html"),
+         differs="`! Name` has no colon, so Netlify ignores the line; percel reads it as "
+                 "Cloudflare Pages does and removes the header (docs/DECISIONS.md#dialects)",
+         percel=Expect(headers={"x-robots-tag": None}, warnings=0)),
     Case("netlify-headers-two-wildcards", "netlify",
          "netlify/build: packages/headers-parser/src/for_regexp.ts",
          {"_headers": "/blog/*/posts/*\n  x-custom: value\n"},
