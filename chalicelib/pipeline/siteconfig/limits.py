@@ -7,8 +7,8 @@ from __future__ import annotations
 
 # Vercel caps redirects, rewrites and headers at 2,048 each (vercel.json schema); we apply the
 # same cap to each list, and to `_redirects`/`_headers`/netlify.toml in the Netlify dialect
-# (Netlify documents no cap; its parser tests read a 45,000-line file:
-# netlify/build packages/redirect-parser/tests/fixtures/redirects_file/large_45000_redirects_file).
+# (Netlify documents no cap; netlify/build packages/redirect-parser/tests/merge.bench.ts reads
+# a 45,000-rule file).
 MAX_RULES = 2048
 # Cloudflare Pages skips `_redirects` and `_headers` lines longer than 2,000 characters
 # (cloudflare/workers-sdk packages/workers-shared/utils/configuration/constants.ts,
