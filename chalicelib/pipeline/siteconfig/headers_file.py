@@ -19,7 +19,10 @@ from chalicelib.pipeline.siteconfig.netlify import add_header, header_block, hea
 from chalicelib.pipeline.siteconfig.shape import HeaderBlock
 from chalicelib.schema import Dialect, NetlifyHeaderRule
 
-_PATH_LINE = re.compile(r"^(?:\S+://|/)")   # parseHeaders.ts LINE_IS_PROBABLY_A_PATH
+# A path line: Cloudflare takes any `scheme://` start as one (parseHeaders.ts
+# LINE_IS_PROBABLY_A_PATH), so `X-Url:https://a.example` opens a block there; Netlify only "/"
+# (line_parser.ts isPathLine), and percel adds http(s):// to drop host rules with a warning.
+_PATH_LINE = {"cloudflare": re.compile(r"^(?:\S+://|/)"), "netlify": re.compile(r"^(?:/|https?://)")}
 
 
 def parse_headers_file(text: str, warnings: list[str],
@@ -44,6 +47,7 @@ def parse_headers_file(text: str, warnings: list[str],
 class _HeadersFile:
     def __init__(self, dialect: Dialect, warnings: list[str]):
         self.cloudflare = dialect == "cloudflare"
+        self.path_line = _PATH_LINE[dialect]
         self.cap = CLOUDFLARE_HEADER_RULES if self.cloudflare else MAX_RULES
         self.warnings = warnings
         self.blocks: list[HeaderBlock] = []
@@ -52,7 +56,7 @@ class _HeadersFile:
         self.skipping = False   # the current path line was refused: its headers go with it
 
     def line(self, line: str, where: str) -> None:
-        if _PATH_LINE.match(line):
+        if self.path_line.match(line):
             self._open(line, where)
         elif not self.skipping:
             self._header(line, where)
@@ -67,7 +71,8 @@ class _HeadersFile:
         self.skipping = True
         problem = cloudflare.header_path_problem(path) if self.cloudflare else None
         if problem:
-            raise SiteConfigError(f"{where}: {problem}; block skipped")
+            self.warnings.append(f"{where}: {problem}; block skipped")
+            return
         self.current, self.opened_at = header_block(path, where, self.warnings), where
         self.skipping = False
 
