@@ -341,6 +341,8 @@ def test_a_2xx_splat_rule_may_leave_out_its_destination():
     ("/some%20page", "/some page", {}),                 # matched decoded, as requests are
     ("/caf%C3%A9/*", "/café/menu", {"splat": "menu"}),
     ("/a%2Fb", "/a/b", None),                           # an encoded "/" stays encoded
+    ("/a%2Ab", "/a*b", {}),                             # an encoded "*" is no splat
+    ("/a%2Ab", "/axb", None),
 ])
 def test_splat_pattern(source, path, expected):
     regex, names = siteconfig.splat_pattern(source)

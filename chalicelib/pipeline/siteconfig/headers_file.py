@@ -45,6 +45,10 @@ def parse_headers_file(text: str, warnings: list[str],
 
 
 class _HeadersFile:
+    """One `_headers` file as a dialect reads it: the blocks kept so far, the open one, and
+    whether the open path was refused (then its header lines are skipped without a word, as
+    parseHeaders.ts does)."""
+
     def __init__(self, dialect: Dialect, warnings: list[str]):
         self.cloudflare = dialect == "cloudflare"
         self.path_line = _PATH_LINE[dialect]

@@ -118,9 +118,9 @@ def splat_pattern(source: str) -> tuple[str, list[str]]:
 
     A trailing slash is not significant (Netlify normalises URLs before matching), and
     `/news/*` also matches `/news` itself; the resolver strips the request's trailing slash.
-    The path is matched decoded (see `decoded_path`), as the resolver decodes requests once.
+    Literal text is matched decoded (see `decoded_text`), as the resolver decodes requests once.
     """
-    body = decoded_path(source).rstrip("/") or "/"
+    body = source.rstrip("/") or "/"
     names: list[str] = []
     parts: list[str] = []
     if body.endswith("/*"):
@@ -142,20 +142,21 @@ def _splat_segment(segment: str, names: list[str]) -> str:
     pieces = segment.split("*")
     for _ in pieces[1:]:
         names.append("splat")  # Cloudflare Pages allows a splat inside a segment too
-    return "(.*)".join(re.escape(piece) for piece in pieces)
+    return "(.*)".join(re.escape(decoded_text(piece)) for piece in pieces)
 
 
 _ENCODED_SEPARATOR = re.compile(r"(%2[fF]|%5[cC])")
 
 
-def decoded_path(source: str) -> str:
-    """A rule path with its percent-escapes decoded: `/some%20page` is the page a request for
-    `/some%20page` (decoded once to `/some page`) reaches, as on Cloudflare Pages
+def decoded_text(literal: str) -> str:
+    """Literal text of a rule path with its percent-escapes decoded: `/some%20page` is the page
+    a request for `/some%20page` (decoded once to `/some page`) reaches, as on Cloudflare Pages
     (workers-sdk packages/workers-shared/utils/tests/parseRedirects.invalid.test.ts keeps
-    `/some%20page` and matches it against the encoded request path). An encoded "/" or "\\"
-    stays encoded: decoding it would split a segment, and the resolver refuses such requests.
+    `/some%20page` and matches it against the encoded request path). Decoded after the `*` and
+    `:name` are found, so `%2A` is a literal "*"; an encoded "/" or "\\" stays encoded: decoding
+    it would split a segment, and the resolver refuses such requests.
     """
-    if "%" not in source:
-        return source
-    pieces = _ENCODED_SEPARATOR.split(source)
+    if "%" not in literal:
+        return literal
+    pieces = _ENCODED_SEPARATOR.split(literal)
     return "".join(piece if index % 2 else unquote(piece) for index, piece in enumerate(pieces))
