@@ -149,18 +149,21 @@ CASES += [
 
 # --- statuses -----------------------------------------------------------------------------------
 # packages/redirect-parser/src/status.js: any integer is a status; docs/routing/redirects.md:
-# 404 (and other 4xx) answer with the destination's content and that status.
+# 404 answers with the destination's content and that status.
 STATUS = "netlify/build: packages/redirect-parser/src/status.js"
 CASES += [
     Case("netlify-redirects-status-302", "netlify", STATUS, {"_redirects": "/a /b 302\n"},
          Expect(status=302, location="/b"), path="/a"),
-    Case("netlify-redirects-status-308", "netlify", STATUS, {"_redirects": "/a /b 308\n"},
-         Expect(status=308, location="/b"), path="/a"),
     Case("netlify-redirects-custom-404", "netlify", DOCS,
          {"_redirects": "/special-offer /gone.html 404\n"},
          Expect(status=404, file="gone.html"), path="/special-offer",
          files=("index.html", "gone.html")),
-    Case("netlify-redirects-status-410", "netlify", STATUS,
+    # Netlify's earlier redirects page (netlify-home-site.netlify.app/docs/redirects): 301, 302
+    # and 303 redirect; any other status renders the destination with that status.
+    Case("netlify-redirects-status-418", "netlify", "netlify-home-site.netlify.app: docs/redirects",
+         {"_redirects": "/teapot /index.html 418\n"},
+         Expect(status=418, file="index.html", warnings=0), path="/teapot"),
+    Case("netlify-redirects-status-410", "netlify", "netlify-home-site.netlify.app: docs/redirects",
          {"_redirects": "/old-page /gone.html 410\n"},
          Expect(status=410, file="gone.html"), path="/old-page", files=("index.html", "gone.html")),
     Case("netlify-redirects-status-out-of-range", "netlify", STATUS,
