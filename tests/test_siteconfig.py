@@ -48,7 +48,10 @@ def test_spa_decision(dirs, spa_default, has_404, percel, expected):
 def test_no_config_files_give_the_defaults(dirs):
     project, output = dirs
     config = build_site_config(output, project, spa_default=False)
-    assert config == {**siteconfig.empty_config(), "hidden": ["_redirects", "_headers"]}
+    # A site deployed now gets Cloudflare Pages' default HTML handling
+    # (docs/DECISIONS.md#html-handling); empty_config stays what old manifests mean.
+    assert config == {**siteconfig.empty_config(), "hidden": ["_redirects", "_headers"],
+                      "html_handling": "auto-trailing-slash"}
 
 
 def test_config_is_json_serialisable_and_drives_the_resolver(dirs):
@@ -450,7 +453,8 @@ def test_netlify_toml_rules_follow_the_files_rules():
     assert resolve("GET", "/a", {}, site).location == "/from-file"    # the file's rule wins
     assert resolve("GET", "/b", {}, site).location == "/from-toml"
     served = resolve("GET", "/", {}, site)
-    assert served.header("X-Source") == "file, toml"   # as two `_headers` blocks combine
+    # netlify.toml's value of a name wins (netlify/build packages/headers-parser/src/merge.ts)
+    assert served.header("X-Source") == "toml"
     assert served.header("X-Toml") == "yes"
 
 

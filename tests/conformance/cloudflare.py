@@ -111,7 +111,8 @@ def _answer(answer: str) -> Expect:
 
 
 def _slug(path: str) -> str:
-    return path.strip("/").replace("/", "-").replace(".", "-") or "root"
+    name = path.strip("/").replace("/", "-").replace(".", "-") or "root"
+    return name + "-slash" if path.endswith("/") and path != "/" else name
 
 
 def _html_cases() -> list[Case]:
