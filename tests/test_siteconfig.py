@@ -563,3 +563,18 @@ def test_netlify_toml_rule_caps(dirs):
     write(project, "netlify.toml", "[[headers]]\nfor = '/a'\nvalues = {X-A = '1'}\n" * 2049)
     with pytest.raises(SiteConfigError, match=r"netlify\.toml: headers has 2049 rules; the limit is 2048"):
         build_site_config(output, project, False)
+
+
+def test_html_handling_default_follows_vercel_switches():
+    """auto-trailing-slash unless vercel.json's cleanUrls/trailingSlash decide; both deciding is
+    refused, since trailingSlash: false against force-trailing-slash redirects in circles."""
+    assert compile_config()["html_handling"] == "auto-trailing-slash"
+    assert compile_config(vercel={"cleanUrls": True})["html_handling"] == "none"
+    assert compile_config(vercel={"trailingSlash": False})["html_handling"] == "none"
+    assert compile_config(percel={"html_handling": "drop-trailing-slash"})["html_handling"] == \
+        "drop-trailing-slash"
+    assert compile_config(vercel={"cleanUrls": True},
+                          percel={"html_handling": "none"})["html_handling"] == "none"
+    with pytest.raises(SiteConfigError, match="html_handling"):
+        compile_config(vercel={"trailingSlash": False},
+                       percel={"html_handling": "force-trailing-slash"})
