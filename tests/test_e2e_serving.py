@@ -68,7 +68,7 @@ NETLIFY_SITE = {
         "/posts/:year/:slug  /blog/:slug",
         "/app/*           /app/index.html   200",
         "/forced.html     /index.html       200!",
-        "/shadowed.html   /index.html       301",
+        "/shadowed        /index.html       301",
     ]) + "\n",
     "_headers": "\n".join([
         "/*",
@@ -324,13 +324,28 @@ def test_netlify_200_rewrite_serves_the_target_in_place(browse):
 
 def test_netlify_force_shadows_a_file_and_plain_rules_do_not(browse):
     assert browse("netlify", "/forced.html")[2] == b"<h1>netlify home</h1>"
-    status, _, body = browse("netlify", "/shadowed.html")
+    status, _, body = browse("netlify", "/shadowed")
     assert (status, body) == (200, b"<h1>shadowed file wins</h1>")
 
 
-def test_netlify_headers_from_every_matching_block_are_combined(browse):
+def test_a_page_has_one_address_by_default(browse):
+    """No vercel.json cleanUrls/trailingSlash: Cloudflare Pages' auto-trailing-slash
+    (docs/DECISIONS.md#html-handling); the other addresses of a page redirect to it."""
+    status, headers, _ = browse("netlify", "/shadowed.html?ref=1")
+    assert (status, headers["Location"]) == (308, "/shadowed?ref=1")
+    status, headers, _ = browse("netlify", "/blog/first/")
+    assert (status, headers["Location"]) == (308, "/blog/first")
+    status, headers, _ = browse("netlify", "/app")
+    assert (status, headers["Location"]) == (308, "/app/")
+    assert browse("netlify", "/app/")[2] == b"<h1>the app shell</h1>"
+    assert browse("netlify", "/index.html")[1]["Location"] == "/"
+
+
+def test_netlify_headers_of_every_matching_block_apply_and_a_later_value_wins(browse):
+    """Netlify merges the matching blocks into one set, a later block's value of a name
+    replacing an earlier one (docs/DECISIONS.md#dialects; Cloudflare would join them)."""
     _, headers, _ = browse("netlify", "/" + HASHED_JS)
-    assert headers["X-Robots-Tag"] == "nosnippet, noindex"
+    assert headers["X-Robots-Tag"] == "noindex"
     assert headers["Access-Control-Allow-Origin"] == "*"
     _, headers, _ = browse("netlify", "/")
     assert headers["X-Robots-Tag"] == "nosnippet" and "Access-Control-Allow-Origin" not in headers

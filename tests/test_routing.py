@@ -97,6 +97,10 @@ HEADERS = """\
 """
 
 
+# A page and a folder page of one name: two different files.
+BOTH_FILES = ["index.html", "both.html", "both/index.html"]
+
+
 def manifest(files: list[str], config: dict | None) -> dict:
     return {"version": 1, "id": "x", "files": {key: entry(key) for key in files}, "config": config}
 
@@ -107,6 +111,12 @@ SITES = {
     "slash": manifest(BASIC_FILES, siteconfig.compile_config(vercel={"cleanUrls": True, "trailingSlash": True})),
     "netlify": manifest(BASIC_FILES, siteconfig.compile_config(redirects=REDIRECTS, headers=HEADERS)),
     "spa": manifest(SPA_FILES, siteconfig.compile_config(spa_default=True)),
+    # A site deployed now with no config: auto-trailing-slash (docs/DECISIONS.md#html-handling).
+    "default": manifest(BASIC_FILES, siteconfig.compile_config()),
+    "cloudflare": manifest(BASIC_FILES, siteconfig.compile_config(
+        redirects=REDIRECTS, headers=HEADERS, percel={"dialect": "cloudflare"})),
+    "both-clean": manifest(BOTH_FILES, siteconfig.compile_config(vercel={"cleanUrls": True})),
+    "both-slash": manifest(BOTH_FILES, siteconfig.compile_config(vercel={"trailingSlash": True})),
     "spa-off": manifest(SPA_FILES, siteconfig.compile_config(spa_default=True, percel={"spa": False})),
 }
 
@@ -251,8 +261,33 @@ ROWS = [
     ("nl-410", "netlify", "GET", "/gone", "", {}, 410, "404.html", {}),
     ("nl-spa-rule", "netlify", "GET", "/spa/deep/link", "", {}, 200, "index.html", {}),
     ("nl-spa-rule-not-for-assets", "netlify", "GET", "/spa/x.js", "", {}, 404, "404.html", {}),
-    ("nl-headers-merged", "netlify", "GET", "/assets/logo-a1b2c3d4.png", "", {}, 200, "assets/logo-a1b2c3d4.png",
+    # Netlify: a later block's value of a name replaces an earlier one; Cloudflare joins them.
+    ("nl-headers-later-wins", "netlify", "GET", "/assets/logo-a1b2c3d4.png", "", {}, 200,
+     "assets/logo-a1b2c3d4.png", {"Link": "</b.js>; rel=preload", "X-Frame-Options": None}),
+    ("cf-headers-joined", "cloudflare", "GET", "/assets/logo-a1b2c3d4.png", "", {}, 200,
+     "assets/logo-a1b2c3d4.png",
      {"Link": "</a.css>; rel=preload, </b.js>; rel=preload", "X-Frame-Options": None}),
+    ("cf-rule-beats-file", "cloudflare", "GET", "/about", "", {}, 200, "docs/intro.html", {}),
+    ("cf-splat-needs-slash", "cloudflare", "GET", "/legacy", "", {}, 404, "404.html", {}),
+    ("cf-headers-on-redirects", "cloudflare", "GET", "/home", "", {}, 301, None,
+     {"Location": "/", "X-Frame-Options": "DENY"}),
+    ("nl-case-insensitive", "netlify", "GET", "/HOME", "", {}, 301, None, {"Location": "/"}),
+    ("cf-case-sensitive", "cloudflare", "GET", "/HOME", "", {}, 404, "404.html", {}),
+    # --- HTML handling: a site deployed now without vercel.json's cleanUrls/trailingSlash
+    ("default-dir-no-slash", "default", "GET", "/docs", "", {}, 308, None, {"Location": "/docs/"}),
+    ("default-dir-slash", "default", "GET", "/docs/", "", {}, 200, "docs/index.html", {}),
+    ("default-html-file", "default", "GET", "/about.html", "", {}, 308, None, {"Location": "/about"}),
+    ("default-html-ext-optional", "default", "GET", "/about", "", {}, 200, "about.html", {}),
+    ("default-index-html", "default", "GET", "/index.html", "", {}, 308, None, {"Location": "/"}),
+    ("default-keeps-query", "default", "GET", "/about.html", "a=1", {}, 308, None,
+     {"Location": "/about?a=1"}),
+    ("default-page-slash-dropped", "default", "GET", "/about/", "", {}, 308, None, {"Location": "/about"}),
+    ("default-asset-untouched", "default", "GET", "/robots.txt", "", {}, 200, "robots.txt", {}),
+    # --- cleanUrls / trailingSlash never send a page to another file's address
+    ("clean-keeps-another-file", "both-clean", "GET", "/both/index.html", "", {}, 200, "both/index.html", {}),
+    ("clean-moves-same-file", "both-clean", "GET", "/both.html", "", {}, 308, None, {"Location": "/both"}),
+    ("slash-keeps-another-file", "both-slash", "GET", "/both", "", {}, 200, "both.html", {}),
+    ("slash-html-file-served", "both-slash", "GET", "/both.html", "", {}, 200, "both.html", {}),
     ("nl-headers-all", "netlify", "GET", "/docs/intro", "", {}, 200, "docs/intro.html", {"X-Frame-Options": "DENY"}),
     ("nl-headers-cache", "netlify", "GET", "/data.json", "", {}, 200, "data.json", {"Cache-Control": "no-store"}),
     # --- caching policy

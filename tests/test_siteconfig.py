@@ -48,7 +48,10 @@ def test_spa_decision(dirs, spa_default, has_404, percel, expected):
 def test_no_config_files_give_the_defaults(dirs):
     project, output = dirs
     config = build_site_config(output, project, spa_default=False)
-    assert config == {**siteconfig.empty_config(), "hidden": ["_redirects", "_headers"]}
+    # A site deployed now gets Cloudflare Pages' default HTML handling
+    # (docs/DECISIONS.md#html-handling); empty_config stays what old manifests mean.
+    assert config == {**siteconfig.empty_config(), "hidden": ["_redirects", "_headers"],
+                      "html_handling": "auto-trailing-slash"}
 
 
 def test_config_is_json_serialisable_and_drives_the_resolver(dirs):
@@ -492,7 +495,8 @@ def test_netlify_toml_rules_follow_the_files_rules():
     assert resolve("GET", "/a", {}, site).location == "/from-file"    # the file's rule wins
     assert resolve("GET", "/b", {}, site).location == "/from-toml"
     served = resolve("GET", "/", {}, site)
-    assert served.header("X-Source") == "file, toml"   # as two `_headers` blocks combine
+    # netlify.toml's value of a name wins (netlify/build packages/headers-parser/src/merge.ts)
+    assert served.header("X-Source") == "toml"
     assert served.header("X-Toml") == "yes"
 
 
@@ -625,3 +629,18 @@ def test_netlify_toml_rule_caps(dirs):
     assert len(config["netlify_headers"]) == 2048
     assert config["warnings"] == ["netlify.toml: headers has 2049 rules; the limit is 2048; the "
                                   "rest skipped"]
+
+
+def test_html_handling_default_follows_vercel_switches():
+    """auto-trailing-slash unless vercel.json's cleanUrls/trailingSlash decide; both deciding is
+    refused, since trailingSlash: false against force-trailing-slash redirects in circles."""
+    assert compile_config()["html_handling"] == "auto-trailing-slash"
+    assert compile_config(vercel={"cleanUrls": True})["html_handling"] == "none"
+    assert compile_config(vercel={"trailingSlash": False})["html_handling"] == "none"
+    assert compile_config(percel={"html_handling": "drop-trailing-slash"})["html_handling"] == \
+        "drop-trailing-slash"
+    assert compile_config(vercel={"cleanUrls": True},
+                          percel={"html_handling": "none"})["html_handling"] == "none"
+    with pytest.raises(SiteConfigError, match="html_handling"):
+        compile_config(vercel={"trailingSlash": False},
+                       percel={"html_handling": "force-trailing-slash"})

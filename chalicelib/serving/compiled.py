@@ -11,8 +11,10 @@ import re
 from chalicelib.schema import (
     CONFIG_FILES,
     CONFIG_VERSION,
+    Dialect,
     FileEntry,
     HeaderRule,
+    HtmlHandling,
     NetlifyHeaderRule,
     NetlifyRedirectRule,
     OutputManifest,
@@ -20,6 +22,8 @@ from chalicelib.schema import (
     RewriteRule,
     SiteConfig,
 )
+from chalicelib.serving.html_handling import Page, html_route
+from chalicelib.serving.splat_rules import SplatRule, adapt
 
 # What a compiled site costs in memory, measured with tracemalloc on a parsed 25,000-file
 # manifest with 40-character paths: 525 bytes per file, 1,360 with br and gzip variants. The
@@ -43,9 +47,11 @@ class CompiledSite:
 
     __slots__ = (
         "clean_urls",
+        "dialect",
         "files",
         "headers",
         "hidden",
+        "html_handling",
         "netlify_headers",
         "netlify_redirects",
         "redirects",
@@ -65,10 +71,13 @@ class CompiledSite:
         self.redirects: tuple[RedirectRule, ...] = tuple(config.get("redirects", ()))
         self.rewrites: tuple[RewriteRule, ...] = tuple(config.get("rewrites", ()))
         self.headers: tuple[HeaderRule, ...] = tuple(config.get("headers", ()))
-        self.netlify_redirects: tuple[NetlifyRedirectRule, ...] = tuple(
-            config.get("netlify_redirects", ()))
-        self.netlify_headers: tuple[NetlifyHeaderRule, ...] = tuple(
-            config.get("netlify_headers", ()))
+        # Absent in manifests written before them: Netlify's reading, no HTML-handling moves.
+        self.dialect: Dialect = config.get("dialect", "netlify")
+        self.html_handling: HtmlHandling = config.get("html_handling", "none")
+        self.netlify_redirects: tuple[SplatRule[NetlifyRedirectRule], ...] = tuple(
+            adapt(rule, self.dialect) for rule in config.get("netlify_redirects", ()))
+        self.netlify_headers: tuple[SplatRule[NetlifyHeaderRule], ...] = tuple(
+            adapt(rule, self.dialect) for rule in config.get("netlify_headers", ()))
         self.size_estimate = self._estimate()
 
     def _estimate(self) -> int:
@@ -89,6 +98,19 @@ class CompiledSite:
             if key in self.files and key not in self.hidden:
                 return key
         return None
+
+    def exists(self, path: str) -> str | None:
+        """The manifest key of exactly this path (`/a/b.html` -> `a/b.html`), if served."""
+        key = path[1:]
+        return key if key and key in self.files and key not in self.hidden else None
+
+    def page(self, path: str) -> Page | None:
+        """What the filesystem answers for `path`: a file, or under an HTML handling mode a
+        redirect to the page's canonical address (html_handling.py); "none" keeps `lookup`."""
+        if self.html_handling == "none":
+            key = self.lookup(path)
+            return None if key is None else Page(key=key)
+        return html_route(self.html_handling, path, self.exists)
 
     def nearest_404(self, path: str) -> str | None:
         """`/a/b/c` tries a/b/404.html, a/404.html, then 404.html."""

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, quote, unquote_plus
 from chalicelib.schema import NetlifyRedirectRule
 from chalicelib.serving.caching import REVALIDATE
 from chalicelib.serving.compiled import CompiledSite
-from chalicelib.serving.decision import TEXT_PLAIN, Decision, redirect_note
+from chalicelib.serving.decision import TEXT_PLAIN, Decision, Headers, override, redirect_note
 from chalicelib.serving.matching import (
     PATH_SAFE,
     conditions_hold,
@@ -16,6 +16,7 @@ from chalicelib.serving.matching import (
     substitute,
 )
 from chalicelib.serving.request import Request
+from chalicelib.serving.splat_rules import match_splat
 
 # What a finished Location keeps as it is: RFC 3986 reserved and unreserved characters, and "%"
 # (escapes already made). The rest is percent-encoded: a CR or LF from a config destination
@@ -34,7 +35,7 @@ NetlifyHit = tuple[NetlifyRedirectRule, dict[str, str]]
 def redirect_phase(req: Request, site: CompiledSite) -> Decision | None:
     """cleanUrls, then trailingSlash, then vercel.json redirects (Vercel's order)."""
     target = clean_urls_target(req.path, site) or slash_target(req.path, site)
-    if target is not None:
+    if target is not None and _same_page(req.path, target, site):
         return redirect(req, quote(target, safe=PATH_SAFE), 308)
     for rule in site.redirects:
         values = match_rule(rule, req.path)
@@ -55,6 +56,14 @@ def clean_urls_target(path: str, site: CompiledSite) -> str | None:
     return clean + "/" if site.trailing_slash and clean != "/" else clean
 
 
+def _same_page(path: str, target: str, site: CompiledSite) -> bool:
+    """cleanUrls / trailingSlash move a page only to an address serving that same file:
+    `/both/index.html` stays put when `/both` is `both.html`, another file. An address
+    serving nothing moves as Vercel moves it (its 404 is then at the canonical address)."""
+    served = site.lookup(path)
+    return served is None or site.lookup(target) == served
+
+
 def slash_target(path: str, site: CompiledSite) -> str | None:
     """trailingSlash: true adds a slash to pages (not files, not /.well-known); false removes it."""
     setting = site.trailing_slash
@@ -68,16 +77,19 @@ def slash_target(path: str, site: CompiledSite) -> str | None:
     return None
 
 
-def redirect(req: Request, destination: str, status: int, merge_query: bool = False) -> Decision:
+def redirect(req: Request, destination: str, status: int, merge_query: bool = False,
+             extra: Headers | None = None) -> Decision:
     """A redirect that carries the request's query (Vercel, Netlify), percent-encoded for a
-    header, with a short text body naming the target (headers only on HEAD)."""
+    header, with a short text body naming the target (headers only on HEAD). `extra`: rule
+    headers, which Cloudflare Pages attaches to redirects too."""
     if destination.startswith("/"):
         # `//evil.example` would be a protocol-relative URL: an open redirect.
         destination = "/" + destination.lstrip("/\\")
     destination = quote(with_query(destination, req.query, merge_query), safe=_LOCATION_SAFE)
     body = redirect_note(destination)
-    headers = [("Location", destination), ("Content-Type", TEXT_PLAIN),
-               ("Cache-Control", REVALIDATE), ("Content-Length", str(len(body)))]
+    headers = override([("Location", destination), ("Content-Type", TEXT_PLAIN),
+                        ("Cache-Control", REVALIDATE)], extra or [])
+    headers.append(("Content-Length", str(len(body))))
     return Decision(status, headers, inline=b"" if req.method == "HEAD" else body,
                     location=destination)
 
@@ -105,11 +117,11 @@ def with_query(destination: str, query: str, merge: bool) -> str:
 def netlify_match(req: Request, site: CompiledSite, shadowed: bool) -> NetlifyHit | None:
     """The first matching `_redirects` rule; when a file exists only forced (`!`) rules may
     apply (https://docs.netlify.com/routing/redirects/rewrites-proxies/#shadowing)."""
-    path = req.netlify_path
-    for rule in site.netlify_redirects:
+    for entry in site.netlify_redirects:
+        rule = entry.rule
         if shadowed and not rule.get("force"):
             continue
-        values = match_rule(rule, path)
+        values = match_splat(entry, req)
         if values is None:
             continue
         bound = _query_values(rule.get("query") or {}, req)

@@ -19,13 +19,14 @@ rules at the point Netlify applies them):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote
 
 from chalicelib.schema import REDIRECT_CODES, OutputManifest
 from chalicelib.serving.compiled import CompiledSite, looks_like_asset
 from chalicelib.serving.decision import Decision, Headers, plain
 from chalicelib.serving.files import serve_file
 from chalicelib.serving.header_rules import rule_headers
-from chalicelib.serving.matching import conditions_hold, match_rule, substitute
+from chalicelib.serving.matching import PATH_SAFE, conditions_hold, match_rule, substitute
 from chalicelib.serving.redirects import (
     NetlifyHit,
     netlify_match,
@@ -62,16 +63,26 @@ def _route(req: Request, site: CompiledSite) -> Decision:
     redirected = redirect_phase(req, site)
     if redirected is not None:
         return redirected
-    key = site.lookup(req.path)
-    hit = netlify_match(req, site, shadowed=key is not None)
+    page = site.page(req.path)
+    # Netlify: a file shadows unforced rules; Cloudflare Pages applies `_redirects` first.
+    hit = netlify_match(req, site, shadowed=page is not None and site.dialect == "netlify")
     extra = rule_headers(req, site)
     if hit is not None:
         decision = _apply_netlify(req, site, hit, extra)
         if decision is not None:
             return decision
-    if key is not None:
-        return _serve(req, site, key, 200, extra)
+    if page is not None and page.location is not None:
+        return redirect(req, quote(page.location, safe=PATH_SAFE), 308, extra=_on_redirects(site, extra))
+    if page is not None and page.key is not None:
+        return _serve(req, site, page.key, 200, extra)
     return _rewrite_phase(req, site, extra) or _fallback(req, site, extra)
+
+
+def _on_redirects(site: CompiledSite, extra: Headers) -> Headers:
+    """Cloudflare Pages attaches `_headers` to every response, redirects included
+    (workers-sdk packages/pages-shared/asset-server/handler.ts); Netlify's custom headers
+    apply only to the files it serves (https://docs.netlify.com/routing/headers/)."""
+    return extra if site.dialect == "cloudflare" else []
 
 
 def _serve(req: Request, site: CompiledSite, key: str, status: int, extra: Headers) -> Decision:
@@ -82,7 +93,8 @@ def _apply_netlify(req: Request, site: CompiledSite, hit: NetlifyHit,
                    extra: Headers) -> Decision | None:
     rule, values = hit
     if rule["status"] in REDIRECT_CODES:
-        return redirect(req, substitute(rule["destination"], values, True), rule["status"])
+        return redirect(req, substitute(rule["destination"], values, True), rule["status"],
+                        extra=_on_redirects(site, extra))
     target = substitute(rule["destination"], values, False).split("?", 1)[0]
     key = site.lookup(target)
     if key is None or (rule["status"] == 200 and _html_for_asset(req.path, key)):

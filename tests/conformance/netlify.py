@@ -109,8 +109,11 @@ CASES += [
 # (unless it is a 2xx forward rule from /x/*), no token starting with "/" or http(s):// after the
 # query, a status that is not a number, a path under /.netlify, an unparsable URL.
 CASES += [
+    # html_handling none: the request is for the .html address itself, which percel's default
+    # would send to /swfobject (docs/DECISIONS.md#html-handling); this case is about the line.
     Case("netlify-redirects-status-without-destination", "netlify", LINES,
-         {"_redirects": "/swfobject.html?detectflash=false 301\n/a /b\n"},
+         {"_redirects": "/swfobject.html?detectflash=false 301\n/a /b\n",
+          "percel.json": '{"html_handling": "none"}'},
          Expect(status=200, file="swfobject.html", warnings=1), path="/swfobject.html",
          files=("index.html", "swfobject.html")),
     Case("netlify-redirects-status-without-destination-rest-applies", "netlify", LINES,

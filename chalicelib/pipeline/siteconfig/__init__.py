@@ -78,6 +78,7 @@ def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None =
     config["spa"] = spa_default
     if percel is not None:
         apply_percel(config, percel)
+    _html_handling_default(config, vercel, percel)
     dialect = config.get("dialect", "netlify")
     if redirects is not None:
         config["netlify_redirects"] = parse_redirects_file(
@@ -88,6 +89,20 @@ def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None =
         apply_netlify_toml(config, netlify_toml)   # after the files: Netlify's order
     config["hidden"] = list(hidden if hidden is not None else CONFIG_FILES)
     return config
+
+
+def _html_handling_default(config: SiteConfig, vercel: JsonObject | None,
+                           percel: JsonObject | None) -> None:
+    """auto-trailing-slash unless vercel.json's cleanUrls / trailingSlash decide a page's
+    address (docs/DECISIONS.md#html-handling). Both deciding would redirect in circles
+    (trailingSlash: false against force-trailing-slash), so that is refused."""
+    vercel_decides = vercel is not None and ("cleanUrls" in vercel or "trailingSlash" in vercel)
+    if percel is None or "html_handling" not in percel:
+        config["html_handling"] = "none" if vercel_decides else "auto-trailing-slash"
+    elif vercel_decides and config.get("html_handling") != "none":
+        raise SiteConfigError("percel.json: \"html_handling\" and vercel.json's cleanUrls / "
+                              "trailingSlash both decide a page's address; keep one (or set "
+                              "\"html_handling\": \"none\")")
 
 
 def _hidden_files(output_dir: Path, project_dir: Path) -> list[str]:
