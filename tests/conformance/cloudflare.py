@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conformance.harness import Case, Expect
+from tests.conformance.harness import Case, Expect, with_404_page
 
 
 def _percel(html_handling: str | None = None) -> str:
@@ -278,4 +278,20 @@ SERVER_CASES: list[Case] = [
          Expect(status=200, headers={"X-Docs": None}), path="/docs", files=("docs.html",)),
 ]
 
-CASES: list[Case] = _html_cases() + HTML_EXTRA + RULES_CASES + SERVER_CASES
+# --- A site without a 404.html is a single-page app ---------------------------------------------
+# https://developers.cloudflare.com/pages/configuration/serving-pages/ ("Single-page application
+# (SPA) rendering"): with no top-level 404.html, Pages answers a path that matches no file with
+# index.html and a 200; with one, that page and a 404.
+SPA_DOCS = "https://developers.cloudflare.com/pages/configuration/serving-pages/ (SPA rendering)"
+SPA_CASES: list[Case] = [
+    Case("cloudflare-spa-without-404-page", "cloudflare", SPA_DOCS, {"percel.json": _percel()},
+         Expect(status=200, file="index.html"), path="/dashboard/settings"),
+    Case("cloudflare-spa-off-with-404-page", "cloudflare", SPA_DOCS, {"percel.json": _percel()},
+         Expect(status=404, file="404.html"), path="/dashboard/settings",
+         files=("index.html", "404.html")),
+    Case("cloudflare-spa-files-still-served", "cloudflare", SPA_DOCS, {"percel.json": _percel()},
+         Expect(status=200, file="about.html"), path="/about", files=("index.html", "about.html")),
+]
+
+CASES: list[Case] = with_404_page(
+    _html_cases() + HTML_EXTRA + RULES_CASES + SERVER_CASES) + SPA_CASES

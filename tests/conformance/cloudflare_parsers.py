@@ -8,7 +8,7 @@ for the whole remainder when a cap is reached). Every case deploys with percel.j
 """
 from __future__ import annotations
 
-from tests.conformance.harness import Case, Expect
+from tests.conformance.harness import Case, Expect, with_404_page
 
 CF = '{"dialect": "cloudflare"}'
 CF_NONE = '{"dialect": "cloudflare", "html_handling": "none"}'
@@ -267,3 +267,6 @@ CASES += [
          redirects("/old /new 301\n"),
          Expect(status=301, location="/new"), path="/old", files=("index.html", "old.html")),
 ]
+
+# Every case above expecting a 404 gets the 404.html its upstream site has (harness.with_404_page).
+CASES = with_404_page(CASES)

@@ -60,24 +60,30 @@ def build_site_config(output_dir: Path, project_dir: Path, spa_default: bool) ->
         redirects=read_text(output_dir / "_redirects", output_dir),
         headers=read_text(output_dir / "_headers", output_dir),
         netlify_toml=read_text(project_dir / "netlify.toml", project_dir),
-        spa_default=spa_default and not (output_dir / "404.html").is_file(),
+        spa_default=spa_default, has_404=(output_dir / "404.html").is_file(),
         hidden=_hidden_files(output_dir, project_dir))
 
 
 def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None = None,
                    redirects: str | None = None, headers: str | None = None,
                    netlify_toml: str | None = None, spa_default: bool = False,
-                   hidden: list[str] | None = None) -> SiteConfig:
+                   hidden: list[str] | None = None, has_404: bool = False) -> SiteConfig:
     """The pure part of build_site_config: parsed sources in, config dict out.
 
-    spa_default: the framework is a single-page app and its output has no 404.html.
+    spa_default: the framework is a single-page app. has_404: the output has a top-level
+    404.html, which turns the SPA fallback off unless percel.json turns it on.
     """
     config = empty_config()
     if vercel is not None:
         apply_vercel(config, vercel)
-    config["spa"] = spa_default
+    config["spa"] = spa_default and not has_404
     if percel is not None:
         apply_percel(config, percel)
+    if config.get("dialect") == "cloudflare" and not has_404 and "spa" not in (percel or {}):
+        # Cloudflare Pages takes a site without a top-level 404.html for a single-page app
+        # (developers.cloudflare.com/pages/configuration/serving-pages/, "Single-page
+        # application (SPA) rendering"; workers-sdk pages-shared asset-server/handler.ts).
+        config["spa"] = True
     _html_handling_default(config, vercel, percel)
     dialect = config.get("dialect", "netlify")
     if redirects is not None:
