@@ -57,6 +57,8 @@ class Condition(TypedDict):
     type: Literal["header", "cookie", "host", "query"]
     key: str | None
     value: str | None
+    # vercel.json's numeric operators (gt, gte, lt, lte) with their operands; absent when none.
+    compare: NotRequired[list[tuple[str, float]]]
 
 
 class PatternRule(TypedDict):

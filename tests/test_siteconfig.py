@@ -335,6 +335,15 @@ def test_javascript_named_groups_become_pythons():
     assert rule["has"][0]["value"] == "(?P<user>.*)-(?<=x)(?<!y)"
 
 
+def test_has_operators_compile_to_one_regex_and_comparisons():
+    rule = vercel_rule("redirects", {"source": "/a", "destination": "/b/:v", "has": [
+        {"type": "query", "key": "q", "value": {"pre": "a.", "re": "(?<v>.*)", "gte": 2}}]})
+    condition = rule["has"][0]
+    assert re.fullmatch(condition["value"], "a.5") and not re.fullmatch(condition["value"], "ab5")
+    assert condition["compare"] == [("gte", 2.0)]
+    assert rule["destination"] == "/b/$v"
+
+
 def test_rewrite_status_code_is_kept():
     rule = vercel_rule("rewrites", {"source": "/a", "destination": "/b", "statusCode": 201})
     assert rule["status"] == 201

@@ -18,6 +18,10 @@ HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7f))
 _REFERENCE = re.compile(r"\$(\d+)|[:$]([A-Za-z_][A-Za-z0-9_]*)[*+]?")
 
 
+# A decimal number as JavaScript's Number() reads one (surrounding spaces allowed).
+_DECIMAL = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
 def match_vercel(rule: ConditionalRule, req: Request, path: str | None = None) -> dict[str, str] | None:
     """A vercel.json rule's values when its source matches `path` (the request's by default)
     and its conditions hold: the source's groups, then what `has` binds (which wins a shared
@@ -65,7 +69,7 @@ def bound_values(rule: ConditionalRule, req: Request) -> dict[str, str] | None:
 
 def _condition(item: Condition, req: Request, bound: dict[str, str]) -> bool:
     actual = _condition_value(item, req)
-    if not actual:
+    if not actual or not all(_compare(op, actual, operand) for op, operand in item.get("compare", ())):
         return False
     wanted = item.get("value")
     if wanted is None:
@@ -79,6 +83,16 @@ def _condition(item: Condition, req: Request, bound: dict[str, str]) -> bool:
     if not groups and item["type"] == "host":
         bound["host"] = actual
     return True
+
+
+def _compare(operator: str, actual: str, operand: float) -> bool:
+    """vercel.json gt/gte/lt/lte: the value read as a number (JavaScript's Number(); a value
+    that is not one compares false)."""
+    if not _DECIMAL.fullmatch(actual):
+        return False
+    number = float(actual)
+    return {"gt": number > operand, "gte": number >= operand, "lt": number < operand,
+            "lte": number <= operand}.get(operator, False)
 
 
 def _condition_value(item: Condition, req: Request) -> str | None:

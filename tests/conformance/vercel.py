@@ -343,6 +343,65 @@ VALIDATION = [
          moved("https://www.firebase.com"), path="/proxy/one"),
 ]
 
+
+def when(kind: str, key: str | None, value: object) -> list[dict[str, object]]:
+    item: dict[str, object] = {"type": kind, "value": value}
+    if key is not None:
+        item["key"] = key
+    return [item]
+
+
+# schemas.ts matchableValueSchema: a has/missing value may be an object of operators; `re`'s
+# named groups bind as a string value's do (superstatic.ts getStringValueForRegex).
+OPERATORS = [
+    Case("vercel-has-inc", "vercel", SCHEMAS,
+         redirect("/club", "/vip", has=when("header", "x-tier", {"inc": ["gold", "silver"]})),
+         moved("/vip"), path="/club", request_headers={"x-tier": "silver"}),
+    Case("vercel-has-inc-other", "vercel", SCHEMAS,
+         redirect("/club", "/vip", has=when("header", "x-tier", {"inc": ["gold", "silver"]})),
+         NOT_FOUND, path="/club", request_headers={"x-tier": "bronze"}),
+    Case("vercel-has-ninc", "vercel", SCHEMAS,
+         redirect("/club", "/join", has=when("header", "x-tier", {"ninc": ["gold", "silver"]})),
+         moved("/join"), path="/club", request_headers={"x-tier": "bronze"}),
+    Case("vercel-has-gte", "vercel", SCHEMAS,
+         redirect("/drinks", "/bar", has=when("query", "age", {"gte": 18})),
+         moved("/bar?age=21"), path="/drinks?age=21"),
+    Case("vercel-has-gte-below", "vercel", SCHEMAS,
+         redirect("/drinks", "/bar", has=when("query", "age", {"gte": 18})),
+         NOT_FOUND, path="/drinks?age=17"),
+    Case("vercel-has-lt-not-a-number", "vercel", SCHEMAS,
+         redirect("/drinks", "/juice", has=when("query", "age", {"lt": 18})),
+         NOT_FOUND, path="/drinks?age=young"),
+    Case("vercel-has-eq-number", "vercel", SCHEMAS,
+         redirect("/v", "/five", has=when("header", "x-n", {"eq": 5})),
+         moved("/five"), path="/v", request_headers={"x-n": "5"}),
+    Case("vercel-has-neq", "vercel", SCHEMAS,
+         redirect("/app", "/stable", has=when("cookie", "channel", {"neq": "beta"})),
+         moved("/stable"), path="/app", request_headers={"cookie": "channel=alpha"}),
+    Case("vercel-has-neq-equal", "vercel", SCHEMAS,
+         redirect("/app", "/stable", has=when("cookie", "channel", {"neq": "beta"})),
+         NOT_FOUND, path="/app", request_headers={"cookie": "channel=beta"}),
+    Case("vercel-has-pre-and-suf", "vercel", SCHEMAS,
+         header("/(.*)", {"x-seen": "1"}, has=when("header", "x-code", {"pre": "a", "suf": "z"})),
+         served("index.html", **{"x-seen": "1"}), path="/", request_headers={"x-code": "abcz"}),
+    Case("vercel-has-pre-and-suf-one-fails", "vercel", SCHEMAS,
+         header("/(.*)", {"x-seen": "1"}, has=when("header", "x-code", {"pre": "a", "suf": "z"})),
+         served("index.html", **{"x-seen": None}), path="/", request_headers={"x-code": "abc"}),
+    Case("vercel-has-suf-host", "vercel", SCHEMAS,
+         redirect("/", "/tenant", has=when("host", None, {"suf": ".example.com"})),
+         moved("/tenant"), path="/", request_headers={"host": "shop.example.com"}),
+    Case("vercel-has-re-binds", "vercel", SUPERSTATIC,
+         redirect("/docs", "/docs/v:major", has=when("query", "v", {"re": "(?<major>\\d+)\\..*"})),
+         moved("/docs/v2?v=2.1"), path="/docs?v=2.1"),
+    Case("vercel-missing-eq", "vercel", SCHEMAS,
+         redirect("/a", "/b", missing=when("header", "x-skip", {"eq": "1"})),
+         NOT_FOUND, path="/a", request_headers={"x-skip": "1"}),
+    Case("vercel-refuse-unknown-operator", "vercel", SCHEMAS,
+         redirect("/a", "/b", has=when("header", "x-a", {"like": "x"})), REFUSED, path="/a"),
+    Case("vercel-refuse-empty-operators", "vercel", SCHEMAS,
+         redirect("/a", "/b", has=when("header", "x-a", {})), REFUSED, path="/a"),
+]
+
 REWRITES = [
     Case("vercel-rewrite-literal", "vercel", SUPERSTATIC,
          rewrite("/some/old/path", "/some/new/path"), served("some/new/path.html"),
@@ -486,4 +545,5 @@ HEADERS = [
          served("about.html", **{"x-a": "2"}), path="/about", files=("index.html", "about.html")),
 ]
 
-CASES: list[Case] = [*CLEAN_URLS, *TRAILING_SLASH, *REDIRECTS, *VALIDATION, *REWRITES, *HEADERS]
+CASES: list[Case] = [*CLEAN_URLS, *TRAILING_SLASH, *REDIRECTS, *VALIDATION, *OPERATORS, *REWRITES,
+                     *HEADERS]

@@ -5,22 +5,16 @@ needs the routing ones; legacy `routes` is reported as a warning, not emulated.
 """
 from __future__ import annotations
 
-from typing import cast
-
 from chalicelib.pipeline.siteconfig import path_to_regexp
 from chalicelib.pipeline.siteconfig import vercel_templates as templates
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 from chalicelib.pipeline.siteconfig.headers import header_pair
-from chalicelib.pipeline.siteconfig.patterns import (
-    check_regex,
-    vercel_regex,
-    vercel_tokens,
-)
+from chalicelib.pipeline.siteconfig.patterns import vercel_regex, vercel_tokens
 from chalicelib.pipeline.siteconfig.rules import compile_rules
 from chalicelib.pipeline.siteconfig.shape import JsonObject
+from chalicelib.pipeline.siteconfig.vercel_conditions import bound_names, compile_conditions
 from chalicelib.schema import (
     REDIRECT_CODES,
-    Condition,
     ConditionalRule,
     HeaderRule,
     RedirectRule,
@@ -29,7 +23,6 @@ from chalicelib.schema import (
 )
 
 FILE = "vercel.json"
-_HAS_TYPES = frozenset({"header", "cookie", "host", "query"})
 
 
 def apply_vercel(config: SiteConfig, data: JsonObject) -> None:
@@ -69,13 +62,13 @@ class _Source:
         source = _string_field(rule, "source", where)
         tokens = vercel_tokens(source, where)
         self.keys = path_to_regexp.keys(tokens)
-        has = _conditions(rule, "has", where)
-        self.has_names = templates.has_names(has)
+        has = compile_conditions(rule, "has", where)
+        self.has_names = bound_names(rule)
         self.refs = templates.references(self.keys, self.has_names)
         self.compiled: ConditionalRule = {
             "regex": vercel_regex(tokens, source, where),
             "names": [key.name for key in self.keys],
-            "has": has, "missing": _conditions(rule, "missing", where)}
+            "has": has, "missing": compile_conditions(rule, "missing", where)}
 
     def destination(self, rule: JsonObject, where: str, redirect: bool) -> str:
         """The destination as a `$`-reference template; every `:name` it uses must be
@@ -147,28 +140,3 @@ def _vercel_header(rule: JsonObject, where: str, warnings: list[str]) -> HeaderR
             value = templates.compile_header(value, refs)
         pairs.append(header_pair(templates.compile_header(key, refs), value, spot))
     return {**source.compiled, "headers": pairs}
-
-
-def _conditions(rule: JsonObject, field: str, where: str) -> list[Condition]:
-    """Vercel `has` / `missing`: header, cookie, host or query, with an optional value regex
-    (JavaScript syntax: its `(?<name>...)` groups are turned into Python's here)."""
-    items = rule.get(field, [])
-    if not isinstance(items, list):
-        raise SiteConfigError(f"{where}: {field} must be an array")
-    conditions: list[Condition] = []
-    for position, item in enumerate(items):
-        spot = f"{where}.{field}[{position}]"
-        if not isinstance(item, dict) or item.get("type") not in _HAS_TYPES:
-            raise SiteConfigError(f"{spot}: type must be one of header, cookie, host, query")
-        key, value = item.get("key"), item.get("value")
-        if item["type"] != "host" and not isinstance(key, str):
-            raise SiteConfigError(f"{spot}: key must be a string")
-        if item["type"] == "host" and value is None:
-            raise SiteConfigError(f"{spot}: a host condition needs a value")
-        if value is not None:
-            if not isinstance(value, str):
-                raise SiteConfigError(f"{spot}: value must be a string")
-            value = path_to_regexp.js_named_groups(value)
-            check_regex(value, spot)
-        conditions.append(cast(Condition, {"type": item["type"], "key": key, "value": value}))
-    return conditions

@@ -6,7 +6,7 @@ a `has` condition binds), so the request handler only fills references in.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
 from chalicelib.pipeline.siteconfig.path_to_regexp import (
@@ -16,11 +16,7 @@ from chalicelib.pipeline.siteconfig.path_to_regexp import (
     keys,
     parse,
 )
-from chalicelib.schema import Condition
 
-# A named group in a `has` value: what it binds (ECMA-262 GroupName, as matched by
-# routing-utils' namedGroupsRegex; the value is already in Python's `(?P<name>` form).
-_NAMED_GROUP = re.compile(r"\(\?P<([a-zA-Z][a-zA-Z0-9_]*)>")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)//([^/]*)")
 _PORT = re.compile(r":\d*$")
 # Node's url.format puts "/" as the path of these when it is empty (https://host -> https://host/).
@@ -28,22 +24,6 @@ _SLASHED = frozenset({"http:", "https:", "ftp:", "gopher:", "file:", "ws:", "wss
 # What Node's querystring.escape leaves as it is (besides letters, digits and "-._~").
 _QUERY_SAFE = "!'()*"
 UNNAMED = ""   # stands for every unnamed group when checking a destination's parameters
-
-
-def has_names(conditions: Iterable[Condition]) -> list[str]:
-    """The names a rule's `has` items bind (routing-utils collectHasSegments): a key given
-    without a value binds that key; a value's named groups bind their names; a host value
-    binds `host`."""
-    names: dict[str, None] = {}
-    for item in conditions:
-        value, key = item.get("value"), item.get("key")
-        if not value and isinstance(key, str):
-            names[key] = None
-        if isinstance(value, str) and value:
-            names.update(dict.fromkeys(_NAMED_GROUP.findall(value)))
-            if item.get("type") == "host":
-                names["host"] = None
-    return list(names)
 
 
 def references(source_keys: list[Key], bound: list[str]) -> dict[str, str]:
