@@ -462,6 +462,14 @@ REWRITES = [
          differs="Vercel proxies a rewrite to an external URL; a static host cannot, so percel "
                  "drops the rule with a build warning",
          percel=Expect(status=404, warnings=1)),
+    Case("vercel-rewrite-relative-destination", "vercel", DEV_ROUTER,
+         rewrite("/face/:id", ":id.json"), served("object.json"), path="/face/object",
+         files=("index.html", "object.json")),
+    Case("vercel-rewrite-protocol-relative", "vercel", SUPERSTATIC,
+         rewrite("/cdn/(.*)", "//cdn.example.com/$1"), Expect(status=200), path="/cdn/a.js",
+         differs="Vercel proxies a rewrite to another origin; a static host cannot, so percel "
+                 "drops the rule with a build warning",
+         percel=Expect(status=404, warnings=1)),
     Case("vercel-rewrite-status-code", "vercel", SUPERSTATIC,
          rewrite("/rewrite-with-status", "/api/hello", statusCode=201),
          Expect(status=201, file="api/hello.html"), path="/rewrite-with-status",

@@ -5,6 +5,8 @@ needs the routing ones; legacy `routes` is reported as a warning, not emulated.
 """
 from __future__ import annotations
 
+import re
+
 from chalicelib.pipeline.siteconfig import path_to_regexp
 from chalicelib.pipeline.siteconfig import vercel_templates as templates
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
@@ -23,6 +25,8 @@ from chalicelib.schema import (
 )
 
 FILE = "vercel.json"
+# A destination on another origin: a scheme (`https:`) or a protocol-relative `//host`.
+_EXTERNAL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
 
 
 def apply_vercel(config: SiteConfig, data: JsonObject) -> None:
@@ -113,10 +117,12 @@ def _status(rule: JsonObject, where: str, default: int) -> int:
 def _vercel_rewrite(rule: JsonObject, where: str, warnings: list[str]) -> RewriteRule | None:
     source = _Source(rule, where)
     destination = source.destination(rule, where, redirect=False)
-    if not destination.startswith("/"):
+    if _EXTERNAL.match(destination):
         # Vercel proxies external rewrites; a static host cannot, so the rule is dropped loudly.
         warnings.append(f"{where}: rewrites to external URLs are not supported; rule ignored")
         return None
+    if not destination.startswith("/"):
+        destination = "/" + destination   # as `vercel dev`'s router reads `page.html`
     compiled: RewriteRule = {**source.compiled, "destination": destination}
     if "statusCode" in rule:
         compiled["status"] = _status(rule, where, 200)
