@@ -32,7 +32,8 @@ def rule_headers(req: Request, site: CompiledSite) -> Headers:
 def _filled(pair: list[str], values: dict[str, str]) -> tuple[str, tuple[str, str]]:
     """A vercel.json header with its `$1` / `$name` references filled in (routing-utils
     compiles `:path` in names and values to those). A name that comes out as no valid or a
-    reserved header name is dropped (keyed ""), so a request path never sets Location."""
+    reserved header name is dropped (keyed ""), so a request path never sets Location
+    (docs/DECISIONS.md#vercel-json)."""
     name = substitute(pair[0], values, False)
     value = substitute(pair[1], values, True, HEADER_SAFE)
     if name != pair[0] and (not _TOKEN.fullmatch(name) or name.lower() in RESERVED_HEADERS):

@@ -75,6 +75,7 @@ def _condition(item: Condition, req: Request, bound: dict[str, str]) -> bool:
     if wanted is None:
         bound[item.get("key") or ""] = actual
         return True
+    # The whole value must match (docs/DECISIONS.md#vercel-json).
     found = safe_regex.match(wanted, actual, full=True)
     if found is None:
         return False

@@ -100,7 +100,8 @@ def _vercel_redirect(rule: JsonObject, where: str, warnings: list[str]) -> Redir
         raise SiteConfigError(f"{where}: cannot define both permanent and statusCode")
     status = _status(rule, where, 308 if permanent in (None, True) else 307)
     if status not in REDIRECT_CODES:
-        # Vercel would send that status with a Location no browser follows.
+        # Vercel would send that status with a Location no browser follows
+        # (docs/DECISIONS.md#vercel-json).
         raise SiteConfigError(f"{where}: statusCode {status} is not a redirect; "
                               "use one of 301, 302, 303, 307, 308")
     return {**source.compiled, "destination": destination, "status": status}
