@@ -309,6 +309,8 @@ DESTINATIONS = [
     ("/proxy-port/([a-z]+)", "https://firebase.com:8080/$1", [], "https://firebase.com:8080/$1"),
     ("/projects/:id/:action", "/projects.html", [], "/projects.html"),
     ("/redirect", "/:url", [{"type": "query", "key": "url"}], "/$url"),
+    ("/mail/:id", "mailto:team@example.com", [], "mailto:team@example.com"),   # no authority
+    ("/t/:id", "https://example.com", [{"type": "query", "key": "q"}], "https://example.com/"),
 ]
 
 

@@ -17,7 +17,7 @@ from chalicelib.pipeline.siteconfig.path_to_regexp import (
     parse,
 )
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)//([^/]*)")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)(?://([^/]*))?")
 _PORT = re.compile(r":\d*$")
 # Node's url.format puts "/" as the path of these when it is empty (https://host -> https://host/).
 _SLASHED = frozenset({"http:", "https:", "ftp:", "gopher:", "file:", "ws:", "wss:"})
@@ -54,6 +54,7 @@ def compile_destination(destination: str, refs: Mapping[str, str]) -> str:
     """routing-utils replaceSegments: each part of the URL compiled on its own, the query
     re-encoded as Node's querystring does."""
     scheme, userinfo, hostname, port, path, query, fragment = _split(destination)
+    authority = "//" if destination[len(scheme):].startswith("//") else ""
     hostname = compile_template(hostname, refs)
     path = compile_template(path, refs)
     fragment = compile_template(fragment, refs)
@@ -62,12 +63,12 @@ def compile_destination(destination: str, refs: Mapping[str, str]) -> str:
         pairs.setdefault(name, []).append(compile_template(value, refs))
     search = "&".join(f"{quote(name, safe=_QUERY_SAFE)}={quote(value, safe=_QUERY_SAFE)}"
                       for name, values in pairs.items() for value in values)
-    if scheme:
+    if scheme and authority:
         if not path and scheme.lower() in _SLASHED:
             path = "/"
         elif path and not path.startswith("/"):
             path = "/" + path
-        scheme = f"{scheme}//{userinfo}{hostname}{port}"
+        scheme = f"{scheme}{authority}{userinfo}{hostname}{port}"
     url = scheme + path + (f"?{search}" if search else "") + (f"#{fragment}" if fragment else "")
     # url.format escapes "$"; routing-utils turns it back, as the proxy reads "$1" there.
     return url.replace("%24", "$")
@@ -86,8 +87,9 @@ def _split(url: str) -> tuple[str, str, str, str, str, str, str]:
     scheme = userinfo = hostname = port = ""
     found = _SCHEME.match(path)
     if found:
+        # `mailto:a@b` has a scheme but no authority: the rest is its path.
         scheme, path = found[1], path[found.end():]
-        user, at, host = found[2].rpartition("@")
+        user, at, host = (found[2] or "").rpartition("@")
         userinfo = user + at
         port_found = _PORT.search(host)
         hostname, port = (host[:port_found.start()], port_found[0]) if port_found else (host, "")
