@@ -47,13 +47,9 @@ def match_rule(rule: PatternRule, path: str) -> dict[str, str] | None:
     return values
 
 
-def conditions_hold(rule: ConditionalRule, req: Request) -> bool:
-    """Vercel `has` / `missing` (https://vercel.com/docs/project-configuration#redirects)."""
-    return bound_values(rule, req) is not None
-
-
 def bound_values(rule: ConditionalRule, req: Request) -> dict[str, str] | None:
-    """The values a rule's `has` items bind when every one holds and no `missing` item does;
+    """Vercel `has` / `missing` (https://vercel.com/docs/project-configuration#redirects):
+    the values a rule's `has` items bind when every one holds and no `missing` item does;
     None otherwise. As in Next.js matchHas (vercel/next.js packages/next/src/shared/lib/router/
     utils/prepare-destination.ts): a key without a value binds its value to the key's name, a
     value's named groups bind their names, a host value without groups binds `host`; an empty
