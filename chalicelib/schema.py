@@ -15,6 +15,14 @@ CONFIG_VERSION = 1
 CONFIG_FILES = ("_redirects", "_headers")
 # The statuses a redirect rule may use. Vercel: `permanent` true -> 308, false -> 307; default 308.
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+# Framing and routing headers a rule may not set: the handler owns them. Content-Type is not
+# among them: Vercel, Netlify and Cloudflare Pages let a rule set it, and sites need that for
+# extensionless files (`/.well-known/apple-app-site-association` must be application/json).
+# Checked at build time, and again at request time for a vercel.json header name that is a
+# template (`x-:b`).
+RESERVED_HEADERS = frozenset({
+    "content-length", "content-encoding", "content-range", "transfer-encoding", "connection",
+    "location", "etag", "accept-ranges", "upgrade", "trailer", "keep-alive"})
 # Where Netlify and Cloudflare Pages read `_redirects`/`_headers` differently, the one followed
 # (percel.json "dialect"; docs/DECISIONS.md#dialects).
 Dialect = Literal["netlify", "cloudflare"]
@@ -44,10 +52,13 @@ class FileEntry(TypedDict):
 
 
 class Condition(TypedDict):
-    """Vercel `has` / `missing`; `value` is a regex matched against the whole value."""
+    """Vercel `has` / `missing`; `value` is a Python regex matched against the whole value,
+    its named groups binding names a destination or header may use (`$name`)."""
     type: Literal["header", "cookie", "host", "query"]
     key: str | None
     value: str | None
+    # vercel.json's numeric operators (gt, gte, lt, lte) with their operands; absent when none.
+    compare: NotRequired[list[tuple[str, float]]]
 
 
 class PatternRule(TypedDict):
@@ -61,7 +72,8 @@ class ConditionalRule(PatternRule):
 
 
 class RedirectRule(ConditionalRule):
-    """vercel.json `redirects`."""
+    """vercel.json `redirects`. In vercel.json rules, `destination` and header names and
+    values are templates: `$1` is a source group, `$name` a value a `has` item binds."""
     destination: str
     status: int
 
@@ -69,6 +81,7 @@ class RedirectRule(ConditionalRule):
 class RewriteRule(ConditionalRule):
     """vercel.json `rewrites` (internal destinations only)."""
     destination: str
+    status: NotRequired[int]    # statusCode: the status the destination is served with
 
 
 class HeaderRule(ConditionalRule):

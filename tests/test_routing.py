@@ -105,8 +105,24 @@ def manifest(files: list[str], config: dict | None) -> dict:
     return {"version": 1, "id": "x", "files": {key: entry(key) for key in files}, "config": config}
 
 
+# Parameters filled into headers, and has captures: what a visitor's request may and may not
+# set (vercel/vercel packages/routing-utils/test/superstatic.spec.ts convertHeaders).
+VERCEL_PARAMS = {
+    "headers": [
+        {"source": "/docs/:page", "headers": [{"key": "X-Page", "value": "page :page"},
+                                             {"key": "X-:page", "value": "1"}]},
+        {"source": "/(.*)", "has": [{"type": "header", "key": "x-team", "value": "(?<team>[a-z]+)"}],
+         "headers": [{"key": "X-Team", "value": ":team"}]},
+    ],
+    "redirects": [
+        {"source": "/who", "destination": "/team/:team",
+         "has": [{"type": "header", "key": "x-team", "value": "(?<team>[a-z]+)"}]},
+    ],
+}
+
 SITES = {
     "plain": manifest(BASIC_FILES, None),
+    "params": manifest(BASIC_FILES, siteconfig.compile_config(vercel=VERCEL_PARAMS)),
     "vercel": manifest(BASIC_FILES, siteconfig.compile_config(vercel=VERCEL)),
     "slash": manifest(BASIC_FILES, siteconfig.compile_config(vercel={"cleanUrls": True, "trailingSlash": True})),
     "netlify": manifest(BASIC_FILES, siteconfig.compile_config(redirects=REDIRECTS, headers=HEADERS)),
@@ -114,7 +130,7 @@ SITES = {
     # A site deployed now with no config: auto-trailing-slash (docs/DECISIONS.md#html-handling).
     "default": manifest(BASIC_FILES, siteconfig.compile_config()),
     "cloudflare": manifest(BASIC_FILES, siteconfig.compile_config(
-        redirects=REDIRECTS, headers=HEADERS, percel={"dialect": "cloudflare"})),
+        redirects=REDIRECTS, headers=HEADERS, percel={"dialect": "cloudflare"}, has_404=True)),
     "both-clean": manifest(BOTH_FILES, siteconfig.compile_config(vercel={"cleanUrls": True})),
     "both-slash": manifest(BOTH_FILES, siteconfig.compile_config(vercel={"trailingSlash": True})),
     "spa-off": manifest(SPA_FILES, siteconfig.compile_config(spa_default=True, percel={"spa": False})),
@@ -225,6 +241,21 @@ ROWS = [
     ("redirect-has-missing", "vercel", "GET", "/beta", "", {}, 404, "404.html", {}),
     ("redirect-no-open-redirect", "vercel", "GET", "/go//evil.example", "", {}, 308, None, {"Location": "/evil.example"}),
     ("redirect-beats-file", "vercel", "GET", "/blog/404.html", "", {}, 308, None, {"Location": "/blog/404"}),
+    # --- vercel.json: parameters in headers, has captures
+    ("param-header-value", "params", "GET", "/docs/intro", "", {}, 200, "docs/intro.html",
+     {"X-Page": "page intro", "X-intro": "1"}),
+    ("param-header-non-ascii", "params", "GET", "/docs/caf%C3%A9", "", {}, 404, "404.html",
+     {"X-Page": "page caf%C3%A9"}),
+    ("param-header-name-reserved", "params", "GET", "/docs/location", "", {}, 404, "404.html",
+     {"Location": None, "X-Page": "page location"}),
+    ("param-header-name-invalid", "params", "GET", "/docs/a%20b", "", {}, 404, "404.html",
+     {"X-a b": None, "X-Page": "page a b"}),
+    ("has-capture-header", "params", "GET", "/", "", {"x-team": "blue"}, 200, "index.html",
+     {"X-Team": "blue"}),
+    ("has-capture-no-match", "params", "GET", "/", "", {"x-team": "Blue!"}, 200, "index.html",
+     {"X-Team": None}),
+    ("has-capture-redirect", "params", "GET", "/who", "", {"x-team": "red"}, 308, None,
+     {"Location": "/team/red"}),
     # --- vercel.json: rewrites and headers
     ("rewrite-spa-area", "vercel", "GET", "/app/some/page", "", {}, 200, "index.html", {}),
     ("rewrite-regex", "vercel", "GET", "/api/users", "", {}, 200, "data.json", {}),

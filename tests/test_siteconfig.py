@@ -88,17 +88,30 @@ def test_a_plain_static_repo_hides_its_config_files(tmp_path):
     ("vercel.json", {"trailingSlash": 1}, r"vercel\.json: trailingSlash must be true or false"),
     ("vercel.json", {"redirects": {}}, r"vercel\.json: redirects must be an array"),
     ("vercel.json", {"redirects": ["/a"]}, r"redirects\[0\] must be an object"),
-    ("vercel.json", {"redirects": [{"source": "a", "destination": "/"}]}, r"redirects\[0\]: source 'a' must start"),
+    ("vercel.json", {"redirects": [{"source": "/:?", "destination": "/"}]},
+     r"redirects\[0\]: invalid source pattern '/:\?': missing parameter name at 1"),
     ("vercel.json", {"redirects": [{"source": "/a"}]}, r"redirects\[0\]: destination must be a non-empty string"),
     ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "statusCode": 200}]},
-     r"redirects\[0\]: statusCode must be one of"),
+     r"redirects\[0\]: statusCode 200 is not a redirect"),
+    ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "statusCode": 1000}]},
+     r"redirects\[0\]: statusCode must be an integer from 100 to 999"),
+    ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "permanent": False,
+                                    "statusCode": 302}]},
+     r"redirects\[0\]: cannot define both permanent and statusCode"),
+    ("vercel.json", {"redirects": [{"source": "/a/:id", "destination": "/b/:other"}]},
+     r"redirects\[0\]: destination '/b/:other' uses \":other\", which is not a parameter"),
     ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "permanent": "no"}]},
      r"redirects\[0\]: permanent must be true or false"),
-    ("vercel.json", {"rewrites": [{"source": "/a/(\\d+", "destination": "/"}]}, r"rewrites\[0\]: unbalanced"),
+    ("vercel.json", {"rewrites": [{"source": "/a/(\\d+", "destination": "/"}]},
+     r"rewrites\[0\]: invalid source pattern .* unbalanced"),
     ("vercel.json", {"rewrites": [{"source": "/a/((x))", "destination": "/"}]},
-     r"rewrites\[0\]: capturing groups are not allowed"),
-    ("vercel.json", {"rewrites": [{"source": "/a/*", "destination": "/"}]}, r"rewrites\[0\]: '\*' must follow"),
-    ("vercel.json", {"rewrites": [{"source": "/a{/b}?", "destination": "/"}]}, r"groups in source patterns"),
+     r"rewrites\[0\]: invalid source pattern .* capturing groups are not allowed"),
+    ("vercel.json", {"rewrites": [{"source": "/a/*", "destination": "/"}]},
+     r"rewrites\[0\]: .*'\*' at 3 must follow a parameter"),
+    ("vercel.json", {"rewrites": [{"source": "/(?:a)", "destination": "/"}]},
+     r"rewrites\[0\]: .*a group cannot start with \"\?\""),
+    ("vercel.json", {"redirects": [{"source": "/a", "destination": "/", "has": [{"type": "host"}]}]},
+     r"redirects\[0\]\.has\[0\]: a host condition needs a value"),
     ("vercel.json", {"rewrites": [{"source": "/a/([)", "destination": "/"}]}, r"invalid regular expression"),
     ("vercel.json", {"headers": [{"source": "/(.*)", "headers": []}]}, r"headers\[0\]: headers must be a non-empty"),
     ("vercel.json", {"headers": [{"source": "/(.*)", "headers": [{"key": "Content-Length", "value": "1"}]}]},
@@ -226,7 +239,6 @@ def test_oversized_config_file_is_refused_before_reading(dirs):
     ({}, 308),
     ({"permanent": True}, 308),
     ({"permanent": False}, 307),
-    ({"permanent": False, "statusCode": 301}, 301),
     ({"statusCode": 302}, 302),
 ])
 def test_redirect_status(rule, status):
@@ -274,6 +286,17 @@ PATTERNS = [
     ("/file.html", "/fileXhtml", None),           # a dot is literal
     ("/a\\:b", "/a:b", {}),                       # an escaped colon is literal
     ("/(foo|bar)/:x", "/bar/1", {"0": "bar", "x": "1"}),
+    # path-to-regexp 6.1.0 braces and prefixes (routing-utils superstatic.spec.ts)
+    ("/feature-{:slug}", "/feature-first", {"slug": "first"}),
+    ("/feature-{:slug}", "/feature/first", None),
+    ("/docs{/v:version}?", "/docs", {"version": None}),
+    ("/docs{/v:version}?", "/docs/v2", {"version": "2"}),
+    ("/post{s}?/:id", "/posts/7", {"id": "7"}),
+    ("/file.:ext", "/file.txt", {"ext": "txt"}),
+    ("/file.:ext?", "/file", {"ext": None}),
+    ("/(.*)-:id(\\d+).html", "/hello/post-123.html", {"0": "hello/post", "id": "123"}),
+    ("/:path((?!uk/).*)", "/uk/a", None),
+    ("404.html", "/404.html", {}),                # `vercel dev` also tries the path without "/"
 ]
 
 
@@ -285,6 +308,70 @@ def test_vercel_pattern(source, path, expected):
         assert found is None
     else:
         assert found is not None and dict(zip(names, found.groups(), strict=True)) == expected
+
+
+def vercel_rule(kind: str, rule: dict) -> dict:
+    return compile_config(vercel={kind: [rule]})[kind][0]
+
+
+# Destinations as routing-utils compiles them (superstatic.spec.ts convertRedirects).
+AB_HOST = [{"type": "host", "value": "(?<a>.*)\\.(?<b>.*)"}]
+DESTINATIONS = [
+    ("/optional/:id?", "/api/optional/:id?", [], "/api/optional/$1"),
+    ("/feature-{:slug}", "/blog-{:slug}", [], "/blog-$1"),
+    ("/hello/:world", "/somewhere?else={:world}", [], "/somewhere?else=$1"),
+    ("/hello/:world*", "/something#:world*", [], "/something#$1"),
+    ("/old/:segment/path", "/new/path/:segment", [], "/new/path/$1"),
+    ("/hello/:first", "/another/:a/:b", AB_HOST, "/another/$a/$b"),
+    ("/(.*)", "https://:subdomain.example.com/some-path/end?a=b",
+     [{"type": "host", "value": "(?<subdomain>.*)-test.vercel.app"}],
+     "https://$subdomain.example.com/some-path/end?a=b"),
+    ("/external/:id", "https://example.com/?utm_source=google.com#/guides/:id/page?dynamic=code", [],
+     "https://example.com/?utm_source=google.com#/guides/$1/page?dynamic=code"),
+    ("/proxy/(.*)", "https://www.firebase.com", [], "https://www.firebase.com"),
+    ("/proxy-port/([a-z]+)", "https://firebase.com:8080/$1", [], "https://firebase.com:8080/$1"),
+    ("/projects/:id/:action", "/projects.html", [], "/projects.html"),
+    ("/redirect", "/:url", [{"type": "query", "key": "url"}], "/$url"),
+    ("/mail/:id", "mailto:team@example.com", [], "mailto:team@example.com"),   # no authority
+    ("/t/:id", "https://example.com", [{"type": "query", "key": "q"}], "https://example.com/"),
+]
+
+
+@pytest.mark.parametrize("source,destination,has,expected", DESTINATIONS)
+def test_destinations_compile_to_references(source, destination, has, expected):
+    rule = vercel_rule("redirects", {"source": source, "destination": destination, "has": has})
+    assert rule["destination"] == expected
+
+
+def test_header_names_and_values_compile_to_references():
+    """superstatic.spec.ts convertHeaders: only names the rule binds change."""
+    rule = vercel_rule("headers", {"source": "/like/:path", "has": AB_HOST, "headers": [
+        {"key": "x-path", "value": ":path"}, {"key": "some:path", "value": "hi"},
+        {"key": "x-:b", "value": ":a"}, {"key": "x-test", "value": "some:value* :value? https:"}]})
+    assert rule["headers"] == [["x-path", "$1"], ["some$1", "hi"], ["x-$b", "$a"],
+                               ["x-test", "some:value* :value? https:"]]
+    plain = vercel_rule("headers", {"source": "/(.*)", "headers": [{"key": "x-a", "value": ":a"}]})
+    assert plain["headers"] == [["x-a", ":a"]]
+
+
+def test_javascript_named_groups_become_pythons():
+    rule = vercel_rule("rewrites", {"source": "/a", "destination": "/b", "has": [
+        {"type": "header", "key": "x-data", "value": "(?<user>.*)-(?<=x)(?<!y)"}]})
+    assert rule["has"][0]["value"] == "(?P<user>.*)-(?<=x)(?<!y)"
+
+
+def test_has_operators_compile_to_one_regex_and_comparisons():
+    rule = vercel_rule("redirects", {"source": "/a", "destination": "/b/:v", "has": [
+        {"type": "query", "key": "q", "value": {"pre": "a.", "re": "(?<v>.*)", "gte": 2}}]})
+    condition = rule["has"][0]
+    assert re.fullmatch(condition["value"], "a.5") and not re.fullmatch(condition["value"], "ab5")
+    assert condition["compare"] == [("gte", 2.0)]
+    assert rule["destination"] == "/b/$v"
+
+
+def test_rewrite_status_code_is_kept():
+    rule = vercel_rule("rewrites", {"source": "/a", "destination": "/b", "statusCode": 201})
+    assert rule["status"] == 201
 
 
 # --- _redirects and _headers -------------------------------------------------------------------

@@ -1,12 +1,17 @@
 """Headers that config rules add: vercel.json `headers`, then `_headers` blocks."""
 from __future__ import annotations
 
+import re
+
+from chalicelib.schema import RESERVED_HEADERS
 from chalicelib.serving.compiled import CompiledSite
 from chalicelib.serving.decision import Headers
-from chalicelib.serving.matching import conditions_hold, match_rule
+from chalicelib.serving.matching import HEADER_SAFE, match_vercel, substitute
 from chalicelib.serving.request import Request
 from chalicelib.serving.splat_rules import fill_header, match_splat
 
+# RFC 9110 §5.6.2 field-name.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # lower-case name -> (name as written, value)
 _Merged = dict[str, tuple[str, str]]
 
@@ -15,10 +20,24 @@ def rule_headers(req: Request, site: CompiledSite) -> Headers:
     """vercel.json headers (a later rule overrides a name), then `_headers` blocks in order."""
     merged: _Merged = {}
     for rule in site.headers:
-        if match_rule(rule, req.path) is not None and conditions_hold(rule, req):
-            merged.update((name.lower(), (name, value)) for name, value in rule["headers"])
+        values = match_vercel(rule, req)
+        if values is not None:
+            merged.update(_filled(pair, values) for pair in rule["headers"])
+    merged.pop("", None)
     _merge_netlify_headers(req, site, merged)
     return list(merged.values())
+
+
+def _filled(pair: list[str], values: dict[str, str]) -> tuple[str, tuple[str, str]]:
+    """A vercel.json header with its `$1` / `$name` references filled in (routing-utils
+    compiles `:path` in names and values to those). A name that comes out as no valid or a
+    reserved header name is dropped (keyed ""), so a request path never sets Location
+    (docs/DECISIONS.md#vercel-json)."""
+    name = substitute(pair[0], values, False)
+    value = substitute(pair[1], values, True, HEADER_SAFE)
+    if name != pair[0] and (not _TOKEN.fullmatch(name) or name.lower() in RESERVED_HEADERS):
+        return "", (name, value)
+    return name.lower(), (name, value)
 
 
 def _merge_netlify_headers(req: Request, site: CompiledSite, merged: _Merged) -> None:

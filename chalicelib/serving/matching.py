@@ -3,7 +3,7 @@ the matched values into a destination."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from chalicelib import safe_regex
 from chalicelib.schema import Condition, ConditionalRule, PatternRule
@@ -11,8 +11,29 @@ from chalicelib.serving.request import Request, host_name
 
 # Characters kept as they are when a decoded path goes back into a Location (RFC 3986 pchar).
 PATH_SAFE = "/!$&'()*+,;=:@~"
+# What a header value keeps when a value is filled in: printable ASCII. The rest (a decoded
+# path's non-ASCII letters) is percent-encoded, as the path was on the wire (RFC 9110 §5.5).
+HEADER_SAFE = "".join(chr(code) for code in range(0x20, 0x7f))
 # `:path*` / `:path+` in a destination are the parameter itself (path-to-regexp compile).
 _REFERENCE = re.compile(r"\$(\d+)|[:$]([A-Za-z_][A-Za-z0-9_]*)[*+]?")
+
+
+# A decimal number as JavaScript's Number() reads one (surrounding spaces allowed).
+_DECIMAL = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
+def match_vercel(rule: ConditionalRule, req: Request, path: str | None = None) -> dict[str, str] | None:
+    """A vercel.json rule's values when its source matches `path` (the request's by default)
+    and its conditions hold: the source's groups, then what `has` binds (which wins a shared
+    name, as in routing-utils)."""
+    values = match_rule(rule, req.path if path is None else path)
+    if values is None:
+        return None
+    bound = bound_values(rule, req)
+    if bound is None:
+        return None
+    values.update(bound)
+    return values
 
 
 def match_rule(rule: PatternRule, path: str) -> dict[str, str] | None:
@@ -26,18 +47,49 @@ def match_rule(rule: PatternRule, path: str) -> dict[str, str] | None:
     return values
 
 
-def conditions_hold(rule: ConditionalRule, req: Request) -> bool:
-    """Vercel `has` / `missing` (https://vercel.com/docs/project-configuration#redirects)."""
-    return (all(_condition(item, req) for item in rule.get("has", ()))
-            and not any(_condition(item, req) for item in rule.get("missing", ())))
+def bound_values(rule: ConditionalRule, req: Request) -> dict[str, str] | None:
+    """Vercel `has` / `missing` (https://vercel.com/docs/project-configuration#redirects):
+    the values a rule's `has` items bind when every one holds and no `missing` item does;
+    None otherwise. As in Next.js matchHas (vercel/next.js packages/next/src/shared/lib/router/
+    utils/prepare-destination.ts): a key without a value binds its value to the key's name, a
+    value's named groups bind their names, a host value without groups binds `host`; an empty
+    value holds nothing."""
+    bound: dict[str, str] = {}
+    for item in rule.get("has", ()):
+        if not _condition(item, req, bound):
+            return None
+    if any(_condition(item, req, {}) for item in rule.get("missing", ())):
+        return None
+    return bound
 
 
-def _condition(item: Condition, req: Request) -> bool:
+def _condition(item: Condition, req: Request, bound: dict[str, str]) -> bool:
     actual = _condition_value(item, req)
-    if actual is None:
+    if not actual or not all(_compare(op, actual, operand) for op, operand in item.get("compare", ())):
         return False
     wanted = item.get("value")
-    return wanted is None or safe_regex.match(wanted, actual, full=True) is not None
+    if wanted is None:
+        bound[item.get("key") or ""] = actual
+        return True
+    # The whole value must match (docs/DECISIONS.md#vercel-json).
+    found = safe_regex.match(wanted, actual, full=True)
+    if found is None:
+        return False
+    groups = found.groupdict()
+    bound.update((name, value or "") for name, value in groups.items())
+    if not groups and item["type"] == "host":
+        bound["host"] = actual
+    return True
+
+
+def _compare(operator: str, actual: str, operand: float) -> bool:
+    """vercel.json gt/gte/lt/lte: the value read as a number (JavaScript's Number(); a value
+    that is not one compares false)."""
+    if not _DECIMAL.fullmatch(actual):
+        return False
+    number = float(actual)
+    return {"gt": number > operand, "gte": number >= operand, "lt": number < operand,
+            "lte": number <= operand}.get(operator, False)
 
 
 def _condition_value(item: Condition, req: Request) -> str | None:
@@ -46,26 +98,40 @@ def _condition_value(item: Condition, req: Request) -> str | None:
         return req.headers.get(key.lower())
     if kind == "host":
         # Host names are case-insensitive (RFC 9110 §4.2.3); Next.js matchHas lower-cases too.
-        return host_name(req.headers.get("host", "")) or None
+        return host_name(req.headers.get("host", ""))
     if kind == "query":
         given = req.params.get(key)
-        return given[0] if given else None
+        return given[-1] if given else None      # matchHas tests a repeated parameter's last
     return _cookies(req.headers.get("cookie", "")).get(key)
 
 
 def _cookies(header: str) -> dict[str, str]:
-    pairs = (part.strip().partition("=") for part in header.split(";") if "=" in part)
-    return {name: value for name, _, value in pairs}
+    """Cookie pairs as the `cookie` package Next.js uses reads them: the first of a name wins,
+    surrounding quotes go and percent-escapes are decoded."""
+    found: dict[str, str] = {}
+    for part in header.split(";"):
+        name, equals, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or name in found:
+            continue
+        if len(value) > 1 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        found[name] = unquote(value) if "%" in value else value
+    return found
 
 
-def substitute(template: str, values: dict[str, str], encode: bool) -> str:
+def substitute(template: str, values: dict[str, str], encode: bool, safe: str = PATH_SAFE) -> str:
     """Fill `:name`, `$name` and `$1` in a destination; unknown references stay as written.
 
-    Values are percent-encoded for a Location (encode=True) and kept raw for a rewrite.
+    vercel.json templates use `$1` / `$name` (compiled at build time); `_redirects` ones
+    `:name`. Values are percent-encoded for a Location or header (encode=True, keeping
+    `safe`) and kept raw for a rewrite.
     """
+    if "$" not in template and ":" not in template:
+        return template
     def fill(ref: re.Match[str]) -> str:
         name = f"${ref[1]}" if ref[1] else ref[2]
         if name not in values:
             return ref[0]
-        return quote(values[name], safe=PATH_SAFE) if encode else values[name]
+        return quote(values[name], safe=safe) if encode else values[name]
     return _REFERENCE.sub(fill, template)

@@ -11,8 +11,7 @@ from chalicelib.serving.compiled import CompiledSite
 from chalicelib.serving.decision import TEXT_PLAIN, Decision, Headers, override, redirect_note
 from chalicelib.serving.matching import (
     PATH_SAFE,
-    conditions_hold,
-    match_rule,
+    match_vercel,
     substitute,
 )
 from chalicelib.serving.request import Request
@@ -38,8 +37,8 @@ def redirect_phase(req: Request, site: CompiledSite) -> Decision | None:
     if target is not None and _same_page(req.path, target, site):
         return redirect(req, quote(target, safe=PATH_SAFE), 308)
     for rule in site.redirects:
-        values = match_rule(rule, req.path)
-        if values is not None and conditions_hold(rule, req):
+        values = match_vercel(rule, req)
+        if values is not None:
             destination = substitute(rule["destination"], values, True)
             return redirect(req, destination, rule["status"], merge_query=True)
     return None

@@ -26,7 +26,7 @@ from chalicelib.serving.compiled import CompiledSite, looks_like_asset
 from chalicelib.serving.decision import Decision, Headers, plain
 from chalicelib.serving.files import serve_file
 from chalicelib.serving.header_rules import rule_headers
-from chalicelib.serving.matching import PATH_SAFE, conditions_hold, match_rule, substitute
+from chalicelib.serving.matching import PATH_SAFE, match_vercel, substitute
 from chalicelib.serving.redirects import (
     NetlifyHit,
     netlify_match,
@@ -114,13 +114,13 @@ def _rewrite_phase(req: Request, site: CompiledSite, extra: Headers) -> Decision
     a destination that is not a file carries on to the next rule with the rewritten path."""
     path = req.path
     for rule in site.rewrites:
-        values = match_rule(rule, path)
-        if values is None or not conditions_hold(rule, req):
+        values = match_vercel(rule, req, path)
+        if values is None:
             continue
         path = substitute(rule["destination"], values, False).split("?", 1)[0]
         key = site.lookup(path)
         if key is not None and not _html_for_asset(req.path, key):
-            return _serve(req, site, key, 200, extra)
+            return _serve(req, site, key, rule.get("status", 200), extra)
     return None
 
 

@@ -99,12 +99,13 @@ def compile_config(vercel: JsonObject | None = None, percel: JsonObject | None =
 
 def _html_handling_default(config: SiteConfig, vercel: JsonObject | None,
                            percel: JsonObject | None) -> None:
-    """auto-trailing-slash unless vercel.json's cleanUrls / trailingSlash decide a page's
-    address (docs/DECISIONS.md#html-handling). Both deciding would redirect in circles
-    (trailingSlash: false against force-trailing-slash), so that is refused."""
+    """auto-trailing-slash unless the site brings a vercel.json: then Vercel's rules decide a
+    page's address, as they did on Vercel (docs/DECISIONS.md#html-handling). A mode next to
+    cleanUrls / trailingSlash would redirect in circles (trailingSlash: false against
+    force-trailing-slash), so that is refused."""
     vercel_decides = vercel is not None and ("cleanUrls" in vercel or "trailingSlash" in vercel)
     if percel is None or "html_handling" not in percel:
-        config["html_handling"] = "none" if vercel_decides else "auto-trailing-slash"
+        config["html_handling"] = "none" if vercel is not None else "auto-trailing-slash"
     elif vercel_decides and config.get("html_handling") != "none":
         raise SiteConfigError("percel.json: \"html_handling\" and vercel.json's cleanUrls / "
                               "trailingSlash both decide a page's address; keep one (or set "

@@ -4,13 +4,8 @@ from __future__ import annotations
 import re
 
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+from chalicelib.schema import RESERVED_HEADERS
 
-# Framing and routing headers a rule may not set: the handler owns them. Content-Type is not
-# among them: Vercel, Netlify and Cloudflare Pages let a rule set it, and sites need that for
-# extensionless files (`/.well-known/apple-app-site-association` must be application/json).
-RESERVED_HEADERS = frozenset({
-    "content-length", "content-encoding", "content-range", "transfer-encoding", "connection",
-    "location", "etag", "accept-ranges", "upgrade", "trailer", "keep-alive"})
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 §5.6.2 field-name
 # RFC 9110 §5.5 field value: visible ASCII, SP and HTAB (obs-text is obsolete). CR/LF would
 # inject headers; other controls and non-ASCII make the server drop the response (measured:

@@ -9,6 +9,7 @@ import re
 from urllib.parse import unquote
 
 from chalicelib import safe_regex
+from chalicelib.pipeline.siteconfig import path_to_regexp
 from chalicelib.pipeline.siteconfig.errors import SiteConfigError
 
 
@@ -31,84 +32,36 @@ def check_cost(regex: str, where: str, shown: str) -> str:
     return regex
 
 
-# --- Vercel source patterns (path-to-regexp style, as in vercel routing-utils) ---------------
-
-_PARAM = re.compile(r":([A-Za-z0-9_]+)")
-_DEFAULT_SEGMENT = "[^/#?]+?"
-
+# --- Vercel source patterns (path-to-regexp 6.1.0, as in vercel routing-utils) --------------
 
 def vercel_pattern(source: str, where: str = "pattern") -> tuple[str, list[str]]:
-    """Compile a path-to-regexp source (`/blog/:slug`, `/:path*`, `/(.*)`) to an anchored regex.
-
-    Like path-to-regexp with {strict: true, sensitive: true}, which Vercel's routing-utils uses:
-    no optional trailing slash, case-sensitive. Unnamed groups are named "0", "1", ...
-    A `/` before a parameter is its prefix, optional together with `?` and `*` parameters.
-    """
-    parts: list[str] = []
-    names: list[str] = []
-    index = 0
-    while index < len(source):
-        index = _pattern_token(source, index, parts, names, where)
-    body = "".join(parts)
-    if re.fullmatch(body, ""):
-        body = f"(?:{body}|/)"   # `/:path*` is the catch-all: it matches the root `/` as well
-    return "^" + body + "$", names
+    """Compile a vercel.json source (`/blog/:slug`, `/:path*`, `/(.*)`, `/a{-:b}?`) to an
+    anchored regex and its group names (unnamed groups are "0", "1", ...)."""
+    tokens = vercel_tokens(source, where)
+    return vercel_regex(tokens, source, where), [k.name for k in path_to_regexp.keys(tokens)]
 
 
-def _pattern_token(source: str, index: int, parts: list[str], names: list[str], where: str) -> int:
-    char = source[index]
-    if char == "\\" and index + 1 < len(source):
-        parts.append(re.escape(source[index + 1]))
-        return index + 2
-    name_match = _PARAM.match(source, index) if char == ":" else None
-    if name_match or char == "(":
-        name = name_match.group(1) if name_match else str(sum(n.isdigit() for n in names))
-        index = name_match.end() if name_match else index
-        pattern, index = _group_pattern(source, index, where)
-        modifier = source[index] if index < len(source) and source[index] in "?*+" else ""
-        prefix = parts.pop() if parts and parts[-1] == "/" else ""
-        parts.append(_param_regex(prefix, pattern, modifier))
-        names.append(name)
-        return index + len(modifier)
-    if char in "{}":
-        raise SiteConfigError(f"{where}: {{...}} groups in source patterns are not supported")
-    if char in "*+?":  # path-to-regexp: a modifier must follow a parameter
-        raise SiteConfigError(f"{where}: {char!r} must follow a parameter in {source!r}; "
-                              "write /:path* or /(.*)")
-    parts.append("/" if char == "/" else re.escape(char))
-    return index + 1
+def vercel_tokens(source: str, where: str) -> list[path_to_regexp.Token]:
+    """A source parsed as path-to-regexp 6.1.0 parses it (path_to_regexp.py)."""
+    try:
+        return path_to_regexp.parse(source)
+    except path_to_regexp.PatternError as error:
+        raise SiteConfigError(f"{where}: invalid source pattern {source!r}: {error}") from None
 
 
-def _group_pattern(source: str, index: int, where: str) -> tuple[str, int]:
-    """Read an optional `(regex)` at index; path-to-regexp refuses capturing groups inside it."""
-    if index >= len(source) or source[index] != "(":
-        return _DEFAULT_SEGMENT, index
-    depth, end = 0, index
-    while end < len(source):
-        if source[end] == "\\":
-            end += 2
-            continue
-        depth += {"(": 1, ")": -1}.get(source[end], 0)
-        if depth == 0:
-            break
-        end += 1
-    if depth != 0:
-        raise SiteConfigError(f"{where}: unbalanced parenthesis in {source!r}")
-    pattern = source[index + 1:end]
-    if re.search(r"(?<!\\)\((?!\?)", pattern):
-        raise SiteConfigError(f"{where}: capturing groups are not allowed inside ({pattern}); use (?:...)")
-    check_regex(pattern, where)
-    return pattern, end + 1
-
-
-def _param_regex(prefix: str, pattern: str, modifier: str) -> str:
-    prefix = re.escape(prefix) if prefix else ""
-    if modifier in ("+", "*"):
-        body = f"{prefix}((?:{pattern})(?:{prefix}(?:{pattern}))*)"
-        return body if modifier == "+" else f"(?:{body})?"
-    if modifier == "?":
-        return f"(?:{prefix}({pattern}))?"
-    return f"{prefix}({pattern})"
+def vercel_regex(tokens: list[path_to_regexp.Token], source: str, where: str) -> str:
+    """The anchored regex of a parsed source. Like `vercel dev`'s router (vercel/vercel
+    packages/cli/src/util/dev/router.ts), a source is also tried against the path without its
+    leading slash: `/:path*` matches `/`, and `404.html` names `/404.html`."""
+    body = path_to_regexp.to_regex(tokens)
+    try:
+        if not source.startswith("/") or re.fullmatch(body, ""):
+            body = f"/??(?:{body})"
+        regex = re.compile(f"^{body}$").pattern
+    except re.error as error:
+        raise SiteConfigError(f"{where}: invalid regular expression in source {source!r}: "
+                              f"{error}") from None
+    return check_cost(regex, where, source)
 
 
 # --- Netlify / Cloudflare Pages patterns ------------------------------------------------------
