@@ -13,10 +13,10 @@ from functools import lru_cache
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import api, body_json, error_response, json_response
+from chalicelib.api import api, body_json, error_response, json_response, principal_of, token_guard
 from chalicelib.context import Context, build_context
 from chalicelib.errors import NotFound
-from chalicelib.pipeline import cleanup, deploy
+from chalicelib.pipeline import cleanup, deploy, token_admin
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer, site_label
 from chalicelib.settings import load_settings
@@ -50,6 +50,11 @@ def dispatch_by_host(event, get_response):
     return get_response(event)
 
 
+# Runs after dispatch_by_host (Chalice chains middleware in registration order), so sites never
+# see it: every /api/* route but health needs a token (docs/DECISIONS.md#tokens).
+app.register_middleware(token_guard(context), "http")
+
+
 @app.route("/api/health", methods=["GET"])
 @api
 def health():
@@ -68,7 +73,8 @@ def create_deployment():
 @api
 def list_deployments():
     limit = (app.current_request.query_params or {}).get("limit")
-    return json_response(200, {"deployments": deploy.list_deployments(context(), limit)})
+    visible = principal_of(app.current_request).sees
+    return json_response(200, {"deployments": deploy.list_deployments(context(), limit, visible)})
 
 
 @app.route("/api/deployments/{deployment_id}", methods=["GET"])
@@ -94,6 +100,24 @@ def cancel_deployment(deployment_id):
 def deployment_logs(deployment_id):
     cursor = (app.current_request.query_params or {}).get("cursor")
     return json_response(200, deploy.read_logs(context(), deployment_id, cursor))
+
+
+@app.route("/api/tokens", methods=["POST"], content_types=["*/*"])
+@api
+def create_token():
+    return json_response(201, token_admin.create_token(context(), body_json(app.current_request)))
+
+
+@app.route("/api/tokens", methods=["GET"])
+@api
+def list_tokens():
+    return json_response(200, {"tokens": token_admin.list_tokens(context())})
+
+
+@app.route("/api/tokens/{token_id}", methods=["DELETE"])
+@api
+def revoke_token(token_id):
+    return json_response(200, token_admin.revoke_token(context(), token_id))
 
 
 @app.schedule(Rate(load_settings().cleanup_rate_minutes, unit=Rate.MINUTES))

@@ -1,4 +1,5 @@
-"""The API's plumbing: JSON responses, our errors as `{"error": {...}}`, the request body."""
+"""The API's plumbing: JSON responses, our errors as `{"error": {...}}`, the request body,
+and the token check every `/api/*` request passes (docs/DECISIONS.md#tokens)."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +10,9 @@ from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib.context import Context
 from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, ServiceUnavailable
+from chalicelib.pipeline.access import ApiCall, Principal, guard
 
 # The app's own logger (Chalice's app.log is logging.getLogger(app_name)).
 log = logging.getLogger("percel")
@@ -17,13 +20,13 @@ log = logging.getLogger("percel")
 View = Callable[..., Response]
 
 
-def json_response(status: int, body: Any) -> Response:
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(body=json.dumps(body).encode(), status_code=status,
-                    headers={"Content-Type": "application/json"})
+                    headers={"Content-Type": "application/json", **(headers or {})})
 
 
 def error_response(error: ApiError) -> Response:
-    return json_response(error.status, error.to_json())
+    return json_response(error.status, error.to_json(), error.headers)
 
 
 def api(view: View) -> View:
@@ -50,3 +53,29 @@ def body_json(event: Request) -> Any:
         return json.loads(event.raw_body or b"null")
     except ValueError:
         raise BadRequest("the body is not valid JSON") from None
+
+
+# Where the guard leaves the caller's token on the request, for the views that filter by scope.
+_PRINCIPAL = "percel_principal"
+
+
+def token_guard(context: Callable[[], Context]) -> Callable[[Request, Callable[[Request], Response]],
+                                                           Response]:
+    """An http middleware that runs `access.guard` before any view: every refusal (401, 403,
+    404, 415, 429) is answered here, in one place, as JSON."""
+    @api
+    def middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
+        call = ApiCall(method=event.method.upper(), template=event.path,
+                       params=event.uri_params or {}, headers=event.headers,
+                       address=(event.context.get("identity") or {}).get("sourceIp") or "",
+                       has_body=bool(event.raw_body))
+        event.context[_PRINCIPAL] = guard(context(), call)
+        return get_response(event)
+    return middleware
+
+
+def principal_of(event: Request) -> Principal:
+    """The token the guard accepted for this request (only routes that need one have it)."""
+    principal = event.context.get(_PRINCIPAL)
+    assert isinstance(principal, Principal), "route is not guarded by token_guard"
+    return principal

@@ -7,9 +7,11 @@ from functools import cached_property
 import redis
 
 from chalicelib.settings import Settings, load_settings
+from chalicelib.state.limits import Limits
 from chalicelib.state.logs import BuildLog
 from chalicelib.state.queue import JobQueue
 from chalicelib.state.records import Records
+from chalicelib.state.tokens import Tokens
 from chalicelib.storage.store import Store, make_s3_client
 
 
@@ -30,6 +32,14 @@ class Context:
     @cached_property
     def logs(self) -> BuildLog:
         return BuildLog(self.redis)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        return Tokens(self.redis)
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits(self.redis)
 
 
 def build_context(settings: Settings | None = None) -> Context:

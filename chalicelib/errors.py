@@ -11,6 +11,8 @@ BACKEND_ERRORS = (redis.RedisError, BotoCoreError, ClientError)
 class ApiError(Exception):
     status = 400
     code = "bad_request"
+    # Response headers the refusal needs (WWW-Authenticate, Retry-After).
+    headers: dict[str, str] = {}
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
@@ -28,6 +30,23 @@ class BadRequest(ApiError):
     status, code = 400, "bad_request"
 
 
+class Unauthorized(ApiError):
+    """No token, or one we do not know: RFC 6750 §3 asks for a WWW-Authenticate challenge."""
+    status, code = 401, "unauthorized"
+
+    def __init__(self, message: str, *, invalid: bool = False):
+        super().__init__(message)
+        # RFC 6750 §3.1: `invalid_token` when a token was sent; no error code when none was.
+        self.headers = {"WWW-Authenticate": 'Bearer realm="percel"' +
+                        (', error="invalid_token"' if invalid else "")}
+
+
+class Forbidden(ApiError):
+    """A known token whose role does not allow the request (RFC 6750 §3.1 insufficient_scope)."""
+    status, code = 403, "forbidden"
+    headers = {"WWW-Authenticate": 'Bearer realm="percel", error="insufficient_scope"'}
+
+
 class NotFound(ApiError):
     status, code = 404, "not_found"
 
@@ -40,8 +59,21 @@ class TooLarge(ApiError):
     status, code = 413, "repository_too_large"
 
 
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
 class Unprocessable(ApiError):
     status, code = 422, "unprocessable"
+
+
+class TooManyRequests(ApiError):
+    """A limit was reached; Retry-After (RFC 9110 §10.2.3) says when the window ends."""
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(max(1, retry_after))}
 
 
 class ServiceUnavailable(ApiError):

@@ -43,6 +43,27 @@ def cancel_flag(deployment_id: str) -> str:
     return f"{PREFIX}:cancel:{deployment_id}"
 
 
+# Hash: one API token (name, role, projects, the SHA-256 of its secret, expiry). Lives until it
+# is revoked, or until its expiry when it has one (EXPIREAT). docs/DECISIONS.md#tokens
+def token(token_id: str) -> str:
+    return f"{PREFIX}:token:{token_id}"
+
+
+# Sorted set: every token id scored by creation time, for listing. An id leaves it on revocation;
+# an expired token's id is removed by the next listing.
+TOKENS_INDEX = f"{PREFIX}:tokens"
+
+
+# Counter: deployments a token created in the current window; expires with the window.
+def deploy_rate(token_id: str) -> str:
+    return f"{PREFIX}:rate:deploy:{token_id}"
+
+
+# Counter: failed authentications from one client address in the current window; expires with it.
+def auth_failures(address: str) -> str:
+    return f"{PREFIX}:rate:authfail:{address}"
+
+
 # --- Bucket -----------------------------------------------------------------
 
 # File contents by sha256; written once, never changed.

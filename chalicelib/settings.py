@@ -6,7 +6,7 @@ mirrors this file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 
@@ -97,6 +97,13 @@ class Settings:
     deleted_record_days: float = 30.0
     # Unreferenced blobs younger than this are never swept: an upload may still be in flight.
     gc_grace_seconds: int = 7200
+    # The first admin API token (docs/DECISIONS.md#tokens); empty: only tokens made through the API
+    # work, so none at all until one exists. `make run` generates one when it is unset.
+    admin_token: str = field(default="", repr=False)
+    # Deployments one token may create per minute: each one clones and uploads a repository.
+    deploys_per_minute: int = 30
+    # Failed authentications one client address may make per minute before it gets 429s.
+    auth_failures_per_minute: int = 20
     # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).
     max_inline_bytes: int = 4 * 1024 * 1024
 
@@ -113,6 +120,7 @@ _ENV_NAMES = {
     "AWS_ENDPOINT_URL_S3": "s3_endpoint_url",
     "AWS_DEFAULT_REGION": "aws_region",
     "PERCEL_BUCKET": "bucket",
+    "PERCEL_ADMIN_TOKEN": "admin_token",
 }
 
 

@@ -36,6 +36,8 @@ def main() -> None:
 
 def banner(stack, args) -> str:
     api = stack.api_url.replace("127.0.0.1", "localhost")
+    token_source = ("from PERCEL_ADMIN_TOKEN" if os.environ.get("PERCEL_ADMIN_TOKEN")
+                    else f"kept in {Path(args.state) / 'admin-token'}; make more with POST /api/tokens")
     return f"""
 percel is running.
   API:       {api}/api/health
@@ -43,9 +45,12 @@ percel is running.
   S3:        {stack.env['AWS_ENDPOINT_URL_S3']} (bucket {stack.env.get('PERCEL_BUCKET', 'percel')})
   runners:   {args.runners}
   logs:      {Path(args.state) / 'logs'}
+  token:     {stack.admin_token}
+             (admin; {token_source})
 Deploy a repository:
-  curl -s -X POST {api}/api/deployments -H 'Content-Type: application/json' \\
-       -d '{{"repo_url": "file:///path/to/repo"}}'
+  export PERCEL_TOKEN={stack.admin_token}
+  curl -s -X POST {api}/api/deployments -H "Authorization: Bearer $PERCEL_TOKEN" \\
+       -H 'Content-Type: application/json' -d '{{"repo_url": "file:///path/to/repo"}}'
   then open the "url" it returns: http://<id>.localhost:{args.port}/
 Ctrl-C stops everything.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -189,6 +190,10 @@ class Stack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def admin_token(self) -> str:
+        return self.env["PERCEL_ADMIN_TOKEN"]
+
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
 
@@ -205,6 +210,21 @@ class Stack:
             service.stop()
 
 
+def admin_token(state_dir: Path, env: dict) -> str:
+    """PERCEL_ADMIN_TOKEN when set; otherwise the one kept in <state>/admin-token (mode 0600),
+    made with 256 random bits on the first start and reused on the next (docs/DECISIONS.md#tokens)."""
+    if env.get("PERCEL_ADMIN_TOKEN"):
+        return env["PERCEL_ADMIN_TOKEN"]
+    path = state_dir / "admin-token"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        token = "percel_admin_" + secrets.token_urlsafe(32)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(token + "\n")
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | None = None,
                 redis_url: str | None = None, s3_url: str | None = None) -> Stack:
     stack = Stack(state_dir, port)
@@ -216,6 +236,7 @@ def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | 
             stack.services.append(start_s3(state_dir))
             s3_url = stack.services[-1].url
         stack.env = stack_env(redis_url, s3_url, port, extra_env)
+        stack.env["PERCEL_ADMIN_TOKEN"] = admin_token(state_dir, stack.env)
         ensure_bucket(stack.env)
         stack.services.append(start_api(stack.env, port, state_dir / "logs"))
         for _ in range(runners):
@@ -227,10 +248,11 @@ def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | 
     return stack
 
 
-def api(base: str, method: str, path: str, body: dict | None = None) -> dict:
+def api(base: str, method: str, path: str, body: dict | None = None, *, token: str) -> dict:
     """One JSON call to a running stack's API (the benchmarks drive deployments with it)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.load(response)

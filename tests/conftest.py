@@ -32,6 +32,8 @@ from tests.counting_proxy import CountingProxy
 # The sandbox the tests' build runners use. "none" must be named (BUILD_SANDBOX=none or
 # TEST_BUILD_SANDBOX=none); anything else must work here, or the run stops at once.
 TEST_SANDBOX = os.environ.get("TEST_BUILD_SANDBOX") or os.environ.get("BUILD_SANDBOX") or "auto"
+# The admin token every test stack and test app accepts (PERCEL_ADMIN_TOKEN), and Http sends.
+TEST_ADMIN_TOKEN = "percel-test-admin-token-3f9c2a7e5b1d4c8f"
 # How long a runner may take to start (import, sandbox probe) before the stack is refused.
 RUNNER_START_SECONDS = 60
 
@@ -240,7 +242,8 @@ def running_stack(state: Path, s3_url: str, toolchain_dir: Path, *, runners: int
     refused at once when a runner does not start."""
     running = services.start_stack(state, services.free_port(), runners=runners, s3_url=s3_url,
                                    extra_env={"BUILD_SANDBOX": TEST_SANDBOX, "WORK_DIR": str(state / "work"),
-                                              "TOOLCHAIN_DIR": str(toolchain_dir), **(env or {})})
+                                              "TOOLCHAIN_DIR": str(toolchain_dir),
+                                              "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN, **(env or {})})
     try:
         wait_for_runners(running)
         yield running
@@ -273,17 +276,21 @@ def dead_runners(stack) -> list:
 
 
 class Http:
-    """A tiny HTTP client for end-to-end tests: any Host, raw bytes, no redirects followed."""
+    """A tiny HTTP client for end-to-end tests: any Host, raw bytes, no redirects followed.
+    It sends `token` as a Bearer token (the stack's admin token unless told; None sends none)."""
 
-    def __init__(self, base: str, stack=None):
+    def __init__(self, base: str, stack=None, token: str | None = TEST_ADMIN_TOKEN):
         self.base = base
         self.stack = stack  # when given, a wait fails at once if no runner is left
+        self.token = token
 
     def request(self, method: str, path: str, body=None, host: str | None = None,
                 headers: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         if host:
@@ -295,8 +302,8 @@ class Http:
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()
 
-    def json(self, method: str, path: str, body=None):
-        status, _, raw = self.request(method, path, body)
+    def json(self, method: str, path: str, body=None, headers: dict | None = None):
+        status, _, raw = self.request(method, path, body, headers=headers)
         return status, json.loads(raw)
 
     def deploy(self, body: dict) -> str:

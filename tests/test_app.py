@@ -5,6 +5,7 @@ Lambda, so a woff2 or wasm file that would break there breaks here too.
 """
 import json
 import os
+from types import SimpleNamespace
 
 import pytest
 from chalice.test import Client
@@ -12,10 +13,24 @@ from chalice.test import Client
 import app as percel_app
 from chalicelib import keys
 from chalicelib.state.records import State
-from tests.conftest import make_repo, publish_output
+from tests.conftest import TEST_ADMIN_TOKEN, make_repo, publish_output
 
 WASM = b"\x00asm\x01\x00\x00\x00" + bytes(range(256)) * 8
 WOFF2 = b"wOF2" + bytes(reversed(range(256))) * 8
+
+
+class TokenHttp:
+    """chalice.test's HTTP client, sending the admin token with every request."""
+
+    def __init__(self, http):
+        self._http = http
+
+    def request(self, method, path, headers=None, body=b""):
+        headers = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}", **(headers or {})}
+        return self._http.request(method, path, headers=headers, body=body)
+
+    def __getattr__(self, method):
+        return lambda path, **kwargs: self.request(method.upper(), path, **kwargs)
 
 
 @pytest.fixture
@@ -23,12 +38,14 @@ def client(ctx, monkeypatch):
     for name, value in {"REDIS_URL": ctx.settings.redis_url, "STAGE": "local",
                         "AWS_ENDPOINT_URL_S3": ctx.settings.s3_endpoint_url,
                         "PERCEL_BUCKET": ctx.settings.bucket, "ROOT_DOMAIN": "percel.test",
-                        "SITE_URL_TEMPLATE": "http://{id}.percel.test/"}.items():
+                        "SITE_URL_TEMPLATE": "http://{id}.percel.test/",
+                        "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN}.items():
         monkeypatch.setenv(name, value)
     percel_app.context.cache_clear()
     percel_app.sites.cache_clear()
     with Client(percel_app.app, stage_name="local") as test_client:
-        yield test_client
+        yield SimpleNamespace(http=TokenHttp(test_client.http), events=test_client.events,
+                              lambda_=test_client.lambda_)
     percel_app.context.cache_clear()
     percel_app.sites.cache_clear()
 
