@@ -79,13 +79,15 @@ def fresh_repo(app: Path, where: Path) -> Path:
 
 # --- (a) through the stack -----------------------------------------------------------------
 
-def timed_deploy(base: str, repo: Path) -> dict:
+def timed_deploy(stack: services.Stack, repo: Path) -> dict:
     """POST -> `deployed` seconds, plus the step durations and cache verdict from the log."""
+    base, token = stack.api_url, stack.admin_token
     started = time.perf_counter()
-    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"})["id"]
+    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"},
+                                 token=token)["id"]
     deadline = time.monotonic() + DEPLOY_TIMEOUT
     while True:
-        record = services.api(base, "GET", f"/api/deployments/{deployment_id}")
+        record = services.api(base, "GET", f"/api/deployments/{deployment_id}", token=token)
         if record["status"] not in ("queued", "building"):
             break
         if time.monotonic() > deadline:
@@ -94,7 +96,7 @@ def timed_deploy(base: str, repo: Path) -> dict:
     seconds = time.perf_counter() - started
     if record["status"] != "deployed":
         raise RuntimeError(f"{deployment_id} ended {record['status']}: {record.get('error')}")
-    lines = services.api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor=")["lines"]
+    lines = services.api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor=", token=token)["lines"]
     steps = {m.group(1): float(m.group(2)) for m in map(STEP.search, lines) if m}
     cache = next((w for line in lines for w in ("hit", "miss") if f"dependency cache {w}" in line), "-")
     return {"total": seconds, "install": steps.get("install", 0.0), "build": steps.get("build", 0.0),
@@ -113,14 +115,14 @@ def cold_vs_warm(app: Path, root: Path, rounds: int) -> dict[str, list[dict]]:
         warm_up.mkdir(parents=True)
         (warm_up / "index.html").write_text("<h1>warm-up</h1>")
         commit(warm_up)
-        timed_deploy(stack.api_url, warm_up)
+        timed_deploy(stack, warm_up)
         for round_ in range(rounds):
             repo = fresh_repo(app, root / "repos" / f"{app.name}-{round_}")
-            results["cold"].append(timed_deploy(stack.api_url, repo))
-            results["warm (local tier)"].append(timed_deploy(stack.api_url, repo))
+            results["cold"].append(timed_deploy(stack, repo))
+            results["warm (local tier)"].append(timed_deploy(stack, repo))
             # Another runner has no local copy: it restores from the bucket's cache/<key>.
             shutil.rmtree(state / "work" / "depcache", ignore_errors=True)
-            results["warm (bucket)"].append(timed_deploy(stack.api_url, repo))
+            results["warm (bucket)"].append(timed_deploy(stack, repo))
             print(f"  {app.name} round {round_ + 1}: " + ", ".join(
                 f"{kind} {rows[-1]['total']:.1f} s (install {rows[-1]['install']:.1f} s, "
                 f"cache {rows[-1]['cache']})" for kind, rows in results.items()), flush=True)

@@ -12,7 +12,6 @@ sandbox + output upload + precompression).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -20,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -51,14 +49,12 @@ def by_hand(repo: Path, scratch: Path) -> float:
     return time.perf_counter() - started
 
 
-def via_percel(api: str, repo: Path) -> tuple[float, dict]:
-    body = json.dumps({"repo_url": f"file://{repo}"}).encode()
+def via_percel(stack: services.Stack, repo: Path) -> tuple[float, dict]:
+    api, token = stack.api_url, stack.admin_token
     started = time.perf_counter()
-    request = urllib.request.Request(api + "/api/deployments", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    created = json.load(urllib.request.urlopen(request, timeout=120))
+    created = services.api(api, "POST", "/api/deployments", {"repo_url": f"file://{repo}"}, token=token)
     while True:
-        record = json.load(urllib.request.urlopen(f"{api}/api/deployments/{created['id']}"))
+        record = services.api(api, "GET", f"/api/deployments/{created['id']}", token=token)
         if record["status"] not in ("queued", "building"):
             return time.perf_counter() - started, record
         time.sleep(0.1)
@@ -80,7 +76,7 @@ def main() -> None:
             scratch.mkdir()
             manual.append(by_hand(repo, scratch))
             shutil.rmtree(scratch)
-            seconds, record = via_percel(stack.api_url, repo)
+            seconds, record = via_percel(stack, repo)
             assert record["status"] == "deployed", record
             percel.append(seconds)
             print(f"round {round_ + 1}: by hand {manual[-1]:.1f} s, percel {seconds:.1f} s",

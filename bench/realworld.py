@@ -290,10 +290,11 @@ def by_hand(app: App, repo: Path, scratch: Path, notes: list[str]) -> tuple[floa
 STEP = re.compile(r"percel: (install|build) finished in ([0-9.]+) s")
 
 
-def build_log(base: str, deployment_id: str) -> list[str]:
+def build_log(stack: services.Stack, deployment_id: str) -> list[str]:
     lines, cursor = [], ""
     for _ in range(100):  # pages of up to 1,000 lines, until the log runs dry
-        page = services.api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor={cursor}")
+        page = services.api(stack.api_url, "GET", f"/api/deployments/{deployment_id}/logs?cursor={cursor}",
+                            token=stack.admin_token)
         lines += page["lines"]
         if not page["lines"]:
             break
@@ -307,13 +308,15 @@ def step_times(lines: list[str]) -> str:
     return "percel: " + (" + ".join(steps) or "no step ran")
 
 
-def deploy(base: str, repo: Path) -> tuple[float, dict]:
+def deploy(stack: services.Stack, repo: Path) -> tuple[float, dict]:
     """POST -> the final status, in seconds, and the final record."""
+    base, token = stack.api_url, stack.admin_token
     started = time.perf_counter()
-    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"})["id"]
+    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"},
+                                 token=token)["id"]
     deadline = time.monotonic() + DEPLOY_TIMEOUT
     while True:
-        record = services.api(base, "GET", f"/api/deployments/{deployment_id}")
+        record = services.api(base, "GET", f"/api/deployments/{deployment_id}", token=token)
         if record["status"] not in ("queued", "building"):
             return time.perf_counter() - started, record
         if time.monotonic() > deadline:
@@ -482,14 +485,14 @@ def run_app(app: App, root: Path, stack: services.Stack, hand_first: bool) -> Re
             result.notes.append(f"by hand failed: {error}")
 
     def percel() -> None:
-        seconds, record = deploy(stack.api_url, repo)
+        seconds, record = deploy(stack, repo)
         if record["status"] == "deployed":
             result.deployed, result.percel = "yes", seconds
             result.notes.append(f"detected {record.get('framework')}")
         else:
             result.deployed = "no: " + failure(record.get("error") or record["status"])
         result.deployment_id = record["id"]
-        lines = build_log(stack.api_url, record["id"])
+        lines = build_log(stack, record["id"])
         result.notes.append(step_times(lines))
         refused = [line for line in lines if "network access refused" in line]
         if refused:  # the install proxy's refusals: each one is a retry (and a wait) in the tool

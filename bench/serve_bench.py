@@ -94,19 +94,18 @@ def build_vite_site(root: Path) -> Path:
     return app / "dist"
 
 
-def deploy_static(api: str, dist: Path, scratch: Path) -> str:
+def deploy_static(stack: services.Stack, dist: Path, scratch: Path) -> str:
     """Commit a copy of dist/ as a plain static repository and deploy it through the API."""
     repo = scratch / "site-repo"
     shutil.copytree(dist, repo)
     sh("git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b "
        "commit -qm site", repo)
-    body = json.dumps({"repo_url": f"file://{repo}"}).encode()
-    request = urllib.request.Request(api + "/api/deployments", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
-    deployment_id = json.load(urllib.request.urlopen(request, timeout=120))["id"]
+    api, token = stack.api_url, stack.admin_token
+    deployment_id = services.api(api, "POST", "/api/deployments", {"repo_url": f"file://{repo}"},
+                                 token=token)["id"]
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        record = json.load(urllib.request.urlopen(f"{api}/api/deployments/{deployment_id}"))
+        record = services.api(api, "GET", f"/api/deployments/{deployment_id}", token=token)
         if record["status"] == "deployed":
             return deployment_id
         if record["status"] not in ("queued", "building"):
@@ -281,7 +280,7 @@ def main() -> None:
         stack = services.start_stack(root / "state", services.free_port(), runners=1,
                                      extra_env={"WORK_DIR": str(root / "work")})
         started.append(stack)
-        deployment_id = deploy_static(stack.api_url, dist, root)
+        deployment_id = deploy_static(stack, dist, root)
         started.append(start_trivial(dist, root / "logs"))
         started.append(start_nginx(dist, root / "nginx"))
         script_name = re.search(r'src="(/assets/[^"]+\.js)"', (dist / "index.html").read_text())
