@@ -10,9 +10,9 @@ from typing import Any
 
 from chalice.app import Request, Response
 
+from chalicelib.access import ApiCall, Principal, guard
 from chalicelib.context import Context
 from chalicelib.errors import BACKEND_ERRORS, ApiError, BadRequest, ServiceUnavailable
-from chalicelib.pipeline.access import ApiCall, Principal, guard
 
 # The app's own logger (Chalice's app.log is logging.getLogger(app_name)).
 log = logging.getLogger("percel")

@@ -1,7 +1,7 @@
 """The guard's pure rules: which routes need a token, which role each needs, what a token sees."""
 import pytest
 
-from chalicelib.pipeline.access import ApiCall, Principal, bearer, is_json, needs_token, required_role
+from chalicelib.access import ApiCall, Principal, bearer, is_json, needs_token, required_role
 from chalicelib.state.tokens import Role
 
 

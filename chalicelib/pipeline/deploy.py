@@ -112,7 +112,7 @@ MAX_LIST = 200
 def list_deployments(ctx: Context, limit: str | None = None,
                      visible: Callable[[dict[str, str]], bool] | None = None) -> list[PublicRecord]:
     """The newest deployments first; `limit` (1-200, default 50) comes from the query string.
-    `visible` is the caller's token scope (pipeline.access.Principal.sees); None: every one."""
+    `visible` is the caller's token scope (access.Principal.sees); None: every one."""
     count = 50 if limit is None else _limit(limit)
     return [public_view(record) for record in ctx.records.newest(count)
             if visible is None or visible(record)]

@@ -31,7 +31,7 @@ class Limits:
 
     def count(self, key: str) -> tuple[int, int]:
         """(events in the current window, seconds until it ends) without counting one."""
-        pipe = self.redis.pipeline()
+        pipe = self.redis.pipeline(transaction=False)   # two reads: no MULTI/EXEC needed
         pipe.get(key)
         pipe.ttl(key)
         raw, ttl = pipe.execute()
