@@ -222,3 +222,43 @@ def test_the_scheduled_cleanup_hands_an_abandoned_job_back(client, ctx):
     assert ctx.queue.depth() == (1, 0)
     status = client.http.get(f"/api/deployments/{deployment_id}")
     assert json.loads(status.body)["status"] == "queued"
+
+
+def assert_no_traceback(caplog):
+    assert not [record for record in caplog.records if record.exc_info], caplog.text
+
+
+@pytest.mark.parametrize("method, path, body, field", [
+    ("POST", "/api/deployments", b"[" * 100_000, None),             # RecursionError in json
+    ("GET", "/api/deployments?limit=%C2%B2", None, "limit"),         # "²".isdigit(), int() refuses
+    ("GET", "/api/deployments?limit=%D9%A1%D9%A2", None, "limit"),   # int() reads "١٢" as 12
+    ("GET", "/api/deployments?limit=" + "1" * 5000, None, "limit"),  # past int()'s 4,300 digits
+])
+def test_hostile_inputs_are_a_json_400_not_a_500(client, caplog, method, path, body, field):
+    response = client.http.request(method, path, body=body or b"",
+                                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.body
+    assert response.json_body["error"]["code"] == "bad_request"
+    assert response.json_body["error"].get("field") == field
+    assert_no_traceback(caplog)
+
+
+@pytest.mark.parametrize("cursor", ["abc", "1-2-3", "99999999999999999999999", "%C2%B2"])
+def test_an_invalid_log_cursor_is_a_400_not_a_retryable_503(client, ctx, caplog, cursor):
+    ctx.records.create({"id": "cursorcursorcurs", "repo_url": "file:///x"})
+    response = client.http.get(f"/api/deployments/cursorcursorcurs/logs?cursor={cursor}")
+    assert response.status_code == 400, response.body
+    assert response.json_body["error"]["field"] == "cursor"
+    assert client.http.get("/api/deployments/cursorcursorcurs/logs?cursor=0-0").status_code == 200
+    assert_no_traceback(caplog)
+
+
+def test_a_range_with_thousands_of_digits_is_416_not_500(client, site, caplog):
+    """RFC 9110 §14.1.1 puts no bound on a position's digits, so this range is valid and starts
+    past the end of the file: 416 with the length (§15.5.17, §14.4)."""
+    response = client.http.get("/", headers={"Host": site, "Range": "bytes=" + "9" * 5000 + "-"})
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(b'<h1>home</h1>' * 40)}"
+    to_the_end = client.http.get("/", headers={"Host": site, "Range": "bytes=5-" + "9" * 5000})
+    assert to_the_end.status_code == 206 and to_the_end.body == (b"<h1>home</h1>" * 40)[5:]
+    assert_no_traceback(caplog)
