@@ -99,6 +99,10 @@ class Settings:
     gc_grace_seconds: int = 7200
     # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).
     max_inline_bytes: int = 4 * 1024 * 1024
+    # Largest request body the local server reads (413 beyond, unread): the API takes small JSON.
+    max_request_body_bytes: int = 1024 * 1024
+    # Seconds the local server waits for the next bytes of a request (or an idle keep-alive).
+    request_read_timeout: float = 30.0
 
     @property
     def is_local(self) -> bool:
