@@ -262,3 +262,28 @@ def test_a_range_with_thousands_of_digits_is_416_not_500(client, site, caplog):
     to_the_end = client.http.get("/", headers={"Host": site, "Range": "bytes=5-" + "9" * 5000})
     assert to_the_end.status_code == 206 and to_the_end.body == (b"<h1>home</h1>" * 40)[5:]
     assert_no_traceback(caplog)
+
+
+SECRETS = {".env": "API_KEY=hunter2", ".env.production": "DB=postgres://u:p@h/db",
+           ".gitmodules": '[submodule "x"]\n\turl = https://token@example.com/x.git',
+           ".git/config": "[remote]", ".github/workflows/ci.yml": "secrets: x",
+           ".npmrc": "//registry.npmjs.org/:_authToken=npm_secret", "sub/.env": "NESTED=1",
+           ".DS_Store": "mac", ".ENV.local": "CASE=1"}
+
+
+def test_secret_bearing_files_are_never_published(client, ctx, tmp_path):
+    """A static repository's output is its checkout: what it commits by mistake stays private."""
+    root = tmp_path / "static"
+    for name, content in {**SECRETS, "index.html": "home", ".well-known/security.txt": "c"}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+    (root / "notes.txt").symlink_to(".env")   # a link does not publish what it points at
+    publish_output(ctx, "secretsecretsecr", root)
+    files = ctx.store.get_json(keys.deployment_manifest("secretsecretsecr"))["files"]
+    assert sorted(files) == [".well-known/security.txt", "index.html"]
+    host = {"Host": "secretsecretsecr.percel.test"}
+    for name in [*SECRETS, "notes.txt"]:
+        response = client.http.get(f"/{name}", headers=host)
+        assert response.status_code == 404, name
+        assert b"hunter2" not in response.body and b"secret" not in response.body
+    assert client.http.get("/.well-known/security.txt", headers=host).body == b"c"
