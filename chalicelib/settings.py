@@ -14,8 +14,11 @@ from typing import Any, Mapping
 class Settings:
     # Where we run. Only the "local" stage accepts file:// and loopback repo URLs.
     stage: str = "prod"
-    # Sites live at <id>.<root_domain>; any other Host gets the API.
+    # Sites live at <id>.<root_domain>; any other Host gets the API unless api_host is set.
     root_domain: str = "localhost"
+    # The API's host name; set, the API answers only there and other hosts 404. Empty (the
+    # local stage): any Host that is not a site gets the API.
+    api_host: str = ""
     # How a deployment's URL is shown to users ({id} and {root_domain} are filled in).
     site_url_template: str = "https://{id}.{root_domain}/"
     # S3-compatible bucket holding blobs, manifests and caches.

@@ -287,3 +287,35 @@ def test_secret_bearing_files_are_never_published(client, ctx, tmp_path):
         assert response.status_code == 404, name
         assert b"hunter2" not in response.body and b"secret" not in response.body
     assert client.http.get("/.well-known/security.txt", headers=host).body == b"c"
+
+
+def test_with_api_host_set_the_api_answers_only_there(client, site, monkeypatch):
+    monkeypatch.setenv("API_HOST", "api.percel.test")
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    health = client.http.get("/api/health", headers={"Host": "API.percel.test:443"})
+    assert health.status_code == 200 and health.json_body["status"] == "ok"
+    for host in ("percel.test", "localhost", "evil.example", "127.0.0.1:8000"):
+        elsewhere = client.http.get("/api/deployments", headers={"Host": host})
+        assert elsewhere.status_code == 404, host
+        assert elsewhere.json_body["error"]["code"] == "not_found"
+    assert client.http.get("/api/health", headers={"Host": site}).body == b"<h1>lost</h1>"
+    assert client.http.get("/", headers={"Host": site}).status_code == 200
+
+
+def test_without_api_host_any_host_that_is_not_a_site_gets_the_api(client):
+    for host in ("localhost:8000", "127.0.0.1", "anything.example"):
+        assert client.http.get("/api/health", headers={"Host": host}).status_code == 200, host
+
+
+def test_every_site_answer_says_nosniff(client, site, monkeypatch):
+    """A text file must not run as script or style in a browser that sniffs its type."""
+    for path in ("/", "/nope", "/app.wasm"):
+        response = client.http.get(path, headers={"Host": site})
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")   # the 503 says it too
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    down = client.http.get("/", headers={"Host": site})
+    assert down.status_code == 503 and down.headers["X-Content-Type-Options"] == "nosniff"
