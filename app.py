@@ -18,7 +18,7 @@ from chalicelib.context import Context, build_context
 from chalicelib.errors import NotFound
 from chalicelib.pipeline import cleanup, deploy, token_admin
 from chalicelib.serving import gateway
-from chalicelib.serving.site import SiteServer, site_label
+from chalicelib.serving.site import SiteServer
 from chalicelib.settings import load_settings
 
 app = Chalice(app_name="percel")
@@ -43,9 +43,12 @@ def sites() -> SiteServer:
 
 @app.middleware("http")
 def dispatch_by_host(event, get_response):
-    label = site_label(event.headers.get("host"), context().settings.root_domain)
-    if label is not None:
-        return gateway.serve_site(sites(), label, event)
+    settings = context().settings
+    target = gateway.host_target(event.headers.get("host"), settings.root_domain, settings.api_host)
+    if target is None:
+        return error_response(NotFound("no site or API at this host"))
+    if target != gateway.API:
+        return gateway.serve_site(sites(), target, event)
     gateway.default_accept(event)
     return get_response(event)
 

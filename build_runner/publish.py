@@ -90,7 +90,7 @@ def _check_output_limits(output: Path, max_files: int, max_bytes: int) -> None:
                     raise BuildFailed(f"the build output has more than {max_files} files and "
                                       "folders (MAX_OUTPUT_FILES)")
                 if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in manifest.NEVER_PUBLISHED:
+                    if not manifest.never_published(entry.name):
                         folders.append(Path(entry.path))
                     continue
                 total += _output_file_size(Path(entry.path), real_root)

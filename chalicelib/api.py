@@ -53,6 +53,8 @@ def body_json(event: Request) -> Any:
         return json.loads(event.raw_body or b"null")
     except ValueError:
         raise BadRequest("the body is not valid JSON") from None
+    except RecursionError:  # json's C decoder recurses once per `[` or `{`
+        raise BadRequest("the body's JSON is nested too deeply") from None
 
 
 # Where the guard leaves the caller's token on the request, for the views that filter by scope.

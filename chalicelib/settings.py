@@ -14,8 +14,11 @@ from typing import Any, Mapping
 class Settings:
     # Where we run. Only the "local" stage accepts file:// and loopback repo URLs.
     stage: str = "prod"
-    # Sites live at <id>.<root_domain>; any other Host gets the API.
+    # Sites live at <id>.<root_domain>; any other Host gets the API unless api_host is set.
     root_domain: str = "localhost"
+    # The API's host name; set, the API answers only there and other hosts 404. Empty (the
+    # local stage): any Host that is not a site gets the API.
+    api_host: str = ""
     # How a deployment's URL is shown to users ({id} and {root_domain} are filled in).
     site_url_template: str = "https://{id}.{root_domain}/"
     # S3-compatible bucket holding blobs, manifests and caches.
@@ -106,6 +109,10 @@ class Settings:
     auth_failures_per_minute: int = 20
     # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).
     max_inline_bytes: int = 4 * 1024 * 1024
+    # Largest request body the local server reads (413 beyond, unread): the API takes small JSON.
+    max_request_body_bytes: int = 1024 * 1024
+    # Seconds the local server waits for the next bytes of a request (or an idle keep-alive).
+    request_read_timeout: float = 30.0
 
     @property
     def is_local(self) -> bool:

@@ -1,4 +1,4 @@
-"""`chalice local` with the Nagle fix and a single, truthful Content-Length.
+"""`chalice local` with the Nagle fix, a single truthful Content-Length, and bounded reads.
 
 chalice local stalls ~40 ms per keep-alive request because small writes wait
 for an ACK (Nagle's algorithm): 22 req/s at one connection, ~2,000 req/s with
@@ -9,15 +9,66 @@ chalice local also writes its own Content-Length (len(body)) before the app's
 headers, so a response that sets one carries two: strict parsers (wrk, Node's
 llhttp) drop it, and on HEAD the two disagree (0 vs the GET's length, which is
 the only value RFC 9110 §8.6 allows). Send one: the app's on HEAD, len(body) otherwise.
+
+chalice local reads any announced body into memory and waits forever for it. Here a
+socket timeout (StreamRequestHandler.timeout) ends a request that stalls, and a body over
+MAX_REQUEST_BODY_BYTES is refused with 413 before a byte of it is read.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import re
 import sys
 
 from chalice import local
 from chalice.cli import main
 
-local.ChaliceRequestHandler.disable_nagle_algorithm = True
+from chalicelib.settings import load_settings
+
+Handler = local.ChaliceRequestHandler
+_chalice_parse_payload = Handler._parse_payload
+_chalice_generic_handle = Handler._generic_handle
+
+
+class Refused(Exception):
+    """A request the server answers itself, without the app, and then closes."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def body_length(headers, limit: int) -> int:
+    """The body's announced length, or Refused: chalice local reads Content-Length only."""
+    if "transfer-encoding" in headers:   # RFC 9112 §6.3: a server may require a length (411)
+        raise Refused(411, "length_required", "send the body with a Content-Length")
+    raw = headers.get("content-length", "0").strip()
+    if not re.fullmatch(r"[0-9]{1,19}", raw):
+        raise Refused(400, "bad_request", "Content-Length is not a number")
+    if int(raw) > limit:
+        raise Refused(413, "body_too_large",
+                      f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
+    return int(raw)
+
+
+def _parse_payload(self):
+    body_length(self.headers, self.max_body_bytes)
+    try:
+        return _chalice_parse_payload(self)
+    except TimeoutError:   # RFC 9110 §15.5.9: the server closes the connection after a 408
+        raise Refused(408, "request_timeout", "the request body did not arrive in time") from None
+
+
+def _generic_handle(self) -> None:
+    try:
+        _chalice_generic_handle(self)
+    except Refused as refused:
+        self.close_connection = True   # the unread body must not be parsed as the next request
+        body = {"error": {"code": refused.code, "message": refused.message}}
+        with contextlib.suppress(OSError):   # the client may be gone already
+            self._send_http_response_with_body(refused.status, {"Connection": "close"},
+                                               json.dumps(body).encode())
 
 
 def _send_http_response_with_body(self, code, headers, body) -> None:
@@ -34,8 +85,20 @@ def _send_http_response_with_body(self, code, headers, body) -> None:
     self.wfile.write(body)
 
 
-local.ChaliceRequestHandler._send_http_response_with_body = _send_http_response_with_body  # type: ignore[method-assign]
+def bound(settings=None) -> None:
+    """Patch chalice local's handler: TCP_NODELAY, one Content-Length, read timeout, body cap."""
+    settings = settings or load_settings()
+    Handler.disable_nagle_algorithm = True
+    Handler.timeout = settings.request_read_timeout
+    Handler.max_body_bytes = settings.max_request_body_bytes
+    Handler._send_http_response_with_body = _send_http_response_with_body  # type: ignore[method-assign]
+    Handler._parse_payload = _parse_payload  # type: ignore[method-assign]
+    Handler._generic_handle = _generic_handle  # type: ignore[method-assign]
+    for method in ("GET", "PUT", "POST", "HEAD", "DELETE", "PATCH", "OPTIONS"):
+        setattr(Handler, f"do_{method}", _generic_handle)
+
 
 if __name__ == "__main__":
+    bound()
     sys.argv = ["chalice", "local", "--no-autoreload", *sys.argv[1:]]
     sys.exit(main())

@@ -239,3 +239,100 @@ def test_the_scheduled_cleanup_hands_an_abandoned_job_back(client, ctx):
     assert ctx.queue.depth() == (1, 0)
     status = client.http.get(f"/api/deployments/{deployment_id}")
     assert json.loads(status.body)["status"] == "queued"
+
+
+def assert_no_traceback(caplog):
+    assert not [record for record in caplog.records if record.exc_info], caplog.text
+
+
+@pytest.mark.parametrize("method, path, body, field", [
+    ("POST", "/api/deployments", b"[" * 100_000, None),             # RecursionError in json
+    ("GET", "/api/deployments?limit=%C2%B2", None, "limit"),         # "²".isdigit(), int() refuses
+    ("GET", "/api/deployments?limit=%D9%A1%D9%A2", None, "limit"),   # int() reads "١٢" as 12
+    ("GET", "/api/deployments?limit=" + "1" * 5000, None, "limit"),  # past int()'s 4,300 digits
+])
+def test_hostile_inputs_are_a_json_400_not_a_500(client, caplog, method, path, body, field):
+    response = client.http.request(method, path, body=body or b"",
+                                   headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.body
+    assert response.json_body["error"]["code"] == "bad_request"
+    assert response.json_body["error"].get("field") == field
+    assert_no_traceback(caplog)
+
+
+@pytest.mark.parametrize("cursor", ["abc", "1-2-3", "99999999999999999999999", "%C2%B2"])
+def test_an_invalid_log_cursor_is_a_400_not_a_retryable_503(client, ctx, caplog, cursor):
+    ctx.records.create({"id": "cursorcursorcurs", "repo_url": "file:///x"})
+    response = client.http.get(f"/api/deployments/cursorcursorcurs/logs?cursor={cursor}")
+    assert response.status_code == 400, response.body
+    assert response.json_body["error"]["field"] == "cursor"
+    assert client.http.get("/api/deployments/cursorcursorcurs/logs?cursor=0-0").status_code == 200
+    assert_no_traceback(caplog)
+
+
+def test_a_range_with_thousands_of_digits_is_416_not_500(client, site, caplog):
+    """RFC 9110 §14.1.1 puts no bound on a position's digits, so this range is valid and starts
+    past the end of the file: 416 with the length (§15.5.17, §14.4)."""
+    response = client.http.get("/", headers={"Host": site, "Range": "bytes=" + "9" * 5000 + "-"})
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == f"bytes */{len(b'<h1>home</h1>' * 40)}"
+    to_the_end = client.http.get("/", headers={"Host": site, "Range": "bytes=5-" + "9" * 5000})
+    assert to_the_end.status_code == 206 and to_the_end.body == (b"<h1>home</h1>" * 40)[5:]
+    assert_no_traceback(caplog)
+
+
+SECRETS = {".env": "API_KEY=hunter2", ".env.production": "DB=postgres://u:p@h/db",
+           ".gitmodules": '[submodule "x"]\n\turl = https://token@example.com/x.git',
+           ".git/config": "[remote]", ".github/workflows/ci.yml": "secrets: x",
+           ".npmrc": "//registry.npmjs.org/:_authToken=npm_secret", "sub/.env": "NESTED=1",
+           ".DS_Store": "mac", ".ENV.local": "CASE=1"}
+
+
+def test_secret_bearing_files_are_never_published(client, ctx, tmp_path):
+    """A static repository's output is its checkout: what it commits by mistake stays private."""
+    root = tmp_path / "static"
+    for name, content in {**SECRETS, "index.html": "home", ".well-known/security.txt": "c"}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+    (root / "notes.txt").symlink_to(".env")   # a link does not publish what it points at
+    publish_output(ctx, "secretsecretsecr", root)
+    files = ctx.store.get_json(keys.deployment_manifest("secretsecretsecr"))["files"]
+    assert sorted(files) == [".well-known/security.txt", "index.html"]
+    host = {"Host": "secretsecretsecr.percel.test"}
+    for name in [*SECRETS, "notes.txt"]:
+        response = client.http.get(f"/{name}", headers=host)
+        assert response.status_code == 404, name
+        assert b"hunter2" not in response.body and b"secret" not in response.body
+    assert client.http.get("/.well-known/security.txt", headers=host).body == b"c"
+
+
+def test_with_api_host_set_the_api_answers_only_there(client, site, monkeypatch):
+    monkeypatch.setenv("API_HOST", "api.percel.test")
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    health = client.http.get("/api/health", headers={"Host": "API.percel.test:443"})
+    assert health.status_code == 200 and health.json_body["status"] == "ok"
+    for host in ("percel.test", "localhost", "evil.example", "127.0.0.1:8000"):
+        elsewhere = client.http.get("/api/deployments", headers={"Host": host})
+        assert elsewhere.status_code == 404, host
+        assert elsewhere.json_body["error"]["code"] == "not_found"
+    assert client.http.get("/api/health", headers={"Host": site}).body == b"<h1>lost</h1>"
+    assert client.http.get("/", headers={"Host": site}).status_code == 200
+
+
+def test_without_api_host_any_host_that_is_not_a_site_gets_the_api(client):
+    for host in ("localhost:8000", "127.0.0.1", "anything.example"):
+        assert client.http.get("/api/health", headers={"Host": host}).status_code == 200, host
+
+
+def test_every_site_answer_says_nosniff(client, site, monkeypatch):
+    """A text file must not run as script or style in a browser that sniffs its type."""
+    for path in ("/", "/nope", "/app.wasm"):
+        response = client.http.get(path, headers={"Host": site})
+        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")   # the 503 says it too
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    down = client.http.get("/", headers={"Host": site})
+    assert down.status_code == 503 and down.headers["X-Content-Type-Options"] == "nosniff"

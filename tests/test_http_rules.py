@@ -19,6 +19,14 @@ ENTRY = {"encodings": {"br": {"sha256": "b", "size": 1}, "gzip": {"sha256": "g",
     ("bytes=0-1,5-6", 100, None),      # several ranges: a server may ignore Range
     ("items=0-1", 100, None),
     ("bytes=-", 100, None),
+    ("bytes=200-150", 100, None),      # invalid even past the end: ignored
+    ("bytes=" + "9" * 5000 + "-", 100, "unsatisfiable"),   # more digits than int() reads
+    ("bytes=0-" + "9" * 5000, 100, (0, 99)),
+    ("bytes=-" + "9" * 5000, 100, (0, 99)),
+    ("bytes=" + "9" * 5000 + "-1", 100, None),
+    ("bytes=00000000000000000000000000000000000000000000000005-9", 100, (5, 9)),
+    ("bytes=\u0661-\u0662", 100, None),   # Arabic-Indic digits are not DIGIT
+    ("bytes=\u00b2-", 100, None),
 ])
 def test_parse_range(header, size, expected):
     assert parse_range(header, size) == expected

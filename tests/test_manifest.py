@@ -72,8 +72,8 @@ def test_a_sites_output_never_holds_the_checkouts_git_directory(tmp_path):
     (tmp_path / "docs" / ".git").mkdir(parents=True)
     (tmp_path / "docs" / ".git" / "HEAD").write_text("x")
     (tmp_path / "index.html").write_text("<h1>hi</h1>")
-    (tmp_path / ".gitignore").write_text("node_modules")
-    assert set(scan_output(tmp_path).files) == {"index.html", ".gitignore"}
+    (tmp_path / ".gitignore").write_text("node_modules")   # .git* files too (Vercel's defaults)
+    assert set(scan_output(tmp_path).files) == {"index.html"}
 
 
 def test_a_source_manifests_blobs_include_its_git_archive():

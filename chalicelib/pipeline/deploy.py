@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from chalicelib.pipeline.validation import (
     public_pin,
 )
 from chalicelib.schema import MANIFEST_VERSION
+from chalicelib.state import logs
 from chalicelib.state.records import IllegalTransition, PublicRecord, State, public_view
 from chalicelib.storage import git_archive, manifest
 
@@ -119,7 +121,9 @@ def list_deployments(ctx: Context, limit: str | None = None,
 
 
 def _limit(raw: str) -> int:
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses, and int() accepts
+    # "١٢" (Arabic-Indic twelve); three digits also keep int() far from its 4,300-digit limit.
+    if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_LIST:
         raise BadRequest(f"limit must be a whole number from 1 to {MAX_LIST}", field="limit")
     return int(raw)
 
@@ -145,6 +149,8 @@ def delete_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
 def read_logs(ctx: Context, deployment_id: str, cursor: str | None) -> dict[str, Any]:
     """Live log lines after `cursor`; `done` once the build has ended and nothing is left."""
     view = get_deployment(ctx, deployment_id)
+    if cursor and not logs.valid_cursor(cursor):
+        raise BadRequest("cursor must be one returned by this route", field="cursor")
     lines, next_cursor = ctx.logs.read(deployment_id, cursor)
     done = State(view["status"]) not in (State.QUEUED, State.BUILDING) and not lines
     return {"lines": lines, "cursor": next_cursor, "done": done}

@@ -8,20 +8,47 @@ from urllib.parse import urlencode
 from chalice.app import Request, Response
 
 from chalicelib.errors import BACKEND_ERRORS
-from chalicelib.serving.site import SiteServer, plain_response
+from chalicelib.serving.request import host_name
+from chalicelib.serving.site import SiteServer, plain_response, site_label
 
 log = logging.getLogger("percel.site")
 RETRY_AFTER_SECONDS = "5"
 
 
+API = "api"
+
+
+def host_target(host: str | None, root_domain: str, api_host: str) -> str | None:
+    """Who answers a Host: API, a site's label, or None (nobody: 404).
+
+    Without api_host (the local stage) every Host that is not a site gets the API. With it,
+    the API answers there only, checked first so api_host may sit under root_domain.
+    """
+    if api_host and host and host_name(host) == host_name(api_host):
+        return API
+    label = site_label(host, root_domain)
+    if label is not None:
+        return label
+    return None if api_host else API
+
+
 def serve_site(server: SiteServer, label: str, event: Request) -> Response:
-    """A site's response to this event; a 503 (plain, retry soon) when a backend is down."""
+    """A site's response to this event; a 503 (plain, retry soon) when a backend is down.
+
+    Every answer says nosniff: a browser must not run a site's text file as script or
+    style because it looks like one (https://fetch.spec.whatwg.org/#x-content-type-options-header).
+    """
     try:
-        return server.handle(label, event.method, raw_path(event), raw_query(event), event.headers)
+        response = server.handle(label, event.method, raw_path(event), raw_query(event),
+                                 event.headers)
     except BACKEND_ERRORS as error:
         log.warning("site %s: backend unavailable: %s", label, error)
-        return plain_response(503, "Service Unavailable: try again shortly\n",
-                              {"Retry-After": RETRY_AFTER_SECONDS})
+        response = plain_response(503, "Service Unavailable: try again shortly\n",
+                                  {"Retry-After": RETRY_AFTER_SECONDS})
+    for name in [name for name in response.headers if name.lower() == "x-content-type-options"]:
+        del response.headers[name]
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def raw_path(event: Request) -> str:

@@ -44,24 +44,40 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# DIGIT is ASCII (RFC 9110 §14.1.1 uses RFC 5234's core rules); `\d` would take any Unicode digit.
+_RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+
+
+def _position(digits: str, size: int) -> int:
+    """A byte position, capped at `size`: int() refuses more than 4,300 digits (Python's
+    int_max_str_digits), and RFC 9110 §14.1.1 sets no length on 1*DIGIT, so
+    `bytes=<5000 digits>-` is a valid range that starts past any file."""
+    length, digits = _magnitude(digits)
+    return size if length > len(str(size)) else min(int(digits or "0"), size)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | str | None:
     """One byte range (RFC 9110 §14.1.2) -> (first, last) or "unsatisfiable".
 
     None means serve the whole file: no Range, another unit, bad syntax or several ranges
-    (a server may ignore Range, §14.2).
+    (a server may ignore Range, §14.2). A first position at or past the end is unsatisfiable
+    however many digits it has (416, §15.5.17); a last position past the end means the end.
     """
     found = _RANGE.match(header.strip()) if header else None
     if found is None or not (found[1] or found[2]):
         return None
     if not found[1]:
-        suffix = int(found[2])
-        return (max(0, size - suffix), size - 1) if suffix and size else "unsatisfiable"
-    first = int(found[1])
-    if found[2] and int(found[2]) < first:
-        return None
+        suffix = _position(found[2], size)
+        return (size - suffix, size - 1) if suffix and size else "unsatisfiable"
+    if found[2] and _magnitude(found[2]) < _magnitude(found[1]):
+        return None    # last before first: invalid (§14.1.1), so ignored
+    first = _position(found[1], size)
     if first >= size:
         return "unsatisfiable"
-    return first, min(int(found[2]) if found[2] else size - 1, size - 1)
+    return first, min(_position(found[2], size) if found[2] else size - 1, size - 1)
+
+
+def _magnitude(digits: str) -> tuple[int, str]:
+    """Orders digit strings as the numbers they spell, without int()."""
+    digits = digits.lstrip("0")
+    return len(digits), digits

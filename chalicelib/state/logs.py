@@ -1,6 +1,7 @@
 """Live build logs: one capped Redis stream per deployment, archived to the bucket at the end."""
 from __future__ import annotations
 
+import re
 from typing import cast
 
 import redis
@@ -13,6 +14,16 @@ MAX_LINES = 10_000
 KEEP_SECONDS = 24 * 3600
 # One line longer than this is cut (minified output can print megabyte lines).
 MAX_LINE_CHARS = 4_000
+# A cursor is a stream entry id, `<ms>-<seq>` or `<ms>`, each part a 64-bit unsigned number
+# (https://redis.io/docs/latest/develop/data-types/streams/#entry-ids); Redis refuses any
+# other with an error that must not read as "Redis is down".
+_CURSOR = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+
+
+def valid_cursor(cursor: str) -> bool:
+    """Whether `cursor` is a stream entry id Redis accepts."""
+    found = _CURSOR.fullmatch(cursor)
+    return found is not None and all(int(part) < 2 ** 64 for part in found.groups("0"))
 
 
 class BuildLog:

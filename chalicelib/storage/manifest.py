@@ -11,14 +11,30 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from chalicelib import paths
 from chalicelib.storage import compress, mediatypes
 
 SYMLINK_MODE = 0o120000
-# Directories an output scan never enters, at any depth.
-NEVER_PUBLISHED = frozenset({".git"})
+# Names a site never publishes, at any depth, a file or a directory with all it holds: what
+# carries secrets or a repository's history (README "Files never published"). The hosted
+# platforms leave these out too: Vercel's default ignore list (.git, .gitmodules, .gitignore,
+# .env.local, .env.*.local, .hg, .svn, CVS, .DS_Store, ...: vercel/vercel packages/client
+# getVercelIgnore, https://vercel.com/docs/deployments/vercel-ignore) and wrangler's for
+# Cloudflare Pages uploads (**/.git, **/.DS_Store, **/node_modules); npm never packs .npmrc
+# (npm-packlist's defaults). We go further for .env*: every variant of a dotenv file, since a
+# committed `.env.production` is as secret as `.env.local`.
+_NEVER_PUBLISHED_PREFIXES = (".env", ".git")
+_NEVER_PUBLISHED_NAMES = frozenset({".npmrc", ".yarnrc", ".yarnrc.yml", ".netrc", ".hg", ".svn",
+                                    "cvs", ".ds_store"})
+
+
+def never_published(name: str) -> bool:
+    """Whether a file or directory called `name` is kept out of every site (case-insensitive:
+    a case-insensitive disk would answer `.ENV` for `.env`)."""
+    name = name.lower()
+    return name.startswith(_NEVER_PUBLISHED_PREFIXES) or name in _NEVER_PUBLISHED_NAMES
 
 
 @dataclass
@@ -44,17 +60,21 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def walk(root: Path, skip_dirs: frozenset[str] = frozenset()) -> Iterator[tuple[str, Path]]:
-    """Yield (posix relative path, absolute path) for every entry that is not a directory."""
+def walk(root: Path, skip: Callable[[str], bool] = lambda name: False
+         ) -> Iterator[tuple[str, Path]]:
+    """Yield (posix relative path, absolute path) for every entry that is not a directory,
+    leaving out the entries (and directories) whose name `skip` refuses."""
     for directory, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in skip_dirs
+        dirnames[:] = sorted(d for d in dirnames if not skip(d)
                              and not os.path.islink(os.path.join(directory, d)))
         for name in sorted(filenames):
+            if skip(name):
+                continue
             absolute = Path(directory, name)
             yield absolute.relative_to(root).as_posix(), absolute
         for name in os.listdir(directory):  # symlinks to directories are listed but not followed
             absolute = Path(directory, name)
-            if absolute.is_symlink() and absolute.is_dir():
+            if not skip(name) and absolute.is_symlink() and absolute.is_dir():
                 yield absolute.relative_to(root).as_posix(), absolute
 
 
@@ -64,7 +84,7 @@ def scan_source(root: Path) -> Tree:
     Symlinks are kept as links (their target is the blob), as git stores them.
     """
     tree = Tree()
-    for relative, absolute in walk(root, skip_dirs=frozenset({".git"})):
+    for relative, absolute in walk(root, skip=lambda name: name == ".git"):
         info = absolute.lstat()
         if stat.S_ISLNK(info.st_mode):
             data = os.readlink(absolute).encode()
@@ -82,15 +102,16 @@ def scan_source(root: Path) -> Tree:
 def scan_output(root: Path) -> Tree:
     """Describe a build's output: path -> sha256, size, type, and br/gzip variants.
 
-    Symlinks are followed only when they resolve inside the output directory. A `.git`
-    directory is never part of a site: a static repository's output is its checkout, which
-    the build runner makes a git work tree (chalicelib/storage/git_archive.py).
+    Symlinks are followed only when they resolve inside the output directory, and never to
+    what `never_published` refuses. That rule is applied here, once: a static repository's
+    output is its checkout (a git work tree, chalicelib/storage/git_archive.py), with its
+    `.gitmodules` and whatever `.env` was committed.
     """
     tree = Tree()
     real_root = root.resolve()
-    for relative, absolute in walk(root, skip_dirs=NEVER_PUBLISHED):
+    for relative, absolute in walk(root, skip=never_published):
         resolved = paths.resolve_inside(absolute, real_root)
-        if resolved is None or not resolved.is_file():
+        if resolved is None or not resolved.is_file() or _reaches_unpublished(resolved, real_root):
             continue
         data = resolved.read_bytes()
         digest = sha256_bytes(data)
@@ -107,6 +128,11 @@ def scan_output(root: Path) -> Tree:
         tree.blobs[digest] = data
         tree.files[relative] = entry
     return tree
+
+
+def _reaches_unpublished(resolved: Path, real_root: Path) -> bool:
+    """A link's target inside the output (`public.txt -> .env`) is kept out like the target."""
+    return any(never_published(part) for part in resolved.relative_to(real_root).parts)
 
 
 def restore_source(files: dict[str, dict], root: Path) -> dict[Path, str]:

@@ -1,0 +1,89 @@
+"""The local server `make run` starts (devstack/chalice_local.py), over a real socket:
+a client can neither make it read an unbounded body nor hold a thread by stalling."""
+import json
+import socket
+
+import pytest
+
+from devstack import services
+
+BODY_CAP = 1000
+READ_TIMEOUT = 1.0
+
+
+@pytest.fixture
+def server(redis_url, s3_url, tmp_path):
+    port = services.free_port()
+    env = services.stack_env(redis_url, s3_url, port, {
+        "MAX_REQUEST_BODY_BYTES": str(BODY_CAP), "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
+        "PERCEL_BUCKET": "local-server-test"})
+    services.ensure_bucket(env)
+    api = services.start_api(env, port, tmp_path / "logs")
+    yield port, api
+    api.stop()
+
+
+def exchange(port: int, head: bytes, body: bytes = b"", wait: float = 30) -> bytes:
+    """Send `head` and `body`, then read until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as connection:
+        connection.sendall(head + body)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+        return received
+
+
+def answer(raw: bytes) -> tuple[int, dict]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def post(length: int | str) -> bytes:
+    return (f"POST /api/deployments HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {length}\r\n\r\n").encode()
+
+
+def test_a_body_over_the_cap_is_a_413_before_it_is_sent(server):
+    port, _ = server
+    # Nothing of the announced 100 MB is sent: the answer must come from the headers alone.
+    status, body = answer(exchange(port, post(100 * 1024 * 1024)))
+    assert status == 413 and body["error"]["code"] == "body_too_large"
+    assert "MAX_REQUEST_BODY_BYTES" in body["error"]["message"]
+
+
+def test_a_body_under_the_cap_still_reaches_the_api(server):
+    port, _ = server
+    payload = json.dumps({"repo_url": 5}).encode()
+    raw = exchange(port, post(len(payload)).replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n"),
+                   payload)
+    status, body = answer(raw)
+    assert status == 400 and body["error"]["field"] == "repo_url"
+
+
+@pytest.mark.parametrize("length", ["abc", "-1", "9" * 5000])
+def test_a_malformed_content_length_is_a_400(server, length):
+    port, api = server
+    status, body = answer(exchange(port, post(length)))
+    assert status == 400 and body["error"]["code"] == "bad_request"
+    assert "Traceback" not in api.log_path.read_text()
+
+
+def test_a_chunked_body_is_refused_with_411_not_read_as_the_next_request(server):
+    port, _ = server
+    head = (b"POST /api/deployments HTTP/1.1\r\nHost: localhost\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n")
+    status, body = answer(exchange(port, head, b"5\r\nhello\r\n0\r\n\r\n"))
+    assert status == 411 and body["error"]["code"] == "length_required"
+
+
+def test_a_client_that_stalls_mid_body_gets_a_408_and_is_let_go(server):
+    """Announce 100 bytes, send one: the server answers and closes instead of waiting forever."""
+    port, api = server
+    status, body = answer(exchange(port, post(100), b"{"))   # held forever: recv times out
+    assert status == 408 and body["error"]["code"] == "request_timeout"
+    assert "Traceback" not in api.log_path.read_text()
+
+
+def test_a_client_that_sends_half_a_request_line_is_disconnected(server):
+    port, _ = server
+    assert exchange(port, b"GET /api/hea") == b""
