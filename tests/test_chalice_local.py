@@ -6,6 +6,7 @@ import socket
 import pytest
 
 from devstack import services
+from tests.conftest import TEST_ADMIN_TOKEN
 
 BODY_CAP = 1000
 READ_TIMEOUT = 1.0
@@ -16,7 +17,7 @@ def server(redis_url, s3_url, tmp_path):
     port = services.free_port()
     env = services.stack_env(redis_url, s3_url, port, {
         "MAX_REQUEST_BODY_BYTES": str(BODY_CAP), "REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
-        "PERCEL_BUCKET": "local-server-test"})
+        "PERCEL_BUCKET": "local-server-test", "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN})
     services.ensure_bucket(env)
     api = services.start_api(env, port, tmp_path / "logs")
     yield port, api
@@ -40,6 +41,7 @@ def answer(raw: bytes) -> tuple[int, dict]:
 
 def post(length: int | str) -> bytes:
     return (f"POST /api/deployments HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
+            f"\r\nAuthorization: Bearer {TEST_ADMIN_TOKEN}"
             f"\r\nContent-Length: {length}\r\n\r\n").encode()
 
 
