@@ -83,3 +83,13 @@ def test_repo_url_policy_by_stage(url, local, resolve, ok):
     else:
         with pytest.raises(BadRequest):
             check_repo_url(url, local=local, resolve=resolve)
+
+
+@pytest.mark.parametrize("url", ["https://example.com:99999/r.git", "https://example.com:abc/r.git",
+                                 "https://example.com:0/r.git", "https://example.com:-1/r.git"])
+@pytest.mark.parametrize("local", [False, True])
+def test_a_port_that_is_not_a_tcp_port_is_a_400_naming_repo_url(url, local):
+    with pytest.raises(BadRequest) as refused:
+        parse_deploy_request({"repo_url": url}, local=local, resolve=public)
+    assert refused.value.status == 400
+    assert refused.value.to_json()["error"]["field"] == "repo_url"

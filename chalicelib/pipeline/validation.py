@@ -64,6 +64,18 @@ def public_pin(url: str, resolve: Resolver = _resolve_host) -> Pin:
     return Pin(host, parts.port or 443, addresses[0])
 
 
+def check_port(url: str) -> int | None:
+    """The URL's port, if it names one: a number from 1 to 65535 (RFC 3986 section 3.2.3 allows
+    any digits; TCP has 16 bits), else a 400. urlsplit raises ValueError for the others."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise BadRequest("repo_url port must be a number from 1 to 65535", field="repo_url")
+    return port
+
+
 def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> str:
     """Only https to public hosts, except in the local stage (file://, loopback, http)."""
     if not isinstance(url, str) or not url.strip():
@@ -82,6 +94,7 @@ def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) 
         raise BadRequest("repo_url has no host", field="repo_url")
     if parts.username or parts.password:
         raise BadRequest("repo_url must not carry credentials", field="repo_url")
+    check_port(url.strip())
     if not local:
         public_pin(url.strip(), resolve)
     return url.strip()
