@@ -72,7 +72,7 @@ def test_a_full_valid_request_is_normalised():
     ("https://internal.example/r.git", False, private, False),
     ("https://127.0.0.1/r.git", False, lambda h: ["127.0.0.1"], False),
     ("https://metadata/r.git", False, lambda h: ["169.254.169.254"], False),
-    ("http://127.0.0.1:9000/r.git", True, public, True),
+    ("http://127.0.0.1:9000/r.git", True, lambda h: ["127.0.0.1"], True),
     ("https://user:token@example.com/r.git", False, public, False),
     ("ext::sh -c touch% /tmp/pwned", True, public, False),
     ("ssh://git@example.com/r.git", False, public, False),
@@ -93,3 +93,62 @@ def test_a_port_that_is_not_a_tcp_port_is_a_400_naming_repo_url(url, local):
         parse_deploy_request({"repo_url": url}, local=local, resolve=public)
     assert refused.value.status == 400
     assert refused.value.to_json()["error"]["field"] == "repo_url"
+
+
+def loopback(_host):
+    return ["127.0.0.1", "::1"]
+
+
+@pytest.mark.parametrize("url, resolve", [
+    ("file:///srv/repos/site", None),
+    ("http://127.0.0.1:9000/r.git", None),
+    ("https://127.0.0.2/r.git", None),
+    ("http://[::1]:9000/r.git", None),
+    ("http://localhost:9000/r.git", loopback),
+    ("http://git.localhost/r.git", loopback),
+])
+def test_the_local_stage_accepts_file_urls_and_loopback_hosts(url, resolve):
+    assert check_repo_url(url, local=True, **({"resolve": resolve} if resolve else {})) == url
+
+
+# Where clouds keep their instance metadata (and with it credentials), and other addresses
+# that are neither loopback nor public. None may be cloned from, in any stage.
+METADATA_AND_PRIVATE = [
+    "169.254.169.254",         # AWS, GCP, Azure, DigitalOcean, OpenStack, Oracle
+    "fd00:ec2::254",           # AWS over IPv6
+    "100.100.100.200",         # Alibaba Cloud
+    "192.0.0.192",             # Oracle Cloud (legacy)
+    "169.254.170.2",           # AWS ECS task credentials
+    "fe80::a9fe:a9fe",         # IPv6 link-local
+    "::ffff:169.254.169.254",  # IPv4-mapped
+    "64:ff9b::a9fe:a9fe",      # NAT64 of 169.254.169.254 (RFC 6052)
+    "10.0.0.5", "172.16.0.1", "192.168.1.1", "fd12::1",
+]
+
+
+@pytest.mark.parametrize("address", METADATA_AND_PRIVATE)
+@pytest.mark.parametrize("local", [False, True])
+def test_metadata_link_local_and_private_hosts_are_refused_in_every_stage(address, local):
+    for url in (f"https://{'[' + address + ']' if ':' in address else address}/r.git",
+                "https://metadata.google.internal/r.git", "http://metadata.example:8080/r.git"):
+        if url.startswith("http://") and not local:
+            continue  # http itself is refused outside the local stage
+        with pytest.raises(BadRequest) as refused:
+            parse_deploy_request({"repo_url": url}, local=local, resolve=lambda _h: [address])
+        assert refused.value.field == "repo_url"
+
+
+def test_the_local_stage_refuses_public_hosts_and_names_that_also_resolve_elsewhere():
+    with pytest.raises(BadRequest, match="loopback"):
+        check_repo_url("https://example.com/r.git", local=True, resolve=public)
+    with pytest.raises(BadRequest, match="loopback"):
+        check_repo_url("http://mixed.example/r.git", local=True,
+                       resolve=lambda _h: ["127.0.0.1", "169.254.169.254"])
+
+
+def test_literal_metadata_addresses_are_refused_without_any_lookup():
+    """The real resolver: a literal address is its own answer."""
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/",
+                "http://100.100.100.200/latest/meta-data/"):
+        with pytest.raises(BadRequest):
+            check_repo_url(url, local=True)

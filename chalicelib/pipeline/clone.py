@@ -38,15 +38,17 @@ class Pin:
     host: str
     port: int
     address: str
+    scheme: str = "https"
 
 
 def git_options(pin: Pin | None) -> list[str]:
-    """`-c` options for the clone. With a pin: https only, no redirects (a redirect could
-    lead to a host we never checked), and curl told where the host lives (git >= 2.37)."""
+    """`-c` options for the clone. With a pin: the pin's scheme only (https; http to loopback in
+    the local stage), no redirects (a redirect could lead to a host we never checked), and curl
+    told where the host lives (git >= 2.37)."""
     options = ["-c", "protocol.ext.allow=never"]
     if pin is not None:
         address = f"[{pin.address}]" if ":" in pin.address else pin.address
-        options += ["-c", "protocol.allow=never", "-c", "protocol.https.allow=always",
+        options += ["-c", "protocol.allow=never", "-c", f"protocol.{pin.scheme}.allow=always",
                     "-c", "http.followRedirects=false",
                     "-c", f"http.curloptResolve={pin.host}:{pin.port}:{address}"]
     return options

@@ -26,7 +26,7 @@ from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
 from chalicelib.pipeline.validation import (
     DeployRequest,
     parse_deploy_request,
-    public_pin,
+    repo_pin,
 )
 from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state.records import IllegalTransition, PublicRecord, State, public_view
@@ -38,7 +38,7 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
-        pin = None if ctx.settings.is_local else public_pin(request.repo_url)
+        pin = repo_pin(request.repo_url, local=ctx.settings.is_local)
         commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), pin)
         tree = manifest.scan_source(workdir / "repo")
         if len(tree.files) > ctx.settings.max_repo_files:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from chalicelib import paths
+from chalicelib.addresses import address_refusal, is_loopback
 from chalicelib.errors import BadRequest
 from chalicelib.pipeline.clone import Pin
 
@@ -40,6 +41,7 @@ class DeployRequest:
 
 
 Resolver = Callable[[str], list[str]]
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 def _resolve_host(host: str) -> list[str]:
@@ -49,19 +51,28 @@ def _resolve_host(host: str) -> list[str]:
         raise BadRequest(f"repo_url host {host!r} does not resolve", field="repo_url") from None
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    return ip.is_global and not ip.is_multicast
-
-
-def public_pin(url: str, resolve: Resolver = _resolve_host) -> Pin:
-    """The checked address a non-local clone must connect to (see clone.Pin)."""
+def repo_pin(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> Pin | None:
+    """The checked address a clone of `url` (as check_repo_url returned it) must connect to, or
+    None for file://. Every address the host has must pass: outside the local stage none may be
+    loopback, link-local (cloud metadata), private or reserved (chalicelib/addresses.py); in the
+    local stage all must be loopback, so 169.254.169.254 is refused there too."""
     parts = urlsplit(url)
+    if parts.scheme == "file":
+        return None
     host = parts.hostname or ""
-    addresses = resolve(host)
-    if not addresses or not all(_is_public(a) for a in addresses):
-        raise BadRequest("repo_url must point to a public host", field="repo_url")
-    return Pin(host, parts.port or 443, addresses[0])
+    found = resolve(host)
+    if not found:
+        raise BadRequest(f"repo_url host {host!r} does not resolve", field="repo_url")
+    for address in found:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if local and not is_loopback(ip):
+            raise BadRequest("in the local stage repo_url must be file:// or point to a loopback "
+                             f"address; {host} has {ip}", field="repo_url")
+        why = None if local else address_refusal(ip)
+        if why:
+            raise BadRequest(f"repo_url must point to a public host; {host} has {why}",
+                             field="repo_url")
+    return Pin(host, parts.port or _DEFAULT_PORTS[parts.scheme], found[0], parts.scheme)
 
 
 def check_port(url: str) -> int | None:
@@ -77,12 +88,16 @@ def check_port(url: str) -> int | None:
 
 
 def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> str:
-    """Only https to public hosts, except in the local stage (file://, loopback, http)."""
+    """The URL to clone: https to public hosts only, except in the local stage (file://, and
+    http(s) to loopback addresses only). Refused with a 400 naming repo_url otherwise."""
     if not isinstance(url, str) or not url.strip():
         raise BadRequest("repo_url must be a non-empty string", field="repo_url")
     if len(url) > 2048 or any(ord(c) < 32 for c in url):
         raise BadRequest("repo_url is not a valid URL", field="repo_url")
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "Invalid IPv6 URL", or a netloc that NFKC turns into a delimiter
+        raise BadRequest("repo_url is not a valid URL", field="repo_url") from None
     allowed = ("https", "http", "file") if local else ("https",)
     if parts.scheme not in allowed:
         raise BadRequest(f"repo_url must use {' or '.join(allowed)}", field="repo_url")
@@ -94,10 +109,15 @@ def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) 
         raise BadRequest("repo_url has no host", field="repo_url")
     if parts.username or parts.password:
         raise BadRequest("repo_url must not carry credentials", field="repo_url")
-    check_port(url.strip())
-    if not local:
-        public_pin(url.strip(), resolve)
-    return url.strip()
+    port = check_port(url.strip())
+    netloc = _bracketed(parts.hostname) + (f":{port}" if port else "")
+    checked = parts._replace(netloc=netloc).geturl()
+    repo_pin(checked, local=local, resolve=resolve)
+    return checked
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def check_relative_dir(value: Any, name: str) -> str | None:
