@@ -152,3 +152,66 @@ def test_literal_metadata_addresses_are_refused_without_any_lookup():
                 "http://100.100.100.200/latest/meta-data/"):
         with pytest.raises(BadRequest):
             check_repo_url(url, local=True)
+
+
+@pytest.mark.parametrize("host, converted", [
+    ("bücher.example", "xn--bcher-kva.example"),
+    ("faß.de", "xn--fa-hia.de"),             # IDNA 2008 keeps ß; IDNA 2003 would say fass.de
+    ("ＥＸＡＭＰＬＥ．com", "example.com"),  # UTS #46 maps fullwidth letters and dots
+    ("例え.テスト", "xn--r8jz45g.xn--zckzah"),
+    ("Example.COM.", "example.com"),
+])
+def test_hosts_are_checked_as_the_ascii_name_curl_would_connect_to(host, converted):
+    """Measured with curl 7.88.1 / libidn2 2.3.3 under LC_ALL=C.UTF-8: the Host header curl sent
+    for each of these names is the converted one here."""
+    looked_up = []
+    url = check_repo_url(f"https://{host}/r.git", local=False,
+                         resolve=lambda h: looked_up.append(h) or ["93.184.216.34"])
+    assert url == f"https://{converted}/r.git"
+    assert looked_up == [converted]
+
+
+@pytest.mark.parametrize("host", ["\u200d.example", "ex%61mple.com", "a..b.example", "-a.example",
+                                  "xn--a.example\u0301"])
+def test_a_host_that_does_not_convert_is_a_400(host):
+    with pytest.raises(BadRequest) as refused:
+        parse_deploy_request({"repo_url": f"https://{host}/r.git"}, local=False, resolve=public)
+    assert refused.value.field == "repo_url"
+
+
+def test_an_idn_host_is_cloned_from_the_address_that_was_checked(tmp_path):
+    """Validation looks the converted name up and pins it; git is given the converted URL, so
+    the server at the checked address sees the request, for the converted name."""
+    import socket
+    import threading
+
+    from chalicelib.errors import Unprocessable
+    from chalicelib.pipeline.clone import CloneLimits, clone
+    from chalicelib.pipeline.validation import repo_pin
+    seen: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer_404():
+            connection, _ = listener.accept()
+            with connection:
+                seen.append(connection.recv(4096))
+                connection.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        server = threading.Thread(target=answer_404, daemon=True)
+        server.start()
+        looked_up = []
+
+        def resolve(name):
+            looked_up.append(name)
+            return ["127.0.0.1"]
+        url = parse_deploy_request({"repo_url": f"http://bücher.localhost:{port}/r.git"}, local=True,
+                                   resolve=resolve).repo_url
+        pin = repo_pin(url, local=True, resolve=resolve)
+        with pytest.raises(Unprocessable):
+            clone(url, None, tmp_path / "c", CloneLimits(timeout=30, max_files=10, max_bytes=10_000), pin)
+        server.join(10)
+    assert set(looked_up) == {"xn--bcher-kva.localhost"}
+    assert seen, "git never reached the checked address"
+    assert f"Host: xn--bcher-kva.localhost:{port}\r\n".encode() in seen[0]

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+import idna
+
 from chalicelib import paths
 from chalicelib.addresses import address_refusal, is_loopback
 from chalicelib.errors import BadRequest
@@ -42,6 +44,11 @@ class DeployRequest:
 
 Resolver = Callable[[str], list[str]]
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+# A host name as DNS and curl's resolve list take it once it is ASCII: labels of letters, digits,
+# hyphens (and underscores, which some real hosts carry), at most 63 characters, 253 in all
+# (RFC 1035 section 2.3.4). Anything else (a "%" curl would decode, a stray delimiter) is refused.
+_HOST_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+                      r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 
 
 def _resolve_host(host: str) -> list[str]:
@@ -73,6 +80,36 @@ def repo_pin(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> Pin
             raise BadRequest(f"repo_url must point to a public host; {host} has {why}",
                              field="repo_url")
     return Pin(host, parts.port or _DEFAULT_PORTS[parts.scheme], found[0], parts.scheme)
+
+
+def ascii_host(host: str) -> str:
+    """The host as it is looked up, checked, pinned and handed to git: a non-ASCII name converted
+    the way curl would convert it, so the name we check is the name git's curl connects to.
+
+    curl converts with libidn2: UTS #46 non-transitional processing over NFC input, falling
+    back to transitional processing when that fails (curl lib/idn.c, `IDN2_NFC_INPUT |
+    IDN2_NONTRANSITIONAL` then `IDN2_TRANSITIONAL`). The `idna` package's
+    `encode(uts46=True, transitional=False)` is the same first step (IDNA 2008 with the UTS #46
+    mapping); the stdlib `encodings.idna` is IDNA 2003 and maps "ß" to "ss", a different domain
+    than curl and browsers reach. A name only the transitional fallback would take is refused:
+    we never give curl a non-ASCII name to convert in its own way. One trailing dot goes, as
+    curl drops it too."""
+    if ":" in host:  # an IPv6 literal: urlsplit took it from between brackets
+        try:
+            return str(ipaddress.IPv6Address(host.split("%")[0]))
+        except ValueError:
+            raise BadRequest("repo_url host is not a valid IPv6 address", field="repo_url") from None
+    name = host[:-1] if host.endswith(".") else host
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise BadRequest(f"repo_url host {host!r} is not a valid internationalised domain name",
+                             field="repo_url") from None
+    name = name.lower()
+    if not _HOST_RE.match(name):
+        raise BadRequest(f"repo_url host {host!r} is not a valid host name", field="repo_url")
+    return name
 
 
 def check_port(url: str) -> int | None:
@@ -110,7 +147,7 @@ def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) 
     if parts.username or parts.password:
         raise BadRequest("repo_url must not carry credentials", field="repo_url")
     port = check_port(url.strip())
-    netloc = _bracketed(parts.hostname) + (f":{port}" if port else "")
+    netloc = _bracketed(ascii_host(parts.hostname)) + (f":{port}" if port else "")
     checked = parts._replace(netloc=netloc).geturl()
     repo_pin(checked, local=local, resolve=resolve)
     return checked
