@@ -23,7 +23,9 @@ def json_response(status: int, body: Any) -> Response:
 
 
 def error_response(error: ApiError) -> Response:
-    return json_response(error.status, error.to_json())
+    response = json_response(error.status, error.to_json())
+    response.headers.update(error.headers)
+    return response
 
 
 def api(view: View) -> View:

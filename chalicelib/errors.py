@@ -11,6 +11,7 @@ BACKEND_ERRORS = (redis.RedisError, BotoCoreError, ClientError)
 class ApiError(Exception):
     status = 400
     code = "bad_request"
+    headers: dict[str, str] = {}  # sent with the JSON error
 
     def __init__(self, message: str, *, field: str | None = None):
         super().__init__(message)
@@ -46,3 +47,12 @@ class Unprocessable(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
+
+
+class Busy(ServiceUnavailable):
+    """Refused for now, not broken: the response says when to try again (RFC 9110 section 10.2.3)."""
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

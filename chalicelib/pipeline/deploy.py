@@ -16,6 +16,7 @@ from chalicelib import ids, keys
 from chalicelib.context import Context
 from chalicelib.errors import (
     BadRequest,
+    Busy,
     Conflict,
     NotFound,
     ServiceUnavailable,
@@ -32,9 +33,23 @@ from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state.records import IllegalTransition, PublicRecord, State, public_view
 from chalicelib.storage import git_archive, manifest
 
+# What a deploy refused for want of a clone slot is told to wait (seconds): clones of ordinary
+# repositories end within seconds; a slot held by a slow one frees at CLONE_TIMEOUT at the latest.
+CLONE_RETRY_AFTER = 10
+
 
 def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
     request = parse_deploy_request(body, local=ctx.settings.is_local)
+    if not ctx.clone_slots.acquire(blocking=False):
+        raise Busy(f"this API process is already running {ctx.settings.max_concurrent_clones} "
+                   "clones; try again later", retry_after=CLONE_RETRY_AFTER)
+    try:
+        return _create(ctx, request)
+    finally:
+        ctx.clone_slots.release()
+
+
+def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
