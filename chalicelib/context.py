@@ -1,6 +1,7 @@
 """The clients every service needs, built once at the edge from Settings."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -40,6 +41,11 @@ class Context:
     @cached_property
     def limits(self) -> Limits:
         return Limits(self.redis)
+
+    @cached_property
+    def clone_slots(self) -> threading.BoundedSemaphore:
+        """The clones this process may run at once (MAX_CONCURRENT_CLONES)."""
+        return threading.BoundedSemaphore(self.settings.max_concurrent_clones)
 
 
 def build_context(settings: Settings | None = None) -> Context:

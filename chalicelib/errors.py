@@ -78,3 +78,12 @@ class TooManyRequests(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
+
+
+class Busy(ServiceUnavailable):
+    """Refused for now, not broken: the response says when to try again (RFC 9110 section 10.2.3)."""
+    code = "busy"
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}

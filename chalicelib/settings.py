@@ -31,6 +31,9 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     # A clone that takes longer is abandoned (seconds).
     clone_timeout: float = 60.0
+    # Clones one API process runs at once; more are refused with 503 + Retry-After: each holds a
+    # thread and a git process group for up to CLONE_TIMEOUT (30 trickling clones held 61 threads).
+    max_concurrent_clones: int = 4
     # A repository with more files than this is refused (Cloudflare Pages allows 20,000 per site).
     max_repo_files: int = 20_000
     # A repository bigger than this, in bytes, is refused.

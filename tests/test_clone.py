@@ -139,3 +139,54 @@ def test_a_clone_that_hangs_in_a_grandchild_leaves_no_process_behind(tmp_path, m
         for pid in [int(line) for line in pids.read_text().split()] if pids.exists() else []:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+class DiskWatch:
+    """Samples what a clone directory holds, as often as it can, while the clone runs."""
+
+    def __init__(self, root: Path):
+        import threading
+        self.root, self.peak, self._stop = root, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def held(self) -> int:
+        total = 0
+        for directory, _, names in os.walk(self.root):
+            for name in names:
+                with contextlib.suppress(FileNotFoundError):
+                    total += os.lstat(os.path.join(directory, name)).st_size
+        return total
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.held())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.held())
+
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize("content", ["zeros", "random"])
+def test_a_refused_clone_writes_little_more_than_the_limit(tmp_path, content):
+    """Zeros: a 64 MiB file packs into about 64 KiB, and used to be checked out in full before
+    the 413. Random bytes: the pack itself is over the limit. Either way the disk the refused
+    clone used stays within git's own files (GIT_OWN_BYTES) of MAX_REPO_BYTES."""
+    from chalicelib.pipeline.clone import GIT_OWN_BYTES
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    with open(origin / "big.bin", "wb") as big:
+        for _ in range(64 if content == "zeros" else 8):
+            big.write(bytes(MiB) if content == "zeros" else os.urandom(MiB))
+    url = make_repo(origin, {"index.html": "hi"})
+    limits = CloneLimits(timeout=120, max_files=100, max_bytes=MiB)
+    with DiskWatch(tmp_path / "c") as disk, pytest.raises(TooLarge, match="larger than"):
+        clone(url, None, tmp_path / "c", limits)
+    assert disk.peak <= MiB + GIT_OWN_BYTES, f"{disk.peak} bytes written"

@@ -126,3 +126,47 @@ def test_the_clones_git_directory_is_stored_as_one_blob_the_manifest_names(ctx, 
     assert not any(n.startswith(".git/logs") or n.endswith(".sample") for n in members)
     view = deploy.get_deployment(ctx, created["id"])
     assert view["commit"] == git("rev-parse", "HEAD", cwd=tmp_path / "site")
+
+
+def test_clones_beyond_the_limit_are_a_503_with_retry_after_and_leave_nothing(settings, tmp_path):
+    """Two clones hang on a server that accepts and never answers; the third deploy is refused
+    at once, and deploys work again once the slots are free."""
+    import dataclasses
+    import json
+    import socket
+    import threading
+
+    from chalicelib.api import error_response
+    from chalicelib.errors import Busy
+    from tests.conftest import make_ctx
+    ctx = make_ctx(dataclasses.replace(settings, max_concurrent_clones=2, clone_timeout=120))
+    held: list[socket.socket] = []
+    outcomes: list[BaseException] = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/repo.git"
+
+        def deploy_hanging():
+            try:
+                deploy.create_deployment(ctx, {"repo_url": url})
+            except BaseException as error:  # noqa: B036 - recorded for the assertion below
+                outcomes.append(error)
+        clones = [threading.Thread(target=deploy_hanging, daemon=True) for _ in range(2)]
+        for thread in clones:
+            thread.start()
+        silent.settimeout(60)
+        for _ in clones:  # both clones are now in flight, each holding a slot
+            held.append(silent.accept()[0])
+        with pytest.raises(Busy) as refused:
+            deploy.create_deployment(ctx, {"repo_url": make_repo(tmp_path / "site", {"a": "a"})})
+        response = error_response(refused.value)
+        assert response.status_code == 503 and response.headers["Retry-After"].isdigit()
+        assert json.loads(response.body)["error"]["code"] == "busy"
+        nothing_half_done(ctx)
+        for connection in held:  # the hanging clones fail now and give their slots back
+            connection.close()
+        for thread in clones:
+            thread.join(60)
+    assert [type(error) for error in outcomes] == [Unprocessable, Unprocessable]
+    assert deploy.create_deployment(ctx, {"repo_url": f"file://{tmp_path / 'site'}"})["status"] == "queued"

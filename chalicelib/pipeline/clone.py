@@ -1,11 +1,16 @@
 """Shallow clones with GitPython, bounded by time, file count and size."""
 from __future__ import annotations
 
+import contextlib
 import os
+import resource
 import signal
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import git
 
@@ -38,15 +43,17 @@ class Pin:
     host: str
     port: int
     address: str
+    scheme: str = "https"
 
 
 def git_options(pin: Pin | None) -> list[str]:
-    """`-c` options for the clone. With a pin: https only, no redirects (a redirect could
-    lead to a host we never checked), and curl told where the host lives (git >= 2.37)."""
+    """`-c` options for the clone. With a pin: the pin's scheme only (https; http to loopback in
+    the local stage), no redirects (a redirect could lead to a host we never checked), and curl
+    told where the host lives (git >= 2.37)."""
     options = ["-c", "protocol.ext.allow=never"]
     if pin is not None:
         address = f"[{pin.address}]" if ":" in pin.address else pin.address
-        options += ["-c", "protocol.allow=never", "-c", "protocol.https.allow=always",
+        options += ["-c", "protocol.allow=never", "-c", f"protocol.{pin.scheme}.allow=always",
                     "-c", "http.followRedirects=false",
                     "-c", f"http.curloptResolve={pin.host}:{pin.port}:{address}"]
     return options
@@ -54,14 +61,26 @@ def git_options(pin: Pin | None) -> list[str]:
 
 def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
           pin: Pin | None = None) -> str:
-    """Clone `ref` (default branch when None) at depth 1 into destination; return the commit sha."""
-    command = ["git", *git_options(pin), "clone", "--depth", "1",
-               "--single-branch", "--no-tags", "--no-recurse-submodules", "--quiet"]
+    """Clone `ref` (default branch when None) at depth 1 into destination; return the commit sha.
+
+    The limits hold while git writes, not only afterwards (docs/DECISIONS.md#clone-limits): the
+    transfer is stopped once the clone holds more than max_bytes, and the files are checked out
+    only after the commit's tree has been measured, so a small pack that expands into a huge
+    checkout is refused before it is written."""
+    command = ["git", *git_options(pin), "clone", "--depth", "1", "--single-branch", "--no-tags",
+               "--no-recurse-submodules", "--no-checkout", "--quiet"]
     if ref:
         command += ["--branch", ref]
     command += ["--", url, str(destination)]
+    deadline = time.monotonic() + limits.timeout
     try:
-        _run_bounded(command, destination.parent, limits.timeout)
+        _run_bounded(command, destination.parent, limits, deadline,
+                     (destination, limits.max_bytes + GIT_OWN_BYTES))
+        check_tree(destination, limits)
+        # The checkout may add max_bytes to what the transfer left in .git.
+        budget = _bytes_under(destination) + limits.max_bytes
+        _run_bounded(["git", "checkout", "--quiet", "--force"], destination, limits, deadline,
+                     (destination, budget))
     except subprocess.TimeoutExpired:
         raise _timed_out(limits) from None
     except git.GitCommandError as error:
@@ -69,6 +88,19 @@ def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
     commit = git.Repo(str(destination)).head.commit.hexsha
     check_size(destination, limits)
     return commit
+
+
+def check_tree(repo: Path, limits: CloneLimits) -> None:
+    """Refuse a commit whose tree holds too many files or bytes, from git's own listing of it
+    (`ls-tree -r -l`: one line per file with its size), before a byte of it is checked out."""
+    listing = git.Repo(str(repo)).git.ls_tree("-r", "-l", "-z", "HEAD", env={**os.environ, **_GIT_ENV},
+                                              stdout_as_string=False)
+    files = total = 0
+    for entry in filter(None, listing.split(b"\0")):  # "<mode> <type> <sha> <size>\t<path>"
+        size = entry.split(b"\t", 1)[0].split()[3]
+        files += 1
+        total += int(size) if size.isdigit() else 0  # "-" for a submodule, never checked out
+    _check_totals(files, total, limits)
 
 
 def forget_file_times(repo: Path) -> None:
@@ -80,8 +112,10 @@ def forget_file_times(repo: Path) -> None:
     git.Repo(str(repo)).git.read_tree("HEAD", env={**os.environ, **_GIT_ENV})
 
 
-def _run_bounded(command: list[str], cwd: Path, timeout: float) -> None:
-    """Run git in a session of its own; at the deadline SIGKILL the whole process group.
+def _run_bounded(command: list[str], cwd: Path, limits: CloneLimits, deadline: float,
+                 watch: tuple[Path, int]) -> None:
+    """Run git in a session of its own, and SIGKILL the whole process group at the deadline or
+    as soon as the watched directory holds more than its budget of bytes (TooLarge).
 
     Git.execute's kill_after_timeout signals the processes it finds through parent links: in
     GitPython 3.1 git's direct children only, so git-remote-https and fetch-pack survived
@@ -90,18 +124,69 @@ def _run_bounded(command: list[str], cwd: Path, timeout: float) -> None:
     holds git's stderr pipe, so the call returns only when it ends (measured with the hanging
     remote helper in tests/test_clone.py: 30 s past a 1 s deadline). Every process git starts
     stays in its process group unless it leaves on purpose, so one killpg reaches them all.
+
+    Git has no limit of its own for what a fetch receives (receive.maxInputSize bounds pushes
+    only), so the size is watched from here: every WATCH_SECONDS, and by the kernel for each
+    file (RLIMIT_FSIZE: no file, the pack included, grows past max_bytes, so a pack arriving
+    faster than we look cannot run past the limit between two looks).
     """
+    # restore_signals=False: git inherits Python's SIG_IGN for SIGXFSZ (and SIGPIPE, which git
+    # handles itself), so a write past RLIMIT_FSIZE fails with EFBIG, "File too large", that
+    # git reports, instead of killing index-pack without a word ("invalid index-pack output").
     handle = git.Git(str(cwd)).execute(command, as_process=True, env={**os.environ, **_GIT_ENV},
-                                       start_new_session=True)
+                                       start_new_session=True, restore_signals=False)
+    _limit_file_size(handle.pid, max(limits.max_bytes, GIT_OWN_BYTES))
+    watched, budget = watch
+    streams: list[bytes] = []
+    reader = threading.Thread(target=lambda: streams.extend(handle.communicate()), daemon=True)
+    reader.start()  # communicate() drains git's pipes; AutoInterrupt passes it through to Popen
+    while reader.is_alive():
+        reader.join(WATCH_SECONDS)
+        if reader.is_alive() and time.monotonic() > deadline:
+            _kill(handle, reader)
+            raise subprocess.TimeoutExpired(command, limits.timeout)
+        if reader.is_alive() and _bytes_under(watched) > budget:
+            _kill(handle, reader)
+            raise _too_large(limits)
     try:
-        _, stderr = handle.communicate(timeout=timeout)  # AutoInterrupt passes through to Popen
-    except subprocess.TimeoutExpired:
-        # git is not reaped yet (communicate reaps only after the pipes close), so its pid
-        # still names this group and no other.
-        os.killpg(handle.pid, signal.SIGKILL)
-        handle.communicate()
+        handle.wait(stderr=streams[1] if len(streams) > 1 else b"")  # GitCommandError (credentials redacted)
+    except git.GitCommandError as error:
+        if _bytes_under(watched) > budget or "File too large" in str(error.stderr or ""):
+            raise _too_large(limits) from None  # EFBIG: RLIMIT_FSIZE stopped a writer
         raise
-    handle.wait(stderr=stderr)  # GitCommandError (credentials redacted) when git failed
+
+
+# What git writes beside the repository's objects, allowed on top of max_bytes while it fetches:
+# config, refs, sample hooks (23 KB with git 2.39's templates), the shallow file, a pack's .idx
+# (28 bytes an object plus 1 KB: about 560 KB for 20,000 files).
+GIT_OWN_BYTES = 1024 * 1024
+# How often a running clone's size is looked at. Between two looks git can write at most what
+# the disk or the network takes in this time, and never more than max_bytes into one file.
+WATCH_SECONDS = 0.05
+
+
+def _limit_file_size(pid: int, max_bytes: int) -> None:
+    """Set RLIMIT_FSIZE on git right after it started: the processes that write the pack
+    (index-pack, unpack-objects) and the checkout are started by it later and inherit the limit."""
+    with contextlib.suppress(OSError, ValueError):  # gone already, or a limit the host forbids
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+
+def _kill(handle: Any, reader: threading.Thread) -> None:
+    # git is not reaped yet (communicate reaps only after the pipes close), so its pid
+    # still names this group and no other.
+    os.killpg(handle.pid, signal.SIGKILL)
+    reader.join()
+
+
+def _bytes_under(root: Path) -> int:
+    """What the files under root hold, .git included (what the clone has written so far)."""
+    total = 0
+    for directory, _, filenames in os.walk(root):
+        for name in filenames:
+            with contextlib.suppress(FileNotFoundError):  # git renames and deletes as it goes
+                total += os.lstat(os.path.join(directory, name)).st_size
+    return total
 
 
 def _timed_out(limits: CloneLimits) -> Unprocessable:
@@ -119,13 +204,22 @@ def _explain(error: git.GitCommandError, url: str, ref: str | None,
 
 
 def check_size(root: Path, limits: CloneLimits) -> None:
+    """The checked-out files, counted and measured as they are on disk."""
     files = total = 0
     for directory, dirnames, filenames in os.walk(root):
         if ".git" in dirnames and Path(directory) == root:
             dirnames.remove(".git")
         files += len(filenames)
         total += sum(os.lstat(os.path.join(directory, name)).st_size for name in filenames)
-        if files > limits.max_files:
-            raise TooLarge(f"the repository has more than {limits.max_files} files")
-        if total > limits.max_bytes:
-            raise TooLarge(f"the repository is larger than {limits.max_bytes} bytes")
+        _check_totals(files, total, limits)
+
+
+def _check_totals(files: int, total: int, limits: CloneLimits) -> None:
+    if files > limits.max_files:
+        raise TooLarge(f"the repository has more than {limits.max_files} files")
+    if total > limits.max_bytes:
+        raise _too_large(limits)
+
+
+def _too_large(limits: CloneLimits) -> TooLarge:
+    return TooLarge(f"the repository is larger than {limits.max_bytes} bytes")

@@ -18,6 +18,7 @@ from chalicelib import ids, keys
 from chalicelib.context import Context
 from chalicelib.errors import (
     BadRequest,
+    Busy,
     Conflict,
     NotFound,
     ServiceUnavailable,
@@ -28,20 +29,34 @@ from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
 from chalicelib.pipeline.validation import (
     DeployRequest,
     parse_deploy_request,
-    public_pin,
+    repo_pin,
 )
 from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state import logs
 from chalicelib.state.records import IllegalTransition, PublicRecord, State, public_view
 from chalicelib.storage import git_archive, manifest
 
+# What a deploy refused for want of a clone slot is told to wait (seconds): clones of ordinary
+# repositories end within seconds; a slot held by a slow one frees at CLONE_TIMEOUT at the latest.
+CLONE_RETRY_AFTER = 10
+
 
 def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
     request = parse_deploy_request(body, local=ctx.settings.is_local)
+    if not ctx.clone_slots.acquire(blocking=False):
+        raise Busy(f"this API process is already running {ctx.settings.max_concurrent_clones} "
+                   "clones; try again later", retry_after=CLONE_RETRY_AFTER)
+    try:
+        return _create(ctx, request)
+    finally:
+        ctx.clone_slots.release()
+
+
+def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
-        pin = None if ctx.settings.is_local else public_pin(request.repo_url)
+        pin = repo_pin(request.repo_url, local=ctx.settings.is_local)
         commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), pin)
         tree = manifest.scan_source(workdir / "repo")
         if len(tree.files) > ctx.settings.max_repo_files:

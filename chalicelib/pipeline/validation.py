@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+import idna
+
 from chalicelib import paths
+from chalicelib.addresses import address_refusal, is_loopback
 from chalicelib.errors import BadRequest
 from chalicelib.pipeline.clone import Pin
 
@@ -40,6 +43,12 @@ class DeployRequest:
 
 
 Resolver = Callable[[str], list[str]]
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+# A host name as DNS and curl's resolve list take it once it is ASCII: labels of letters, digits,
+# hyphens (and underscores, which some real hosts carry), at most 63 characters, 253 in all
+# (RFC 1035 section 2.3.4). Anything else (a "%" curl would decode, a stray delimiter) is refused.
+_HOST_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+                      r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 
 
 def _resolve_host(host: str) -> list[str]:
@@ -49,28 +58,83 @@ def _resolve_host(host: str) -> list[str]:
         raise BadRequest(f"repo_url host {host!r} does not resolve", field="repo_url") from None
 
 
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    return ip.is_global and not ip.is_multicast
-
-
-def public_pin(url: str, resolve: Resolver = _resolve_host) -> Pin:
-    """The checked address a non-local clone must connect to (see clone.Pin)."""
+def repo_pin(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> Pin | None:
+    """The checked address a clone of `url` (as check_repo_url returned it) must connect to, or
+    None for file://. Every address the host has must pass: outside the local stage none may be
+    loopback, link-local (cloud metadata), private or reserved (chalicelib/addresses.py); in the
+    local stage all must be loopback, so 169.254.169.254 is refused there too."""
     parts = urlsplit(url)
+    if parts.scheme == "file":
+        return None
     host = parts.hostname or ""
-    addresses = resolve(host)
-    if not addresses or not all(_is_public(a) for a in addresses):
-        raise BadRequest("repo_url must point to a public host", field="repo_url")
-    return Pin(host, parts.port or 443, addresses[0])
+    found = resolve(host)
+    if not found:
+        raise BadRequest(f"repo_url host {host!r} does not resolve", field="repo_url")
+    for address in found:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if local and not is_loopback(ip):
+            raise BadRequest("in the local stage repo_url must be file:// or point to a loopback "
+                             f"address; {host} has {ip}", field="repo_url")
+        why = None if local else address_refusal(ip)
+        if why:
+            raise BadRequest(f"repo_url must point to a public host; {host} has {why}",
+                             field="repo_url")
+    return Pin(host, parts.port or _DEFAULT_PORTS[parts.scheme], found[0], parts.scheme)
+
+
+def ascii_host(host: str) -> str:
+    """The host as it is looked up, checked, pinned and handed to git: a non-ASCII name converted
+    the way curl would convert it, so the name we check is the name git's curl connects to.
+
+    curl converts with libidn2: UTS #46 non-transitional processing over NFC input, falling
+    back to transitional processing when that fails (curl lib/idn.c, `IDN2_NFC_INPUT |
+    IDN2_NONTRANSITIONAL` then `IDN2_TRANSITIONAL`). The `idna` package's
+    `encode(uts46=True, transitional=False)` is the same first step (IDNA 2008 with the UTS #46
+    mapping); the stdlib `encodings.idna` is IDNA 2003 and maps "ß" to "ss", a different domain
+    than curl and browsers reach. A name only the transitional fallback would take is refused:
+    we never give curl a non-ASCII name to convert in its own way. One trailing dot goes, as
+    curl drops it too."""
+    if ":" in host:  # an IPv6 literal: urlsplit took it from between brackets
+        try:
+            return str(ipaddress.IPv6Address(host.split("%")[0]))
+        except ValueError:
+            raise BadRequest("repo_url host is not a valid IPv6 address", field="repo_url") from None
+    name = host[:-1] if host.endswith(".") else host
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise BadRequest(f"repo_url host {host!r} is not a valid internationalised domain name",
+                             field="repo_url") from None
+    name = name.lower()
+    if not _HOST_RE.match(name):
+        raise BadRequest(f"repo_url host {host!r} is not a valid host name", field="repo_url")
+    return name
+
+
+def check_port(url: str) -> int | None:
+    """The URL's port, if it names one: a number from 1 to 65535 (RFC 3986 section 3.2.3 allows
+    any digits; TCP has 16 bits), else a 400. urlsplit raises ValueError for the others."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise BadRequest("repo_url port must be a number from 1 to 65535", field="repo_url")
+    return port
 
 
 def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> str:
-    """Only https to public hosts, except in the local stage (file://, loopback, http)."""
+    """The URL to clone: https to public hosts only, except in the local stage (file://, and
+    http(s) to loopback addresses only). Refused with a 400 naming repo_url otherwise."""
     if not isinstance(url, str) or not url.strip():
         raise BadRequest("repo_url must be a non-empty string", field="repo_url")
     if len(url) > 2048 or any(ord(c) < 32 for c in url):
         raise BadRequest("repo_url is not a valid URL", field="repo_url")
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "Invalid IPv6 URL", or a netloc that NFKC turns into a delimiter
+        raise BadRequest("repo_url is not a valid URL", field="repo_url") from None
     allowed = ("https", "http", "file") if local else ("https",)
     if parts.scheme not in allowed:
         raise BadRequest(f"repo_url must use {' or '.join(allowed)}", field="repo_url")
@@ -82,9 +146,15 @@ def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) 
         raise BadRequest("repo_url has no host", field="repo_url")
     if parts.username or parts.password:
         raise BadRequest("repo_url must not carry credentials", field="repo_url")
-    if not local:
-        public_pin(url.strip(), resolve)
-    return url.strip()
+    port = check_port(url.strip())
+    netloc = _bracketed(ascii_host(parts.hostname)) + (f":{port}" if port else "")
+    checked = parts._replace(netloc=netloc).geturl()
+    repo_pin(checked, local=local, resolve=resolve)
+    return checked
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def check_relative_dir(value: Any, name: str) -> str | None:
