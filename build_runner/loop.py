@@ -27,6 +27,8 @@ from chalicelib.context import Context
 from chalicelib.pipeline import lifecycle
 from chalicelib.state import logs
 from chalicelib.state.records import State
+from chalicelib.state.secrets import FIELD as ENV_FIELD
+from chalicelib.state.secrets import SecretsUnavailable
 
 log = logging.getLogger("percel.runner")
 
@@ -110,9 +112,14 @@ class Runner:
 
     def _run(self, deployment_id: str, attempt: int, cancel: threading.Event) -> State:
         record = self.ctx.records.get(deployment_id) or {}
-        job = Job(deployment_id, attempt, record, json.loads(record.get("options") or "{}"),
+        options = json.loads(record.get("options") or "{}")
+        job = Job(deployment_id, attempt, record, options,
                   Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id, cancel)
         tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
+        try:
+            job.env = self._env(record, options)
+        except SecretsUnavailable as unopened:
+            return self._fail(job, str(unopened), tail, self._logger(job, tail))
         say = self._logger(job, tail)
         try:
             built = self.builder.build(job, say)
@@ -127,6 +134,13 @@ class Runner:
         finally:
             shutil.rmtree(job.workdir, ignore_errors=True)
         return self._finish(job, say, warnings)
+
+    def _env(self, record: dict[str, str], options: dict) -> dict[str, str]:
+        """The build env: sealed in the record, or, for a record written before env was sealed,
+        in clear in its options, built as it was (docs/DECISIONS.md#secrets-at-rest)."""
+        if record.get(ENV_FIELD):
+            return self.ctx.env_box.open(record[ENV_FIELD])
+        return options.get("env") or {}
 
     def _logger(self, job: Job, tail: deque[str]) -> Say:
         redact = Redactor(job.env)

@@ -10,6 +10,7 @@ from chalicelib.settings import Settings, load_settings
 from chalicelib.state.logs import BuildLog
 from chalicelib.state.queue import JobQueue
 from chalicelib.state.records import Records
+from chalicelib.state.secrets import EnvBox
 from chalicelib.storage.store import Store, make_s3_client
 
 
@@ -26,6 +27,10 @@ class Context:
     @cached_property
     def queue(self) -> JobQueue:
         return JobQueue(self.redis, self.settings.job_lease_seconds)
+
+    @cached_property
+    def env_box(self) -> EnvBox:
+        return EnvBox(self.settings.percel_secret_key)
 
     @cached_property
     def logs(self) -> BuildLog:

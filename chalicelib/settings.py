@@ -6,7 +6,7 @@ mirrors this file.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 
@@ -99,6 +99,9 @@ class Settings:
     gc_grace_seconds: int = 7200
     # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).
     max_inline_bytes: int = 4 * 1024 * 1024
+    # Fernet keys sealing build env values in Redis, comma-separated, the first seals
+    # (docs/DECISIONS.md#secrets-at-rest); empty: deployments with env are refused. Not in repr.
+    percel_secret_key: str = field(default="", repr=False)
 
     @property
     def is_local(self) -> bool:
