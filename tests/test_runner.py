@@ -11,6 +11,7 @@ from pathlib import Path
 from build_runner import build
 from build_runner.loop import Runner
 from build_runner.sandbox import RunResult
+from build_runner.sandbox.base import MAX_LINE_BYTES
 from chalicelib import keys
 from chalicelib.context import Context
 from chalicelib.pipeline import deploy, lifecycle
@@ -281,3 +282,17 @@ def test_a_runner_without_the_sealing_key_fails_the_build_saying_so(ctx, tmp_pat
     error = ctx.records.get(deployment_id)["error"]
     assert "encrypted with a key the build runner's PERCEL_SECRET_KEY does not hold" in error
     assert any("build failed" in line for line in archived(ctx, deployment_id))
+
+
+def test_a_secret_cut_by_the_64_KiB_line_limit_reaches_the_log_masked_on_both_sides(ctx, tmp_path):
+    secret = "tok-straddling-the-cut-99"
+    head = "x" * (MAX_LINE_BYTES - 9) + secret[:9]  # a piece the sandbox's splitter cut here
+    sandbox = ScriptedSandbox([head, secret[9:] + " end", "after"], exit_code=1)
+    deployment_id, state = build_once(ctx, tmp_path, sandbox, env={"TOKEN": secret})
+    lines = archived(ctx, deployment_id)
+    cut = next(i for i, line in enumerate(lines) if line.startswith("xxx"))
+    # The stored log keeps the first logs.MAX_LINE_CHARS of the long piece; its continuation:
+    assert lines[cut + 1] == "*** end" and lines[cut + 2] == "after"
+    error = ctx.records.get(deployment_id)["error"]
+    assert "\n*** end\nafter\n" in error
+    assert not any(part in text for part in (secret[:5], secret[-5:]) for text in [error, *lines])
