@@ -16,6 +16,7 @@ from chalice import Chalice, Rate
 from chalicelib.api import api, body_json, error_response, json_response
 from chalicelib.context import Context, build_context
 from chalicelib.errors import NotFound
+from chalicelib.openapi import document as openapi_document
 from chalicelib.pipeline import cleanup, deploy
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer, site_label
@@ -55,6 +56,12 @@ def dispatch_by_host(event, get_response):
 def health():
     status, body = deploy.health(context())
     return json_response(status, body)
+
+
+@app.route("/api/openapi.json", methods=["GET"])
+@api
+def openapi():
+    return json_response(200, openapi_document())
 
 
 @app.route("/api/deployments", methods=["POST"], content_types=["*/*"])

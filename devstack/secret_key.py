@@ -7,6 +7,7 @@ still opens; mode 0600, as it unlocks every build env in this stack's Redis
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from chalicelib.state.secrets import new_key
@@ -14,11 +15,11 @@ from chalicelib.state.secrets import new_key
 FILE_NAME = "secret-key"
 
 
-def secret_key(state_dir: Path, environ: dict | None = None) -> str:
+def secret_key(state_dir: Path, environ: Mapping[str, str] | None = None) -> str:
     """PERCEL_SECRET_KEY from `environ` when set, else the state dir's key, made on first use."""
-    environ = os.environ if environ is None else environ
-    if environ.get("PERCEL_SECRET_KEY"):
-        return environ["PERCEL_SECRET_KEY"]
+    given = (os.environ if environ is None else environ).get("PERCEL_SECRET_KEY")
+    if given:
+        return given
     path = state_dir / FILE_NAME
     if path.exists():
         return path.read_text().strip()

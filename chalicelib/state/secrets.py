@@ -53,7 +53,8 @@ class EnvBox:
             raise SecretsUnavailable("this deployment's env is encrypted and the build runner "
                                      "has no PERCEL_SECRET_KEY to open it")
         try:
-            return json.loads(self._fernet.decrypt(sealed.encode()))
+            env: dict[str, str] = json.loads(self._fernet.decrypt(sealed.encode()))
         except InvalidToken:
             raise SecretsUnavailable("this deployment's env was encrypted with a key the build "
                                      "runner's PERCEL_SECRET_KEY does not hold") from None
+        return env
