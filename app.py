@@ -16,6 +16,7 @@ from chalice import Chalice, Rate
 from chalicelib.api import api, body_json, error_response, json_response, principal_of, token_guard
 from chalicelib.context import Context, build_context
 from chalicelib.errors import NotFound
+from chalicelib.openapi import document as openapi_document
 from chalicelib.pipeline import cleanup, deploy, token_admin
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer
@@ -63,6 +64,12 @@ app.register_middleware(token_guard(context), "http")
 def health():
     status, body = deploy.health(context())
     return json_response(status, body)
+
+
+@app.route("/api/openapi.json", methods=["GET"])
+@api
+def openapi():
+    return json_response(200, openapi_document())
 
 
 @app.route("/api/deployments", methods=["POST"], content_types=["*/*"])

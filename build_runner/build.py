@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_runner import depcache, environment, frameworks
@@ -35,10 +35,8 @@ class Job:
     options: dict
     workdir: Path
     cancel: threading.Event
-
-    @property
-    def env(self) -> dict[str, str]:
-        return self.options.get("env") or {}
+    # The user's build env, opened from the record by the loop (chalicelib/state/secrets.py).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

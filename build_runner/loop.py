@@ -21,28 +21,18 @@ import redis
 from build_runner.build import Builder, Job, Say
 from build_runner.errors import INTERNAL_ERROR, BuildFailed, ProjectError
 from build_runner.publish import OutputLimits, publish
+from build_runner.redaction import Redactor
 from build_runner.sandbox import Sandbox
+from build_runner.sandbox.base import MAX_LINE_BYTES
 from chalicelib import keys
 from chalicelib.context import Context
 from chalicelib.pipeline import lifecycle
 from chalicelib.state import logs
 from chalicelib.state.records import State
+from chalicelib.state.secrets import FIELD as ENV_FIELD
+from chalicelib.state.secrets import SecretsUnavailable
 
 log = logging.getLogger("percel.runner")
-
-
-class Redactor:
-    """Hides the values of the user's build env in every log line: the env is where
-    users put tokens, and logs are readable by anyone who knows the deployment id."""
-
-    def __init__(self, secrets: dict[str, str]):
-        # Short values ("1", "true") would shred the log and are no secret.
-        self.values = sorted((v for v in secrets.values() if len(v) >= 4), key=len, reverse=True)
-
-    def __call__(self, line: str) -> str:
-        for value in self.values:
-            line = line.replace(value, "***")
-        return line
 
 
 class Runner:
@@ -110,40 +100,47 @@ class Runner:
 
     def _run(self, deployment_id: str, attempt: int, cancel: threading.Event) -> State:
         record = self.ctx.records.get(deployment_id) or {}
-        job = Job(deployment_id, attempt, record, json.loads(record.get("options") or "{}"),
+        options = json.loads(record.get("options") or "{}")
+        job = Job(deployment_id, attempt, record, options,
                   Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id, cancel)
         tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
-        say = self._logger(job, tail)
+        try:
+            job.env = self._env(record, options)
+        except SecretsUnavailable as unopened:
+            return self._fail(job, str(unopened), _RedactedLog(self.ctx, job, tail))
+        say = _RedactedLog(self.ctx, job, tail)
+        try:
+            return self._build(job, say)
+        finally:
+            say.flush()
+
+    def _build(self, job: Job, say: _RedactedLog) -> State:
         try:
             built = self.builder.build(job, say)
-            warnings = publish(self.ctx.store, deployment_id, built.output, built.project,
+            warnings = publish(self.ctx.store, job.deployment_id, built.output, built.project,
                                spa=built.plan.spa,
                                limits=OutputLimits.from_settings(self.ctx.settings), say=say)
         except (ProjectError, BuildFailed) as failure:
-            return self._fail(job, str(failure), tail, say)
+            return self._fail(job, str(failure), say)
         except Exception:  # the record must never stay `building`, nor blame the user
-            log.exception("build %s failed inside the runner", deployment_id)
-            return self._fail(job, INTERNAL_ERROR, tail, say)
+            log.exception("build %s failed inside the runner", job.deployment_id)
+            return self._fail(job, INTERNAL_ERROR, say)
         finally:
             shutil.rmtree(job.workdir, ignore_errors=True)
         return self._finish(job, say, warnings)
 
-    def _logger(self, job: Job, tail: deque[str]) -> Say:
-        redact = Redactor(job.env)
-
-        def say(line: str) -> None:
-            line = redact(line)
-            tail.append(line[:logs.MAX_LINE_CHARS])  # bounds the record's error field
-            try:
-                self.ctx.logs.append(job.deployment_id, line)
-            except redis.RedisError:  # live logs are best effort: a blip must not fail a build
-                log.debug("log line for %s not stored", job.deployment_id, exc_info=True)
-        return say
+    def _env(self, record: dict[str, str], options: dict) -> dict[str, str]:
+        """The build env: sealed in the record, or, for a record written before env was sealed,
+        in clear in its options, built as it was (docs/DECISIONS.md#secrets-at-rest)."""
+        if record.get(ENV_FIELD):
+            return self.ctx.env_box.open(record[ENV_FIELD])
+        return options.get("env") or {}
 
     # --- endings: the state first, then the log lines ------------------------------------
-    def _fail(self, job: Job, reason: str, tail: deque[str], say: Say) -> State:
+    def _fail(self, job: Job, reason: str, say: _RedactedLog) -> State:
         reason = Redactor(job.env)(reason)
-        outcome = lifecycle.fail(self.ctx, job.deployment_id, job.attempt, reason, tail)
+        say.flush()  # a held last line belongs in the failure's tail
+        outcome = lifecycle.fail(self.ctx, job.deployment_id, job.attempt, reason, say.tail)
         say(f"percel: build failed: {reason}")
         return self._report(outcome, say)
 
@@ -164,3 +161,27 @@ class Runner:
         self.ctx.store.put_bytes(keys.archived_log(deployment_id),
                                  ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8")
         self.ctx.logs.finish(deployment_id)
+
+
+class _RedactedLog:
+    """The build's `say`: each line redacted, kept in the failure tail and appended to the live
+    log. A line cut at MAX_LINE_BYTES waits for its continuation (redaction.py); flush() at the end."""
+
+    def __init__(self, ctx: Context, job: Job, tail: deque[str]):
+        self.ctx, self.job, self.tail = ctx, job, tail
+        self.redactor = Redactor(job.env, cut_bytes=MAX_LINE_BYTES)
+
+    def __call__(self, line: str) -> None:
+        for ready in self.redactor.feed(line):
+            self._emit(ready)
+
+    def flush(self) -> None:
+        for ready in self.redactor.flush():
+            self._emit(ready)
+
+    def _emit(self, line: str) -> None:
+        self.tail.append(line[:logs.MAX_LINE_CHARS])  # bounds the record's error field
+        try:
+            self.ctx.logs.append(self.job.deployment_id, line)
+        except redis.RedisError:  # live logs are best effort: a blip must not fail a build
+            log.debug("log line for %s not stored", self.job.deployment_id, exc_info=True)

@@ -16,7 +16,7 @@ from chalicelib.errors import Forbidden, NotFound, TooManyRequests, Unauthorized
 from chalicelib.state.tokens import Role, same_secret
 
 # Routes anyone may call. (Signed hook and webhook routes join this set when they exist.)
-OPEN_ROUTES = frozenset({"/api/health"})
+OPEN_ROUTES = frozenset({"/api/health", "/api/openapi.json"})
 CREATE = ("POST", "/api/deployments")
 # What a deploy token may change beyond reading; anything else that changes state needs admin.
 DEPLOY_ROUTES = frozenset({CREATE, ("POST", "/api/deployments/{deployment_id}/cancel")})

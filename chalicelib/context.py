@@ -12,6 +12,7 @@ from chalicelib.state.limits import Limits
 from chalicelib.state.logs import BuildLog
 from chalicelib.state.queue import JobQueue
 from chalicelib.state.records import Records
+from chalicelib.state.secrets import EnvBox
 from chalicelib.state.tokens import Tokens
 from chalicelib.storage.store import Store, make_s3_client
 
@@ -29,6 +30,10 @@ class Context:
     @cached_property
     def queue(self) -> JobQueue:
         return JobQueue(self.redis, self.settings.job_lease_seconds)
+
+    @cached_property
+    def env_box(self) -> EnvBox:
+        return EnvBox(self.settings.percel_secret_key)
 
     @cached_property
     def logs(self) -> BuildLog:

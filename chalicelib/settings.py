@@ -116,6 +116,9 @@ class Settings:
     max_request_body_bytes: int = 1024 * 1024
     # Seconds the local server waits for the next bytes of a request (or an idle keep-alive).
     request_read_timeout: float = 30.0
+    # Fernet keys sealing build env values in Redis, comma-separated, the first seals
+    # (docs/DECISIONS.md#secrets-at-rest); empty: deployments with env are refused. Not in repr.
+    percel_secret_key: str = field(default="", repr=False)
 
     @property
     def is_local(self) -> bool:

@@ -98,6 +98,30 @@ def bound(settings=None) -> None:
         setattr(Handler, f"do_{method}", _generic_handle)
 
 
+
+def _refuse_method(self) -> None:
+    """405 with Allow (RFC 9110 §15.5.6) for the methods no route takes. http.server answers
+    them 501 with an HTML page; RFC 9110 §15.6.2 allows 501 for a method the server does not
+    recognise, but a 5xx reads as a server fault to clients, monitors and schemathesis (which
+    sent TRACE and QUERY), and no method is recognised here but the routed ones."""
+    body = b'{"error": {"code": "method_not_allowed", "message": "method not allowed"}}'
+    self.send_response(405)
+    self.send_header("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+    self.send_header("Content-Type", "application/json")
+    self.send_header("Content-Length", str(len(body)))
+    self.end_headers()
+    self.wfile.write(body)
+
+
+def _any_other_method(self, name: str):
+    """http.server looks a request's method up as `do_<METHOD>`; the unrouted ones land here."""
+    if name.startswith("do_"):
+        return lambda: _refuse_method(self)
+    raise AttributeError(name)
+
+
+local.ChaliceRequestHandler.__getattr__ = _any_other_method  # type: ignore[attr-defined]
+
 if __name__ == "__main__":
     bound()
     sys.argv = ["chalice", "local", "--no-autoreload", *sys.argv[1:]]

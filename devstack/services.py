@@ -15,6 +15,8 @@ from pathlib import Path
 
 import redis
 
+from devstack.secret_key import secret_key
+
 PROJECT = Path(__file__).resolve().parent.parent
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
 LOCAL_AWS = {"AWS_ACCESS_KEY_ID": "percel-local", "AWS_SECRET_ACCESS_KEY": "percel-local",
@@ -235,7 +237,8 @@ def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | 
         if not s3_url:
             stack.services.append(start_s3(state_dir))
             s3_url = stack.services[-1].url
-        stack.env = stack_env(redis_url, s3_url, port, extra_env)
+        stack.env = stack_env(redis_url, s3_url, port,
+                              {"PERCEL_SECRET_KEY": secret_key(state_dir), **(extra_env or {})})
         stack.env["PERCEL_ADMIN_TOKEN"] = admin_token(state_dir, stack.env)
         ensure_bucket(stack.env)
         stack.services.append(start_api(stack.env, port, state_dir / "logs"))

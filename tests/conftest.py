@@ -25,6 +25,7 @@ from build_runner.sandbox import SandboxUnavailable, make_sandbox
 from build_runner.sandbox.bwrap import bwrap_problem
 from chalicelib.context import Context
 from chalicelib.settings import Settings
+from chalicelib.state.secrets import new_key
 from chalicelib.storage.store import Store, make_s3_client
 from devstack import services
 from tests.counting_proxy import CountingProxy
@@ -34,6 +35,8 @@ from tests.counting_proxy import CountingProxy
 TEST_SANDBOX = os.environ.get("TEST_BUILD_SANDBOX") or os.environ.get("BUILD_SANDBOX") or "auto"
 # The admin token every test stack and test app accepts (PERCEL_ADMIN_TOKEN), and Http sends.
 TEST_ADMIN_TOKEN = "percel-test-admin-token-3f9c2a7e5b1d4c8f"
+# Seals the build env of functional tests' deployments (chalicelib/state/secrets.py).
+TEST_SECRET_KEY = new_key()
 # How long a runner may take to start (import, sandbox probe) before the stack is refused.
 RUNNER_START_SECONDS = 60
 
@@ -148,7 +151,8 @@ def settings(redis_url, s3_url, tmp_path, toolchain_dir) -> Settings:
     return Settings(stage="local", redis_url=redis_url, s3_endpoint_url=s3_url,
                     bucket=f"test-{os.getpid()}-{next(_bucket_counter)}",
                     work_dir=str(tmp_path / "work"), toolchain_dir=str(toolchain_dir),
-                    site_url_template="http://{id}.localhost:8000/")
+                    site_url_template="http://{id}.localhost:8000/",
+                    percel_secret_key=TEST_SECRET_KEY)
 
 
 @pytest.fixture

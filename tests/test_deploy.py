@@ -1,11 +1,12 @@
 """The upload service against real Redis, the real S3 endpoint and real git repos."""
+import dataclasses
 import io
 import tarfile
 
 import pytest
 
 from chalicelib import keys
-from chalicelib.errors import BadRequest, NotFound, Unprocessable
+from chalicelib.errors import BadRequest, NotFound, ServiceUnavailable, Unprocessable
 from chalicelib.pipeline import deploy
 from tests.conftest import git, make_repo
 from tests.counting_proxy import puts
@@ -170,3 +171,25 @@ def test_clones_beyond_the_limit_are_a_503_with_retry_after_and_leave_nothing(se
             thread.join(60)
     assert [type(error) for error in outcomes] == [Unprocessable, Unprocessable]
     assert deploy.create_deployment(ctx, {"repo_url": f"file://{tmp_path / 'site'}"})["status"] == "queued"
+
+
+def test_the_record_in_redis_holds_no_build_env_value_in_clear(ctx, tmp_path):
+    url = make_repo(tmp_path / "repo", {"index.html": "x"})
+    secret = "ghp_0123456789abcdefSECRET"
+    created = deploy.create_deployment(ctx, {"repo_url": url, "env": {"GH_TOKEN": secret}})
+    raw = ctx.redis.hgetall(keys.record(created["id"]))
+    stored = b"".join(name + value for name, value in raw.items())
+    assert secret.encode() not in stored and b"GH_TOKEN" not in stored
+    assert ctx.env_box.open(raw[b"env"].decode()) == {"GH_TOKEN": secret}
+    assert "env" not in deploy.get_deployment(ctx, created["id"])
+
+
+def test_without_a_secret_key_a_deploy_with_env_is_refused_before_anything_is_done(ctx, tmp_path):
+    keyless = dataclasses.replace(ctx, settings=dataclasses.replace(ctx.settings, percel_secret_key=""))
+    url = make_repo(tmp_path / "repo", {"index.html": "x"})
+    with pytest.raises(ServiceUnavailable, match="PERCEL_SECRET_KEY is not set") as refused:
+        deploy.create_deployment(keyless, {"repo_url": url, "env": {"GH_TOKEN": "ghp_x1234"}})
+    assert refused.value.field == "env"
+    nothing_half_done(ctx)
+    # Without env the same server still deploys.
+    assert deploy.create_deployment(keyless, {"repo_url": url})["status"] == "queued"

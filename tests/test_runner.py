@@ -2,6 +2,8 @@
 ending reaches the record and the log. Whole builds are in tests/test_e2e_*.py."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import subprocess
 from pathlib import Path
@@ -9,10 +11,12 @@ from pathlib import Path
 from build_runner import build
 from build_runner.loop import Runner
 from build_runner.sandbox import RunResult
+from build_runner.sandbox.base import MAX_LINE_BYTES
 from chalicelib import keys
 from chalicelib.context import Context
 from chalicelib.pipeline import deploy, lifecycle
 from chalicelib.state.records import State
+from chalicelib.state.secrets import new_key
 from tests.conftest import git, make_repo
 
 
@@ -231,3 +235,64 @@ def test_a_static_repository_gets_no_toolchain(ctx, tmp_path):
     deployment_id, state = build_once(ctx, tmp_path, sandbox)
     assert state is State.DEPLOYED and sandbox.tools == [()]
     assert "node_version" not in ctx.records.get(deployment_id)
+
+
+class EnvRecordingSandbox(ScriptedSandbox):
+    def __init__(self) -> None:
+        super().__init__([])
+        self.envs: list[dict[str, str]] = []
+
+    def run(self, command, *, env, **kwargs):
+        self.envs.append(dict(env))
+        return super().run(command, env=env, **kwargs)
+
+
+def test_the_build_sees_the_env_value_that_redis_holds_only_sealed(ctx, tmp_path):
+    sandbox = EnvRecordingSandbox()
+    deployment_id, state = build_once(ctx, tmp_path, sandbox, env={"API_TOKEN": "tok-sealed-42"})
+    assert state is State.DEPLOYED
+    assert b"tok-sealed-42" not in b"".join(ctx.redis.hgetall(keys.record(deployment_id)).values())
+    assert sandbox.envs and all(env["API_TOKEN"] == "tok-sealed-42" for env in sandbox.envs)
+
+
+def test_a_record_written_before_env_was_sealed_still_builds_with_its_env(ctx, tmp_path):
+    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+    deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
+                                                   "output_dir": "dist"})["id"]
+    # What deploy.py wrote before docs/DECISIONS.md#secrets-at-rest: env in clear in options.
+    record_key = keys.record(deployment_id)
+    options = json.loads(ctx.redis.hget(record_key, "options"))
+    ctx.redis.hset(record_key, "options", json.dumps({**options, "env": {"OLD_TOKEN": "tok-clear-7"}}))
+    assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
+    sandbox = EnvRecordingSandbox()
+    assert Runner(ctx, sandbox, runner_id="runner").process(deployment_id) is State.DEPLOYED
+    assert sandbox.envs[0]["OLD_TOKEN"] == "tok-clear-7"
+
+
+def test_a_runner_without_the_sealing_key_fails_the_build_saying_so(ctx, tmp_path):
+    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+    deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
+                                                   "env": {"API_TOKEN": "tok-sealed-42"}})["id"]
+    assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
+    other_key = dataclasses.replace(ctx, settings=dataclasses.replace(
+        ctx.settings, percel_secret_key=new_key()))
+    sandbox = EnvRecordingSandbox()
+    assert Runner(other_key, sandbox, runner_id="runner").process(deployment_id) is State.FAILED
+    assert sandbox.envs == []  # nothing ran
+    error = ctx.records.get(deployment_id)["error"]
+    assert "encrypted with a key the build runner's PERCEL_SECRET_KEY does not hold" in error
+    assert any("build failed" in line for line in archived(ctx, deployment_id))
+
+
+def test_a_secret_cut_by_the_64_KiB_line_limit_reaches_the_log_masked_on_both_sides(ctx, tmp_path):
+    secret = "tok-straddling-the-cut-99"
+    head = "x" * (MAX_LINE_BYTES - 9) + secret[:9]  # a piece the sandbox's splitter cut here
+    sandbox = ScriptedSandbox([head, secret[9:] + " end", "after"], exit_code=1)
+    deployment_id, state = build_once(ctx, tmp_path, sandbox, env={"TOKEN": secret})
+    lines = archived(ctx, deployment_id)
+    cut = next(i for i, line in enumerate(lines) if line.startswith("xxx"))
+    # The stored log keeps the first logs.MAX_LINE_CHARS of the long piece; its continuation:
+    assert lines[cut + 1] == "*** end" and lines[cut + 2] == "after"
+    error = ctx.records.get(deployment_id)["error"]
+    assert "\n*** end\nafter\n" in error
+    assert not any(part in text for part in (secret[:5], secret[-5:]) for text in [error, *lines])

@@ -34,6 +34,8 @@ from chalicelib.pipeline.validation import (
 from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state import logs
 from chalicelib.state.records import IllegalTransition, PublicRecord, State, public_view
+from chalicelib.state.secrets import FIELD as ENV_FIELD
+from chalicelib.state.secrets import SecretsUnavailable
 from chalicelib.storage import git_archive, manifest
 
 # What a deploy refused for want of a clone slot is told to wait (seconds): clones of ordinary
@@ -53,6 +55,7 @@ def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
 
 
 def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
+    sealed_env = _seal(ctx, request.env)  # before the clone: a refusal must cost nothing
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
@@ -67,7 +70,7 @@ def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
         if ctx.store.ensure_blobs(restamped, blobs):
             raise ServiceUnavailable("the source upload could not be completed; try again")
-        lifecycle.submit(ctx, _record(ctx, deployment_id, request, commit))
+        lifecycle.submit(ctx, _record(ctx, deployment_id, request, commit, sealed_env))
     except BaseException:
         # Nothing half-done: a source without a record would only wait for the GC.
         with contextlib.suppress(Exception):
@@ -101,17 +104,26 @@ def _limits(ctx: Context) -> CloneLimits:
                        max_bytes=s.max_repo_bytes)
 
 
+def _seal(ctx: Context, env: dict[str, str]) -> str:
+    try:
+        return ctx.env_box.seal(env)
+    except SecretsUnavailable as missing:
+        raise ServiceUnavailable(str(missing), field="env") from None
+
+
 def _record(ctx: Context, deployment_id: str, request: DeployRequest,
-            commit: str) -> dict[str, str | None]:
+            commit: str, sealed_env: str) -> dict[str, str | None]:
     return {
         "id": deployment_id, "url": ctx.settings.site_url(deployment_id),
         "repo_url": request.repo_url, "ref": request.ref, "commit": commit,
         "root_dir": request.root_dir,
-        # Build options travel with the record; env is stored apart from the public fields.
+        # Build options travel with the record; the env only sealed, in a field of its own
+        # that the public view never shows (docs/DECISIONS.md#secrets-at-rest).
         "options": json.dumps({"install_command": request.install_command,
                                "build_command": request.build_command,
-                               "output_dir": request.output_dir, "env": request.env,
+                               "output_dir": request.output_dir,
                                "node_version": request.node_version}),
+        ENV_FIELD: sealed_env or None,
     }
 
 

@@ -1,0 +1,219 @@
+"""The API's contract: one OpenAPI 3.1 document (spec.openapis.org/oas/v3.1.0), built here and
+served at GET /api/openapi.json. The limits it states are the validators' own constants, so
+the document cannot drift from what the API checks; tests/test_e2e_openapi.py runs
+schemathesis against the live stack with it.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.pipeline import deploy
+from chalicelib.pipeline.validation import (
+    MAX_COMMAND_CHARS,
+    MAX_ENV_VALUE_CHARS,
+    MAX_ENV_VARS,
+)
+from chalicelib.state.records import State
+
+VERSION = "1.0.0"
+JSON = "application/json"
+
+# What each error status means across the API; an operation lists those it can answer.
+ERRORS = {
+    400: "The request is malformed; `field` names the part at fault.",
+    401: "No valid bearer token (`WWW-Authenticate: Bearer`).",
+    403: "The token's role does not allow this operation.",
+    404: "No such resource, or one outside the token's scope.",
+    409: "The resource's state does not allow this operation.",
+    413: "The repository is over a size or file-count limit.",
+    415: "A mutating request whose body is not application/json.",
+    422: "The request is well-formed but cannot be carried out (e.g. a ref that does not exist).",
+    429: "Too many requests; `Retry-After` says when to try again.",
+    503: "A backend (Redis, the bucket) is unavailable, or a limit of concurrent work is reached.",
+}
+AUTHED = (401, 403, 429, 503)
+
+
+def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
+    return {"type": [kind, "null"], **extra}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"], "additionalProperties": False,
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                           "field": {"type": "string"}}}},
+    },
+    "Health": {
+        "type": "object", "required": ["status", "checks"],
+        "properties": {"status": {"enum": ["ok", "degraded"]},
+                       "checks": {"type": "object", "additionalProperties": {"type": "string"}}},
+    },
+    "DeployRequest": {
+        "type": "object", "required": ["repo_url"], "additionalProperties": False,
+        "properties": {
+            "repo_url": {"type": "string", "description": "https:// to a public host (file:// "
+                         "and loopback too in the local stage)"},
+            "ref": {"type": "string", "description": "branch or tag; default: the default branch"},
+            "root_dir": {"type": "string", "description": "the project's folder in the repository"},
+            "install_command": {"type": "string", "minLength": 1, "maxLength": MAX_COMMAND_CHARS},
+            "build_command": {"type": "string", "minLength": 1, "maxLength": MAX_COMMAND_CHARS},
+            "output_dir": {"type": "string"},
+            "env": {"type": "object", "maxProperties": MAX_ENV_VARS,
+                    "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},
+                    "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE_CHARS},
+                    "description": "build env; stored encrypted, never returned, masked in logs"},
+            "node_version": {"type": "string", "pattern": "^[1-9][0-9]?(\\.x)?$"},
+        },
+    },
+    "DeployAccepted": {
+        "type": "object", "required": ["id", "status", "url", "status_url"],
+        "properties": {"id": {"type": "string"}, "status": {"const": State.QUEUED.value},
+                       "url": {"type": "string"}, "status_url": {"type": "string"}},
+    },
+    "Deployment": {
+        "type": "object",
+        "required": ["id", "status", "url", "repo_url", "ref", "commit", "framework",
+                     "node_version", "created_at", "updated_at", "error", "attempt", "warnings"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string"}, "status": {"enum": [state.value for state in State]},
+            **{name: _nullable("string") for name in (
+                "url", "repo_url", "ref", "commit", "framework", "node_version", "created_at",
+                "updated_at", "error")},
+            "attempt": {"type": "integer", "minimum": 0},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "DeploymentList": {
+        "type": "object", "required": ["deployments"],
+        "properties": {"deployments": {"type": "array", "items": _ref("Deployment")}},
+    },
+    "Logs": {
+        "type": "object", "required": ["lines", "cursor", "done"],
+        "properties": {"lines": {"type": "array", "items": {"type": "string"}},
+                       "cursor": _nullable("string"), "done": {"type": "boolean"}},
+    },
+    "TokenRequest": {
+        "type": "object", "required": ["name", "role"], "additionalProperties": False,
+        "properties": {"name": {"type": "string", "minLength": 1},
+                       "role": {"enum": ["read", "deploy", "admin"]},
+                       "projects": {"type": "array", "items": {"type": "string"}},
+                       "expires_in_days": {"type": "integer", "minimum": 1}},
+    },
+    "Token": {
+        "type": "object", "required": ["id", "name", "role", "projects", "expires_at", "created_at"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                       "role": {"enum": ["read", "deploy", "admin"]},
+                       "projects": _nullable("array", items={"type": "string"}),
+                       "expires_at": _nullable("string"), "created_at": {"type": "string"}},
+    },
+    "TokenCreated": {"allOf": [_ref("Token"), {
+        "type": "object", "required": ["token"],
+        "properties": {"token": {"type": "string", "description": "shown once; only a hash is kept"}}}]},
+    "TokenList": {
+        "type": "object", "required": ["tokens"],
+        "properties": {"tokens": {"type": "array", "items": {"allOf": [
+            _ref("Token"), {"not": {"required": ["token"]}}]}}},
+    },
+}
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"content": {JSON: {"schema": _ref(schema)}}}
+
+
+def _operation(summary: str, ok: int, ok_schema: str | None, errors: tuple[int, ...],
+               body: str | None = None, public: bool = False,
+               parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(ok): {"description": "OK", **(_body(ok_schema) if ok_schema else {})}}
+    for status in sorted(set(errors) | (set() if public else set(AUTHED))):
+        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    operation: dict[str, Any] = {"summary": summary, "responses": responses}
+    if public:
+        operation["security"] = []
+    if body:
+        operation["requestBody"] = {"required": True, **_body(body)}
+    if parameters:
+        operation["parameters"] = parameters
+    return operation
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string", **schema}}
+
+
+ID = {"name": "deployment_id", "in": "path", "required": True, "schema": {"type": "string"}}
+TOKEN_ID = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _paths() -> dict[str, Any]:
+    health = _operation("Whether Redis and the bucket answer", 200, "Health", (), public=True)
+    health["responses"]["503"] = {"description": "A backend does not answer", **_body("Health")}
+    return {
+        "/api/health": {"get": health},
+        "/api/openapi.json": {"get": {
+            "summary": "This document", "security": [],
+            "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}}}},
+        "/api/deployments": {
+            "post": _operation("Deploy a repository: clone, upload, queue its build", 202,
+                               "DeployAccepted", (400, 413, 415, 422), body="DeployRequest"),
+            "get": _operation("Deployments, newest first", 200, "DeploymentList", (400,),
+                              parameters=[_query("limit", f"1 to {deploy.MAX_LIST}, default 50",
+                                                 pattern="^[0-9]+$")]),
+        },
+        "/api/deployments/{deployment_id}": {
+            "parameters": [ID],
+            "get": _operation("One deployment", 200, "Deployment", (404,)),
+            "delete": _operation("Take a deployment down (its site answers 410)", 200,
+                                 "Deployment", (404, 409)),
+        },
+        "/api/deployments/{deployment_id}/cancel": {
+            "parameters": [ID],
+            "post": _operation("Stop a queued or building deployment", 200, "Deployment",
+                               (404, 409, 415)),
+        },
+        "/api/deployments/{deployment_id}/logs": {
+            "parameters": [ID],
+            "get": _operation("Build log lines after `cursor`", 200, "Logs", (400, 404),
+                              parameters=[_query("cursor", "the `cursor` of the previous answer")]),
+        },
+        "/api/tokens": {
+            "post": _operation("Create a token (admin); the secret is in this answer only", 201,
+                               "TokenCreated", (400, 415, 422), body="TokenRequest"),
+            "get": _operation("Tokens, without their secrets (admin)", 200, "TokenList", ()),
+        },
+        "/api/tokens/{token_id}": {
+            "parameters": [TOKEN_ID],
+            "delete": {**_operation("Revoke a token (admin), everywhere within 5 s", 204, None, (404,))},
+        },
+    }
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every API route."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "percel", "version": VERSION,
+                 "description": "Deploy a git repository as a static site. Every route but "
+                                "health and this document needs `Authorization: Bearer <token>`."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "an API token (RFC 6750)"}},
+            "schemas": SCHEMAS,
+            "responses": {f"E{status}": {"description": text, **_body("Error")}
+                          for status, text in ERRORS.items()},
+        },
+    }
