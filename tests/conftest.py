@@ -247,7 +247,10 @@ def running_stack(state: Path, s3_url: str, toolchain_dir: Path, *, runners: int
     running = services.start_stack(state, services.free_port(), runners=runners, s3_url=s3_url,
                                    extra_env={"BUILD_SANDBOX": TEST_SANDBOX, "WORK_DIR": str(state / "work"),
                                               "TOOLCHAIN_DIR": str(toolchain_dir),
-                                              "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN, **(env or {})})
+                                              "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
+                                              # One admin token deploys every test's sites: the
+                                              # per-token rate limit has tests of its own.
+                                              "DEPLOYS_PER_MINUTE": "100000", **(env or {})})
     try:
         wait_for_runners(running)
         yield running
