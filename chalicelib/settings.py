@@ -79,6 +79,10 @@ class Settings:
     toolchain_registry_url: str = "https://registry.npmjs.org"
     # Where the runner keeps unpacked toolchains, shared by its builds; empty = <WORK_DIR>/toolchains.
     toolchain_dir: str = ""
+    # Bound of the toolchain cache: least recently used entries no build uses are removed past it.
+    # Node's four supported majors with their npm take ~0.85 GB unpacked (187-189 MB per Node.js
+    # release, 19 MB per npm, measured); 2 GB also holds a major's next patch release and bun.
+    toolchain_max_mb: int = 2048
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3
     # A job whose runner died this many times is failed instead of re-queued again.
