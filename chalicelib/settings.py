@@ -49,7 +49,10 @@ class Settings:
     # Build sandbox backend: auto, bwrap, docker, podman or none.
     build_sandbox: str = "auto"
     # Memory one build may use (cgroup / --memory): a runaway build must not starve the host.
-    build_memory_mb: int = 2048
+    # yarn 4's install of create-next-app 16.4.3 (pages router) peaks at ~2.5 GiB in the sandbox,
+    # its /tmp tmpfs included (bench/README.md, "Memory"): killed at 2048, passes at 2560.
+    # AWS Amplify's default build instance has 8 GiB (its BuildComputeType STANDARD_8GB).
+    build_memory_mb: int = 4096
     # Processes + threads one build may have: stops fork bombs; real installs/builds use far fewer.
     build_max_pids: int = 1024
     # Largest file a build may write (RLIMIT_FSIZE): one runaway file must not fill the disk.
