@@ -70,6 +70,14 @@ class Builder:
         say(f"percel: framework {plan.framework}, package manager {plan.package_manager or '-'}")
         # Our downloads are not the build's: its clock starts once the toolchain is ready.
         toolchain = self._toolchain(job, source, project, plan, say)
+        try:
+            return self._install_and_build(job, source, project, plan, toolchain, say)
+        finally:
+            if toolchain:
+                toolchain.release()  # its tools may be pruned from the cache from now on
+
+    def _install_and_build(self, job: Job, source: Path, project: Path, plan: frameworks.BuildPlan,
+                           toolchain: Toolchain | None, say: Say) -> Built:
         deadline = time.monotonic() + self.ctx.settings.build_timeout
         (job.workdir / "home").mkdir(parents=True, exist_ok=True)
         # CI=1, PERCEL_* and VERCEL_* (environment.py).

@@ -55,7 +55,10 @@ class Settings:
     # Build sandbox backend: auto, bwrap, docker, podman or none.
     build_sandbox: str = "auto"
     # Memory one build may use (cgroup / --memory): a runaway build must not starve the host.
-    build_memory_mb: int = 2048
+    # yarn 4's install of create-next-app 16.4.3 (pages router) peaks at ~2.5 GiB in the sandbox,
+    # its /tmp tmpfs included (bench/README.md, "Memory"): killed at 2048, passes at 2560.
+    # AWS Amplify's default build instance has 8 GiB (its BuildComputeType STANDARD_8GB).
+    build_memory_mb: int = 4096
     # Processes + threads one build may have: stops fork bombs; real installs/builds use far fewer.
     build_max_pids: int = 1024
     # Largest file a build may write (RLIMIT_FSIZE): one runaway file must not fill the disk.
@@ -85,6 +88,10 @@ class Settings:
     toolchain_registry_url: str = "https://registry.npmjs.org"
     # Where the runner keeps unpacked toolchains, shared by its builds; empty = <WORK_DIR>/toolchains.
     toolchain_dir: str = ""
+    # Bound of the toolchain cache: least recently used entries no build uses are removed past it.
+    # Node's four supported majors with their npm take ~0.85 GB unpacked (187-189 MB per Node.js
+    # release, 19 MB per npm, measured); 2 GB also holds a major's next patch release and bun.
+    toolchain_max_mb: int = 2048
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3
     # A job whose runner died this many times is failed instead of re-queued again.

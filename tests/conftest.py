@@ -372,21 +372,33 @@ SCAFFOLDERS = {"create-vite": "create-vite@9.3.0", "create-docusaurus": "create-
                "sv": "sv@0.17.1"}
 
 
-def pinned_vite_app(root: Path, template: str) -> Path:
-    """A Vite template as the pinned scaffolder writes it, with our pinned package.json and its
-    package-lock.json from tests/fixtures/vite-<template>/ (see its README): every run installs
-    the same dependency tree."""
-    run(f"npx {SCAFFOLDERS['create-vite']} app --template {template} --no-interactive", root, timeout=300)
+# The apps under tests/fixtures/<name>/: the pinned scaffolder's command, which writes ./app.
+PINNED_APPS = {
+    "vite-react": f"npx {SCAFFOLDERS['create-vite']} app --template react --no-interactive",
+    "vite-vue": f"npx {SCAFFOLDERS['create-vite']} app --template vue --no-interactive",
+    "docusaurus": f"npx {SCAFFOLDERS['create-docusaurus']} app classic --javascript --skip-install -p npm",
+    # `sv create` runs without prompts only when template, types, add-ons and install are all
+    # given (`npx sv create --help`, "Non-interactive usage").
+    "sveltekit": f"npx {SCAFFOLDERS['sv']} create app --template minimal --types ts "
+                 '--add sveltekit-adapter="adapter:static" --no-install',
+}
+
+
+def pinned_app(root: Path, name: str) -> Path:
+    """The app `name` of PINNED_APPS as its pinned scaffolder writes it, with our pinned
+    package.json and its package-lock.json from tests/fixtures/<name>/ laid over it (see the
+    README there): every run installs the same dependency tree."""
+    run(PINNED_APPS[name], root, timeout=300)
     app = root / "app"
-    for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(FIXTURES / f"vite-{template}" / name, app / name)
+    for file in ("package.json", "package-lock.json"):
+        shutil.copyfile(FIXTURES / name / file, app / file)
     return app
 
 
 @pytest.fixture(scope="session")
 def vite_react_source(tmp_path_factory) -> Path:
     """The official Vite React template (create-vite 9.3.0), pinned with its lockfile."""
-    return pinned_vite_app(tmp_path_factory.mktemp("scaffold"), "react")
+    return pinned_app(tmp_path_factory.mktemp("scaffold"), "vite-react")
 
 
 SCAFFOLD_ENV = {**os.environ, "npm_config_yes": "true", "CI": "1"}

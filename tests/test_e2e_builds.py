@@ -18,7 +18,7 @@ import pytest
 
 from chalicelib import keys
 from devstack import services
-from tests.conftest import SCAFFOLDERS, commit_all, copy_tree, local_build, make_repo, pinned_vite_app, run
+from tests.conftest import commit_all, copy_tree, local_build, make_repo, pinned_app
 
 
 def live_log(http, deployment_id) -> list[str]:
@@ -45,17 +45,13 @@ def archived_log(stack, deployment_id) -> str:
 @pytest.fixture(scope="session")
 def vite_vue_source(tmp_path_factory) -> Path:
     """The official Vite Vue template (create-vite 9.3.0), pinned with its lockfile."""
-    return pinned_vite_app(tmp_path_factory.mktemp("scaffold"), "vue")
+    return pinned_app(tmp_path_factory.mktemp("scaffold"), "vite-vue")
 
 
 @pytest.fixture(scope="session")
 def sveltekit_source(tmp_path_factory) -> Path:
-    """`sv create` runs without prompts only when template, types, add-ons and install are all
-    given (`npx sv create --help`, "Non-interactive usage")."""
-    root = tmp_path_factory.mktemp("kit-scaffold")
-    run(f'npx {SCAFFOLDERS["sv"]} create app --template minimal --types ts '
-        '--add sveltekit-adapter="adapter:static" --no-install', root, timeout=300)
-    app = root / "app"
+    """`sv create` SvelteKit (sv 0.17.1) with adapter-static, pinned with its lockfile."""
+    app = pinned_app(tmp_path_factory.mktemp("kit-scaffold"), "sveltekit")
     # adapter-static needs every page prerendered (svelte.dev/docs/kit/adapter-static).
     (app / "src" / "routes" / "+layout.ts").write_text("export const prerender = true;\n")
     return app
@@ -225,8 +221,7 @@ def test_escape_attempts_fail_visibly_and_the_runner_carries_on(http, stack, tmp
 # --- dependency cache ------------------------------------------------------------------
 
 def test_repeat_deploy_with_a_lockfile_hits_the_dependency_cache(http, stack, vite_vue_source, tmp_path):
-    repo = copy_tree(vite_vue_source, tmp_path / "vite-locked")
-    run("npm install --package-lock-only --no-audit --no-fund", repo)
+    repo = copy_tree(vite_vue_source, tmp_path / "vite-locked")  # with its pinned package-lock.json
     commit_all(repo)
     first = http.deploy({"repo_url": f"file://{repo}"})
     assert http.wait_for(first)["status"] == "deployed"
@@ -245,9 +240,7 @@ def test_repeat_deploy_with_a_lockfile_hits_the_dependency_cache(http, stack, vi
 @pytest.mark.timeout(1800)  # waits up to 1,200 s for a cold Docusaurus install + build
 def test_docusaurus_site_is_served_from_build(http, stack, tmp_path):
     """Docusaurus classic: ~40 s install, ~7 s build here; output in build/, one page per doc."""
-    run(f"npx {SCAFFOLDERS['create-docusaurus']} docs classic --javascript --skip-install -p npm",
-        tmp_path)
-    repo = tmp_path / "docs"
+    repo = pinned_app(tmp_path, "docusaurus")
     commit_all(repo)
     deployment_id = http.deploy({"repo_url": f"file://{repo}"})
     record = http.wait_for(deployment_id, timeout=1200)

@@ -4,7 +4,8 @@ One stack for the module (the processes `make run` starts, one runner) whose lim
 set through the environment, as an operator would set them: a repository over
 MAX_REPO_FILES / MAX_REPO_BYTES, an output over MAX_OUTPUT_FILES / MAX_OUTPUT_BYTES, a
 build past BUILD_TIMEOUT or an install past INSTALL_TIMEOUT. Its S3 endpoint sits behind
-a counting proxy, so "nothing was uploaded" is checked where the bucket is.
+a counting proxy, so "nothing was uploaded" is checked where the bucket is. BUILD_MEMORY_MB
+is low enough for a test to exceed it quickly and high enough for npm itself.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from chalicelib import keys
 from tests.conftest import Http, counted_s3, make_repo, running_stack
 
 LIMITS = {"MAX_REPO_FILES": "30", "MAX_REPO_BYTES": "100000", "MAX_OUTPUT_FILES": "40",
-          "MAX_OUTPUT_BYTES": "100000", "BUILD_TIMEOUT": "20", "INSTALL_TIMEOUT": "4"}
+          "MAX_OUTPUT_BYTES": "100000", "BUILD_TIMEOUT": "20", "INSTALL_TIMEOUT": "4",
+          "BUILD_MEMORY_MB": "512"}
 SECRET = "tok-9f8e7d6c5b4a"
 
 
@@ -115,6 +117,17 @@ def test_install_timeout_from_the_environment_kills_a_sleeping_install(http, tmp
     record = http.wait_for(deployment_id, timeout=240)
     assert record["status"] == "failed", record
     assert record["error"].startswith("install command `sleep 300` failed: timed out after 4 s")
+
+
+def test_a_build_past_build_memory_mb_fails_saying_it_ran_out_of_memory(http, tmp_path):
+    # Buffer.alloc(size, 1) writes every page, so the memory is really used.
+    hungry = "node -e 'const kept = []; for (;;) kept.push(Buffer.alloc(64 * 1024 * 1024, 1))'"
+    url = make_repo(tmp_path / "hungry", {"package.json": package(hungry)})
+    deployment_id = http.deploy({"repo_url": url})
+    record = http.wait_for(deployment_id, timeout=240)
+    assert record["status"] == "failed", record
+    assert record["error"].splitlines()[0] == \
+        "build command `npm run build` failed: out of memory (limit 512 MiB)", record
 
 
 # --- the build env: redacted from the error, never returned by the API ----------------------------

@@ -12,12 +12,13 @@ from build_runner import build
 from build_runner.loop import Runner
 from build_runner.sandbox import RunResult
 from build_runner.sandbox.base import MAX_LINE_BYTES
+from build_runner.toolchain.registry import Registry
 from chalicelib import keys
 from chalicelib.context import Context
 from chalicelib.pipeline import deploy, lifecycle
 from chalicelib.state.records import State
 from chalicelib.state.secrets import new_key
-from tests.conftest import git, make_repo
+from tests.conftest import git, make_ctx, make_repo
 
 
 class ScriptedSandbox:
@@ -228,6 +229,35 @@ def test_the_node_version_option_wins_and_the_build_runs_with_that_toolchain(ctx
     assert sandbox.tools and all(len(tools) == 2 and tools[-1].name.startswith("node-linux-")
                                  and tools[-1].name.endswith(f"-{record['node_version']}")
                                  for tools in sandbox.tools)
+
+
+class PruningSandbox(ScriptedSandbox):
+    """While each step runs, another runner on the host prunes the toolchain cache down to
+    nothing; then the step runs the build's node."""
+
+    def __init__(self, cache: Path):
+        super().__init__([])
+        self.cache = cache
+        self.node_said: list[str] = []
+
+    def run(self, command, *, tools=(), **kwargs):
+        Registry("http://127.0.0.1:9", self.cache, max_bytes=1).prune()
+        node = tools[-1] / "bin" / "node"
+        self.node_said.append(subprocess.run([node, "--version"], capture_output=True, text=True).stdout)
+        return super().run(command, tools=tools, **kwargs)
+
+
+def test_the_cache_is_never_pruned_under_a_build_and_is_after_it(settings, tmp_path):
+    cache = tmp_path / "toolchains"  # its own: pruning the session's would cost later downloads
+    ctx = make_ctx(dataclasses.replace(settings, toolchain_dir=str(cache)))
+    sandbox = PruningSandbox(cache)
+    deployment_id, state = build_once(ctx, tmp_path, sandbox, {"package.json": "{}"})
+    assert state is State.DEPLOYED
+    version = ctx.records.get(deployment_id)["node_version"]
+    assert sandbox.node_said and all(said == f"v{version}\n" for said in sandbox.node_said)
+    # The build has ended: nothing holds its tools any more.
+    assert Registry("http://127.0.0.1:9", cache, max_bytes=1).prune()
+    assert not list(cache.glob("node-linux-*"))
 
 
 def test_a_static_repository_gets_no_toolchain(ctx, tmp_path):

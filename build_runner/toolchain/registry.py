@@ -7,10 +7,18 @@ docs.npmjs.com/cli/configuring-npm/package-lock-json#packages) and any digest th
 pins, and unpacks it under `<cache>/<name>-<version>/` through a temporary directory and
 one rename, so a directory that exists is complete and verified; it is reused by every
 later build on this host and never written again.
+
+The cache is bounded (`TOOLCHAIN_MAX_MB`): after a download, the least recently used
+entries are removed until it fits again, but never one that a build holds a `Lease` on.
+A lease is a shared flock(2) on `<cache>/.locks/<name>-<version>`, taken before the entry is
+looked at and kept until the build ends; pruning needs the exclusive lock without waiting,
+so it skips entries in use by any build of any runner on the host, and a runner that dies
+drops its leases with its file descriptors.
 """
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import logging
@@ -25,9 +33,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from build_runner.errors import BuildFailed
 
@@ -42,6 +51,7 @@ TIMEOUT_SECONDS = 60.0
 MARKER = ".percel-tool.json"
 # A staging directory this old belongs to a runner that died mid-download.
 STALE_STAGING_SECONDS = 3600.0
+LOCKS = ".locks"
 
 
 class ToolDownloadFailed(BuildFailed):
@@ -57,12 +67,25 @@ class Release:
     engines_node: str | None
 
 
+class Lease:
+    """A build's hold on one cache entry: while it is held, pruning never removes the entry."""
+
+    def __init__(self, path: Path, lock: IO[bytes]) -> None:
+        self.path = path
+        self._lock = lock
+
+    def release(self) -> None:
+        self._lock.close()  # closing the descriptor drops the flock
+
+
 class Registry:
     """One npm registry and one cache directory; safe to share between threads."""
 
-    def __init__(self, url: str, cache_dir: Path, *, ca_bundle: str = CA_BUNDLE) -> None:
+    def __init__(self, url: str, cache_dir: Path, *, ca_bundle: str = CA_BUNDLE,
+                 max_bytes: int = 0) -> None:
         self.url = url.rstrip("/")
         self.cache_dir = Path(cache_dir)
+        self.max_bytes = max_bytes  # 0: never pruned
         context = ssl.create_default_context(cafile=ca_bundle if os.path.exists(ca_bundle) else None)
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
         self._metadata: dict[str, tuple[float, dict]] = {}
@@ -164,6 +187,102 @@ class Registry:
         log.info("installed %s@%s into %s", release.name, release.version, final)
         return final
 
+    def acquire(self, release: Release, bins: dict[str, str] | None = None,
+                pin: tuple[str, str] | None = None, say: Callable[[str], None] | None = None) -> Lease:
+        """`install`, under a lease the caller releases when its build has ended; a download
+        prunes the cache back to `max_bytes` afterwards."""
+        lease = self._lease(release.name, release.version)
+        try:
+            if not (lease.path / MARKER).is_file():
+                if not release.tarball:  # a cached release (no metadata) pruned since it was read
+                    release = self.release(release.name, release.version) or release
+                self.install(release, bins, pin, say)
+                self.prune()
+        except BaseException:
+            lease.release()
+            raise
+        return lease
+
+    def _lease(self, name: str, version: str) -> Lease:
+        lock_path = self.cache_dir / LOCKS / f"{flat_name(name)}-{version}"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            lock = lock_path.open("ab")
+            fcntl.flock(lock, fcntl.LOCK_SH)  # waits only while a pruner removes this entry
+            if _same_file(lock, lock_path):  # not a lock file a pruner has just unlinked
+                # The entry's last use: pruning removes the oldest first. An explicit time: the
+                # kernel stamps files from a coarse clock (measured on ext4 here: two utime()
+                # calls in a row got the same mtime 1,000 times in 1,000), so uses close together
+                # would tie and the order would be the directory's.
+                now = time.time_ns()
+                os.utime(lock_path, ns=(now, now))
+                return Lease(self.cached_dir(name, version), lock)
+            lock.close()
+
+    def prune(self) -> list[Path]:
+        """Remove the least recently used entries no build holds until the cache fits in
+        `max_bytes`; returns what was removed. Entries in use stay, even over the bound."""
+        if self.max_bytes <= 0:
+            return []
+        entries = [(path, _tree_bytes(path)) for path in self._entries()]
+        total = sum(size for _, size in entries)
+        removed = []
+        for path, size in sorted(entries, key=lambda entry: self._last_use(entry[0])):
+            if total <= self.max_bytes:
+                break
+            if self._remove_unused(path):
+                total -= size
+                removed.append(path)
+        if removed:
+            log.info("toolchain cache pruned to %d MiB: removed %s", total // (1024 * 1024),
+                     ", ".join(path.name for path in removed))
+        if total > self.max_bytes:
+            log.warning("toolchain cache holds %d MiB, over its %d MiB bound: the rest is in use",
+                        total // (1024 * 1024), self.max_bytes // (1024 * 1024))
+        return removed
+
+    def _entries(self) -> Iterator[Path]:
+        try:
+            candidates = list(self.cache_dir.iterdir())
+        except OSError:
+            return
+        for path in candidates:
+            if not path.name.startswith(".") and (path / MARKER).is_file():
+                yield path
+
+    def _last_use(self, entry: Path) -> float:
+        for path in (self.cache_dir / LOCKS / entry.name, entry):
+            try:
+                return path.stat().st_mtime
+            except OSError:
+                continue
+        return 0.0
+
+    def _remove_unused(self, entry: Path) -> bool:
+        """Remove an entry unless a lease holds it: its lock, taken without waiting."""
+        lock_path = self.cache_dir / LOCKS / entry.name
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("ab") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            if not _same_file(lock, lock_path):
+                return False
+            # One rename takes it out of the cache (a build looking now finds no marker and
+            # downloads it again); the slow delete happens outside, and the staging sweep
+            # finishes it if this runner dies first.
+            doomed = Path(tempfile.mkdtemp(prefix=".tmp-prune-", dir=self.cache_dir))
+            try:
+                entry.rename(doomed / entry.name)
+            except OSError as error:  # pruning must never fail the build that triggered it
+                log.warning("could not prune %s: %s", entry, error)
+                doomed.rmdir()
+                return False
+            lock_path.unlink()
+        shutil.rmtree(doomed, ignore_errors=True)
+        return True
+
     def _sweep_staging(self) -> None:
         for stale in self.cache_dir.glob(".tmp-*"):
             try:
@@ -264,6 +383,25 @@ def _link_bins(root: Path, bins: dict[str, str]) -> None:
             raise ToolDownloadFailed(f"the package has no file {relative!r} for `{command}`")
         source.chmod(0o755)
         (root / "bin" / command).symlink_to(os.path.relpath(source, (root / "bin").resolve()))
+
+
+def _same_file(lock: IO[bytes], path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(lock.fileno()), path.stat())
+    except OSError:
+        return False
+
+
+def _tree_bytes(root: Path) -> int:
+    """Bytes of the files under root (links counted as themselves, not their targets)."""
+    total = 0
+    for directory, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
 def _readable(root: Path) -> None:
