@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import platform as _platform
 import shutil
 import tarfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from build_runner.frameworks import BuildPlan
 from build_runner.package_managers import LOCKFILES, NPM_CI
 from chalicelib import keys, paths
+from chalicelib.paths import tree_bytes
 from chalicelib.storage import archives
 
 log = logging.getLogger(__name__)
@@ -82,17 +82,6 @@ def install_command_for(plan: BuildPlan, cache_restored: bool) -> str | None:
 
 # --- saving --------------------------------------------------------------------------
 
-def _tree_size(root: Path) -> int:
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def _keep_member(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
     """Drop what restore would refuse (links out of node_modules, devices, fifos)."""
     if info.issym() and not paths.link_stays_inside(info.name, info.linkname, _ROOT):
@@ -125,7 +114,7 @@ def save(store, key: str, project_dir: Path, max_bytes: int = DEFAULT_MAX_BYTES)
         return False
     if store.exists(keys.build_cache(key)):
         return False
-    size = _tree_size(modules)
+    size = tree_bytes(modules)
     if size > max_bytes:
         log.info("dependency cache skipped: node_modules is %d bytes, over dep_cache_max_bytes=%d", size, max_bytes)
         return False

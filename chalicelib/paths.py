@@ -11,6 +11,7 @@ the field, a 404, a skipped file); none of them re-implements the check.
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from pathlib import Path
@@ -71,3 +72,16 @@ def safe_join(base: Path, relative: str) -> Path | None:
     if clean is None:
         return None
     return resolve_inside(base / clean, base.resolve())
+
+
+def tree_bytes(root: Path) -> int:
+    """What the files under root hold, links counted as themselves (not their targets). A file
+    that disappears while it is walked counts nothing (git renames and deletes as it clones)."""
+    total = 0
+    for directory, _, filenames in os.walk(root):
+        for name in filenames:
+            try:
+                total += os.lstat(os.path.join(directory, name)).st_size
+            except OSError:
+                continue
+    return total

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO
 
 from build_runner.errors import BuildFailed
+from chalicelib.paths import tree_bytes
 
 log = logging.getLogger("percel.toolchain")
 
@@ -224,7 +225,7 @@ class Registry:
         `max_bytes`; returns what was removed. Entries in use stay, even over the bound."""
         if self.max_bytes <= 0:
             return []
-        entries = [(path, _tree_bytes(path)) for path in self._entries()]
+        entries = [(path, tree_bytes(path)) for path in self._entries()]
         total = sum(size for _, size in entries)
         removed = []
         for path, size in sorted(entries, key=lambda entry: self._last_use(entry[0])):
@@ -390,18 +391,6 @@ def _same_file(lock: IO[bytes], path: Path) -> bool:
         return os.path.samestat(os.fstat(lock.fileno()), path.stat())
     except OSError:
         return False
-
-
-def _tree_bytes(root: Path) -> int:
-    """Bytes of the files under root (links counted as themselves, not their targets)."""
-    total = 0
-    for directory, _, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(directory, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _readable(root: Path) -> None:

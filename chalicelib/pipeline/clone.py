@@ -15,6 +15,7 @@ from typing import Any
 import git
 
 from chalicelib.errors import TooLarge, Unprocessable
+from chalicelib.paths import tree_bytes
 
 # Never prompt, never run LFS filters, never read the host's git config: the
 # clone must behave the same on every machine and stay non-interactive.
@@ -78,7 +79,7 @@ def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
                      (destination, limits.max_bytes + GIT_OWN_BYTES))
         check_tree(destination, limits)
         # The checkout may add max_bytes to what the transfer left in .git.
-        budget = _bytes_under(destination) + limits.max_bytes
+        budget = tree_bytes(destination) + limits.max_bytes
         _run_bounded(["git", "checkout", "--quiet", "--force"], destination, limits, deadline,
                      (destination, budget))
     except subprocess.TimeoutExpired:
@@ -145,13 +146,13 @@ def _run_bounded(command: list[str], cwd: Path, limits: CloneLimits, deadline: f
         if reader.is_alive() and time.monotonic() > deadline:
             _kill(handle, reader)
             raise subprocess.TimeoutExpired(command, limits.timeout)
-        if reader.is_alive() and _bytes_under(watched) > budget:
+        if reader.is_alive() and tree_bytes(watched) > budget:
             _kill(handle, reader)
             raise _too_large(limits)
     try:
         handle.wait(stderr=streams[1] if len(streams) > 1 else b"")  # GitCommandError (credentials redacted)
     except git.GitCommandError as error:
-        if _bytes_under(watched) > budget or "File too large" in str(error.stderr or ""):
+        if tree_bytes(watched) > budget or "File too large" in str(error.stderr or ""):
             raise _too_large(limits) from None  # EFBIG: RLIMIT_FSIZE stopped a writer
         raise
 
@@ -177,16 +178,6 @@ def _kill(handle: Any, reader: threading.Thread) -> None:
     # still names this group and no other.
     os.killpg(handle.pid, signal.SIGKILL)
     reader.join()
-
-
-def _bytes_under(root: Path) -> int:
-    """What the files under root hold, .git included (what the clone has written so far)."""
-    total = 0
-    for directory, _, filenames in os.walk(root):
-        for name in filenames:
-            with contextlib.suppress(FileNotFoundError):  # git renames and deletes as it goes
-                total += os.lstat(os.path.join(directory, name)).st_size
-    return total
 
 
 def _timed_out(limits: CloneLimits) -> Unprocessable:
