@@ -14,7 +14,8 @@ Every run uses the runner's own pieces: frameworks.detect for the install and bu
 commands (package_managers.install_command), Toolchains.prepare for Node.js and the
 package manager, and `tools=` for both sides, so both run the same binaries:
   sandbox  build_runner.sandbox.bwrap.BwrapSandbox, BUILD_NETWORK=public and =registries;
-  by hand  build_runner.sandbox.plain.NoneSandbox: the same commands, env and fresh HOME.
+  by hand  build_runner.sandbox.plain.NoneSandbox: the same commands, env and fresh HOME
+           (and yarn 1's cache in that HOME, see ByHand).
 The by-hand runs have no network mode; each round runs the three sides in a rotating order
 and both sandbox modes are compared with the same by-hand runs.
   cold: every run starts with an empty HOME (no npm cache, pnpm store or yarn cache);
@@ -58,9 +59,32 @@ def toolchains() -> Toolchains:
     return Toolchains.from_settings(load_settings(dict(os.environ)))
 
 
+def yarn_cache(home: Path) -> dict[str, str]:
+    """yarn 1's cache where a user other than root keeps it: in HOME.
+
+    As root, yarn 1 ignores HOME and keeps its cache in /usr/local/share/.cache/yarn
+    (yarn's src/util/user-home-dir.js), one for every run on the host. The bench runs as
+    root, so its by-hand yarn runs were all warm whatever HOME held, and the warm HOME they
+    filled had no yarn cache for the sandbox (uid 1000, ~/.cache/yarn) to use.
+    """
+    return {"YARN_CACHE_FOLDER": str(home / ".cache" / "yarn")}
+
+
+class ByHand:
+    """The plain backend with yarn_cache(): its cold runs start cold, its warm HOME holds the cache."""
+
+    name = "none"
+
+    def __init__(self, plain) -> None:
+        self._plain = plain
+
+    def run(self, command: str, *, home: Path, env: dict[str, str], **kwargs):
+        return self._plain.run(command, home=home, env={**env, **yarn_cache(home)}, **kwargs)
+
+
 def by_hand(command: str, cwd: Path, tools: tuple[Path, ...], home: Path) -> None:
     """A command run by hand with the toolchain's tools first on PATH and a scratch HOME."""
-    sh(command, cwd, env={"PATH": tool_path(tools, os.environ["PATH"]), "HOME": str(home)})
+    sh(command, cwd, env={"PATH": tool_path(tools, os.environ["PATH"]), "HOME": str(home), **yarn_cache(home)})
 
 
 def set_package_manager(app: Path, value: str | None) -> None:
@@ -131,7 +155,10 @@ def fill_home(app: Path, tools: tuple[Path, ...], work: Path, backend) -> Path:
     """A HOME filled by one install by hand: the warm runs' starting point."""
     run_steps(backend, app, work, None, tools=tools, env=ENV, build=False, keep=True)
     shutil.rmtree(work / "src")
-    return work / "home"
+    home = work / "home"
+    if not any(home.iterdir()):  # what yarn 1 as root did before yarn_cache()
+        raise RuntimeError(f"the by-hand install left {home} empty: its cache went elsewhere")
+    return home
 
 
 def notes(lines: list[str], work: Path) -> dict:
@@ -164,7 +191,7 @@ def one_run(backend, app: Path, work: Path, tools: tuple[Path, ...], home: Path 
 
 def measure(apps: dict[str, Path], pms: list[str], networks: list[str], states: list[str],
             rounds: int, build: bool, root: Path, log: Path) -> dict:
-    plain = make_backends()["direct"]
+    plain = ByHand(make_backends()["direct"])
     backends = {"by hand": plain, **{f"sandbox {n}": make_backends(n)["sandbox"] for n in networks}}
     sides = [s for s in SIDES if s in backends]
     results: dict = {}

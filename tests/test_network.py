@@ -52,6 +52,24 @@ def test_connections_beyond_the_cap_are_refused_not_threaded(tmp_path):
             client.close()
 
 
+def test_a_burst_of_connections_waits_for_the_proxy_instead_of_failing(tmp_path):
+    """Node connects without blocking: a full listen backlog is EAGAIN, which the forwarder
+    turns into a reset for the package manager (pnpm opens 16 tunnels at once)."""
+    proxy = AllowListProxy(tmp_path / "proxy.sock", POLICY, lambda _: None, max_tunnels=8)
+    burst = []
+    for _ in range(8):  # the proxy is listening but not accepting yet: a busy runner
+        client = socket.socket(socket.AF_UNIX)
+        client.setblocking(False)
+        client.connect(str(proxy.path))  # BlockingIOError (EAGAIN) once the backlog is full
+        client.setblocking(True)
+        client.settimeout(10)
+        burst.append(client)
+    with proxy:
+        assert [status_of(client, "evil.example:443") for client in burst] == [b"HTTP/1.1 403 Forbidden"] * 8
+    for client in burst:
+        client.close()
+
+
 @pytest.mark.parametrize("target", ["registry.npmjs.org:\u00b2", "registry.npmjs.org:+443",
                                     "registry.npmjs.org:", "registry.npmjs.org"])
 def test_odd_ports_are_a_clean_400(target):

@@ -275,6 +275,30 @@ def test_writes_outside_workdir_and_home_fail(build, tmp_path):
     assert (build.home / "cache.txt").read_text() == "kept\n"
 
 
+@needs_bwrap
+def test_home_and_workdir_in_one_job_dir_can_hard_link(build):
+    # pnpm hard-links from its store in HOME into node_modules; across two bind mounts link(2)
+    # fails with EXDEV and pnpm copies every file (docs/DECISIONS.md#sandbox-job-dir).
+    (build.home / "store-file").write_text("from the store\n")
+    result = build.run("ln $HOME/store-file linked && echo links=$(stat -c %h linked); "
+                       "touch ../beside; mkdir ../dir; mv ../home ../moved")
+    assert "links=2" in build.lines, build.log
+    assert build.log.count("Permission denied") == 3, build.log  # the job dir itself stays shut
+    assert result.exit_code != 0
+    assert sorted(p.name for p in build.workdir.parent.iterdir()) == ["home", "work"]
+    assert (build.workdir / "linked").stat().st_ino == (build.home / "store-file").stat().st_ino
+
+
+@needs_bwrap
+def test_other_content_of_the_job_dir_stays_unreachable(build):
+    (build.workdir.parent / "secret").write_text("runner's\n")
+    result = build.run("cat ../secret; ls ..; echo kept > built.txt")
+    assert result.exit_code == 0
+    assert "runner's" not in build.log and "No such file or directory" in build.log, build.log
+    assert "secret" not in build.lines  # `ls ..` sees only the two mount points
+    assert (build.workdir / "built.txt").read_text() == "kept\n"
+
+
 def fake_tool(root: Path, command: str, says: str) -> Path:
     """A toolchain directory as build_runner/toolchain/ lays it out: <dir>/bin/<command>."""
     (root / "bin").mkdir(parents=True)

@@ -6,7 +6,9 @@ One `run()` = one `bwrap` process tree:
   namespaces (--disable-userns).
 - a read-only /usr (+ the /bin, /lib* links), a synthesized /etc with only what
   builds read (CA bundle, passwd/group/hosts), a size-bounded tmpfs /tmp; only
-  the work directory and the private home are writable.
+  the work directory and the private home are writable. When they are the only two
+  entries of one job directory, that directory is bound once (one mount, so pnpm can
+  hard-link from its store) and made unwritable to the build (job_mounts).
 - its own network namespace, so the host's loopback (our Redis) is never reachable.
   BUILD_NETWORK=public: the runner attaches slirp4netns and an nftables filter to it
   before the command starts (public_network.py). BUILD_NETWORK=registries: it stays
@@ -124,6 +126,38 @@ def etc_mounts(private: Path, *, resolver: bool = False) -> list[str]:
     return args
 
 
+# The owner the job directory gets when it is bound whole (job_mounts): a host uid the
+# sandbox's user namespace does not map (it maps only SANDBOX_UID, to the runner's uid), so
+# inside it reads as nobody's, and without capabilities the build cannot add, rename or
+# remove its entries.
+JOB_DIR_OWNER = 65534
+
+
+def job_mounts(workdir: Path, home: Path) -> list[str]:
+    """The writable binds: the job directory once when it holds exactly `home` and `workdir`,
+    else each of them.
+
+    Two bind mounts are two mounts even on one filesystem, and link(2) across mounts fails
+    with EXDEV: pnpm then copies every file from its store (in HOME) into node_modules
+    instead of hard-linking it (docs/DECISIONS.md#sandbox-job-dir, bench/BUILD.md (c)).
+    The job directory itself is given to JOB_DIR_OWNER, so the build can still write only
+    in `home` and `workdir`; anything else in the directory (a checkout above a root_dir
+    `workdir`, another file) means two binds, as before.
+    """
+    separate = ["--bind", str(home), str(home), "--bind", str(workdir), str(workdir)]
+    job = home.parent
+    if workdir.parent != job or workdir == home or os.geteuid() == JOB_DIR_OWNER:
+        return separate
+    if sorted(entry.name for entry in job.iterdir()) != sorted((home.name, workdir.name)):
+        return separate
+    try:
+        os.chown(job, JOB_DIR_OWNER, JOB_DIR_OWNER)
+        os.chmod(job, 0o755)
+    except OSError:  # the runner is not root: it cannot seal the directory
+        return separate
+    return ["--bind", str(job), str(job)]
+
+
 class BwrapSandbox:
     name = "bwrap"
 
@@ -210,8 +244,7 @@ class BwrapSandbox:
                 "--hostname", "percel-build",
                 *system_mounts(), *etc_mounts(private, resolver=gate is not None),
                 "--proc", "/proc", "--dev", "/dev",
-                "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-                "--bind", str(home), str(home), "--bind", str(workdir), str(workdir)]
+                "--size", str(tmp_bytes), "--tmpfs", "/tmp", *job_mounts(workdir, home)]
         for tool in tools:  # after /tmp's tmpfs and the binds: WORK_DIR may lie under /tmp
             argv += ["--ro-bind", str(tool), str(tool)]
         if network:

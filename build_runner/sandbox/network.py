@@ -273,6 +273,12 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.on_refusal = on_refusal
         self.max_tunnels = max_tunnels
         self._slots = threading.BoundedSemaphore(max_tunnels)
+        # The listen backlog (socketserver's default is 5). When it is full, a non-blocking
+        # connect(2) to a UNIX socket fails at once with EAGAIN instead of waiting (unix(7)),
+        # and forward.js drops the package manager's connection. pnpm opens one tunnel per
+        # tarball, 16 at a time: measured with backlog 5, 3-20 "ECONNRESET"/"error (undefined).
+        # Will retry in 10 seconds" per cold install (bench/BUILD.md (c)).
+        self.request_queue_size = max_tunnels
         super().__init__(path, _Handler)
 
     def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
