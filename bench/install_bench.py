@@ -1,26 +1,29 @@
 """Install speed in the sandbox against the same install by hand, per package manager.
 
-Run: `.venv/bin/python bench/install_bench.py [--rounds 3] [--pm npm,pnpm,yarn]
+Run: `.venv/bin/python bench/install_bench.py [--rounds 3] [--pm npm,pnpm,yarn,berry]
       [--network public,registries] [--state cold,warm] [--build] [--keep DIR]`
 Results (and how to read them) go to bench/BUILD.md, section (c).
 
 The app: a Docusaurus classic site (create-docusaurus, pinned in tests/conftest.py's
 SCAFFOLDERS), about 1,200 packages. One variant per package manager, each with a lockfile
-made once, by hand, with that package manager from the runner's toolchain:
-  npm   package-lock.json (`npm install --package-lock-only`)
-  pnpm  pnpm-lock.yaml (`pnpm install --lockfile-only`), packageManager pnpm@<10.x>
-  yarn  classic yarn.lock (`yarn install` in a scratch copy), packageManager yarn@<1.x>
+made once, by hand, with that package manager from the runner's toolchain (VARIANTS):
+  npm    package-lock.json (`npm install --package-lock-only`)
+  pnpm   pnpm-lock.yaml (`pnpm install --lockfile-only`), packageManager pnpm@<10.x>
+  yarn   classic yarn.lock (`yarn install`), packageManager yarn@<1.x>
+  berry  yarn.lock (`yarn install --mode=update-lockfile`), packageManager yarn@<4.x>,
+         .yarnrc.yml `nodeLinker: node-modules` (bench/realworld.py's berry apps do the same)
 Every run uses the runner's own pieces: frameworks.detect for the install and build
 commands (package_managers.install_command), Toolchains.prepare for Node.js and the
 package manager, and `tools=` for both sides, so both run the same binaries:
   sandbox  build_runner.sandbox.bwrap.BwrapSandbox, BUILD_NETWORK=public and =registries;
   by hand  build_runner.sandbox.plain.NoneSandbox: the same commands, env and fresh HOME
-           (and yarn 1's cache in that HOME, see ByHand).
+           (and yarn 1's cache in that HOME, see yarn_cache).
 The by-hand runs have no network mode; each round runs the three sides in a rotating order
 and both sandbox modes are compared with the same by-hand runs.
   cold: every run starts with an empty HOME (no npm cache, pnpm store or yarn cache);
   warm: every run starts with a copy of one HOME filled by a by-hand install of the same
-        variant (~/.npm; ~/.local/share/pnpm/store and ~/.cache/pnpm; ~/.cache/yarn).
+        variant (~/.npm; ~/.local/share/pnpm/store and ~/.cache/pnpm; ~/.cache/yarn;
+        ~/.yarn/berry/cache).
 Medians of `--rounds`; the ratio is sandbox / by hand.
 """
 from __future__ import annotations
@@ -29,11 +32,14 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -70,21 +76,55 @@ def yarn_cache(home: Path) -> dict[str, str]:
     return {"YARN_CACHE_FOLDER": str(home / ".cache" / "yarn")}
 
 
+def in_home(home: Path) -> dict[str, str]:
+    """npm, pnpm and yarn berry keep their caches under HOME as root too (berry: ~/.yarn/berry,
+    @yarnpkg/core folderUtils, os.homedir()); nothing to add."""
+    return {}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One copy of the app: the runner's package manager, the major its packageManager pins
+    (None: the npm bundled with Node.js), and how its lockfile is made once by hand."""
+    pm: str
+    major: str | None
+    lockfile: str
+    lock: str  # run in a scratch copy; only the lockfile is kept
+    cache: Callable[[Path], dict[str, str]] = in_home  # by hand: env that keeps the cache in HOME
+    files: tuple[tuple[str, str], ...] = ()  # written into the copy before the lockfile
+
+
+VARIANTS = {
+    "npm": Variant("npm", None, "package-lock.json", "npm install --package-lock-only --no-audit --no-fund"),
+    "pnpm": Variant("pnpm", "10", "pnpm-lock.yaml", "pnpm install --lockfile-only"),
+    # yarn 1 cannot import a lockfileVersion 3 package-lock.json ("source file(s) corrupted")
+    # and has no lockfile-only mode: a full install, of which only yarn.lock is kept.
+    "yarn": Variant("yarn", "1", "yarn.lock", "yarn install --ignore-scripts --non-interactive", yarn_cache),
+    # CI=1 makes berry's installs immutable, which refuses to write a lockfile. Plug'n'Play
+    # (berry's default linker) is not measured: the runner's projects set node-modules.
+    "berry": Variant("yarn", "4", "yarn.lock",
+                     "YARN_ENABLE_IMMUTABLE_INSTALLS=false yarn install --mode=update-lockfile",
+                     files=((".yarnrc.yml", "nodeLinker: node-modules\n"),)),
+}
+
+
 class ByHand:
-    """The plain backend with yarn_cache(): its cold runs start cold, its warm HOME holds the cache."""
+    """The plain backend with the variant's cache env: its cold runs start cold, its warm HOME
+    holds the cache."""
 
     name = "none"
 
-    def __init__(self, plain) -> None:
-        self._plain = plain
+    def __init__(self, plain, cache: Callable[[Path], dict[str, str]]) -> None:
+        self._plain, self._cache = plain, cache
 
     def run(self, command: str, *, home: Path, env: dict[str, str], **kwargs):
-        return self._plain.run(command, home=home, env={**env, **yarn_cache(home)}, **kwargs)
+        return self._plain.run(command, home=home, env={**env, **self._cache(home)}, **kwargs)
 
 
-def by_hand(command: str, cwd: Path, tools: tuple[Path, ...], home: Path) -> None:
+def by_hand(command: str, cwd: Path, tools: tuple[Path, ...], home: Path, variant: Variant) -> None:
     """A command run by hand with the toolchain's tools first on PATH and a scratch HOME."""
-    sh(command, cwd, env={"PATH": tool_path(tools, os.environ["PATH"]), "HOME": str(home), **yarn_cache(home)})
+    sh(command, cwd, env={"PATH": tool_path(tools, os.environ["PATH"]), "HOME": str(home),
+                          **variant.cache(home)})
 
 
 def set_package_manager(app: Path, value: str | None) -> None:
@@ -106,42 +146,42 @@ def pinned_tool(app: Path, pm: str, wanted: str) -> tuple[Path, ...]:
     return toolchains().prepare(app, pm, None).dirs
 
 
-def scaffold(root: Path) -> dict[str, Path]:
-    """The Docusaurus site, once per package manager, each with its own lockfile."""
+def scaffold(root: Path, names: list[str]) -> dict[str, Path]:
+    """The Docusaurus site, once per variant, each with its own lockfile; a copy already
+    in `root` with its lockfile is kept."""
     root.mkdir(parents=True, exist_ok=True)
-    sh(f"npx {SCAFFOLDERS['create-docusaurus']} docs classic --javascript --skip-install -p npm", root)
     base = root / "docs"
-    for name in ("package-lock.json", "yarn.lock", "pnpm-lock.yaml"):
-        (base / name).unlink(missing_ok=True)
-    # @docusaurus/faster (Rspack, SWC) depends on every platform's binary package, and the
-    # registry this machine reaches lacks some of them (@swc/html-win32-arm64-msvc): npm
-    # and pnpm skip them, yarn 1 refuses to resolve. Without it the site builds with webpack.
-    package = json.loads((base / "package.json").read_text())
-    package["dependencies"].pop("@docusaurus/faster", None)
-    (base / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+    if not base.is_dir():
+        sh(f"npx {SCAFFOLDERS['create-docusaurus']} docs classic --javascript --skip-install -p npm", root)
+        for name in ("package-lock.json", "yarn.lock", "pnpm-lock.yaml"):
+            (base / name).unlink(missing_ok=True)
+        # @docusaurus/faster (Rspack, SWC) depends on every platform's binary package, and the
+        # registry this machine reaches lacks some of them (@swc/html-win32-arm64-msvc): npm
+        # and pnpm skip them, yarn 1 refuses to resolve. Without it the site builds with webpack.
+        package = json.loads((base / "package.json").read_text())
+        package["dependencies"].pop("@docusaurus/faster", None)
+        (base / "package.json").write_text(json.dumps(package, indent=2) + "\n")
     apps = {}
-    for pm in ("npm", "pnpm", "yarn"):
-        app = root / pm
+    for name in names:
+        variant, app = VARIANTS[name], root / name
+        apps[name] = app
+        if (app / variant.lockfile).is_file():
+            continue
+        shutil.rmtree(app, ignore_errors=True)
         shutil.copytree(base, app)
-        home = root / f"home-{pm}"
-        home.mkdir()
-        if pm == "npm":
-            tools = toolchains().prepare(app, "npm", None).dirs
-            by_hand("npm install --package-lock-only --no-audit --no-fund", app, tools, home)
-        elif pm == "pnpm":
-            tools = pinned_tool(app, "pnpm", "10")
-            by_hand("pnpm install --lockfile-only", app, tools, home)
+        for file, text in variant.files:
+            (app / file).write_text(text)
+        if variant.major is None:
+            tools = toolchains().prepare(app, variant.pm, None).dirs
         else:
-            # yarn 1 cannot import a lockfileVersion 3 package-lock.json ("source file(s)
-            # corrupted") and has no lockfile-only mode: install in a scratch copy, keep yarn.lock.
-            tools = pinned_tool(app, "yarn", "1")
-            scratch = root / "yarn-scratch"
-            shutil.copytree(app, scratch)
-            by_hand("yarn install --ignore-scripts --non-interactive", scratch, tools, home)
-            shutil.copyfile(scratch / "yarn.lock", app / "yarn.lock")
-            shutil.rmtree(scratch)
+            tools = pinned_tool(app, variant.pm, variant.major)
+        home, scratch = root / f"home-{name}", root / f"scratch-{name}"
+        home.mkdir()
+        shutil.copytree(app, scratch)
+        by_hand(variant.lock, scratch, tools, home, variant)
+        shutil.copyfile(scratch / variant.lockfile, app / variant.lockfile)
+        shutil.rmtree(scratch)
         shutil.rmtree(home)
-        apps[pm] = app
     return apps
 
 
@@ -180,9 +220,14 @@ def notes(lines: list[str], work: Path) -> dict:
 def one_run(backend, app: Path, work: Path, tools: tuple[Path, ...], home: Path | None,
             build: bool) -> dict:
     lines: list[str] = []
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         times = run_steps(backend, app, work, None, home_from=home, tools=tools, env=ENV,
                           build=build, lines=lines, keep=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU of the waited-for processes: the package manager's, bwrap's and, in public mode,
+        # slirp4netns's (each backend waits for its children); not the registries proxy (a thread).
+        times["cpu user/sys"] = f"{after.ru_utime - before.ru_utime:.1f}/{after.ru_stime - before.ru_stime:.1f} s"
         times.update(notes(lines, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -191,12 +236,13 @@ def one_run(backend, app: Path, work: Path, tools: tuple[Path, ...], home: Path 
 
 def measure(apps: dict[str, Path], pms: list[str], networks: list[str], states: list[str],
             rounds: int, build: bool, root: Path, log: Path) -> dict:
-    plain = ByHand(make_backends()["direct"])
-    backends = {"by hand": plain, **{f"sandbox {n}": make_backends(n)["sandbox"] for n in networks}}
+    direct = make_backends()["direct"]
+    backends = {"by hand": None, **{f"sandbox {n}": make_backends(n)["sandbox"] for n in networks}}
     sides = [s for s in SIDES if s in backends]
     results: dict = {}
     for pm in pms:
         app = apps[pm]
+        plain = backends["by hand"] = ByHand(direct, VARIANTS[pm].cache)
         plan = frameworks.detect(app)
         tools = toolchains().prepare(app, plan.package_manager, None).dirs
         for state in states:
@@ -241,7 +287,7 @@ def report(results: dict, build: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--pm", default="npm,pnpm,yarn")
+    parser.add_argument("--pm", default="npm,pnpm,yarn", help=f"of {','.join(VARIANTS)}")
     parser.add_argument("--network", default="public,registries")
     parser.add_argument("--state", default="cold,warm")
     parser.add_argument("--build", action="store_true", help="also time the build step")
@@ -250,14 +296,10 @@ def main() -> None:
     os.environ.update(services.LOCAL_AWS)
     root = Path(tempfile.mkdtemp(prefix="percel-install-bench-"))
     try:
-        apps_root = args.keep or root / "apps"
-        if (apps_root / "yarn" / "yarn.lock").is_file():
-            apps = {pm: apps_root / pm for pm in ("npm", "pnpm", "yarn")}
-        else:
-            apps = scaffold(apps_root)
+        pms = args.pm.split(",")
+        apps = scaffold(args.keep or root / "apps", pms)
         load = os.getloadavg()
         print(f"{time.strftime('%Y-%m-%d %H:%M')}, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-        pms = args.pm.split(",")
         for pm in pms:
             print(f"  {pm}: {describe(apps[pm])}", flush=True)
         results = measure(apps, pms, args.network.split(","), args.state.split(","), args.rounds,
