@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
 import sys
@@ -220,14 +219,9 @@ def notes(lines: list[str], work: Path) -> dict:
 def one_run(backend, app: Path, work: Path, tools: tuple[Path, ...], home: Path | None,
             build: bool) -> dict:
     lines: list[str] = []
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         times = run_steps(backend, app, work, None, home_from=home, tools=tools, env=ENV,
                           build=build, lines=lines, keep=True)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        # CPU of the waited-for processes: the package manager's, bwrap's and, in public mode,
-        # slirp4netns's (each backend waits for its children); not the registries proxy (a thread).
-        times["cpu user/sys"] = f"{after.ru_utime - before.ru_utime:.1f}/{after.ru_stime - before.ru_stime:.1f} s"
         times.update(notes(lines, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
