@@ -103,12 +103,11 @@ def test_an_output_over_the_limits_fails_the_build_with_a_clear_error(http, tmp_
 
 def test_build_timeout_from_the_environment_kills_a_sleeping_build(http, tmp_path):
     url = make_repo(tmp_path / "sleepy", {"package.json": package("echo napping && sleep 300")})
-    started = time.monotonic()
     deployment_id = http.deploy({"repo_url": url})
     record = http.wait_for(deployment_id, timeout=240)
     assert record["status"] == "failed", record
-    assert "build command `npm run build` failed: timed out after" in record["error"], record
-    assert time.monotonic() - started < 120  # BUILD_TIMEOUT=20, not the build's 300 s sleep
+    # BUILD_TIMEOUT=20 from the environment, not the default 900 s, stopped the 300 s sleep.
+    assert "build command `npm run build` failed: timed out after 20 s" in record["error"], record
 
 
 def test_install_timeout_from_the_environment_kills_a_sleeping_install(http, tmp_path):
