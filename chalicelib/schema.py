@@ -5,6 +5,7 @@ resolver, at request time) both import this module, so neither imports the other
 """
 from __future__ import annotations
 
+import re
 from typing import Literal, NotRequired, TypedDict
 
 # Version of the source and output manifests' layout.
@@ -23,6 +24,9 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 RESERVED_HEADERS = frozenset({
     "content-length", "content-encoding", "content-range", "transfer-encoding", "connection",
     "location", "etag", "accept-ranges", "upgrade", "trailer", "keep-alive"})
+# A header name a rule may set (RFC 9110 §5.6.2 field-name), checked with RESERVED_HEADERS at
+# both times. Use fullmatch: `$` would let a trailing "\n" through.
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Where Netlify and Cloudflare Pages read `_redirects`/`_headers` differently, the one followed
 # (percel.json "dialect"; docs/DECISIONS.md#dialects).
 Dialect = Literal["netlify", "cloudflare"]

@@ -1,17 +1,13 @@
 """Headers that config rules add: vercel.json `headers`, then `_headers` blocks."""
 from __future__ import annotations
 
-import re
-
-from chalicelib.schema import RESERVED_HEADERS
+from chalicelib.schema import HEADER_NAME, RESERVED_HEADERS
 from chalicelib.serving.compiled import CompiledSite
 from chalicelib.serving.decision import Headers
 from chalicelib.serving.matching import HEADER_SAFE, match_vercel, substitute
 from chalicelib.serving.request import Request
 from chalicelib.serving.splat_rules import fill_header, match_splat
 
-# RFC 9110 §5.6.2 field-name.
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # lower-case name -> (name as written, value)
 _Merged = dict[str, tuple[str, str]]
 
@@ -35,7 +31,7 @@ def _filled(pair: list[str], values: dict[str, str]) -> tuple[str, tuple[str, st
     (docs/DECISIONS.md#vercel-json)."""
     name = substitute(pair[0], values, False)
     value = substitute(pair[1], values, True, HEADER_SAFE)
-    if name != pair[0] and (not _TOKEN.fullmatch(name) or name.lower() in RESERVED_HEADERS):
+    if name != pair[0] and (not HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS):
         return "", (name, value)
     return name.lower(), (name, value)
 
