@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from chalicelib import paths
 
@@ -15,6 +15,9 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED_SEPARATOR = re.compile(r"%(?:2[fF]|5[cC]|00)")   # "/", "\" and NUL hidden in a segment
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 _PORT = re.compile(r":\d{0,5}$")
+# What a WHATWG URL parser leaves as it is in a path, besides letters, digits and "-._": space,
+# `"#<>?`{}`, "%" and non-ASCII are percent-encoded.
+_URL_PATH_SAFE = "/!$&'()*+,;=:@~[]|^\\"
 
 
 @dataclass
@@ -28,6 +31,15 @@ class Request:
     def netlify_path(self) -> str:
         """Netlify and Cloudflare Pages match rules on the path without its trailing slash."""
         return self.path.rstrip("/") or "/"
+
+    @cached_property
+    def encoded_path(self) -> str:
+        """`path` as a WHATWG URL parser holds it (the decoded path's own "%" encoded too)."""
+        return quote(self.path, safe=_URL_PATH_SAFE)
+
+    @cached_property
+    def encoded_netlify_path(self) -> str:
+        return quote(self.netlify_path, safe=_URL_PATH_SAFE)
 
     @cached_property
     def params(self) -> dict[str, list[str]]:

@@ -48,21 +48,15 @@ def adapt(rule: Rule, dialect: Dialect) -> SplatRule[Rule]:
 
 def match_splat(entry: SplatRule[Rule], req: Request) -> dict[str, str] | None:
     """The rule's values for this request (decoded), or None."""
-    path = req.path if entry.as_requested else req.netlify_path
+    if entry.as_requested:
+        path, encoded = req.path, req.encoded_path
+    else:
+        path, encoded = req.netlify_path, req.encoded_netlify_path
     values = match_rule(entry.pattern, path)
-    if values is not None:
+    if values is not None or encoded == path:
         return values
-    encoded = encoded_path(path)
-    if encoded == path:
-        return None
     values = match_rule(entry.pattern, encoded)
     return None if values is None else {name: unquote(value) for name, value in values.items()}
-
-
-def encoded_path(path: str) -> str:
-    """The path as a WHATWG URL parser holds it: space, `"#<>?`{}`, `%` (the decoded path's own)
-    and non-ASCII percent-encoded; the rest as it is."""
-    return quote(path, safe="/!$&'()*+,;=:@~[]|^\\")
 
 
 def fill_header(value: str, values: dict[str, str]) -> str:
