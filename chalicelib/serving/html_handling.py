@@ -24,109 +24,113 @@ class Page:
 
 def html_route(mode: str, path: str, exists: Exists) -> Page | None:
     """What `path` answers under `mode`; None when no file does (the 404 / SPA phase follows)."""
-    return _ROUTES[mode](path, exists, True)
+    return _route(mode, path, exists, True)
+
+
+def _route(mode: str, path: str, exists: Exists, redirect: bool) -> Page | None:
+    """`redirect` False: where `path` lands without moving, to check a move's target."""
+    if path.endswith("/index") and (key := exists(path)) is not None:
+        return Page(key=key)     # a file named `index` is served in every mode
+    return _ROUTES[mode](path, _Steps(mode, exists, redirect))
+
+
+_Step = Callable[[], "Page | None"]
+
+
+class _Steps:
+    """What a mode's table is made of: serve a file, or move to the page's canonical address;
+    each deferred until `_first` tries it."""
+
+    def __init__(self, mode: str, exists: Exists, redirect: bool):
+        self.mode, self.exists, self.redirect = mode, exists, redirect
+
+    def serve(self, file: str) -> _Step:
+        return lambda: _serve(self.exists(file))
+
+    def move(self, file: str, target: str) -> _Step:
+        return lambda: self._move(file, target)
+
+    def _move(self, file: str, target: str) -> Page | None:
+        """Redirect to `target` when `file` exists, `target` is no file itself, and `target`
+        (looked up without redirects) serves that same file."""
+        if not self.redirect:
+            return None
+        key = self.exists(file)
+        if key is None or self.exists(target) is not None:
+            return None
+        landed = _route(self.mode, target, self.exists, False)
+        return Page(location=target) if landed is not None and landed.key == key else None
 
 
 def _serve(key: str | None) -> Page | None:
     return Page(key=key) if key is not None else None
 
 
-def _move(mode: str, file: str, target: str, exists: Exists, redirect: bool) -> Page | None:
-    """Redirect to `target` when `file` exists, `target` is no file itself, and `target`
-    (looked up without redirects) serves that same file."""
-    if not redirect:
-        return None
-    key = exists(file)
-    if key is None or exists(target) is not None:
-        return None
-    landed = _ROUTES[mode](target, exists, False)
-    return Page(location=target) if landed is not None and landed.key == key else None
-
-
-def _first(*pages: Callable[[], Page | None]) -> Page | None:
-    for page in pages:
-        found = page()
+def _first(*steps: _Step) -> Page | None:
+    for step in steps:
+        found = step()
         if found is not None:
             return found
     return None
 
 
-def _auto(path: str, exists: Exists, redirect: bool) -> Page | None:
-    def move(file: str, target: str) -> Callable[[], Page | None]:
-        return lambda: _move("auto-trailing-slash", file, target, exists, redirect)
-
+def _auto(path: str, s: _Steps) -> Page | None:
     if path.endswith("/index"):
         head = path[:-len("index")]                       # "/x/"
-        if exists(path) is not None:
-            return Page(key=exists(path))
-        found = _first(move(path + ".html", head), move(head[:-1] + ".html", head[:-1]))
+        found = _first(s.move(path + ".html", head), s.move(head[:-1] + ".html", head[:-1]))
     elif path.endswith("/index.html"):
         head = path[:-len("index.html")]
-        found = _first(move(path, head), move(head[:-1] + ".html", head[:-1]))
+        found = _first(s.move(path, head), s.move(head[:-1] + ".html", head[:-1]))
     elif path.endswith("/"):
-        found = _first(lambda: _serve(exists(path + "index.html")),
-                       move(path[:-1] + ".html", path[:-1]))
+        found = _first(s.serve(path + "index.html"), s.move(path[:-1] + ".html", path[:-1]))
     elif path.endswith(".html"):
         stem = path[:-len(".html")]
-        found = _first(move(path, stem), move(stem + "/index.html", stem + "/"))
+        found = _first(s.move(path, stem), s.move(stem + "/index.html", stem + "/"))
     else:
         found = None
-    return found or _first(lambda: _serve(exists(path)), lambda: _serve(exists(path + ".html")),
-                           move(path + "/index.html", path + "/"))
+    return found or _first(s.serve(path), s.serve(path + ".html"),
+                           s.move(path + "/index.html", path + "/"))
 
 
-def _force(path: str, exists: Exists, redirect: bool) -> Page | None:
-    def move(file: str, target: str) -> Callable[[], Page | None]:
-        return lambda: _move("force-trailing-slash", file, target, exists, redirect)
-
+def _force(path: str, s: _Steps) -> Page | None:
     if path.endswith("/index"):
         head = path[:-len("index")]
-        if exists(path) is not None:
-            return Page(key=exists(path))
-        found = _first(move(path + ".html", head), move(head[:-1] + ".html", head))
+        found = _first(s.move(path + ".html", head), s.move(head[:-1] + ".html", head))
     elif path.endswith("/index.html"):
         head = path[:-len("index.html")]
-        found = _first(move(path, head), move(head[:-1] + ".html", head))
+        found = _first(s.move(path, head), s.move(head[:-1] + ".html", head))
     elif path.endswith("/"):
-        found = _first(lambda: _serve(exists(path + "index.html")),
-                       lambda: _serve(exists(path[:-1] + ".html")))
+        found = _first(s.serve(path + "index.html"), s.serve(path[:-1] + ".html"))
     elif path.endswith(".html"):
         stem = path[:-len(".html")]
-        found = _first(move(path, stem + "/"), lambda: _serve(exists(path)),
-                       move(stem + "/index.html", stem + "/"))
+        found = _first(s.move(path, stem + "/"), s.serve(path),
+                       s.move(stem + "/index.html", stem + "/"))
     else:
         found = None
-    return found or _first(lambda: _serve(exists(path)), move(path + ".html", path + "/"),
-                           move(path + "/index.html", path + "/"))
+    return found or _first(s.serve(path), s.move(path + ".html", path + "/"),
+                           s.move(path + "/index.html", path + "/"))
 
 
-def _drop(path: str, exists: Exists, redirect: bool) -> Page | None:
-    def move(file: str, target: str) -> Callable[[], Page | None]:
-        return lambda: _move("drop-trailing-slash", file, target, exists, redirect)
-
+def _drop(path: str, s: _Steps) -> Page | None:
     if path.endswith("/index"):
         stem = path[:-len("/index")]
-        if exists(path) is not None:
-            return Page(key=exists(path))
-        found = (move("/index.html", "/")() if path == "/index"
-                 else _first(move(stem + ".html", stem), move(path + ".html", stem)))
+        found = (s.move("/index.html", "/")() if path == "/index"
+                 else _first(s.move(stem + ".html", stem), s.move(path + ".html", stem)))
     elif path.endswith("/index.html"):
         stem = path[:-len("/index.html")]
-        found = (move(path, "/")() if path == "/index.html"
-                 else _first(move(path, stem), lambda: _serve(exists(path)),
-                             move(stem + ".html", stem)))
+        found = (s.move(path, "/")() if path == "/index.html"
+                 else _first(s.move(path, stem), s.serve(path), s.move(stem + ".html", stem)))
     elif path.endswith("/"):
         stem = path[:-1]
-        found = (_serve(exists("/index.html")) if path == "/"
-                 else _first(move(stem + ".html", stem), move(stem + "/index.html", stem)))
+        found = (s.serve("/index.html")() if path == "/"
+                 else _first(s.move(stem + ".html", stem), s.move(stem + "/index.html", stem)))
     elif path.endswith(".html"):
         stem = path[:-len(".html")]
-        found = _first(move(path, stem), move(stem + "/index.html", stem))
+        found = _first(s.move(path, stem), s.move(stem + "/index.html", stem))
     else:
         found = None
-    return found or _first(lambda: _serve(exists(path)), lambda: _serve(exists(path + ".html")),
-                           lambda: _serve(exists(path + "/index.html")))
+    return found or _first(s.serve(path), s.serve(path + ".html"), s.serve(path + "/index.html"))
 
 
-_ROUTES: dict[str, Callable[[str, Exists, bool], Page | None]] = {
+_ROUTES: dict[str, Callable[[str, _Steps], Page | None]] = {
     "auto-trailing-slash": _auto, "force-trailing-slash": _force, "drop-trailing-slash": _drop}
