@@ -1,13 +1,14 @@
 """Reading a config file the build made: only inside its tree, within a size cap, as UTF-8;
-and the rule lines of a line-based one (`_redirects`, `_headers`)."""
+and the rule lines of a line-based one (`_redirects`, `_headers`), a line either platform
+cannot read skipped with a warning."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from chalicelib import paths
-from chalicelib.pipeline.siteconfig.errors import SiteConfigError
+from chalicelib.pipeline.siteconfig.errors import RestSkipped, SiteConfigError
 from chalicelib.pipeline.siteconfig.limits import MAX_FILE_BYTES, MAX_LINE
 from chalicelib.pipeline.siteconfig.shape import JsonObject
 
@@ -50,14 +51,23 @@ def read_json_object(path: Path, tree: Path) -> JsonObject | None:
     return data
 
 
-def rule_lines(text: str, file: str, warnings: list[str]) -> Iterator[tuple[int, str]]:
-    """(line number, stripped line) of every line that is not blank or a comment; a line
-    longer than MAX_LINE is skipped with a warning."""
+def read_rule_lines(text: str, file: str, warnings: list[str],
+                    read: Callable[[str, str], None]) -> None:
+    """Hand `read` every line that is not blank or a comment, stripped, with where it is
+    (`_headers line 3`). A line longer than MAX_LINE, or one `read` refuses with
+    SiteConfigError, is skipped with a warning; RestSkipped skips the rest of the file too."""
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        where = f"{file} line {number}"
         if len(line) > MAX_LINE:
-            warnings.append(f"{file} line {number}: longer than {MAX_LINE} characters; line skipped")
+            warnings.append(f"{where}: longer than {MAX_LINE} characters; line skipped")
             continue
-        yield number, line
+        try:
+            read(line, where)
+        except RestSkipped as cap:
+            warnings.append(str(cap))
+            return
+        except SiteConfigError as unreadable:
+            warnings.append(f"{unreadable}; line skipped")

@@ -12,7 +12,7 @@ import re
 
 from chalicelib.pipeline.siteconfig import cloudflare
 from chalicelib.pipeline.siteconfig.errors import RestSkipped, SiteConfigError
-from chalicelib.pipeline.siteconfig.files import rule_lines
+from chalicelib.pipeline.siteconfig.files import read_rule_lines
 from chalicelib.pipeline.siteconfig.headers import header_pair
 from chalicelib.pipeline.siteconfig.limits import CLOUDFLARE_HEADER_RULES, MAX_RULES
 from chalicelib.pipeline.siteconfig.netlify import add_header, header_block, header_rules
@@ -31,15 +31,7 @@ def parse_headers_file(text: str, warnings: list[str],
     `! Name` removes a header another block set (Cloudflare Pages; percel reads it in both
     dialects, docs/DECISIONS.md#dialects)."""
     reader = _HeadersFile(dialect, warnings)
-    for number, line in rule_lines(text, "_headers", warnings):
-        where = f"_headers line {number}"
-        try:
-            reader.line(line, where)
-        except RestSkipped as cap:
-            warnings.append(str(cap))
-            break
-        except SiteConfigError as unreadable:
-            warnings.append(f"{unreadable}; line skipped")
+    read_rule_lines(text, "_headers", warnings, reader.line)
     reader.close()
     return header_rules(reader.blocks)
 

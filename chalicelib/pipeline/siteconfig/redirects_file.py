@@ -8,8 +8,8 @@ Pages as a warning (workers-sdk packages/workers-shared/utils/configuration/pars
 from __future__ import annotations
 
 from chalicelib.pipeline.siteconfig.cloudflare import CloudflareRedirects
-from chalicelib.pipeline.siteconfig.errors import RestSkipped, SiteConfigError
-from chalicelib.pipeline.siteconfig.files import rule_lines
+from chalicelib.pipeline.siteconfig.errors import RestSkipped
+from chalicelib.pipeline.siteconfig.files import read_rule_lines
 from chalicelib.pipeline.siteconfig.limits import MAX_RULES
 from chalicelib.pipeline.siteconfig.netlify import netlify_redirect_line
 from chalicelib.schema import Dialect, HtmlHandling, NetlifyRedirectRule
@@ -21,21 +21,15 @@ def parse_redirects_file(text: str, warnings: list[str], dialect: Dialect = "net
     decides whether `/ /index` is a loop."""
     cloudflare = CloudflareRedirects(html_handling) if dialect == "cloudflare" else None
     rules: list[NetlifyRedirectRule] = []
-    for number, line in rule_lines(text, "_redirects", warnings):
-        where = f"_redirects line {number}"
-        try:
-            if cloudflare is None and len(rules) >= MAX_RULES:
-                raise RestSkipped(f"{where}: more than {MAX_RULES} rules; this line and the "
-                                  "rest of _redirects skipped")
-            rule = (cloudflare.rule(line, where) if cloudflare is not None
-                    else netlify_redirect_line(line, where, warnings))
-        except RestSkipped as cap:
-            warnings.append(str(cap))
-            break
-        except SiteConfigError as unreadable:
-            warnings.append(f"{unreadable}; line skipped")
-            continue
+
+    def read(line: str, where: str) -> None:
+        if cloudflare is None and len(rules) >= MAX_RULES:
+            raise RestSkipped(f"{where}: more than {MAX_RULES} rules; this line and the rest of "
+                              "_redirects skipped")
+        rule = (cloudflare.rule(line, where) if cloudflare is not None
+                else netlify_redirect_line(line, where, warnings))
         if rule is not None:
             rules.append(rule)
-    return rules
 
+    read_rule_lines(text, "_redirects", warnings, read)
+    return rules
