@@ -38,12 +38,12 @@ class SplatRule(Generic[Rule]):
 def adapt(rule: Rule, dialect: Dialect) -> SplatRule[Rule]:
     """Once per deployment: the rule as `dialect` matches it."""
     regex, names = rule["regex"], rule.get("names", [])
-    if dialect == "cloudflare":
-        if regex.endswith(_OPTIONAL_TAIL):
-            regex = regex[:-len(_OPTIONAL_TAIL)] + "/(.*)$"
-            return SplatRule(rule, {"regex": regex, "names": names}, True)
-        return SplatRule(rule, {"regex": regex, "names": names}, False)
-    return SplatRule(rule, {"regex": "(?i)" + regex, "names": names}, False)
+    if dialect != "cloudflare":
+        return SplatRule(rule, {"regex": "(?i)" + regex, "names": names}, False)
+    as_requested = regex.endswith(_OPTIONAL_TAIL)
+    if as_requested:
+        regex = regex[:-len(_OPTIONAL_TAIL)] + "/(.*)$"
+    return SplatRule(rule, {"regex": regex, "names": names}, as_requested)
 
 
 def match_splat(entry: SplatRule[Rule], req: Request) -> dict[str, str] | None:
