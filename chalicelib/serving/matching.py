@@ -3,7 +3,7 @@ the matched values into a destination."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 from chalicelib import safe_regex
 from chalicelib.schema import Condition, ConditionalRule, PatternRule
@@ -102,22 +102,7 @@ def _condition_value(item: Condition, req: Request) -> str | None:
     if kind == "query":
         given = req.params.get(key)
         return given[-1] if given else None      # matchHas tests a repeated parameter's last
-    return _cookies(req.headers.get("cookie", "")).get(key)
-
-
-def _cookies(header: str) -> dict[str, str]:
-    """Cookie pairs as the `cookie` package Next.js uses reads them: the first of a name wins,
-    surrounding quotes go and percent-escapes are decoded."""
-    found: dict[str, str] = {}
-    for part in header.split(";"):
-        name, equals, value = part.partition("=")
-        name, value = name.strip(), value.strip()
-        if not equals or name in found:
-            continue
-        if len(value) > 1 and value[0] == value[-1] == '"':
-            value = value[1:-1]
-        found[name] = unquote(value) if "%" in value else value
-    return found
+    return req.cookies.get(key)
 
 
 def substitute(template: str, values: dict[str, str], encode: bool, safe: str = PATH_SAFE) -> str:

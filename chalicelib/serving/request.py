@@ -45,6 +45,21 @@ class Request:
     def params(self) -> dict[str, list[str]]:
         return parse_qs(self.query, keep_blank_values=True)
 
+    @cached_property
+    def cookies(self) -> dict[str, str]:
+        """Cookie pairs as the `cookie` package Next.js uses reads them: the first of a name
+        wins, surrounding quotes go and percent-escapes are decoded."""
+        found: dict[str, str] = {}
+        for part in self.headers.get("cookie", "").split(";"):
+            name, equals, value = part.partition("=")
+            name, value = name.strip(), value.strip()
+            if not equals or name in found:
+                continue
+            if len(value) > 1 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            found[name] = unquote(value) if "%" in value else value
+        return found
+
 
 def check_path(raw: str, decoded: bool = False) -> str | int:
     """Percent-decode once; return the safe path or the status to refuse it with.
