@@ -1,7 +1,9 @@
 """Headers that config rules add: vercel.json `headers`, then `_headers` blocks."""
 from __future__ import annotations
 
-from chalicelib.schema import HEADER_NAME, RESERVED_HEADERS
+from collections.abc import Iterator
+
+from chalicelib.schema import HEADER_NAME, RESERVED_HEADERS, HeaderRule
 from chalicelib.serving.compiled import CompiledSite
 from chalicelib.serving.decision import Headers
 from chalicelib.serving.matching import HEADER_SAFE, match_vercel, substitute
@@ -18,22 +20,21 @@ def rule_headers(req: Request, site: CompiledSite) -> Headers:
     for rule in site.headers:
         values = match_vercel(rule, req)
         if values is not None:
-            merged.update(_filled(pair, values) for pair in rule["headers"])
-    merged.pop("", None)
+            merged.update((name.lower(), (name, value)) for name, value in _filled(rule, values))
     _merge_netlify_headers(req, site, merged)
     return list(merged.values())
 
 
-def _filled(pair: list[str], values: dict[str, str]) -> tuple[str, tuple[str, str]]:
-    """A vercel.json header with its `$1` / `$name` references filled in (routing-utils
-    compiles `:path` in names and values to those). A name that comes out as no valid or a
-    reserved header name is dropped (keyed ""), so a request path never sets Location
+def _filled(rule: HeaderRule, values: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """A vercel.json rule's headers with their `$1` / `$name` references filled in
+    (routing-utils compiles `:path` in names and values to those). A name that comes out as no
+    valid or a reserved header name is dropped, so a request path never sets Location
     (docs/DECISIONS.md#vercel-json)."""
-    name = substitute(pair[0], values, False)
-    value = substitute(pair[1], values, True, HEADER_SAFE)
-    if name != pair[0] and (not HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS):
-        return "", (name, value)
-    return name.lower(), (name, value)
+    for written, template in rule["headers"]:
+        name = substitute(written, values, False)
+        if name != written and (not HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS):
+            continue
+        yield name, substitute(template, values, True, HEADER_SAFE)
 
 
 def _merge_netlify_headers(req: Request, site: CompiledSite, merged: _Merged) -> None:
