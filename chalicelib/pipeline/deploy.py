@@ -29,7 +29,6 @@ from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
 from chalicelib.pipeline.validation import (
     DeployRequest,
     parse_deploy_request,
-    repo_pin,
 )
 from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state import logs
@@ -59,8 +58,7 @@ def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
-        pin = repo_pin(request.repo_url, local=ctx.settings.is_local)
-        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), pin)
+        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), request.pin)
         tree = manifest.scan_source(workdir / "repo")
         if len(tree.files) > ctx.settings.max_repo_files:
             raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")
