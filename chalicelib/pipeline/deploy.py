@@ -134,13 +134,15 @@ def get_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
 
 
 MAX_LIST = 200
+DEFAULT_LIST = 50
 
 
 def list_deployments(ctx: Context, limit: str | None = None,
                      visible: Callable[[dict[str, str]], bool] | None = None) -> list[PublicRecord]:
-    """The newest deployments first; `limit` (1-200, default 50) comes from the query string.
+    """The newest deployments first; `limit` (1 to MAX_LIST, default DEFAULT_LIST) comes from
+    the query string.
     `visible` is the caller's token scope (access.Principal.sees); None: every one."""
-    count = 50 if limit is None else _limit(limit)
+    count = DEFAULT_LIST if limit is None else _limit(limit)
     return [public_view(record) for record in ctx.records.newest(count)
             if visible is None or visible(record)]
 

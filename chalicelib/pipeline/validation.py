@@ -20,7 +20,7 @@ _REF_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/@+-]{1,200}$")
 # A Node.js major, as Vercel's and Netlify's settings take it: "22" or "22.x". Which majors
 # a runner provides is the runner's to say (a build asking for another fails with the list).
 _NODE_VERSION_RE = re.compile(r"^([1-9][0-9]?)(?:\.x)?$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMMAND_CHARS = 1_000
 MAX_ENV_VARS = 200
 MAX_ENV_VALUE_CHARS = 16_384
@@ -196,7 +196,7 @@ def check_env(value: Any) -> dict[str, str]:
         raise BadRequest(f"env must be an object of at most {MAX_ENV_VARS} string values",
                          field="env")
     for name, val in value.items():
-        if not _ENV_NAME_RE.match(name) or name in RESERVED_ENV:
+        if not ENV_NAME_RE.match(name) or name in RESERVED_ENV:
             raise BadRequest(f"env name {name!r} is not allowed", field="env")
         if not isinstance(val, str) or len(val) > MAX_ENV_VALUE_CHARS or "\0" in val:
             raise BadRequest(f"env value of {name} must be a string", field="env")
