@@ -22,7 +22,6 @@ from chalicelib.errors import (
     Conflict,
     NotFound,
     ServiceUnavailable,
-    TooLarge,
 )
 from chalicelib.pipeline import lifecycle
 from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
@@ -59,10 +58,7 @@ def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
         commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), request.pin)
-        tree = manifest.scan_source(workdir / "repo")
-        if len(tree.files) > ctx.settings.max_repo_files:
-            raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")
-        document, blobs = _source(tree, workdir)
+        document, blobs = _source(manifest.scan_source(workdir / "repo"), workdir)
         _, restamped = ctx.store.put_blobs(blobs)
         ctx.store.put_json(keys.source_manifest(deployment_id), document)
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
