@@ -67,23 +67,24 @@ class Unprocessable(ApiError):
     status, code = 422, "unprocessable"
 
 
-class TooManyRequests(ApiError):
-    """A limit was reached; Retry-After (RFC 9110 §10.2.3) says when the window ends."""
-    status, code = 429, "too_many_requests"
+class RetryLater(ApiError):
+    """Refused for now, not for good: Retry-After (RFC 9110 §10.2.3) says in how many seconds
+    (at least one) to try again."""
 
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
         self.headers = {"Retry-After": str(max(1, retry_after))}
 
 
+class TooManyRequests(RetryLater):
+    """A limit was reached; Retry-After says when the window ends."""
+    status, code = 429, "too_many_requests"
+
+
 class ServiceUnavailable(ApiError):
     status, code = 503, "unavailable"
 
 
-class Busy(ServiceUnavailable):
-    """Refused for now, not broken: the response says when to try again (RFC 9110 section 10.2.3)."""
+class Busy(RetryLater, ServiceUnavailable):
+    """A 503 that is not a fault: too much work at once, so try again after Retry-After."""
     code = "busy"
-
-    def __init__(self, message: str, *, retry_after: int):
-        super().__init__(message)
-        self.headers = {"Retry-After": str(retry_after)}

@@ -10,11 +10,13 @@ from typing import Any
 
 from chalicelib.pipeline import deploy
 from chalicelib.pipeline.validation import (
+    ENV_NAME_RE,
     MAX_COMMAND_CHARS,
     MAX_ENV_VALUE_CHARS,
     MAX_ENV_VARS,
 )
 from chalicelib.state.records import State
+from chalicelib.state.tokens import Role
 
 VERSION = "1.0.0"
 JSON = "application/json"
@@ -33,6 +35,7 @@ ERRORS = {
     503: "A backend (Redis, the bucket) is unavailable, or a limit of concurrent work is reached.",
 }
 AUTHED = (401, 403, 429, 503)
+ROLES = {"enum": [role.value for role in Role]}
 
 
 def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
@@ -67,7 +70,7 @@ SCHEMAS: dict[str, Any] = {
             "build_command": {"type": "string", "minLength": 1, "maxLength": MAX_COMMAND_CHARS},
             "output_dir": {"type": "string"},
             "env": {"type": "object", "maxProperties": MAX_ENV_VARS,
-                    "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},
+                    "propertyNames": {"pattern": ENV_NAME_RE.pattern},
                     "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE_CHARS},
                     "description": "build env; stored encrypted, never returned, masked in logs"},
             "node_version": {"type": "string", "pattern": "^[1-9][0-9]?(\\.x)?$"},
@@ -104,14 +107,14 @@ SCHEMAS: dict[str, Any] = {
     "TokenRequest": {
         "type": "object", "required": ["name", "role"], "additionalProperties": False,
         "properties": {"name": {"type": "string", "minLength": 1},
-                       "role": {"enum": ["read", "deploy", "admin"]},
+                       "role": ROLES,
                        "projects": {"type": "array", "items": {"type": "string"}},
                        "expires_in_days": {"type": "integer", "minimum": 1}},
     },
     "Token": {
         "type": "object", "required": ["id", "name", "role", "projects", "expires_at", "created_at"],
         "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                       "role": {"enum": ["read", "deploy", "admin"]},
+                       "role": ROLES,
                        "projects": _nullable("array", items={"type": "string"}),
                        "expires_at": _nullable("string"), "created_at": {"type": "string"}},
     },
@@ -167,7 +170,7 @@ def _paths() -> dict[str, Any]:
             "post": _operation("Deploy a repository: clone, upload, queue its build", 202,
                                "DeployAccepted", (400, 413, 415, 422), body="DeployRequest"),
             "get": _operation("Deployments, newest first", 200, "DeploymentList", (400,),
-                              parameters=[_query("limit", f"1 to {deploy.MAX_LIST}, default 50",
+                              parameters=[_query("limit", f"1 to {deploy.MAX_LIST}, default {deploy.DEFAULT_LIST}",
                                                  pattern="^[0-9]+$")]),
         },
         "/api/deployments/{deployment_id}": {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from devstack.secret_key import secret_key
+from devstack.secret_key import kept_secret, secret_key
 
 PROJECT = Path(__file__).resolve().parent.parent
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
@@ -215,16 +215,8 @@ class Stack:
 def admin_token(state_dir: Path, env: dict) -> str:
     """PERCEL_ADMIN_TOKEN when set; otherwise the one kept in <state>/admin-token (mode 0600),
     made with 256 random bits on the first start and reused on the next (docs/DECISIONS.md#tokens)."""
-    if env.get("PERCEL_ADMIN_TOKEN"):
-        return env["PERCEL_ADMIN_TOKEN"]
-    path = state_dir / "admin-token"
-    state_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        token = "percel_admin_" + secrets.token_urlsafe(32)
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
-            out.write(token + "\n")
-    path.chmod(0o600)
-    return path.read_text().strip()
+    return env.get("PERCEL_ADMIN_TOKEN") or kept_secret(
+        state_dir / "admin-token", lambda: "percel_admin_" + secrets.token_urlsafe(32))
 
 
 def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | None = None,

@@ -22,14 +22,12 @@ from chalicelib.errors import (
     Conflict,
     NotFound,
     ServiceUnavailable,
-    TooLarge,
 )
 from chalicelib.pipeline import lifecycle
 from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
 from chalicelib.pipeline.validation import (
     DeployRequest,
     parse_deploy_request,
-    repo_pin,
 )
 from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state import logs
@@ -59,12 +57,8 @@ def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
-        pin = repo_pin(request.repo_url, local=ctx.settings.is_local)
-        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), pin)
-        tree = manifest.scan_source(workdir / "repo")
-        if len(tree.files) > ctx.settings.max_repo_files:
-            raise TooLarge(f"the repository has more than {ctx.settings.max_repo_files} files")
-        document, blobs = _source(tree, workdir)
+        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), request.pin)
+        document, blobs = _source(manifest.scan_source(workdir / "repo"), workdir)
         _, restamped = ctx.store.put_blobs(blobs)
         ctx.store.put_json(keys.source_manifest(deployment_id), document)
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
@@ -136,13 +130,15 @@ def get_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
 
 
 MAX_LIST = 200
+DEFAULT_LIST = 50
 
 
 def list_deployments(ctx: Context, limit: str | None = None,
                      visible: Callable[[dict[str, str]], bool] | None = None) -> list[PublicRecord]:
-    """The newest deployments first; `limit` (1-200, default 50) comes from the query string.
+    """The newest deployments first; `limit` (1 to MAX_LIST, default DEFAULT_LIST) comes from
+    the query string.
     `visible` is the caller's token scope (access.Principal.sees); None: every one."""
-    count = 50 if limit is None else _limit(limit)
+    count = DEFAULT_LIST if limit is None else _limit(limit)
     return [public_view(record) for record in ctx.records.newest(count)
             if visible is None or visible(record)]
 

@@ -20,7 +20,7 @@ _REF_RE = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/@+-]{1,200}$")
 # A Node.js major, as Vercel's and Netlify's settings take it: "22" or "22.x". Which majors
 # a runner provides is the runner's to say (a build asking for another fails with the list).
 _NODE_VERSION_RE = re.compile(r"^([1-9][0-9]?)(?:\.x)?$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_COMMAND_CHARS = 1_000
 MAX_ENV_VARS = 200
 MAX_ENV_VALUE_CHARS = 16_384
@@ -40,6 +40,12 @@ class DeployRequest:
     output_dir: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     node_version: str | None = None
+    # Not a body field: the address repo_url's host had when it was checked, which the clone
+    # connects to (repo_pin); None for file://.
+    pin: Pin | None = field(default=None, compare=False)
+
+
+BODY_FIELDS = frozenset(DeployRequest.__dataclass_fields__) - {"pin"}
 
 
 Resolver = Callable[[str], list[str]]
@@ -127,6 +133,11 @@ def check_port(url: str) -> int | None:
 def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) -> str:
     """The URL to clone: https to public hosts only, except in the local stage (file://, and
     http(s) to loopback addresses only). Refused with a 400 naming repo_url otherwise."""
+    return checked_repo(url, local=local, resolve=resolve)[0]
+
+
+def checked_repo(url: Any, *, local: bool, resolve: Resolver = _resolve_host) -> tuple[str, Pin | None]:
+    """check_repo_url's URL and the pin its one lookup of the host gave (repo_pin)."""
     if not isinstance(url, str) or not url.strip():
         raise BadRequest("repo_url must be a non-empty string", field="repo_url")
     if len(url) > 2048 or any(ord(c) < 32 for c in url):
@@ -141,7 +152,7 @@ def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) 
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise BadRequest("file:// repo_url must be an absolute local path", field="repo_url")
-        return url.strip()
+        return url.strip(), None
     if not parts.hostname:
         raise BadRequest("repo_url has no host", field="repo_url")
     if parts.username or parts.password:
@@ -149,8 +160,7 @@ def check_repo_url(url: str, *, local: bool, resolve: Resolver = _resolve_host) 
     port = check_port(url.strip())
     netloc = _bracketed(ascii_host(parts.hostname)) + (f":{port}" if port else "")
     checked = parts._replace(netloc=netloc).geturl()
-    repo_pin(checked, local=local, resolve=resolve)
-    return checked
+    return checked, repo_pin(checked, local=local, resolve=resolve)
 
 
 def _bracketed(host: str) -> str:
@@ -186,7 +196,7 @@ def check_env(value: Any) -> dict[str, str]:
         raise BadRequest(f"env must be an object of at most {MAX_ENV_VARS} string values",
                          field="env")
     for name, val in value.items():
-        if not _ENV_NAME_RE.match(name) or name in RESERVED_ENV:
+        if not ENV_NAME_RE.match(name) or name in RESERVED_ENV:
             raise BadRequest(f"env name {name!r} is not allowed", field="env")
         if not isinstance(val, str) or len(val) > MAX_ENV_VALUE_CHARS or "\0" in val:
             raise BadRequest(f"env value of {name} must be a string", field="env")
@@ -216,13 +226,14 @@ def parse_deploy_request(body: Any, *, local: bool,
                          resolve: Resolver = _resolve_host) -> DeployRequest:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - set(DeployRequest.__dataclass_fields__))
+    unknown = sorted(set(body) - BODY_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
     if "repo_url" not in body:
         raise BadRequest("repo_url is required", field="repo_url")
+    repo_url, pin = checked_repo(body["repo_url"], local=local, resolve=resolve)
     return DeployRequest(
-        repo_url=check_repo_url(body["repo_url"], local=local, resolve=resolve),
+        repo_url=repo_url, pin=pin,
         ref=check_ref(body.get("ref")),
         root_dir=check_relative_dir(body.get("root_dir"), "root_dir"),
         install_command=check_command(body.get("install_command"), "install_command"),

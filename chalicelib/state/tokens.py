@@ -53,6 +53,9 @@ class Token:
                 "created_at": _stamp(self.created_at),
                 "expires_at": _stamp(self.expires_at) if self.expires_at else None}
 
+    def expired(self, at: float | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (at or time.time())
+
 
 def _stamp(at: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
@@ -108,9 +111,7 @@ class Tokens:
         found, stored_digest = record
         if not hmac.compare_digest(digest(parts[1]), stored_digest):
             return None
-        if found.expires_at is not None and found.expires_at <= (at or time.time()):
-            return None
-        return found
+        return None if found.expired(at) else found
 
     def get(self, token_id: str) -> Token | None:
         record = self._load(token_id) if ids.is_valid_id(token_id) else None
@@ -121,7 +122,7 @@ class Tokens:
         found, gone = [], []
         for raw in cast("list[bytes]", self.redis.zrange(keys.TOKENS_INDEX, 0, -1)):
             token = self.get(raw.decode())
-            if token is None or (token.expires_at and token.expires_at <= time.time()):
+            if token is None or token.expired():
                 gone.append(raw)
             else:
                 found.append(token)
