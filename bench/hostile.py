@@ -209,9 +209,7 @@ def main() -> int:
     # The per-token deploy limit is its own case (tests/test_e2e_auth.py); here it would turn the
     # repo URL cases into 429s before their URL is looked at.
     stack = services.start_stack(state, port, runners=1, extra_env={"DEPLOYS_PER_MINUTE": "100000"})
-    try:
-        services.wait_until(lambda: send(port, "GET", "/api/health", {"Host": "127.0.0.1"})[0] == 200,
-                            60, "the API")
+    try:  # start_stack has waited for /api/health
         token = stack.admin_token
         api = {"Host": f"127.0.0.1:{port}", "Authorization": f"Bearer {token}"}
         repo = state / "repo"
