@@ -81,22 +81,16 @@ def fresh_repo(app: Path, where: Path) -> Path:
 
 def timed_deploy(stack: services.Stack, repo: Path) -> dict:
     """POST -> `deployed` seconds, plus the step durations and cache verdict from the log."""
-    base, token = stack.api_url, stack.admin_token
     started = time.perf_counter()
-    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"},
-                                 token=token)["id"]
-    deadline = time.monotonic() + DEPLOY_TIMEOUT
-    while True:
-        record = services.api(base, "GET", f"/api/deployments/{deployment_id}", token=token)
-        if record["status"] not in ("queued", "building"):
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{deployment_id} still {record['status']} after {DEPLOY_TIMEOUT:g} s")
-        time.sleep(0.1)
+    record = services.deploy_and_wait(stack, {"repo_url": f"file://{repo}"}, DEPLOY_TIMEOUT, poll=0.1)
     seconds = time.perf_counter() - started
+    deployment_id = record["id"]
+    if record["status"] in ("queued", "building"):
+        raise RuntimeError(f"{deployment_id} still {record['status']} after {DEPLOY_TIMEOUT:g} s")
     if record["status"] != "deployed":
         raise RuntimeError(f"{deployment_id} ended {record['status']}: {record.get('error')}")
-    lines = services.api(base, "GET", f"/api/deployments/{deployment_id}/logs?cursor=", token=token)["lines"]
+    lines = services.api(stack.api_url, "GET", f"/api/deployments/{deployment_id}/logs?cursor=",
+                         token=stack.admin_token)["lines"]
     steps = {m.group(1): float(m.group(2)) for m in map(STEP.search, lines) if m}
     cache = next((w for line in lines for w in ("hit", "miss") if f"dependency cache {w}" in line), "-")
     return {"total": seconds, "install": steps.get("install", 0.0), "build": steps.get("build", 0.0),

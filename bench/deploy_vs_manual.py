@@ -12,6 +12,7 @@ sandbox + output upload + precompression).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
@@ -50,14 +51,9 @@ def by_hand(repo: Path, scratch: Path) -> float:
 
 
 def via_percel(stack: services.Stack, repo: Path) -> tuple[float, dict]:
-    api, token = stack.api_url, stack.admin_token
     started = time.perf_counter()
-    created = services.api(api, "POST", "/api/deployments", {"repo_url": f"file://{repo}"}, token=token)
-    while True:
-        record = services.api(api, "GET", f"/api/deployments/{created['id']}", token=token)
-        if record["status"] not in ("queued", "building"):
-            return time.perf_counter() - started, record
-        time.sleep(0.1)
+    record = services.deploy_and_wait(stack, {"repo_url": f"file://{repo}"}, math.inf, poll=0.1)
+    return time.perf_counter() - started, record
 
 
 def main() -> None:

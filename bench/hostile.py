@@ -209,22 +209,16 @@ def main() -> int:
     # The per-token deploy limit is its own case (tests/test_e2e_auth.py); here it would turn the
     # repo URL cases into 429s before their URL is looked at.
     stack = services.start_stack(state, port, runners=1, extra_env={"DEPLOYS_PER_MINUTE": "100000"})
-    try:
-        services.wait_until(lambda: send(port, "GET", "/api/health", {"Host": "127.0.0.1"})[0] == 200,
-                            60, "the API")
+    try:  # start_stack has waited for /api/health
         token = stack.admin_token
         api = {"Host": f"127.0.0.1:{port}", "Authorization": f"Bearer {token}"}
         repo = state / "repo"
         repo.mkdir()
-        created = services.api(stack.api_url, "POST", "/api/deployments",
-                               {"repo_url": make_repo(repo), "env": {"DEPLOY_KEY": SECRET}}, token=token)
-        deployment_id = created["id"]
-        deadline = time.monotonic() + 300
-        while services.api(stack.api_url, "GET", f"/api/deployments/{deployment_id}",
-                           token=token)["status"] in ("queued", "building"):
-            if time.monotonic() > deadline:
-                raise SystemExit("the target site did not deploy in 300 s")
-            time.sleep(0.5)
+        target = services.deploy_and_wait(stack, {"repo_url": make_repo(repo), "env": {"DEPLOY_KEY": SECRET}},
+                                          300, poll=0.5)
+        if target["status"] in ("queued", "building"):
+            raise SystemExit("the target site did not deploy in 300 s")
+        deployment_id = target["id"]
         read_token = services.api(stack.api_url, "POST", "/api/tokens",
                                   {"name": "hostile-read", "role": "read"}, token=token)["token"]
         tally = Tally()

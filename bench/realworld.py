@@ -334,18 +334,12 @@ def step_times(lines: list[str]) -> str:
 
 def deploy(stack: services.Stack, repo: Path) -> tuple[float, dict]:
     """POST -> the final status, in seconds, and the final record."""
-    base, token = stack.api_url, stack.admin_token
     started = time.perf_counter()
-    deployment_id = services.api(base, "POST", "/api/deployments", {"repo_url": f"file://{repo}"},
-                                 token=token)["id"]
-    deadline = time.monotonic() + DEPLOY_TIMEOUT
-    while True:
-        record = services.api(base, "GET", f"/api/deployments/{deployment_id}", token=token)
-        if record["status"] not in ("queued", "building"):
-            return time.perf_counter() - started, record
-        if time.monotonic() > deadline:
-            return time.perf_counter() - started, {**record, "error": "bench: deploy timed out"}
-        time.sleep(0.2)
+    record = services.deploy_and_wait(stack, {"repo_url": f"file://{repo}"}, DEPLOY_TIMEOUT)
+    seconds = time.perf_counter() - started
+    if record["status"] in ("queued", "building"):
+        return seconds, {**record, "error": "bench: deploy timed out"}
+    return seconds, record
 
 
 # --- serving checks ---------------------------------------------------------------------------

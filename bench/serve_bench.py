@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,18 +99,12 @@ def deploy_static(stack: services.Stack, dist: Path, scratch: Path) -> str:
     shutil.copytree(dist, repo)
     sh("git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b "
        "commit -qm site", repo)
-    api, token = stack.api_url, stack.admin_token
-    deployment_id = services.api(api, "POST", "/api/deployments", {"repo_url": f"file://{repo}"},
-                                 token=token)["id"]
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        record = services.api(api, "GET", f"/api/deployments/{deployment_id}", token=token)
-        if record["status"] == "deployed":
-            return deployment_id
-        if record["status"] not in ("queued", "building"):
-            sys.exit(f"serve_bench: deployment {record['status']}: {record.get('error')}")
-        time.sleep(0.2)
-    sys.exit("serve_bench: the deployment did not finish within 300 s")
+    record = services.deploy_and_wait(stack, {"repo_url": f"file://{repo}"}, 300)
+    if record["status"] in ("queued", "building"):
+        sys.exit("serve_bench: the deployment did not finish within 300 s")
+    if record["status"] != "deployed":
+        sys.exit(f"serve_bench: deployment {record['status']}: {record.get('error')}")
+    return record["id"]
 
 
 def start_trivial(dist: Path, log_dir: Path) -> services.Service:

@@ -103,12 +103,11 @@ class Runner:
         options = json.loads(record.get("options") or "{}")
         job = Job(deployment_id, attempt, record, options,
                   Path(self.ctx.settings.work_dir) / self.runner_id / deployment_id, cancel)
-        tail: deque[str] = deque(maxlen=self.ctx.settings.error_log_tail)
         try:
             job.env = self._env(record, options)
         except SecretsUnavailable as unopened:
-            return self._fail(job, str(unopened), _RedactedLog(self.ctx, job, tail))
-        say = _RedactedLog(self.ctx, job, tail)
+            return self._fail(job, str(unopened), _RedactedLog(self.ctx, job))
+        say = _RedactedLog(self.ctx, job)
         try:
             return self._build(job, say)
         finally:
@@ -138,7 +137,7 @@ class Runner:
 
     # --- endings: the state first, then the log lines ------------------------------------
     def _fail(self, job: Job, reason: str, say: _RedactedLog) -> State:
-        reason = Redactor(job.env)(reason)
+        reason = say.redactor(reason)
         say.flush()  # a held last line belongs in the failure's tail
         outcome = lifecycle.fail(self.ctx, job.deployment_id, job.attempt, reason, say.tail)
         say(f"percel: build failed: {reason}")
@@ -167,8 +166,9 @@ class _RedactedLog:
     """The build's `say`: each line redacted, kept in the failure tail and appended to the live
     log. A line cut at MAX_LINE_BYTES waits for its continuation (redaction.py); flush() at the end."""
 
-    def __init__(self, ctx: Context, job: Job, tail: deque[str]):
-        self.ctx, self.job, self.tail = ctx, job, tail
+    def __init__(self, ctx: Context, job: Job):
+        self.ctx, self.job = ctx, job
+        self.tail: deque[str] = deque(maxlen=ctx.settings.error_log_tail)
         self.redactor = Redactor(job.env, cut_bytes=MAX_LINE_BYTES)
 
     def __call__(self, line: str) -> None:

@@ -251,3 +251,15 @@ def api(base: str, method: str, path: str, body: dict | None = None, *, token: s
                                               "Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=120) as response:
         return json.load(response)
+
+
+def deploy_and_wait(stack: Stack, body: dict, timeout: float, poll: float = 0.2) -> dict:
+    """POST /api/deployments with `body`, then poll its record every `poll` s until it is no
+    longer queued or building, or `timeout` s have passed: that last record either way."""
+    deployment_id = api(stack.api_url, "POST", "/api/deployments", body, token=stack.admin_token)["id"]
+    deadline = time.monotonic() + timeout
+    while True:
+        record = api(stack.api_url, "GET", f"/api/deployments/{deployment_id}", token=stack.admin_token)
+        if record["status"] not in ("queued", "building") or time.monotonic() > deadline:
+            return record
+        time.sleep(poll)

@@ -59,6 +59,19 @@ def test_bad_config_lines_are_skipped_said_in_the_log_and_returned(ctx, tmp_path
     assert config["warnings"] == warnings
 
 
+def test_config_rules_percel_cannot_apply_are_named_in_the_build_log(ctx, tmp_path):
+    """A rule the platforms accept but a static host cannot apply is dropped, and the user
+    reads why in the log instead of wondering why the rule does nothing."""
+    output = tmp_path / "dist"
+    output.mkdir()
+    (output / "index.html").write_text("x")
+    (tmp_path / "vercel.json").write_text('{"routes": [{"src": "/a", "dest": "/b"}]}')
+    lines: list[str] = []
+    publish(ctx.store, "warnwarnwarnwarn", output, tmp_path, spa=False,
+            limits=OutputLimits.from_settings(ctx.settings), say=lines.append)
+    assert "percel: config warning: vercel.json: legacy `routes` is not supported and was ignored" in lines
+
+
 def test_the_project_netlify_toml_is_published_and_an_invalid_one_fails_the_build(ctx, tmp_path):
     project = tmp_path / "project"
     output = project / "dist"
@@ -105,18 +118,3 @@ def test_links_out_of_the_output_count_nothing(tmp_path):
     (output / "big.bin").symlink_to(big)
     (output / "loop").symlink_to("loop")
     _check_output_limits(output, max_files=100, max_bytes=1000)
-
-
-
-
-def test_config_rules_percel_cannot_apply_are_named_in_the_build_log(ctx, tmp_path):
-    """A rule the platforms accept but a static host cannot apply is dropped, and the user
-    reads why in the log instead of wondering why the rule does nothing."""
-    output = tmp_path / "dist"
-    output.mkdir()
-    (output / "index.html").write_text("x")
-    (tmp_path / "vercel.json").write_text('{"routes": [{"src": "/a", "dest": "/b"}]}')
-    lines: list[str] = []
-    publish(ctx.store, "warnwarnwarnwarn", output, tmp_path, spa=False,
-            limits=OutputLimits.from_settings(ctx.settings), say=lines.append)
-    assert "percel: config warning: vercel.json: legacy `routes` is not supported and was ignored" in lines

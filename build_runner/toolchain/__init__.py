@@ -43,20 +43,24 @@ class UnknownToolVersion(ProjectError):
 class Tool:
     name: str  # the command users know: node, npm, pnpm, yarn, bun
     version: str
-    path: Path  # its cache directory; commands in path/bin
+    # Its cache entry, held until Toolchain.release(): the cache is never pruned under a build.
+    lease: Lease = field(repr=False, compare=False)
     source: str = ""
+
+    @property
+    def path(self) -> Path:
+        """Its cache directory; commands in path/bin."""
+        return self.lease.path
 
 
 @dataclass(frozen=True)
 class Toolchain:
     tools: tuple[Tool, ...]  # PATH order: the first one's commands win
-    # Holds every tool's cache entry until release(): the cache is never pruned under a build.
-    leases: tuple[Lease, ...] = field(default=(), repr=False, compare=False)
 
     def release(self) -> None:
         """The build has ended: its tools may be pruned from the cache again."""
-        for lease in self.leases:
-            lease.release()
+        for tool in self.tools:
+            tool.lease.release()
 
     @property
     def dirs(self) -> tuple[Path, ...]:
@@ -106,48 +110,46 @@ class Toolchains:
         a version the project asks for that cannot be had, ToolDownloadFailed for the registry.
         `say` hears about each download (the build log)."""
         project = Project.load(project_dir)
-        leases: list[Lease] = []
+        tools: list[Tool] = []  # PATH order; every lease taken so far is released if one fails
         try:
             node_request = choose_node(project, node_option, search)
-            node = self._node(node_request, leases, say)
-            tools = [node]
+            node = self._node(node_request, say)
+            tools.append(node)
             npm = version_request(project, "npm")
             if not npm.version:
                 npm = VersionRequest("npm", str(NPM_MAJORS[node_request.major]), "")
-            tools.insert(0, self._tool("npm", "npm", npm, node, leases, say))
+            tools.insert(0, self._tool("npm", "npm", npm, node, say))
             if package_manager in ("pnpm", "yarn", "bun"):
-                tools.insert(0, self._package_manager(project, package_manager, node, leases, say))
+                tools.insert(0, self._package_manager(project, package_manager, node, say))
         except BaseException:
-            Toolchain((), tuple(leases)).release()
+            Toolchain(tuple(tools)).release()
             raise
-        return Toolchain(tuple(tools), tuple(leases))
+        return Toolchain(tuple(tools))
 
-    def _node(self, request: NodeRequest, leases: list[Lease], say: Say) -> Tool:
+    def _node(self, request: NodeRequest, say: Say) -> Tool:
         name = f"node-linux-{_arch()}"
         release = self._resolve(name, str(request.major), f"Node.js {request.major}")
-        leases.append(self.registry.acquire(release, say=say))
-        return Tool("node", release.version, leases[-1].path, request.source)
+        return Tool("node", release.version, self.registry.acquire(release, say=say), request.source)
 
-    def _package_manager(self, project: Project, pm: str, node: Tool, leases: list[Lease],
-                         say: Say) -> Tool:
+    def _package_manager(self, project: Project, pm: str, node: Tool, say: Say) -> Tool:
         request = version_request(project, pm)
         if pm == "pnpm":
-            return self._tool("pnpm", "pnpm", request, node, leases, say)
+            return self._tool("pnpm", "pnpm", request, node, say)
         if pm == "yarn":
             classic = request.version.lstrip("=v^~").startswith(("1.", "0.")) or request.version == "1"
-            return self._tool("yarn", "yarn" if classic else "@yarnpkg/cli-dist", request, node, leases, say)
+            return self._tool("yarn", "yarn" if classic else "@yarnpkg/cli-dist", request, node, say)
         # bun's own package picks the binary in a postinstall script; take the binary package
         # directly (the baseline build for CPUs without AVX2, as bun's installer does).
         package = f"@oven/bun-linux-{_arch()}" + ("-baseline" if _arch() == "x64" and not _has_avx2() else "")
-        return self._tool("bun", package, request, node, leases, say, {"bun": "bin/bun", "bunx": "bin/bun"})
+        return self._tool("bun", package, request, node, say, {"bun": "bin/bun", "bunx": "bin/bun"})
 
-    def _tool(self, command: str, package: str, request: VersionRequest, node: Tool, leases: list[Lease],
-              say: Say, bins: dict[str, str] | None = None) -> Tool:
+    def _tool(self, command: str, package: str, request: VersionRequest, node: Tool, say: Say,
+              bins: dict[str, str] | None = None) -> Tool:
         what = f"{command} {request.version!r}" + (f" (from {request.source})" if request.source else "")
         release = self._resolve(package, request.version, what)
         _check_engines(command, release, request, node)
-        leases.append(self.registry.acquire(release, bins, request.digest, say))
-        return Tool(command, release.version, leases[-1].path, request.source)
+        return Tool(command, release.version, self.registry.acquire(release, bins, request.digest, say),
+                    request.source)
 
     def _resolve(self, package: str, wanted: str, what: str) -> Release:
         """The release of `package` that `wanted` (exact or a range) names."""

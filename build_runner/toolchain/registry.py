@@ -142,12 +142,7 @@ class Registry:
     def cached_versions(self, name: str) -> list[str]:
         """Versions of a package already in the cache (for when the registry is unreachable)."""
         prefix = f"{flat_name(name)}-"
-        try:
-            entries = list(self.cache_dir.iterdir())
-        except OSError:
-            return []
-        return [e.name[len(prefix):] for e in entries
-                if e.name.startswith(prefix) and (e / MARKER).is_file()]
+        return [e.name[len(prefix):] for e in self._entries() if e.name.startswith(prefix)]
 
     def install(self, release: Release, bins: dict[str, str] | None = None,
                 pin: tuple[str, str] | None = None, say: Callable[[str], None] | None = None) -> Path:
@@ -205,8 +200,8 @@ class Registry:
         return lease
 
     def _lease(self, name: str, version: str) -> Lease:
-        lock_path = self.cache_dir / LOCKS / f"{flat_name(name)}-{version}"
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        entry = self.cached_dir(name, version)
+        lock_path = self._lock_path(entry)
         while True:
             lock = lock_path.open("ab")
             fcntl.flock(lock, fcntl.LOCK_SH)  # waits only while a pruner removes this entry
@@ -217,7 +212,7 @@ class Registry:
                 # would tie and the order would be the directory's.
                 now = time.time_ns()
                 os.utime(lock_path, ns=(now, now))
-                return Lease(self.cached_dir(name, version), lock)
+                return Lease(entry, lock)
             lock.close()
 
     def prune(self) -> list[Path]:
@@ -243,6 +238,7 @@ class Registry:
         return removed
 
     def _entries(self) -> Iterator[Path]:
+        """The complete entries of the cache (with their marker)."""
         try:
             candidates = list(self.cache_dir.iterdir())
         except OSError:
@@ -252,7 +248,7 @@ class Registry:
                 yield path
 
     def _last_use(self, entry: Path) -> float:
-        for path in (self.cache_dir / LOCKS / entry.name, entry):
+        for path in (self.cache_dir / LOCKS / entry.name, entry):  # the lock: see _lease
             try:
                 return path.stat().st_mtime
             except OSError:
@@ -261,8 +257,7 @@ class Registry:
 
     def _remove_unused(self, entry: Path) -> bool:
         """Remove an entry unless a lease holds it: its lock, taken without waiting."""
-        lock_path = self.cache_dir / LOCKS / entry.name
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self._lock_path(entry)
         with lock_path.open("ab") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -283,6 +278,12 @@ class Registry:
             lock_path.unlink()
         shutil.rmtree(doomed, ignore_errors=True)
         return True
+
+    def _lock_path(self, entry: Path) -> Path:
+        """The lock file leases and pruning take for a cache entry, its directory made."""
+        lock_path = self.cache_dir / LOCKS / entry.name
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        return lock_path
 
     def _sweep_staging(self) -> None:
         for stale in self.cache_dir.glob(".tmp-*"):
