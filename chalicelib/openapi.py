@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.pipeline import deploy
+from chalicelib.pipeline import deploy, token_admin
 from chalicelib.pipeline.validation import (
     ENV_NAME_RE,
     MAX_COMMAND_CHARS,
@@ -106,10 +106,13 @@ SCHEMAS: dict[str, Any] = {
     },
     "TokenRequest": {
         "type": "object", "required": ["name", "role"], "additionalProperties": False,
-        "properties": {"name": {"type": "string", "minLength": 1},
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": token_admin.MAX_NAME},
                        "role": ROLES,
-                       "projects": {"type": "array", "items": {"type": "string"}},
-                       "expires_in_days": {"type": "integer", "minimum": 1}},
+                       "projects": {"type": "array", "minItems": 1, "maxItems": token_admin.MAX_PROJECTS,
+                                    "items": {"type": "string",
+                                              "pattern": token_admin.PROJECT_NAME.pattern}},
+                       "expires_in_days": {"type": "number", "exclusiveMinimum": 0,
+                                           "maximum": token_admin.MAX_EXPIRY_DAYS}},
     },
     "Token": {
         "type": "object", "required": ["id", "name", "role", "projects", "expires_at", "created_at"],
@@ -121,6 +124,8 @@ SCHEMAS: dict[str, Any] = {
     "TokenCreated": {"allOf": [_ref("Token"), {
         "type": "object", "required": ["token"],
         "properties": {"token": {"type": "string", "description": "shown once; only a hash is kept"}}}]},
+    "TokenRevoked": {"allOf": [_ref("Token"), {
+        "type": "object", "required": ["revoked"], "properties": {"revoked": {"const": True}}}]},
     "TokenList": {
         "type": "object", "required": ["tokens"],
         "properties": {"tokens": {"type": "array", "items": {"allOf": [
@@ -196,7 +201,8 @@ def _paths() -> dict[str, Any]:
         },
         "/api/tokens/{token_id}": {
             "parameters": [TOKEN_ID],
-            "delete": {**_operation("Revoke a token (admin), everywhere within 5 s", 204, None, (404,))},
+            "delete": _operation("Revoke a token (admin): refused from the next request on", 200,
+                                 "TokenRevoked", (404,)),
         },
     }
 

@@ -13,7 +13,7 @@ MAX_PROJECTS = 100
 # Ten years: a longer expiry is a typo for "never", which is what omitting it means.
 MAX_EXPIRY_DAYS = 3650
 # Project names are host labels (the alias `<project>.<root-domain>`), so a DNS label's shape.
-_PROJECT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+PROJECT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 FIELDS = frozenset({"name", "role", "projects", "expires_in_days"})
 
 
@@ -59,7 +59,7 @@ def _projects(value: Any) -> list[str] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not 1 <= len(value) <= MAX_PROJECTS or \
-            not all(isinstance(name, str) and _PROJECT.match(name) for name in value):
+            not all(isinstance(name, str) and PROJECT_NAME.match(name) for name in value):
         raise BadRequest(f"projects must be a list of 1 to {MAX_PROJECTS} project names "
                          "(lowercase letters, digits and inner hyphens); omit it for every "
                          "deployment", field="projects")
