@@ -50,11 +50,24 @@ def api(view: View) -> View:
 
 def body_json(event: Request) -> Any:
     try:
-        return json.loads(event.raw_body or b"null")
+        body = json.loads(event.raw_body or b"null")
     except ValueError:
         raise BadRequest("the body is not valid JSON") from None
     except RecursionError:  # json's C decoder recurses once per `[` or `{`
         raise BadRequest("the body's JSON is nested too deeply") from None
+    _check_text(body)
+    return body
+
+
+def _check_text(body: Any) -> None:
+    """JSON may escape a lone UTF-16 surrogate (`"\\ud800"`), which json.loads keeps but no
+    UTF-8 encoder (Redis's client, the bucket's) accepts: refused here, for every route, before
+    anything is written (RFC 8259 §8.2 leaves such strings' behaviour unpredictable)."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise BadRequest("the body's strings must be Unicode text: an unpaired surrogate escape "
+                         "such as \\ud800 is not") from None
 
 
 # Where the guard leaves the caller's token on the request, for the views that filter by scope.
