@@ -7,7 +7,8 @@ import secrets
 # 16 characters of base-36 carry ~82 bits: unguessable, and short enough for a DNS label.
 ID_LENGTH = 16
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
-_ID_RE = re.compile(r"^[a-z][a-z0-9]{%d}$" % (ID_LENGTH - 1))
+ID_PATTERN = "^[a-z][a-z0-9]{%d}$" % (ID_LENGTH - 1)
+_ID_RE = re.compile(ID_PATTERN)
 
 
 def new_id() -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from chalicelib.pipeline import deploy, token_admin
+from chalicelib import ids
+from chalicelib.pipeline import deploy, projects, token_admin
 from chalicelib.pipeline.validation import (
     ENV_NAME_RE,
     MAX_COMMAND_CHARS,
@@ -46,6 +47,73 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+ENV = {"type": "object", "maxProperties": MAX_ENV_VARS,
+       "propertyNames": {"pattern": ENV_NAME_RE.pattern},
+       "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE_CHARS}}
+COMMAND = {"type": "string", "minLength": 1, "maxLength": MAX_COMMAND_CHARS}
+NODE_VERSION = {"type": "string", "pattern": "^[1-9][0-9]?(\\.x)?$"}
+
+
+def _project_settings(nullable: bool) -> dict[str, Any]:
+    """A project's settings as a create or change body takes them; null clears one (PATCH)."""
+    def maybe(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"anyOf": [schema, {"type": "null"}]} if nullable else schema
+    return {
+        "repo_url": {"type": "string", "description": "as for POST /api/deployments"},
+        "production_branch": maybe({"type": "string", "description": f"default "
+                                    f"{projects.DEFAULT_BRANCH!r}; its deployments are production"}),
+        "root_dir": maybe({"type": "string"}),
+        "install_command": maybe(COMMAND), "build_command": maybe(COMMAND),
+        "output_dir": maybe({"type": "string"}), "node_version": maybe(NODE_VERSION),
+        "env": {"type": "object", "additionalProperties": False,
+                "properties": {target: {"anyOf": [ENV, {"type": "null"}]}
+                               for target in projects.TARGETS},
+                "description": "each target's build env, replaced whole when given; stored "
+                               "encrypted, never returned (only the names are)"},
+    }
+
+
+PROJECT_NAME = {
+    "type": "string", "maxLength": projects.MAX_NAME, "pattern": token_admin.PROJECT_NAME.pattern,
+    "not": {"anyOf": [{"pattern": ids.ID_PATTERN}, {"pattern": projects.BRANCH_MARK}]},
+    "description": "a DNS label, never one shaped like a deployment id nor holding "
+                   f"{projects.BRANCH_MARK!r}; the production address is <name>.<root-domain>",
+}
+
+def _project_view(**extra: Any) -> dict[str, Any]:
+    """GET /api/projects/{name}'s body, with the `extra` fields an answer adds to it."""
+    return {
+        "type": "object", "additionalProperties": False,
+        "required": ["name", "url", *projects.SETTINGS, "env", "production_deployment",
+                     "auto_promote", "branches", "preview_urls", "domains", "created_at",
+                     "updated_at", *extra],
+        "properties": {
+            "name": {"type": "string"},
+            "url": {"type": "string", "description": "the production address"},
+            "repo_url": {"type": "string"}, "production_branch": {"type": "string"},
+            **{name: _nullable("string") for name in (
+                "root_dir", "install_command", "build_command", "output_dir", "node_version")},
+            "env": {"type": "object", "required": list(projects.TARGETS),
+                    "additionalProperties": False,
+                    "properties": {target: {"type": "array", "items": {"type": "string"}}
+                                   for target in projects.TARGETS},
+                    "description": "each target's env names; the values are never returned"},
+            "production_deployment": _nullable("string", description="what the production "
+                                               "address serves"),
+            "auto_promote": {"type": "boolean", "description": "whether a new production "
+                             "deployment takes the production address (off after a rollback)"},
+            "branches": {"type": "object", "additionalProperties": {"type": "string"},
+                         "description": "branch -> the deployment its preview address serves"},
+            "preview_urls": {"type": "object", "additionalProperties": {"type": "string"},
+                             "description": "branch -> its address <name>-git-<slug>"},
+            "domains": {"type": "object", "additionalProperties": _nullable("string"),
+                        "description": "custom domain -> its branch, null for production"},
+            "created_at": _nullable("string"), "updated_at": _nullable("string"),
+            **extra,
+        },
+    }
+
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["error"], "additionalProperties": False,
@@ -66,14 +134,12 @@ SCHEMAS: dict[str, Any] = {
                          "and loopback too in the local stage)"},
             "ref": {"type": "string", "description": "branch or tag; default: the default branch"},
             "root_dir": {"type": "string", "description": "the project's folder in the repository"},
-            "install_command": {"type": "string", "minLength": 1, "maxLength": MAX_COMMAND_CHARS},
-            "build_command": {"type": "string", "minLength": 1, "maxLength": MAX_COMMAND_CHARS},
+            "install_command": COMMAND,
+            "build_command": COMMAND,
             "output_dir": {"type": "string"},
-            "env": {"type": "object", "maxProperties": MAX_ENV_VARS,
-                    "propertyNames": {"pattern": ENV_NAME_RE.pattern},
-                    "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE_CHARS},
-                    "description": "build env; stored encrypted, never returned, masked in logs"},
-            "node_version": {"type": "string", "pattern": "^[1-9][0-9]?(\\.x)?$"},
+            "env": {**ENV, "description": "build env; stored encrypted, never returned, masked "
+                                          "in logs"},
+            "node_version": NODE_VERSION,
         },
     },
     "DeployAccepted": {
@@ -84,7 +150,8 @@ SCHEMAS: dict[str, Any] = {
     "Deployment": {
         "type": "object",
         "required": ["id", "status", "url", "repo_url", "ref", "commit", "framework",
-                     "node_version", "created_at", "updated_at", "error", "attempt", "warnings"],
+                     "node_version", "created_at", "updated_at", "error", "attempt", "warnings",
+                     "project", "branch", "target"],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"}, "status": {"enum": [state.value for state in State]},
@@ -93,6 +160,11 @@ SCHEMAS: dict[str, Any] = {
                 "updated_at", "error")},
             "attempt": {"type": "integer", "minimum": 0},
             "warnings": {"type": "array", "items": {"type": "string"}},
+            "project": _nullable("string", description="the project it was deployed for"),
+            "branch": _nullable("string", description="the project's branch it built"),
+            "target": {"enum": [*projects.TARGETS, None],
+                       "description": "production (the production branch) or preview; null "
+                                      "outside a project"},
         },
     },
     "DeploymentList": {
@@ -126,6 +198,44 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"token": {"type": "string", "description": "shown once; only a hash is kept"}}}]},
     "TokenRevoked": {"allOf": [_ref("Token"), {
         "type": "object", "required": ["revoked"], "properties": {"revoked": {"const": True}}}]},
+    "ProjectRequest": {
+        "type": "object", "required": ["name", "repo_url"], "additionalProperties": False,
+        "properties": {"name": PROJECT_NAME, **_project_settings(nullable=False)},
+    },
+    "ProjectPatch": {
+        "type": "object", "additionalProperties": False,
+        "properties": _project_settings(nullable=True),
+        "description": "the settings to change; a project is never renamed, repo_url never "
+                       "removed, a null production_branch is the default again",
+    },
+    "Project": _project_view(),
+    "ProjectCreated": _project_view(webhook_secret={"type": "string", "description": "shown once"}),
+    "ProjectDeleted": _project_view(deleted={"const": True}),
+    "ProjectList": {
+        "type": "object", "required": ["projects"],
+        "properties": {"projects": {"type": "array", "items": _ref("Project")}},
+    },
+    "ProjectDeployRequest": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"ref": {"type": "string", "description": "the branch to deploy; default: "
+                               "the production branch"}},
+    },
+    "ProjectDeployAccepted": {"allOf": [_ref("DeployAccepted"), {
+        "type": "object", "required": ["project", "branch", "target"],
+        "properties": {"project": {"type": "string"}, "branch": {"type": "string"},
+                       "target": {"enum": list(projects.TARGETS)}}}]},
+    "PromoteRequest": {
+        "type": "object", "required": ["deployment_id"], "additionalProperties": False,
+        "properties": {"deployment_id": {"type": "string", "description": "a deployed "
+                                         "deployment of this project"}},
+    },
+    "DomainRequest": {
+        "type": "object", "required": ["domain"], "additionalProperties": False,
+        "properties": {"domain": {"type": "string", "maxLength": 253,
+                                  "description": "a host name outside the root domain"},
+                       "branch": {"type": "string", "description": "serve this branch's "
+                                  "preview; default: production"}},
+    },
     "TokenList": {
         "type": "object", "required": ["tokens"],
         "properties": {"tokens": {"type": "array", "items": {"allOf": [
@@ -161,6 +271,9 @@ def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 ID = {"name": "deployment_id", "in": "path", "required": True, "schema": {"type": "string"}}
 TOKEN_ID = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+DOMAIN = {"name": "domain", "in": "path", "required": True, "schema": {"type": "string"}}
+LIMIT = _query("limit", f"1 to {deploy.MAX_LIST}, default {deploy.DEFAULT_LIST}", pattern="^[0-9]+$")
 
 
 def _paths() -> dict[str, Any]:
@@ -175,8 +288,7 @@ def _paths() -> dict[str, Any]:
             "post": _operation("Deploy a repository: clone, upload, queue its build", 202,
                                "DeployAccepted", (400, 413, 415, 422), body="DeployRequest"),
             "get": _operation("Deployments, newest first", 200, "DeploymentList", (400,),
-                              parameters=[_query("limit", f"1 to {deploy.MAX_LIST}, default {deploy.DEFAULT_LIST}",
-                                                 pattern="^[0-9]+$")]),
+                              parameters=[LIMIT]),
         },
         "/api/deployments/{deployment_id}": {
             "parameters": [ID],
@@ -203,6 +315,55 @@ def _paths() -> dict[str, Any]:
             "parameters": [TOKEN_ID],
             "delete": _operation("Revoke a token (admin): refused from the next request on", 200,
                                  "TokenRevoked", (404,)),
+        },
+        **_project_paths(),
+    }
+
+
+def _project_paths() -> dict[str, Any]:
+    return {
+        "/api/projects": {
+            "post": _operation("Create a project (admin); its webhook secret is in this answer "
+                               "only", 201, "ProjectCreated", (400, 409, 415), body="ProjectRequest"),
+            "get": _operation("Projects, oldest first", 200, "ProjectList", ()),
+        },
+        "/api/projects/{name}": {
+            "parameters": [NAME],
+            "get": _operation("One project: settings, addresses and what they serve", 200,
+                              "Project", (404,)),
+            "patch": _operation("Change a project's settings (admin); the next deployment uses "
+                                "them", 200, "Project", (400, 404, 415), body="ProjectPatch"),
+            "delete": _operation("Delete a project (admin): its addresses stop answering, its "
+                                 "deployments are taken down", 200, "ProjectDeleted", (404,)),
+        },
+        "/api/projects/{name}/deployments": {
+            "parameters": [NAME],
+            "post": _operation("Deploy a branch of the project: production for the production "
+                               "branch, a preview otherwise", 202, "ProjectDeployAccepted",
+                               (400, 404, 413, 415, 422), body="ProjectDeployRequest"),
+            "get": _operation("The project's deployments, newest first", 200, "DeploymentList",
+                              (400, 404), parameters=[LIMIT]),
+        },
+        "/api/projects/{name}/promote": {
+            "parameters": [NAME],
+            "post": _operation("Point production at a deployed deployment of the project, "
+                               "without a build", 200, "Project", (400, 404, 409, 415),
+                               body="PromoteRequest"),
+        },
+        "/api/projects/{name}/rollback": {
+            "parameters": [NAME],
+            "post": _operation("Point production at the deployment that served it before; new "
+                               "production deployments then wait for a promote", 200, "Project",
+                               (404, 409, 415)),
+        },
+        "/api/projects/{name}/domains": {
+            "parameters": [NAME],
+            "post": _operation("Serve the project (or a branch) at a custom domain (admin)", 201,
+                               "Project", (400, 404, 409, 415), body="DomainRequest"),
+        },
+        "/api/projects/{name}/domains/{domain}": {
+            "parameters": [NAME, DOMAIN],
+            "delete": _operation("Stop serving a custom domain (admin)", 200, "Project", (404,)),
         },
     }
 
