@@ -14,7 +14,16 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import BadRequest
-from chalicelib.pipeline.forges import Event, delivery_id, load_payload, normalize_repo_url, parse, verify
+from chalicelib.pipeline.forges import (
+    FORGES,
+    Event,
+    delivery_id,
+    load_payload,
+    normalize_repo_url,
+    parse,
+    repo_urls,
+    verify,
+)
 
 PAYLOADS = Path(__file__).resolve().parent / "fixtures" / "forges"
 SECRET = "whsec-5f1e0c9a"
@@ -380,6 +389,20 @@ def test_a_malformed_payload_is_a_400_naming_the_field(forge, event, data, field
 def test_a_delivery_without_its_event_is_a_400(forge, headers, data, message):
     with pytest.raises(BadRequest, match=message):
         parse(forge, headers, data)
+
+
+@pytest.mark.parametrize("data", [None, [], "push", {"repository": "acme/site"}, {"project": [1]},
+                                  {"repository": {"clone_url": ["x"]}}, {"object_attributes": {"target": 5}}])
+def test_reading_the_repository_before_the_signature_never_refuses(data):
+    # The receiver reads these before it knows the delivery is genuine: no 400 may leak from here.
+    for forge in FORGES:
+        assert repo_urls(forge, data) == ()
+
+
+def test_a_gitlab_merge_request_names_its_target_never_its_source():
+    data = payload("gitlab_merge_request", object_attributes__source_project_id=99)
+    data["object_attributes"]["source"]["git_http_url"] = "https://gitlab.example.com/mallory/site.git"
+    assert repo_urls("gitlab", data) == GITLAB_URLS
 
 
 def test_repository_addresses_of_the_wrong_type_are_skipped():

@@ -133,11 +133,12 @@ def parse(forge: str, headers: Mapping[str, str], payload: Any) -> Event:
     _check_forge(forge)
     if not isinstance(payload, dict):
         raise BadRequest("the webhook payload must be a JSON object")
+    urls = repo_urls(forge, payload)
     if forge == "github":
-        return _github(_event_name(headers, "X-GitHub-Event"), payload)
+        return _github(_event_name(headers, "X-GitHub-Event"), payload, urls)
     if forge == "gitlab":
-        return _gitlab(_event_name(headers, "X-Gitlab-Event"), payload)
-    return _gitea(_event_name(headers, "X-Forgejo-Event", "X-Gitea-Event"), payload)
+        return _gitlab(_event_name(headers, "X-Gitlab-Event"), payload, urls)
+    return _gitea(_event_name(headers, "X-Forgejo-Event", "X-Gitea-Event"), payload, urls)
 
 
 def _event_name(headers: Mapping[str, str], *names: str) -> str:
@@ -148,35 +149,34 @@ def _event_name(headers: Mapping[str, str], *names: str) -> str:
     raise BadRequest(f"the webhook has no {names[-1]} header")
 
 
-def _github(event: str, payload: dict[str, Any]) -> Event:
+def _github(event: str, payload: dict[str, Any], urls: tuple[str, ...]) -> Event:
     # Payload shapes: https://docs.github.com/en/webhooks/webhook-events-and-payloads
     if event == "ping":
-        return Event("ping", _urls(payload, "repository", _HUB_URL_FIELDS, optional=True), reason="ping")
+        return Event("ping", urls, reason="ping")
     if event == "push":
-        return _push(payload, deleted=_get(payload, "deleted", bool, optional=True) is True)
+        return _push(payload, urls, deleted=_get(payload, "deleted", bool, optional=True) is True)
     if event == "pull_request":
-        return _pull_request(payload, ("opened", "synchronize", "reopened"))
+        return _pull_request(payload, urls, ("opened", "synchronize", "reopened"))
     if event == "delete":
-        return _delete_event(payload)
-    return _ignored_event(event, payload)
+        return _delete_event(payload, urls)
+    return Event("ignore", urls, reason=f"{_shown(event)} events are not deployed")
 
 
-def _gitea(event: str, payload: dict[str, Any]) -> Event:
+def _gitea(event: str, payload: dict[str, Any], urls: tuple[str, ...]) -> Event:
     # Payload shapes: https://docs.gitea.com/usage/webhooks and
     # https://forgejo.org/docs/latest/user/webhooks/ ; Gitea spells GitHub's "synchronize"
     # "synchronized". Gitea has no ping: its "Test Delivery" sends a push of the latest commit.
     if event == "push":
-        return _push(payload, deleted=False)
+        return _push(payload, urls, deleted=False)
     if event == "pull_request":
-        return _pull_request(payload, ("opened", "synchronized", "reopened"))
+        return _pull_request(payload, urls, ("opened", "synchronized", "reopened"))
     if event == "delete":
-        return _delete_event(payload)
-    return _ignored_event(event, payload)
+        return _delete_event(payload, urls)
+    return Event("ignore", urls, reason=f"{_shown(event)} events are not deployed")
 
 
-def _gitlab(event: str, payload: dict[str, Any]) -> Event:
+def _gitlab(event: str, payload: dict[str, Any], urls: tuple[str, ...]) -> Event:
     # Payload shapes: https://docs.gitlab.com/user/project/integrations/webhook_events/
-    urls = _gitlab_urls(payload)
     if event == "Push Hook":
         ref = _get(payload, "ref", str)
         after = _get(payload, "after", str)
@@ -212,9 +212,9 @@ def _merge_request(payload: dict[str, Any], urls: tuple[str, ...]) -> Event:
                  reason=f"merge request !{number}" if number is not None else "merge request")
 
 
-def _push(payload: dict[str, Any], *, deleted: bool) -> Event:
+def _push(payload: dict[str, Any], urls: tuple[str, ...], *, deleted: bool) -> Event:
     """GitHub's and Gitea's push: one shape (Gitea copied GitHub's)."""
-    urls = _urls(payload, "repository", _HUB_URL_FIELDS)
+    _get(payload, "repository", dict)
     ref = _get(payload, "ref", str)
     branch = _branch_of(ref, "ref")
     if branch is None:
@@ -225,9 +225,9 @@ def _push(payload: dict[str, Any], *, deleted: bool) -> Event:
     return Event("deploy", urls, branch=branch, commit=_commit(after, "after"), reason="push")
 
 
-def _pull_request(payload: dict[str, Any], deploying: tuple[str, ...]) -> Event:
+def _pull_request(payload: dict[str, Any], urls: tuple[str, ...], deploying: tuple[str, ...]) -> Event:
     """GitHub's and Gitea's pull_request: the head branch of a pull request within the repository."""
-    urls = _urls(payload, "repository", _HUB_URL_FIELDS)
+    _get(payload, "repository", dict)
     action = _get(payload, "action", str)
     if action not in deploying:
         return Event("ignore", urls, reason=f"action {_shown(action)}")
@@ -243,18 +243,13 @@ def _pull_request(payload: dict[str, Any], deploying: tuple[str, ...]) -> Event:
                  reason=f"pull request #{number}" if number is not None else "pull request")
 
 
-def _delete_event(payload: dict[str, Any]) -> Event:
+def _delete_event(payload: dict[str, Any], urls: tuple[str, ...]) -> Event:
     """The `delete` event of GitHub and Gitea: `ref` is the short name, `ref_type` branch or tag."""
-    urls = _urls(payload, "repository", _HUB_URL_FIELDS)
+    _get(payload, "repository", dict)
     if _get(payload, "ref_type", str) != "branch":
         return Event("ignore", urls, reason="tag deleted")
     return Event("delete_branch", urls, branch=_branch(_get(payload, "ref", str), "ref"),
                  reason="branch deleted")
-
-
-def _ignored_event(event: str, payload: dict[str, Any]) -> Event:
-    urls = _urls(payload, "repository", _HUB_URL_FIELDS, optional=True)
-    return Event("ignore", urls, reason=f"{_shown(event)} events are not deployed")
 
 
 def _shown(name: str) -> str:
@@ -314,36 +309,31 @@ def _commit(sha: str, field: str) -> str:
     return sha.lower()
 
 
-# Where GitHub's and Gitea's repository objects name the repository. `url` is an API address in
-# most GitHub events (harmless: it matches no project), the web address in push events.
-_HUB_URL_FIELDS = ("clone_url", "html_url", "ssh_url", "git_url", "url")
+# Where each forge's payload names the repository. GitHub's and Gitea's `repository.url` is an
+# API address in most GitHub events (harmless: it matches no project), the web address in push
+# events. GitLab's merge request `source` is left out: when it differs from the target it is a
+# fork, which must not pick a project.
+_HUB_URL_FIELDS = {"repository": ("clone_url", "html_url", "ssh_url", "git_url", "url")}
 _GITLAB_URL_FIELDS = {"project": ("git_http_url", "git_ssh_url", "web_url", "http_url"),
                       "repository": ("url", "homepage", "git_http_url", "git_ssh_url"),
                       "object_attributes.target": ("git_http_url", "git_ssh_url", "web_url", "http_url")}
 
 
-def _gitlab_urls(payload: dict[str, Any]) -> tuple[str, ...]:
-    """The repository GitLab's hook belongs to. A merge request's `source` is left out: when it
-    differs from the target it is a fork, which must not pick a project."""
+def repo_urls(forge: str, payload: Any) -> tuple[str, ...]:
+    """Every repository address the payload names, in `normalize_repo_url` form, each once. Never
+    a refusal: the receiver needs these to find the secret before it trusts (and so checks) the
+    rest of the payload; a value that is no address is skipped, as it can match no project."""
+    _check_forge(forge)
     found: list[str] = []
-    for where, fields in _GITLAB_URL_FIELDS.items():
-        found.extend(_urls(payload, where, fields, optional=True))
-    return tuple(dict.fromkeys(found))
-
-
-def _urls(payload: dict[str, Any], where: str, fields: tuple[str, ...], *,
-          optional: bool = False) -> tuple[str, ...]:
-    """The normalized repository addresses of the object at `where`; strings that are no
-    address are skipped (they can match no project)."""
-    repository = _get(payload, where, dict, optional=optional) or {}
-    found = []
-    for name in fields:
-        value = repository.get(name)
-        if isinstance(value, str) and 0 < len(value) <= MAX_URL_CHARS:
-            normal = normalize_repo_url(value)
-            if normal:
-                found.append(normal)
-    return tuple(dict.fromkeys(found))
+    for where, fields in (_GITLAB_URL_FIELDS if forge == "gitlab" else _HUB_URL_FIELDS).items():
+        place = payload
+        for part in where.split("."):
+            place = place.get(part) if isinstance(place, dict) else None
+        for name in fields if isinstance(place, dict) else ():
+            value = place.get(name)
+            if isinstance(value, str) and 0 < len(value) <= MAX_URL_CHARS:
+                found.append(normalize_repo_url(value))
+    return tuple(dict.fromkeys(url for url in found if url))
 
 
 # --- Repository addresses ---------------------------------------------------------------------
