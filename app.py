@@ -15,9 +15,9 @@ from chalice import Chalice, Rate
 
 from chalicelib.api import api, body_json, error_response, json_response, principal_of, token_guard
 from chalicelib.context import Context, build_context
-from chalicelib.errors import NotFound
+from chalicelib.errors import Forbidden, NotFound
 from chalicelib.openapi import document as openapi_document
-from chalicelib.pipeline import cleanup, deploy, token_admin
+from chalicelib.pipeline import cleanup, deploy, projects, token_admin
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer
 from chalicelib.settings import load_settings
@@ -45,7 +45,8 @@ def sites() -> SiteServer:
 @app.middleware("http")
 def dispatch_by_host(event, get_response):
     settings = context().settings
-    target = gateway.host_target(event.headers.get("host"), settings.root_domain, settings.api_host)
+    target = gateway.host_target(event.headers.get("host"), settings.root_domain, settings.api_host,
+                                 sites().is_custom_domain)
     if target is None:
         return error_response(NotFound("no site or API at this host"))
     if target != gateway.API:
@@ -128,6 +129,81 @@ def list_tokens():
 @api
 def revoke_token(token_id):
     return json_response(200, token_admin.revoke_token(context(), token_id))
+
+
+@app.route("/api/projects", methods=["POST"], content_types=["*/*"])
+@api
+def create_project():
+    body = body_json(app.current_request)
+    name = body.get("name") if isinstance(body, dict) else None
+    if isinstance(name, str) and not principal_of(app.current_request).sees_project(name):
+        raise Forbidden("this token is scoped to other projects")
+    return json_response(201, projects.create_project(context(), body))
+
+
+@app.route("/api/projects", methods=["GET"])
+@api
+def list_projects():
+    visible = principal_of(app.current_request).sees_project
+    return json_response(200, {"projects": projects.list_projects(context(), visible)})
+
+
+@app.route("/api/projects/{name}", methods=["GET"])
+@api
+def get_project(name):
+    return json_response(200, projects.get_project(context(), name))
+
+
+@app.route("/api/projects/{name}", methods=["PATCH"], content_types=["*/*"])
+@api
+def update_project(name):
+    return json_response(200, projects.update_project(context(), name,
+                                                      body_json(app.current_request)))
+
+
+@app.route("/api/projects/{name}", methods=["DELETE"])
+@api
+def delete_project(name):
+    return json_response(200, projects.delete_project(context(), name))
+
+
+@app.route("/api/projects/{name}/deployments", methods=["POST"], content_types=["*/*"])
+@api
+def create_project_deployment(name):
+    return json_response(202, projects.create_project_deployment(context(), name,
+                                                                 body_json(app.current_request)))
+
+
+@app.route("/api/projects/{name}/deployments", methods=["GET"])
+@api
+def list_project_deployments(name):
+    limit = (app.current_request.query_params or {}).get("limit")
+    return json_response(200, {"deployments": projects.list_project_deployments(context(), name,
+                                                                                limit)})
+
+
+@app.route("/api/projects/{name}/promote", methods=["POST"], content_types=["*/*"])
+@api
+def promote(name):
+    return json_response(200, projects.promote(context(), name, body_json(app.current_request)))
+
+
+@app.route("/api/projects/{name}/rollback", methods=["POST"], content_types=["*/*"])
+@api
+def rollback(name):
+    return json_response(200, projects.rollback(context(), name))
+
+
+@app.route("/api/projects/{name}/domains", methods=["POST"], content_types=["*/*"])
+@api
+def add_domain(name):
+    return json_response(201, projects.add_domain(context(), name, body_json(app.current_request)))
+
+
+@app.route("/api/projects/{name}/domains/{domain}", methods=["DELETE"])
+@api
+def remove_domain(name, domain):
+    return json_response(200, projects.remove_domain(context(), name, domain))
 
 
 @app.schedule(Rate(load_settings().cleanup_rate_minutes, unit=Rate.MINUTES))

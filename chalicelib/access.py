@@ -17,9 +17,13 @@ from chalicelib.state.tokens import Role, same_secret
 
 # Routes anyone may call. (Signed hook and webhook routes join this set when they exist.)
 OPEN_ROUTES = frozenset({"/api/health", "/api/openapi.json"})
-CREATE = ("POST", "/api/deployments")
-# What a deploy token may change beyond reading; anything else that changes state needs admin.
-DEPLOY_ROUTES = frozenset({CREATE, ("POST", "/api/deployments/{deployment_id}/cancel")})
+# Routes that start a build: each counts against the token's deployments per minute.
+CREATES = frozenset({("POST", "/api/deployments"), ("POST", "/api/projects/{name}/deployments")})
+# What a deploy token may change beyond reading; anything else that changes state needs admin
+# (creating, changing and deleting projects, their domains and hooks).
+DEPLOY_ROUTES = CREATES | {("POST", "/api/deployments/{deployment_id}/cancel"),
+                           ("POST", "/api/projects/{name}/promote"),
+                           ("POST", "/api/projects/{name}/rollback")}
 READ_METHODS = frozenset({"GET", "HEAD"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # RFC 6750 §2.1: the scheme is case-insensitive, then one or more spaces, then a b64token.
@@ -39,9 +43,11 @@ class Principal:
 
     def sees(self, record: Mapping[str, str]) -> bool:
         """Whether this token may see a deployment: the one scope rule. An unscoped token sees
-        all; a project-scoped one only its projects' deployments (and none today, when no
-        deployment has a project)."""
-        return self.projects is None or record.get("project") in self.projects
+        all; a project-scoped one only its projects' deployments."""
+        return self.sees_project(record.get("project"))
+
+    def sees_project(self, name: str | None) -> bool:
+        return self.projects is None or name in self.projects
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,11 @@ def guard(ctx: Context, call: ApiCall) -> Principal | None:
     deployment_id = call.params.get("deployment_id")
     if deployment_id is not None:
         check_visible(ctx, principal, deployment_id)
-    if (call.method, call.template) == CREATE:
+    project = call.params.get("name")
+    if project is not None and call.template.startswith("/api/projects/") \
+            and not principal.sees_project(project):
+        raise NotFound(f"no project {project!r}")
+    if (call.method, call.template) in CREATES:
         check_deploy_rate(ctx, principal)
     return principal
 

@@ -103,6 +103,49 @@ def auth_failures(address: str) -> str:
     return f"{PREFIX}:rate:authfail:{address}"
 
 
+# Hash: one project (settings, sealed env and webhook secret, `production` pointer,
+# `auto_promote`, a creation `uid` and a `seq` counter). Lives until the project is deleted.
+def project(name: str) -> str:
+    return f"{PREFIX}:project:{name}"
+
+
+# Sorted set: every project name scored by creation time, for listing.
+PROJECTS_INDEX = f"{PREFIX}:projects"
+
+
+# Sorted set: a project's deployment ids scored by their `seq` (creation order within the
+# project). Lives with the project.
+def project_deployments(name: str) -> str:
+    return f"{PREFIX}:project:{name}:deps"
+
+
+# Hash: branch -> "<seq> <deployment id>", the newest deployed deployment of each branch.
+def project_branches(name: str) -> str:
+    return f"{PREFIX}:project:{name}:branches"
+
+
+# List: the deployments that served production, newest first (rollback targets). Capped.
+def production_history(name: str) -> str:
+    return f"{PREFIX}:project:{name}:history"
+
+
+# Hash: custom domain -> branch ("" for production) of one project.
+def project_domains(name: str) -> str:
+    return f"{PREFIX}:project:{name}:domains"
+
+
+# Hash: branch alias label -> branch, so deleting the project finds every route it owns.
+def project_labels(name: str) -> str:
+    return f"{PREFIX}:project:{name}:labels"
+
+
+# String: "<project>\t<branch>" ("" branch: production) for a site label under ROOT_DOMAIN
+# (`<name>`, `<name>-git-<slug>`) or a custom domain (it has dots; a label never does). Set
+# with the project, its branch deployments and its domains; removed with them.
+def route(label_or_domain: str) -> str:
+    return f"{PREFIX}:route:{label_or_domain}"
+
+
 # --- Bucket -----------------------------------------------------------------
 
 # File contents by sha256; written once, never changed.

@@ -102,6 +102,12 @@ class Settings:
     cleanup_rate_minutes: int = 60
     # Retention: the newest N deployed deployments of each repository are kept.
     keep_deployments_per_repo: int = 10
+    # Retention: the newest N past production deployments of each project stay as rollback
+    # targets (beyond what its addresses serve, which is never removed).
+    keep_production_rollbacks: int = 5
+    # Seconds a request handler may serve a project address's previous deployment after the
+    # address moved (promote, rollback, a new deployment): each handler caches the lookup this long.
+    alias_cache_seconds: float = 1.0
     # Retention: failed and cancelled deployments are deleted after this many days.
     failed_retention_days: float = 7.0
     # Retention: a deployment's uploaded source is deleted this long after a successful build.

@@ -75,8 +75,10 @@ def retention_victims(records: dict[str, dict[str, str]], now: float, keep: int,
 def apply_retention(ctx: Context, records: dict, now: float, report: CleanupReport) -> None:
     """Take down retention's victims, trim old sources, purge long-deleted records."""
     s = ctx.settings
-    for deployment_id in retention_victims(records, now, s.keep_deployments_per_repo,
-                                           s.failed_retention_days):
+    # Never what a project's address serves, nor its last production deployments (rollback).
+    protected = ctx.projects.protected(s.keep_production_rollbacks)
+    victims = retention_victims(records, now, s.keep_deployments_per_repo, s.failed_retention_days)
+    for deployment_id in [victim for victim in victims if victim not in protected]:
         if report.dry_run or lifecycle.take_down(ctx, deployment_id):
             report.deleted_deployments.append(deployment_id)
             # Deleted now: the steps below must neither trim its source nor purge it at once.
@@ -96,6 +98,8 @@ def apply_retention(ctx: Context, records: dict, now: float, report: CleanupRepo
             if not report.dry_run:
                 ctx.store.delete([keys.archived_log(deployment_id)])
                 ctx.records.purge(deployment_id)
+                if record.get("project"):
+                    ctx.projects.forget_deployment(record["project"], deployment_id)
 
 
 def sweep(ctx: Context, records: dict, now: float, report: CleanupReport) -> None:

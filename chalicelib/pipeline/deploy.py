@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +42,40 @@ from chalicelib.storage import git_archive, manifest
 CLONE_RETRY_AFTER = 10
 
 
+@dataclass(frozen=True)
+class Origin:
+    """A project's deployment: which project (and incarnation of its name), branch and target,
+    what started it, and the target's env as the project keeps it, sealed."""
+    project: str
+    uid: str
+    branch: str
+    target: str
+    trigger: str
+    sealed_env: str
+
+    def fields(self, seq: int) -> dict[str, str | None]:
+        return {"project": self.project, "project_uid": self.uid, "branch": self.branch,
+                "target": self.target, "trigger": self.trigger, "seq": str(seq)}
+
+
 def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
-    request = parse_deploy_request(body, local=ctx.settings.is_local)
+    return run(ctx, parse_deploy_request(body, local=ctx.settings.is_local))
+
+
+def run(ctx: Context, request: DeployRequest, origin: Origin | None = None) -> dict[str, str]:
+    """Clone, upload and queue a checked request (for a project when `origin` is given)."""
     if not ctx.clone_slots.acquire(blocking=False):
         raise Busy(f"this API process is already running {ctx.settings.max_concurrent_clones} "
                    "clones; try again later", retry_after=CLONE_RETRY_AFTER)
     try:
-        return _create(ctx, request)
+        return _create(ctx, request, origin)
     finally:
         ctx.clone_slots.release()
 
 
-def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
-    sealed_env = _seal(ctx, request.env)  # before the clone: a refusal must cost nothing
+def _create(ctx: Context, request: DeployRequest, origin: Origin | None) -> dict[str, str]:
+    # Before the clone: a refusal must cost nothing.
+    sealed_env = origin.sealed_env if origin else _seal(ctx, request.env)
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
@@ -64,7 +86,12 @@ def _create(ctx: Context, request: DeployRequest) -> dict[str, str]:
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
         if ctx.store.ensure_blobs(restamped, blobs):
             raise ServiceUnavailable("the source upload could not be completed; try again")
-        lifecycle.submit(ctx, _record(ctx, deployment_id, request, commit, sealed_env))
+        record = _record(ctx, deployment_id, request, commit, sealed_env)
+        if origin is not None:
+            # The creation order within the project, taken as late as possible: of two
+            # deployments of a branch, the one recorded last is the newer (state/projects.py).
+            record.update(origin.fields(ctx.projects.next_seq(origin.project)))
+        lifecycle.submit(ctx, record)
     except BaseException:
         # Nothing half-done: a source without a record would only wait for the GC.
         with contextlib.suppress(Exception):
@@ -138,12 +165,12 @@ def list_deployments(ctx: Context, limit: str | None = None,
     """The newest deployments first; `limit` (1 to MAX_LIST, default DEFAULT_LIST) comes from
     the query string.
     `visible` is the caller's token scope (access.Principal.sees); None: every one."""
-    count = DEFAULT_LIST if limit is None else _limit(limit)
+    count = DEFAULT_LIST if limit is None else parse_limit(limit)
     return [public_view(record) for record in ctx.records.newest(count)
             if visible is None or visible(record)]
 
 
-def _limit(raw: str) -> int:
+def parse_limit(raw: str) -> int:
     # ASCII digits only: str.isdigit() accepts "²", which int() refuses, and int() accepts
     # "١٢" (Arabic-Indic twelve); three digits also keep int() far from its 4,300-digit limit.
     if not re.fullmatch(r"[0-9]{1,3}", raw) or not 1 <= int(raw) <= MAX_LIST:
@@ -163,8 +190,13 @@ def cancel_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
 
 
 def delete_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
-    """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs."""
+    """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs. Not one
+    that a project's address serves: that address would answer 410 (promote another first)."""
     get_deployment(ctx, deployment_id)
+    serving = ctx.projects.addresses_of(ctx.records.get(deployment_id) or {})
+    if serving:
+        raise Conflict(f"deployment {deployment_id} serves {', '.join(serving)}; point "
+                       "them at another deployment first")
     lifecycle.delete(ctx, deployment_id)
     return get_deployment(ctx, deployment_id)
 

@@ -25,10 +25,13 @@ Clock = Callable[[], float]
 # --- submit -----------------------------------------------------------------------------
 
 def submit(ctx: Context, record: dict[str, str | None]) -> None:
-    """Record `queued` and job pushed in one MULTI/EXEC: never a job without its record.
-    Fields that are None are left out of the record."""
+    """Record `queued` and job pushed in one MULTI/EXEC: never a job without its record, nor a
+    project's deployment outside its project's index. Fields that are None are left out."""
     pipe = ctx.redis.pipeline(transaction=True)
     ctx.records.create(record, pipe)
+    if record.get("project"):
+        ctx.projects.add_deployment(str(record["project"]), str(record["id"]),
+                                    int(str(record["seq"])), pipe)
     ctx.queue.enqueue(str(record["id"]), pipe)
     pipe.execute()
 
@@ -82,7 +85,21 @@ def finish(ctx: Context, deployment_id: str, attempt: int, warnings: Sequence[st
     """`building -> deployed`, fenced by the attempt: a runner whose job was handed to
     another runner cannot overwrite the newer attempt's outcome. `warnings` (the config rules
     the deploy skipped) are written with the state, so only the attempt that deployed sets them."""
-    return _end(ctx, deployment_id, attempt, State.DEPLOYED, warnings=warnings_field(list(warnings)))
+    outcome = _end(ctx, deployment_id, attempt, State.DEPLOYED,
+                   warnings=warnings_field(list(warnings)))
+    if outcome.committed:
+        _move_aliases(ctx, deployment_id)
+    return outcome
+
+
+def _move_aliases(ctx: Context, deployment_id: str) -> None:
+    """A deployment of a project is live: its branch alias, and production when it is a
+    production deployment and auto_promote is on, move to it unless a newer one holds them."""
+    record = ctx.records.get(deployment_id) or {}
+    if record.get("project"):
+        ctx.projects.deployed(record["project"], record.get("project_uid", ""), deployment_id,
+                              int(record.get("seq") or 0), record.get("branch", ""),
+                              record.get("target") == "production")
 
 
 def fail(ctx: Context, deployment_id: str, attempt: int, reason: str,

@@ -3,6 +3,7 @@ missing-Accept default, and the 503 a site answers when Redis or the bucket is d
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from chalice.app import Request, Response
@@ -18,17 +19,21 @@ RETRY_AFTER_SECONDS = "5"
 API = "api"
 
 
-def host_target(host: str | None, root_domain: str, api_host: str) -> str | None:
-    """Who answers a Host: API, a site's label, or None (nobody: 404).
+def host_target(host: str | None, root_domain: str, api_host: str,
+                is_custom_domain: Callable[[str], bool] = lambda _: False) -> str | None:
+    """Who answers a Host: API, a site's label or custom domain, or None (nobody: 404).
 
-    Without api_host (the local stage) every Host that is not a site gets the API. With it,
-    the API answers there only, checked first so api_host may sit under root_domain.
+    Without api_host (the local stage) every Host that is neither a site nor a project's
+    custom domain gets the API. With it, the API answers there only, checked first so api_host
+    may sit under root_domain.
     """
     if api_host and host and host_name(host) == host_name(api_host):
         return API
     label = site_label(host, root_domain)
     if label is not None:
         return label
+    if host and is_custom_domain(host_name(host)):
+        return host_name(host)
     return None if api_host else API
 
 

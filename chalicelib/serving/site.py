@@ -18,6 +18,7 @@ from chalice.app import Response
 
 from chalicelib import ids, keys
 from chalicelib.context import Context
+from chalicelib.errors import BACKEND_ERRORS
 from chalicelib.lru import LRU
 from chalicelib.schema import OutputManifest
 from chalicelib.serving.compiled import CompiledSite
@@ -83,6 +84,8 @@ class SiteServer:
         self.sites = LRU(sites_bytes, max_item_share=SITE_SHARE)
         self.blobs = LRU(cache_bytes)
         self.checked: dict[str, float] = {}
+        # label or domain -> (until when, the deployment it served then or None)
+        self.aliases: dict[str, tuple[float, str | None]] = {}
         # Bucket GETs made so far (manifest and blob cache misses); read by tests and the bench.
         self.bucket_reads = 0
         self._reads_lock = Lock()
@@ -126,10 +129,36 @@ class SiteServer:
             response.headers[BUCKET_READS_HEADER] = str(self.bucket_reads)
         return response
 
+    def deployment_for(self, label: str) -> str | None:
+        """The deployment a site label or custom domain serves: a deployment id is itself; a
+        project's address (`<name>`, `<name>-git-<slug>`, a domain) is looked up in Redis at most
+        every ALIAS_CACHE_SECONDS per handler, so a moved address is seen within that time.
+        One lookup per request: a request never mixes two deployments' files. "" for an
+        address that serves nothing yet, None for no address at all."""
+        if ids.is_valid_id(label):
+            return label
+        now = time.monotonic()
+        cached = self.aliases.get(label)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        found = self.ctx.projects.resolve(label)
+        if len(self.aliases) > MAX_CHECKED:
+            self.aliases.clear()
+        self.aliases[label] = (now + self.ctx.settings.alias_cache_seconds, found)
+        return found
+
+    def is_custom_domain(self, host: str) -> bool:
+        """Whether a Host outside ROOT_DOMAIN is a project's custom domain (cached like aliases).
+        A backend outage counts as no: the API answers, and its health says what is down."""
+        try:
+            return self.deployment_for(host) is not None
+        except BACKEND_ERRORS:
+            return False
+
     def _handle(self, label: str, method: str, raw_path: str, query: str,
                 headers: Mapping[str, str]) -> Response:
-        deployment_id = label
-        if not ids.is_valid_id(deployment_id):
+        deployment_id = self.deployment_for(label)
+        if not deployment_id:
             return _no_such_site()
         site = self.site(deployment_id)
         if site is None:

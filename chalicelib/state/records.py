@@ -40,7 +40,9 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 TERMINAL = frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.DELETED})
 
 FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "node_version", "root_dir",
-          "created_at", "updated_at", "error", "attempt", "warnings")
+          "created_at", "updated_at", "error", "attempt", "warnings", "project", "branch", "target")
+# A project's deployments also hold `project_uid` (which incarnation of the name) and `seq`
+# (creation order within the project), which move its aliases (state/projects.py).
 # `warnings`: the site config's rules the deploy skipped (pipeline.siteconfig), a JSON list
 # written with `deployed`. At most MAX_WARNINGS of WARNING_CHARS each, as `error` holds only the
 # log's tail: the record is read on every GET, and the build log keeps them all.
