@@ -17,7 +17,7 @@ from chalicelib.api import api, body_json, error_response, json_response, princi
 from chalicelib.context import Context, build_context
 from chalicelib.errors import Forbidden, NotFound
 from chalicelib.openapi import document as openapi_document
-from chalicelib.pipeline import cleanup, deploy, projects, token_admin
+from chalicelib.pipeline import cleanup, deploy, projects, token_admin, webhooks
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer
 from chalicelib.settings import load_settings
@@ -204,6 +204,16 @@ def add_domain(name):
 @api
 def remove_domain(name, domain):
     return json_response(200, projects.remove_domain(context(), name, domain))
+
+
+# Signed by the forge, not by a token: the body is read raw (the signature covers its bytes), and
+# GitHub and Gitea may send it form-encoded, hence any content type.
+@app.route("/api/webhooks/{forge}", methods=["POST"], content_types=["*/*"])
+@api
+def forge_webhook(forge):
+    request = app.current_request
+    status, body = webhooks.receive(context(), forge, dict(request.headers), request.raw_body or b"")
+    return json_response(status, body)
 
 
 @app.schedule(Rate(load_settings().cleanup_rate_minutes, unit=Rate.MINUTES))
