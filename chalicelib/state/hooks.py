@@ -99,9 +99,6 @@ class DeployHooks:
         raw = cast("list[bytes]", self.redis.zrange(keys.project_hooks(project), 0, -1))
         return [hook for hook in map(self.get, (i.decode() for i in raw)) if hook]
 
-    def count(self, project: str) -> int:
-        return int(self.redis.zcard(keys.project_hooks(project)))
-
     def delete(self, hook: Hook) -> None:
         """Revoke: the hook's URL deploys nothing from the next request on."""
         sha = cast("bytes | None", self.redis.hget(keys.deploy_hook(hook.id), "sha256"))
