@@ -139,6 +139,7 @@ def test_a_form_body_carries_the_json_in_its_payload_field():
     ("application/x-www-form-urlencoded", b"other=1", "payload"),
     ("application/x-www-form-urlencoded", b"payload=1&payload=2", "payload"),
     ("application/x-www-form-urlencoded", b"payload=%7Bnope", "not valid JSON"),
+    ("application/json", b"[" * 200_000, "nested too deeply"),
 ])
 def test_an_unreadable_body_is_a_400(content_type, body, message):
     with pytest.raises(BadRequest, match=message):

@@ -124,6 +124,8 @@ def load_payload(headers: Mapping[str, str], raw_body: bytes) -> Any:
         return json.loads(text)
     except ValueError:
         raise BadRequest("the webhook payload is not valid JSON") from None
+    except RecursionError:  # json's C decoder recurses once per `[` or `{`
+        raise BadRequest("the webhook payload's JSON is nested too deeply") from None
 
 
 # --- Events -----------------------------------------------------------------------------------
