@@ -195,3 +195,31 @@ def test_bad_project_input_gets_a_clear_error_and_leaves_nothing(http, stack, tm
     assert http.json("GET", "/api/projects/ok-name")[0] == 404
     status, error = http.json("POST", "/api/projects/nope/deployments", None)
     assert status == 404, error
+
+
+def test_a_token_scoped_to_a_project_sees_and_deploys_only_that_project(http, stack, tmp_path):
+    mine = Project(http, stack, tmp_path / "mine", "scoped-mine")
+    Project(http, stack, tmp_path / "theirs", "scoped-theirs")
+    status, made = http.json("POST", "/api/tokens", {"name": "ci", "role": "deploy",
+                                                      "projects": ["scoped-mine"]})
+    assert status == 201, made
+    deployer = Http(stack.api_url, stack, token=made["token"])
+    assert [p["name"] for p in deployer.json("GET", "/api/projects")[1]["projects"]] == \
+        ["scoped-mine"]
+    assert deployer.json("GET", "/api/projects/scoped-theirs")[0] == 404
+    assert deployer.json("POST", "/api/projects/scoped-theirs/deployments", None)[0] == 404
+    status, created = deployer.json("POST", "/api/projects/scoped-mine/deployments", None)
+    assert status == 202, created
+    assert [d["id"] for d in deployer.json("GET", "/api/deployments")[1]["deployments"]] == \
+        [created["id"]]
+    assert deployer.wait_for(created["id"], 180)["status"] == "deployed"
+    assert deployer.json("POST", "/api/projects/scoped-mine/rollback", None)[0] == 409
+    # Settings, domains and new projects need an admin token; a scoped admin stays in scope.
+    assert deployer.json("PATCH", "/api/projects/scoped-mine", {"build_command": "x"})[0] == 403
+    status, made = http.json("POST", "/api/tokens", {"name": "ops", "role": "admin",
+                                                      "projects": ["scoped-mine"]})
+    admin = Http(stack.api_url, stack, token=made["token"])
+    status, error = admin.json("POST", "/api/projects", {"name": "scoped-new",
+                                                          "repo_url": f"file://{mine.root}"})
+    assert status == 403, error
+    assert admin.json("DELETE", "/api/projects/scoped-theirs")[0] == 404
