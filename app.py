@@ -84,8 +84,8 @@ def create_deployment():
 @api
 def list_deployments():
     limit = (app.current_request.query_params or {}).get("limit")
-    visible = principal_of(app.current_request).sees
-    return json_response(200, {"deployments": deploy.list_deployments(context(), limit, visible)})
+    scope = principal_of(app.current_request).projects
+    return json_response(200, {"deployments": deploy.list_deployments(context(), limit, scope)})
 
 
 @app.route("/api/deployments/{deployment_id}", methods=["GET"])
