@@ -17,7 +17,7 @@ from chalicelib.api import api, body_json, error_response, json_response, princi
 from chalicelib.context import Context, build_context
 from chalicelib.errors import Forbidden, NotFound
 from chalicelib.openapi import document as openapi_document
-from chalicelib.pipeline import cleanup, deploy, projects, token_admin
+from chalicelib.pipeline import cleanup, deploy, deploy_hooks, projects, token_admin, webhooks
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer
 from chalicelib.settings import load_settings
@@ -84,8 +84,8 @@ def create_deployment():
 @api
 def list_deployments():
     limit = (app.current_request.query_params or {}).get("limit")
-    visible = principal_of(app.current_request).sees
-    return json_response(200, {"deployments": deploy.list_deployments(context(), limit, visible)})
+    scope = principal_of(app.current_request).projects
+    return json_response(200, {"deployments": deploy.list_deployments(context(), limit, scope)})
 
 
 @app.route("/api/deployments/{deployment_id}", methods=["GET"])
@@ -204,6 +204,41 @@ def add_domain(name):
 @api
 def remove_domain(name, domain):
     return json_response(200, projects.remove_domain(context(), name, domain))
+
+
+# Signed by the forge, not by a token: the body is read raw (the signature covers its bytes), and
+# GitHub and Gitea may send it form-encoded, hence any content type.
+@app.route("/api/webhooks/{forge}", methods=["POST"], content_types=["*/*"])
+@api
+def forge_webhook(forge):
+    request = app.current_request
+    status, body = webhooks.receive(context(), forge, dict(request.headers), request.raw_body or b"")
+    return json_response(status, body)
+
+
+@app.route("/api/projects/{name}/hooks", methods=["POST"], content_types=["*/*"])
+@api
+def create_deploy_hook(name):
+    return json_response(201, deploy_hooks.create_hook(context(), name, body_json(app.current_request)))
+
+
+@app.route("/api/projects/{name}/hooks", methods=["GET"])
+@api
+def list_deploy_hooks(name):
+    return json_response(200, {"hooks": deploy_hooks.list_hooks(context(), name)})
+
+
+@app.route("/api/projects/{name}/hooks/{hook_id}", methods=["DELETE"])
+@api
+def delete_deploy_hook(name, hook_id):
+    return json_response(200, deploy_hooks.delete_hook(context(), name, hook_id))
+
+
+# The URL is the credential (no token): whatever the body, it deploys the hook's branch.
+@app.route("/api/hooks/{secret}", methods=["POST"], content_types=["*/*"])
+@api
+def run_deploy_hook(secret):
+    return json_response(202, deploy_hooks.trigger(context(), secret))
 
 
 @app.schedule(Rate(load_settings().cleanup_rate_minutes, unit=Rate.MINUTES))

@@ -155,7 +155,8 @@ class Builder:
     def _deployment(self, job: Job, source: Path) -> environment.Deployment:
         ref = job.record.get("ref") or _checked_out_branch(source) or ""
         return environment.Deployment(job.deployment_id, self.ctx.settings.site_url(job.deployment_id),
-                                      job.record.get("repo_url", ""), job.record.get("commit", ""), ref)
+                                      job.record.get("repo_url", ""), job.record.get("commit", ""), ref,
+                                      job.record.get("target") or environment.VERCEL_ENV)
 
     def _download_source(self, deployment_id: str, source: Path) -> None:
         document = self.ctx.store.get_json(keys.source_manifest(deployment_id))

@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 
 # The only platform variable a user's env may replace.
 OVERRIDABLE = {"CI": "1"}
-# percel has no preview deployments: every deployment is a production build at its own URL.
+# A deployment outside a project, and a project's production-branch deployment, is a production
+# build; a project's other branches build as "preview" (VERCEL_ENV's values:
+# vercel.com/docs/environment-variables/system-environment-variables#VERCEL_ENV).
 VERCEL_ENV = "production"
 # Framework -> the prefix its bundler exposes to browser code (Vercel adds these for the
 # framework preset it detected; our framework slugs are build_runner/frameworks.py's).
@@ -40,6 +42,7 @@ class Deployment:
     repo_url: str
     commit: str
     ref: str  # the branch or tag deployed ("" when unknown)
+    target: str = VERCEL_ENV  # "production" or "preview"
 
 
 def platform_env(deployment: Deployment, framework: str | None = None) -> dict[str, str]:
@@ -52,8 +55,8 @@ def platform_env(deployment: Deployment, framework: str | None = None) -> dict[s
         "PERCEL_GIT_COMMIT_SHA": deployment.commit,
         "PERCEL_GIT_COMMIT_REF": deployment.ref,
         "PERCEL_GIT_REPO_URL": deployment.repo_url,
-        "VERCEL_ENV": VERCEL_ENV,
-        "VERCEL_TARGET_ENV": VERCEL_ENV,
+        "VERCEL_ENV": deployment.target,
+        "VERCEL_TARGET_ENV": deployment.target,
         "VERCEL_URL": urlsplit(url).netloc,  # the host (and port), without the scheme
         "VERCEL_GIT_COMMIT_SHA": deployment.commit,
         "VERCEL_GIT_COMMIT_REF": deployment.ref,

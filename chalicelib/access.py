@@ -15,8 +15,9 @@ from chalicelib.context import Context
 from chalicelib.errors import Forbidden, NotFound, TooManyRequests, Unauthorized, UnsupportedMediaType
 from chalicelib.state.tokens import Role, same_secret
 
-# Routes anyone may call. (Signed hook and webhook routes join this set when they exist.)
-OPEN_ROUTES = frozenset({"/api/health", "/api/openapi.json"})
+# Routes anyone may call. A forge's webhook proves itself with the project's webhook secret
+# (pipeline/webhooks.py) and a deploy hook's URL holds its own secret (pipeline/deploy_hooks.py).
+OPEN_ROUTES = frozenset({"/api/health", "/api/openapi.json", "/api/webhooks/{forge}", "/api/hooks/{secret}"})
 # Routes that start a build: each counts against the token's deployments per minute.
 CREATES = frozenset({("POST", "/api/deployments"), ("POST", "/api/projects/{name}/deployments")})
 # What a deploy token may change beyond reading; anything else that changes state needs admin

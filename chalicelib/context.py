@@ -8,6 +8,7 @@ from functools import cached_property
 import redis
 
 from chalicelib.settings import Settings, load_settings
+from chalicelib.state.hooks import Deliveries, DeployHooks
 from chalicelib.state.limits import Limits
 from chalicelib.state.logs import BuildLog
 from chalicelib.state.projects import Projects
@@ -56,6 +57,14 @@ class Context:
     def clone_slots(self) -> threading.BoundedSemaphore:
         """The clones this process may run at once (MAX_CONCURRENT_CLONES)."""
         return threading.BoundedSemaphore(self.settings.max_concurrent_clones)
+
+    @cached_property
+    def hooks(self) -> DeployHooks:
+        return DeployHooks(self.redis)
+
+    @cached_property
+    def deliveries(self) -> Deliveries:
+        return Deliveries(self.redis)
 
 
 def build_context(settings: Settings | None = None) -> Context:

@@ -4,6 +4,8 @@ No other module spells a key; they call these functions.
 """
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "percel"
 
 # --- Redis ------------------------------------------------------------------
@@ -41,6 +43,43 @@ def build_log(deployment_id: str) -> str:
 # String: set when a user cancels a build; the runner polls it. Expires after a day.
 def cancel_flag(deployment_id: str) -> str:
     return f"{PREFIX}:cancel:{deployment_id}"
+
+
+# String: a forge's webhook delivery already acted on (SET NX); expires after a day
+# (state/hooks.py DELIVERY_SECONDS), or is deleted when acting on it failed. An id that is not
+# a short plain one (forges send UUIDs) is hashed, so a sender cannot grow or shape the key.
+def webhook_delivery(forge: str, delivery_id: str) -> str:
+    plain = len(delivery_id) <= 64 and delivery_id.replace("-", "").isalnum() and delivery_id.isascii()
+    shown = delivery_id if plain else "sha256-" + hashlib.sha256(delivery_id.encode()).hexdigest()
+    return f"{PREFIX}:webhook:delivery:{forge}:{shown}"
+
+
+# String: the commit a webhook last deployed for a project's branch; expires after an hour
+# (state/hooks.py HEAD_SECONDS) and is deleted with the branch.
+def webhook_head(project: str, branch: str) -> str:
+    return f"{PREFIX}:webhook:head:{project}:{branch}"
+
+
+# Hash: one deploy hook (project, its uid, branch, created_at, the SHA-256 of its secret).
+# Lives until it is revoked.
+def deploy_hook(hook_id: str) -> str:
+    return f"{PREFIX}:hook:{hook_id}"
+
+
+# String: a deploy hook's id by the SHA-256 of its secret; lives and dies with the hook.
+def deploy_hook_secret(sha256: str) -> str:
+    return f"{PREFIX}:hook:secret:{sha256}"
+
+
+# Sorted set: a project's deploy hook ids scored by creation time, for listing; an id leaves it
+# when the hook is revoked.
+def project_hooks(name: str) -> str:
+    return f"{PREFIX}:project:{name}:hooks"
+
+
+# Counter: deployments a deploy hook started in the current window; expires with the window.
+def hook_rate(hook_id: str) -> str:
+    return f"{PREFIX}:rate:hook:{hook_id}"
 
 
 # Hash: one API token (name, role, projects, the SHA-256 of its secret, expiry). Lives until it

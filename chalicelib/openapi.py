@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import ids
-from chalicelib.pipeline import deploy, projects, token_admin
+from chalicelib.pipeline import deploy, deploy_hooks, forges, projects, token_admin
 from chalicelib.pipeline.validation import (
     ENV_NAME_RE,
     MAX_COMMAND_CHARS,
@@ -25,7 +25,8 @@ JSON = "application/json"
 # What each error status means across the API; an operation lists those it can answer.
 ERRORS = {
     400: "The request is malformed; `field` names the part at fault.",
-    401: "No valid bearer token (`WWW-Authenticate: Bearer`).",
+    401: "No valid bearer token (`WWW-Authenticate: Bearer`); for a webhook, no project of its "
+         "repository whose webhook secret verifies it.",
     403: "The token's role does not allow this operation.",
     404: "No such resource, or one outside the token's scope.",
     409: "The resource's state does not allow this operation.",
@@ -243,6 +244,48 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+# Forge webhooks and deploy hooks (pipeline/webhooks.py, pipeline/deploy_hooks.py).
+SCHEMAS.update({
+    "ProjectDeployAccepted": {"allOf": [_ref("DeployAccepted"), {
+        "type": "object", "required": ["project", "branch", "target"],
+        "properties": {"project": {"type": "string"}, "branch": {"type": "string"},
+                       "target": {"enum": ["production", "preview"]}}}]},
+    "WebhookAnswer": {
+        "description": "`ping`, a branch deleted, or nothing to do (`ignored` says why)",
+        "type": "object",
+        "properties": {"ping": {"const": True}, "ignored": {"type": "string"},
+                       "deleted_branch": {"type": "string"},
+                       "projects": {"oneOf": [{"type": "array", "items": {"type": "string"}},
+                                              {"type": "object", "additionalProperties": {"type": "boolean"}}]}},
+    },
+    "WebhookDeployments": {
+        "type": "object", "required": ["deployments"],
+        "properties": {"deployments": {"type": "array", "items": _ref("ProjectDeployAccepted")}},
+    },
+    "DeployHookRequest": {
+        "type": "object", "required": ["branch"], "additionalProperties": False,
+        "properties": {"branch": {"type": "string", "minLength": 1, "maxLength": 200}},
+    },
+    "DeployHook": {
+        "type": "object", "required": ["id", "project", "branch", "created_at"],
+        "properties": {"id": {"type": "string"}, "project": {"type": "string"},
+                       "branch": {"type": "string"}, "created_at": {"type": "string"}},
+    },
+    "DeployHookCreated": {"allOf": [_ref("DeployHook"), {
+        "type": "object", "required": ["url"],
+        "properties": {"url": {"type": "string", "description": "POST here to deploy; holds the "
+                                                                  "secret, shown once"}}}]},
+    "DeployHookDeleted": {"allOf": [_ref("DeployHook"), {
+        "type": "object", "required": ["deleted"], "properties": {"deleted": {"const": True}}}]},
+    "DeployHookList": {
+        "type": "object", "required": ["hooks"],
+        "properties": {"hooks": {"type": "array", "items": {"allOf": [
+            _ref("DeployHook"), {"not": {"required": ["url"]}}]}}},
+    },
+    "HookDeployAccepted": {"allOf": [_ref("ProjectDeployAccepted"), {
+        "type": "object", "required": ["hook"], "properties": {"hook": {"type": "string"}}}]},
+})
+
 
 def _body(schema: str) -> dict[str, Any]:
     return {"content": {JSON: {"schema": _ref(schema)}}}
@@ -271,7 +314,8 @@ def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
 
 ID = {"name": "deployment_id", "in": "path", "required": True, "schema": {"type": "string"}}
 TOKEN_ID = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
-NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+PROJECT = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+HOOK_ID = {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}}
 DOMAIN = {"name": "domain", "in": "path", "required": True, "schema": {"type": "string"}}
 LIMIT = _query("limit", f"1 to {deploy.MAX_LIST}, default {deploy.DEFAULT_LIST}", pattern="^[0-9]+$")
 
@@ -317,6 +361,7 @@ def _paths() -> dict[str, Any]:
                                  "TokenRevoked", (404,)),
         },
         **_project_paths(),
+        **_hook_paths(),
     }
 
 
@@ -328,7 +373,7 @@ def _project_paths() -> dict[str, Any]:
             "get": _operation("Projects, oldest first", 200, "ProjectList", ()),
         },
         "/api/projects/{name}": {
-            "parameters": [NAME],
+            "parameters": [PROJECT],
             "get": _operation("One project: settings, addresses and what they serve", 200,
                               "Project", (404,)),
             "patch": _operation("Change a project's settings (admin); the next deployment uses "
@@ -337,7 +382,7 @@ def _project_paths() -> dict[str, Any]:
                                  "deployments are taken down", 200, "ProjectDeleted", (404,)),
         },
         "/api/projects/{name}/deployments": {
-            "parameters": [NAME],
+            "parameters": [PROJECT],
             "post": _operation("Deploy a branch of the project: production for the production "
                                "branch, a preview otherwise", 202, "ProjectDeployAccepted",
                                (400, 404, 413, 415, 422), body="ProjectDeployRequest"),
@@ -345,25 +390,57 @@ def _project_paths() -> dict[str, Any]:
                               (400, 404), parameters=[LIMIT]),
         },
         "/api/projects/{name}/promote": {
-            "parameters": [NAME],
+            "parameters": [PROJECT],
             "post": _operation("Point production at a deployed deployment of the project, "
                                "without a build", 200, "Project", (400, 404, 409, 415),
                                body="PromoteRequest"),
         },
         "/api/projects/{name}/rollback": {
-            "parameters": [NAME],
+            "parameters": [PROJECT],
             "post": _operation("Point production at the deployment that served it before; new "
                                "production deployments then wait for a promote", 200, "Project",
                                (404, 409, 415)),
         },
         "/api/projects/{name}/domains": {
-            "parameters": [NAME],
+            "parameters": [PROJECT],
             "post": _operation("Serve the project (or a branch) at a custom domain (admin)", 201,
                                "Project", (400, 404, 409, 415), body="DomainRequest"),
         },
         "/api/projects/{name}/domains/{domain}": {
-            "parameters": [NAME, DOMAIN],
+            "parameters": [PROJECT, DOMAIN],
             "delete": _operation("Stop serving a custom domain (admin)", 200, "Project", (404,)),
+        },
+    }
+
+
+def _hook_paths() -> dict[str, Any]:
+    webhook = _operation("A forge's webhook (GitHub, GitLab, Gitea/Forgejo), signed with a project's "
+                         "webhook secret instead of a token", 200, "WebhookAnswer", (400, 401, 404, 503),
+                         public=True)
+    webhook["responses"]["202"] = {"description": "Deployments queued", **_body("WebhookDeployments")}
+    webhook["requestBody"] = {"required": True, "content": {
+        JSON: {"schema": {"type": "object"}},
+        "application/x-www-form-urlencoded": {"schema": {
+            "type": "object", "properties": {"payload": {"type": "string"}}}}}}
+    webhook["parameters"] = [{"name": "forge", "in": "path", "required": True,
+                              "schema": {"type": "string", "enum": list(forges.FORGES)}}]
+    run_hook = _operation("Deploy a deploy hook's branch; the URL is the credential", 202,
+                          "HookDeployAccepted", (400, 404, 413, 422, 429, 503), public=True)
+    run_hook["parameters"] = [{"name": "secret", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        "/api/webhooks/{forge}": {"post": webhook},
+        "/api/hooks/{secret}": {"post": run_hook},
+        "/api/projects/{name}/hooks": {
+            "parameters": [PROJECT],
+            "post": _operation(f"Make a deploy hook (admin; at most {deploy_hooks.MAX_HOOKS_PER_PROJECT} "
+                               "a project); its URL is in this answer only", 201, "DeployHookCreated",
+                               (400, 404, 409, 415), body="DeployHookRequest"),
+            "get": _operation("A project's deploy hooks, without their URLs", 200, "DeployHookList", (404,)),
+        },
+        "/api/projects/{name}/hooks/{hook_id}": {
+            "parameters": [PROJECT, HOOK_ID],
+            "delete": _operation("Revoke a deploy hook (admin): its URL answers 404 from then on", 200,
+                                 "DeployHookDeleted", (404,)),
         },
     }
 

@@ -121,6 +121,9 @@ class Settings:
     admin_token: str = field(default="", repr=False)
     # Deployments one token may create per minute: each one clones and uploads a repository.
     deploys_per_minute: int = 30
+    # Deployments one deploy hook may start per minute: its URL is a bearer secret that may leak
+    # into a CI log, and each deployment clones and uploads the repository.
+    hook_deploys_per_minute: int = 10
     # Failed authentications one client address may make per minute before it gets 429s.
     auth_failures_per_minute: int = 20
     # Bodies larger than this are redirected to a presigned URL (Lambda's 6 MB base64 limit).

@@ -36,3 +36,9 @@ def test_frameworks_get_the_prefixed_copies_their_bundlers_expose():
 def test_the_branch_comes_from_head_unless_it_is_detached():
     assert branch_of("ref: refs/heads/feature/x\n") == "feature/x"
     assert branch_of("f" * 40 + "\n") is None
+
+
+def test_a_preview_deployment_builds_as_preview():
+    preview = Deployment(**{**DEPLOYMENT.__dict__, "target": "preview"})
+    env = build_env({}, preview, "vite")
+    assert env["VERCEL_ENV"] == env["VERCEL_TARGET_ENV"] == env["VITE_VERCEL_ENV"] == "preview"

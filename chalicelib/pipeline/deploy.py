@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,13 +160,19 @@ DEFAULT_LIST = 50
 
 
 def list_deployments(ctx: Context, limit: str | None = None,
-                     visible: Callable[[dict[str, str]], bool] | None = None) -> list[PublicRecord]:
+                     scope: tuple[str, ...] | None = None) -> list[PublicRecord]:
     """The newest deployments first; `limit` (1 to MAX_LIST, default DEFAULT_LIST) comes from
-    the query string.
-    `visible` is the caller's token scope (access.Principal.sees); None: every one."""
+    the query string. `scope` is the caller's token's projects (access.Principal.projects):
+    None lists every deployment; a tuple, the newest of those projects' deployments, read from
+    each project's own index so that other deployments never crowd them out."""
     count = DEFAULT_LIST if limit is None else parse_limit(limit)
-    return [public_view(record) for record in ctx.records.newest(count)
-            if visible is None or visible(record)]
+    if scope is None:
+        return [public_view(record) for record in ctx.records.newest(count)]
+    records = [record for name in scope for record in
+               map(ctx.records.get, ctx.projects.deployment_ids(name, count))
+               if record and record.get("project") == name]
+    records.sort(key=lambda r: (r.get("created_at", ""), int(r.get("seq") or 0)), reverse=True)
+    return [public_view(record) for record in records[:count]]
 
 
 def parse_limit(raw: str) -> int:

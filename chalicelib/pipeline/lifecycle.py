@@ -83,23 +83,12 @@ class Outcome:
 
 def finish(ctx: Context, deployment_id: str, attempt: int, warnings: Sequence[str] = ()) -> Outcome:
     """`building -> deployed`, fenced by the attempt: a runner whose job was handed to
-    another runner cannot overwrite the newer attempt's outcome. `warnings` (the config rules
-    the deploy skipped) are written with the state, so only the attempt that deployed sets them."""
-    outcome = _end(ctx, deployment_id, attempt, State.DEPLOYED,
-                   warnings=warnings_field(list(warnings)))
-    if outcome.committed:
-        _move_aliases(ctx, deployment_id)
-    return outcome
-
-
-def _move_aliases(ctx: Context, deployment_id: str) -> None:
-    """A deployment of a project is live: its branch alias, and production when it is a
-    production deployment and auto_promote is on, move to it unless a newer one holds them."""
-    record = ctx.records.get(deployment_id) or {}
-    if record.get("project"):
-        ctx.projects.deployed(record["project"], record.get("project_uid", ""), deployment_id,
-                              int(record.get("seq") or 0), record.get("branch", ""),
-                              record.get("target") == "production")
+    another runner cannot overwrite the newer attempt's outcome. A project's deployment moves
+    its addresses in the same step (state/projects.py MOVE_ALIASES_LUA). `warnings` (the config
+    rules the deploy skipped) are written with the state, so only the attempt that deployed
+    sets them."""
+    return _end(ctx, deployment_id, attempt, State.DEPLOYED,
+                warnings=warnings_field(list(warnings)))
 
 
 def fail(ctx: Context, deployment_id: str, attempt: int, reason: str,

@@ -23,28 +23,32 @@ from chalicelib.state.secrets import EnvBox
 HISTORY_LENGTH = 100
 PRODUCTION = ""   # the branch part of a route that means "the production deployment"
 
-# KEYS: project, branches, history; ARGV: uid, id, seq, branch, production ("1"/"0").
-# Moves the branch pointer and, for a production deployment while auto_promote is on, the
-# production pointer, each only forward in seq. Returns {branch moved, production moved}.
-_DEPLOYED_LUA = """
-if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return {0, 0} end
-local seq = tonumber(ARGV[3])
-local moved_branch, moved_production = 0, 0
-local current = redis.call('HGET', KEYS[2], ARGV[4])
-if (not current) or tonumber(string.match(current, '^%d+')) < seq then
-  redis.call('HSET', KEYS[2], ARGV[4], ARGV[3] .. ' ' .. ARGV[2])
-  moved_branch = 1
+# A Lua function the record's state machine runs in the same script that moves a record to
+# `deployed` (state/records.py), so a deployment is never live without its addresses having
+# moved: the branch pointer and, for a production deployment while auto_promote is on, the
+# production pointer, each only forward in `seq`. The project's keys are built from the record's
+# `project` (one Redis, as the claim script does); `project_uid` tells a project deleted and
+# made again under the same name from the one the deployment belonged to.
+MOVE_ALIASES_LUA = """
+local function move_aliases(record)
+  local f = redis.call('HMGET', record, 'id', 'project', 'project_uid', 'seq', 'branch', 'target')
+  if not f[2] then return end
+  local project = '%(prefix)s' .. f[2]
+  if redis.call('HGET', project, 'uid') ~= f[3] then return end
+  local id, seq = f[1], tonumber(f[4])
+  local current = redis.call('HGET', project .. ':branches', f[5])
+  if (not current) or tonumber(string.match(current, '^%%d+')) < seq then
+    redis.call('HSET', project .. ':branches', f[5], f[4] .. ' ' .. id)
+  end
+  if f[6] == 'production' and redis.call('HGET', project, 'auto_promote') == '1' and
+      tonumber(redis.call('HGET', project, 'production_seq') or '0') < seq then
+    redis.call('HSET', project, 'production', id, 'production_seq', f[4])
+    redis.call('LREM', project .. ':history', 0, id)
+    redis.call('LPUSH', project .. ':history', id)
+    redis.call('LTRIM', project .. ':history', 0, %(history)d - 1)
+  end
 end
-if ARGV[5] == '1' and redis.call('HGET', KEYS[1], 'auto_promote') == '1' and
-    tonumber(redis.call('HGET', KEYS[1], 'production_seq') or '0') < seq then
-  redis.call('HSET', KEYS[1], 'production', ARGV[2], 'production_seq', ARGV[3])
-  redis.call('LREM', KEYS[3], 0, ARGV[2])
-  redis.call('LPUSH', KEYS[3], ARGV[2])
-  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[6]) - 1)
-  moved_production = 1
-end
-return {moved_branch, moved_production}
-"""
+""" % {"prefix": keys.project(""), "history": HISTORY_LENGTH}
 
 # KEYS: project, history; ARGV: uid, id, seq, auto_promote ("1"/"0"), record in history ("1"/"0").
 _PROMOTE_LUA = """
@@ -96,7 +100,6 @@ class Projects:
     def __init__(self, client: redis.Redis, box: EnvBox):
         self.redis = client
         self.box = box
-        self._deployed = client.register_script(_DEPLOYED_LUA)
         self._promote = client.register_script(_PROMOTE_LUA)
         self._resolve = client.register_script(_RESOLVE_LUA)
         self._drop_route = client.register_script(_DROP_ROUTE_LUA)
@@ -183,15 +186,6 @@ class Projects:
 
     def forget_deployment(self, name: str, deployment_id: str) -> None:
         self.redis.zrem(keys.project_deployments(name), deployment_id)
-
-    def deployed(self, name: str, uid: str, deployment_id: str, seq: int, branch: str,
-                 production: bool) -> tuple[bool, bool]:
-        """A deployment of the project is live: move its branch alias, and production when it
-        is a production deployment and auto_promote is on. (branch moved, production moved)"""
-        moved = cast("list[int]", self._deployed(
-            keys=[keys.project(name), keys.project_branches(name), keys.production_history(name)],
-            args=[uid, deployment_id, seq, branch, "1" if production else "0", HISTORY_LENGTH]))
-        return bool(moved[0]), bool(moved[1])
 
     def point_production(self, name: str, uid: str, deployment_id: str, seq: int, *,
                          auto_promote: bool, remember: bool) -> bool:

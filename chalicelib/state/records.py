@@ -15,6 +15,7 @@ from typing import Any, cast
 import redis
 
 from chalicelib import keys
+from chalicelib.state.projects import MOVE_ALIASES_LUA
 
 
 class State(str, Enum):
@@ -60,7 +61,7 @@ class IllegalTransition(Exception):
 # statuses; ARGV[3] = the attempt the caller holds ("" for any); ARGV[4..] = field/value
 # pairs to write with the new status. Moving to `building` starts a new attempt: the
 # attempt number fences a runner whose job was handed to another runner meanwhile.
-_TRANSITION_LUA = """
+_TRANSITION_LUA = MOVE_ALIASES_LUA + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, false, 0} end
 local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
@@ -71,6 +72,7 @@ for allowed in string.gmatch(ARGV[2], '%S+') do
       attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
     end
     redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 4))
+    if ARGV[1] == 'deployed' then move_aliases(KEYS[1]) end
     return {1, current, attempt}
   end
 end
