@@ -76,9 +76,11 @@ def _project_settings(nullable: bool) -> dict[str, Any]:
 
 PROJECT_NAME = {
     "type": "string", "maxLength": projects.MAX_NAME, "pattern": token_admin.PROJECT_NAME.pattern,
-    "not": {"anyOf": [{"pattern": ids.ID_PATTERN}, {"pattern": projects.BRANCH_MARK}]},
-    "description": "a DNS label, never one shaped like a deployment id nor holding "
-                   f"{projects.BRANCH_MARK!r}; the production address is <name>.<root-domain>",
+    "not": {"anyOf": [{"pattern": ids.ID_PATTERN}, {"pattern": projects.BRANCH_MARK},
+                      {"pattern": projects.BRANCH_MARK[:-1] + "$"}]},
+    "description": "a DNS label, never one shaped like a deployment id, holding "
+                   f"{projects.BRANCH_MARK!r} or ending in {projects.BRANCH_MARK[:-1]!r}; the "
+                   "production address is <name>.<root-domain>",
 }
 
 def _project_view(**extra: Any) -> dict[str, Any]:

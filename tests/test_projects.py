@@ -216,6 +216,14 @@ def test_names_that_could_be_mistaken_for_other_addresses_are_refused(ctx, name,
     assert ctx.projects.names() == []
 
 
+def test_no_two_projects_share_a_branch_address(ctx, project, repo):
+    """`<name>-git-<slug>` is one project's only: "shop-git" would share "shop"'s
+    shop-git-git-x (its branch "x", shop's branch "git-x")."""
+    with pytest.raises(BadRequest):
+        projects.create_project(ctx, {"name": "shop-git", "repo_url": f"file://{repo}"})
+    assert projects.branch_label("shop", "git-x") == "shop-git-git-x"
+
+
 def test_a_taken_name_is_a_conflict_and_the_secret_is_shown_once(ctx, project, repo):
     with pytest.raises(Conflict):
         projects.create_project(ctx, {"name": project, "repo_url": f"file://{repo}"})

@@ -63,9 +63,11 @@ def check_name(value: Any, ctx: Context) -> str:
     if ids.is_valid_id(value):
         raise BadRequest("name must not look like a deployment id (16 letters and digits "
                          "starting with a letter): add a hyphen", field="name")
-    if BRANCH_MARK in value:
-        raise BadRequest(f"name must not contain {BRANCH_MARK!r}: that marks branch addresses",
-                         field="name")
+    # Not ending in "-git" either: project "a-git"'s branch "x" and project "a"'s branch
+    # "git-x" would both be a-git-git-x.
+    if BRANCH_MARK in value or value.endswith(BRANCH_MARK[:-1]):
+        raise BadRequest(f"name must not contain {BRANCH_MARK!r} nor end in "
+                         f"{BRANCH_MARK[:-1]!r}: those mark branch addresses", field="name")
     api_host = ctx.settings.api_host.lower()
     if api_host and api_host == f"{value}.{ctx.settings.root_domain.lower()}":
         raise BadRequest("that name is the API's own address", field="name")
