@@ -50,6 +50,16 @@ local function move_aliases(record)
 end
 """ % {"prefix": keys.project(""), "history": HISTORY_LENGTH}
 
+# KEYS: the name's route, project, index; ARGV: route value, name, creation time, field/value
+# pairs. 0 when the name is taken (a project, or a route such as a domain).
+_CREATE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return 1
+"""
+
 # KEYS: project, history; ARGV: uid, id, seq, auto_promote ("1"/"0"), record in history ("1"/"0").
 _PROMOTE_LUA = """
 if redis.call('HGET', KEYS[1], 'uid') ~= ARGV[1] then return 0 end
@@ -101,6 +111,7 @@ class Projects:
         self.redis = client
         self.box = box
         self._promote = client.register_script(_PROMOTE_LUA)
+        self._create = client.register_script(_CREATE_LUA)
         self._resolve = client.register_script(_RESOLVE_LUA)
         self._drop_route = client.register_script(_DROP_ROUTE_LUA)
 
@@ -109,16 +120,13 @@ class Projects:
     def create(self, name: str, fields: dict[str, str]) -> bool:
         """Write a new project and its production route; False when the name is taken (by a
         project, or by a route such as another project's branch alias or a domain)."""
-        if not self.redis.set(keys.route(name), route_value(name, PRODUCTION), nx=True):
-            return False
         now = time.time()
-        values: dict[Any, Any] = {**fields, "name": name, "uid": secrets.token_hex(8), "auto_promote": "1",
+        values = {**fields, "name": name, "uid": secrets.token_hex(8), "auto_promote": "1",
                   "seq": "0", "created_at": str(now), "updated_at": str(now)}
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.project(name), mapping=values)
-        pipe.zadd(keys.PROJECTS_INDEX, {name: now})
-        pipe.execute()
-        return True
+        pairs = [item for pair in values.items() for item in pair]
+        # One script: the name is never taken without its project, whatever fails midway.
+        return bool(self._create(keys=[keys.route(name), keys.project(name), keys.PROJECTS_INDEX],
+                                 args=[route_value(name, PRODUCTION), name, now, *pairs]))
 
     def get(self, name: str) -> dict[str, str] | None:
         raw = cast("dict[bytes, bytes]", self.redis.hgetall(keys.project(name)))
