@@ -259,3 +259,21 @@ def test_a_long_branch_label_is_cut_with_a_hash_and_stays_a_dns_label():
     assert one.startswith("a" * 30 + "-git-feature-xxx")
     longest = projects.branch_label("a" * projects.MAX_NAME, "b" * 200)
     assert len(longest) <= 63 and longest.startswith("a" * projects.MAX_NAME + "-git-b-")
+
+
+def test_patch_changes_settings_for_the_next_deployment_and_null_clears_one(ctx, project):
+    view = projects.update_project(ctx, project, {"build_command": "npm run export",
+                                                  "root_dir": "site", "production_branch": "prod",
+                                                  "env": {"preview": {"TOKEN": "s3cret"}}})
+    assert (view["build_command"], view["root_dir"], view["production_branch"]) == \
+        ("npm run export", "site", "prod")
+    assert view["env"] == {"production": [], "preview": ["TOKEN"]}
+    view = projects.update_project(ctx, project, {"root_dir": None, "production_branch": None})
+    assert (view["root_dir"], view["production_branch"]) == (None, "main")
+    assert view["build_command"] == "npm run export"
+    created = projects.create_project_deployment(ctx, project, None)
+    options = ctx.records.get(created["id"])
+    assert '"build_command": "npm run export"' in options["options"]
+    for bad in ({"name": "other"}, {"repo_url": None}, {"env": {"staging": {}}}):
+        with pytest.raises(BadRequest):
+            projects.update_project(ctx, project, bad)
