@@ -7,9 +7,11 @@ RUNNERS ?= 1
 
 .PHONY: run test test-fast lint install system-deps bench conformance clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The percel command is installed editable, so .venv/bin/percel runs this checkout's percel_cli.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed system-deps
