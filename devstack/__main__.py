@@ -47,7 +47,10 @@ percel is running.
   logs:      {Path(args.state) / 'logs'}
   token:     {stack.admin_token}
              (admin; {token_source})
-Deploy a repository:
+Log the percel command in (it is .venv/bin/percel), then deploy a folder:
+  percel login --api {api} --token {stack.admin_token}
+  percel deploy ./my-site
+Or call the API yourself:
   export PERCEL_TOKEN={stack.admin_token}
   curl -s -X POST {api}/api/deployments -H "Authorization: Bearer $PERCEL_TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"repo_url": "file:///path/to/repo"}}'

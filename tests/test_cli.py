@@ -226,3 +226,14 @@ def test_the_command_never_imports_the_server_libraries(tmp_path):
                             env={**os.environ, "PERCEL_API": "http://127.0.0.1:9", "PERCEL_TOKEN": "t",
                                  "XDG_CONFIG_HOME": str(tmp_path)})
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+def test_make_run_prints_the_exact_login_line(monkeypatch):
+    from types import SimpleNamespace
+
+    from devstack.__main__ import banner
+    monkeypatch.delenv("PERCEL_ADMIN_TOKEN", raising=False)
+    stack = SimpleNamespace(api_url="http://127.0.0.1:8123", admin_token="pcl_admin",
+                            env={"REDIS_URL": "redis://x", "AWS_ENDPOINT_URL_S3": "http://s3"})
+    text = banner(stack, SimpleNamespace(port=8123, runners=1, state="/tmp/state"))
+    assert "  percel login --api http://localhost:8123 --token pcl_admin\n" in text
