@@ -9,7 +9,7 @@ from typing import Any
 
 from percel_cli import files as local_files
 from percel_cli.client import Client
-from percel_cli.output import Printer, human_bytes
+from percel_cli.output import Printer, count, human_bytes
 from percel_cli.upload import upload
 
 # How often the build log is polled while the build runs; each poll is one cheap GET.
@@ -102,7 +102,7 @@ def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) ->
     if not walk.files:
         raise UsageError(f"nothing to deploy in {root}: every file is ignored (or it is empty)")
     hashed = local_files.hashed(walk.files)
-    printer.note(f"{root.resolve()}: {len(hashed):,} files, {human_bytes(sum(f.size for f in hashed))}")
+    printer.note(f"{root.resolve()}: {count(len(hashed), 'file')}, {human_bytes(sum(f.size for f in hashed))}")
     result = upload(client, hashed, printer.err)
     printer.note(result.summary())
     return result.id

@@ -80,3 +80,8 @@ def human_bytes(size: float) -> str:
             return f"{size:,.0f} {unit}" if unit in ("bytes", "KB") else f"{size:,.1f} {unit}"
         size /= 1000
     return f"{size:.1f} GB"
+
+
+def count(n: int, noun: str) -> str:
+    """`1 file`, `1,000 files`."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

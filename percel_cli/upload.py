@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from percel_cli.client import ApiError, Client
 from percel_cli.files import LocalFile
-from percel_cli.output import human_bytes
+from percel_cli.output import count, human_bytes
 
 # Parallel PUTs: enough to hide each request's round trip, few enough not to swamp one endpoint.
 PUT_WORKERS = 12
@@ -35,8 +35,8 @@ class UploadResult:
 
     def summary(self) -> str:
         if not self.sent_files:
-            return (f"nothing to upload: 0 bytes (all {self.files:,} files already there)")
-        return (f"uploaded {self.sent_files:,} files, {human_bytes(self.sent_bytes)} in "
+            return f"nothing to upload: 0 bytes (all {count(self.files, 'file')} already there)"
+        return (f"uploaded {count(self.sent_files, 'file')}, {human_bytes(self.sent_bytes)} in "
                 f"{self.seconds:.1f} s ({self.files - self.sent_files:,} already there)")
 
 
