@@ -44,6 +44,8 @@ def deploy_request(client: Client, args: argparse.Namespace, printer: Printer) -
             return ({"ref": args.ref} if args.ref else {}), path
         upload_id = upload_folder(client, args, printer)
         body: dict[str, Any] = {"upload_id": upload_id, "target": "production" if args.prod else "preview"}
+        if args.branch:
+            body["branch"] = args.branch
         return ({**body, "prebuilt": True} if args.prebuilt else body), path
     if args.repo:
         return {"repo_url": args.repo, **({"ref": args.ref} if args.ref else {}), **build_options(args)}, \
@@ -69,8 +71,11 @@ def check_combination(args: argparse.Namespace) -> None:
         raise UsageError("--prod needs --project")
     if args.prod and (args.git or args.ref):
         raise UsageError("a git deploy's target follows its branch: drop --prod")
-    if args.prebuilt and options:
-        raise UsageError("--prebuilt deploys a folder as it is: no build options")
+    if args.prebuilt and (args.build_command or args.install_command):
+        raise UsageError("--prebuilt deploys a folder as it is: no --build-command nor --install-command")
+    if args.branch and (not args.project or args.git or args.ref or args.prod):
+        raise UsageError("--branch names a folder's preview branch for --project: not with --git, "
+                         "--ref or --prod")
 
 
 def build_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -38,9 +38,11 @@ examples:
   percel deploy                                  # the current folder; the server detects the framework
   percel deploy site --build-command 'npm run build' --output-dir dist --env API_URL=https://api.example.com
   percel deploy site/dist --prebuilt             # upload a built folder, no build
+  percel deploy site --prebuilt --output-dir dist   # publish only site/dist, no build
   percel deploy --repo file:///srv/git/site --ref main
   percel deploy --project shop                   # this folder as a preview of project shop
   percel deploy --project shop --prod            # ... as its production deployment
+  percel deploy --project shop --branch redesign # ... as the preview of a branch of it
   percel deploy --project shop --git --ref feature/login   # the project's own repository
   id=$(percel deploy --json --no-wait | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
@@ -99,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--ref", help="the branch or tag (with --repo or --project)")
     deploy.add_argument("--project", metavar="NAME", help="deploy for this project")
     deploy.add_argument("--prod", action="store_true", help="with --project: a production deployment")
+    deploy.add_argument("--branch", metavar="B", help="with --project: the folder's preview branch "
+                        "(its address is PROJECT-git-B)")
     deploy.add_argument("--git", action="store_true", help="with --project: its own repository, not a folder")
     for flag, meta in (("--build-command", "CMD"), ("--install-command", "CMD"), ("--output-dir", "DIR"),
                        ("--root-dir", "DIR"), ("--node-version", "MAJOR")):

@@ -176,6 +176,8 @@ def test_summary_lines():
     ["bogus"], ["deploy", "--repo", "file:///x", "--prebuilt"], ["deploy", "--prod"],
     ["deploy", "--project", "shop", "--repo", "file:///x"], ["deploy", "--ref", "main"],
     ["deploy", "--repo", "file:///x", "--env", "NOEQUALS"], ["rm", "abc"], ["ls", "--limit", "many"],
+    ["deploy", "--branch", "x"], ["deploy", "--project", "shop", "--prod", "--branch", "x"],
+    ["deploy", ".", "--prebuilt", "--build-command", "make"],
 ])
 def test_usage_errors_exit_2_before_any_request(argv, monkeypatch, capsys):
     # An API nobody listens on: a request would be an "cannot reach" error, also 2, so the

@@ -182,9 +182,12 @@ def test_a_folder_built_on_the_server_with_build_options(cli, http, tmp_path):
 
 def test_a_folder_as_a_project_preview_then_production(cli, http, stack, tmp_path):
     cli.json("projects", "create", "clifolder", "--repo", static_repo(tmp_path / "repo"))
-    folder = site_folder(tmp_path / "site", {"index.html": "<h1>folder prod</h1>"})
-    preview = cli.json("deploy", str(folder), "--project", "clifolder")
+    folder = site_folder(tmp_path / "site", {"index.html": "<h1>folder preview</h1>"})
+    preview = cli.json("deploy", str(folder), "--project", "clifolder", "--branch", "redesign")
     assert preview["status"] == "deployed" and preview["target"] == "preview"
+    status, _, body = http.request("GET", "/", host=f"clifolder-git-redesign.localhost:{stack.port}")
+    assert status == 200 and body == b"<h1>folder preview</h1>"
+    (folder / "index.html").write_text("<h1>folder prod</h1>")
     production = cli.json("deploy", str(folder), "--project", "clifolder", "--prod")
     assert production["target"] == "production"
     status, _, body = http.request("GET", "/", host=f"clifolder.localhost:{stack.port}")
