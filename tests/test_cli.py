@@ -239,3 +239,87 @@ def test_make_run_prints_the_exact_login_line(monkeypatch):
                             env={"REDIS_URL": "redis://x", "AWS_ENDPOINT_URL_S3": "http://s3"})
     text = banner(stack, SimpleNamespace(port=8123, runners=1, state="/tmp/state"))
     assert "  percel login --api http://localhost:8123 --token pcl_admin\n" in text
+
+
+class BlobServer:
+    """A loopback bucket stand-in: records each PUT, answers 500 to the first `failures`."""
+
+    def __init__(self, failures: int):
+        import http.server
+        import threading
+        self.puts: list[tuple[str, object, bytes]] = []
+        self.failures = failures
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_PUT(self):  # noqa: N802 (the stdlib's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.puts.append((self.path, self.headers, body))  # names case-insensitive
+                failing = outer.failures > 0
+                outer.failures -= 1
+                self.send_response(500 if failing else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_blob_is_put_with_exactly_its_headers_and_retried_after_a_5xx(tmp_path, monkeypatch):
+    from percel_cli import upload
+    monkeypatch.setattr(upload, "BACKOFF_SECONDS", 0)
+    server = BlobServer(failures=1)
+    (tmp_path / "a.txt").write_bytes(b"hello")
+    blob = {"sha256": "ab" * 32, "size": 5, "url": server.url + "/bucket/key?X-Amz-Signature=s",
+            "headers": {"Content-Type": "application/octet-stream", "x-amz-checksum-sha256": "c2lnbg=="}}
+    meter = upload.Meter(1, 5, None)
+    upload.put_blob(blob, tmp_path / "a.txt", meter)
+    server.server.shutdown()
+    assert len(server.puts) == 2 and meter.files_done == 1 and meter.bytes_done == 5
+    path, headers, body = server.puts[-1]
+    assert path == "/bucket/key?X-Amz-Signature=s" and body == b"hello"
+    assert headers["x-amz-checksum-sha256"] == "c2lnbg==" and headers["content-type"] == "application/octet-stream"
+    assert headers["Authorization"] is None
+
+
+def test_a_refused_put_is_not_retried(tmp_path, monkeypatch):
+    import http.server
+    import threading
+
+    from percel_cli import upload
+    from percel_cli.client import ApiError
+    calls = []
+
+    class Forbidden(http.server.BaseHTTPRequestHandler):
+        def do_PUT(self):  # noqa: N802
+            calls.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forbidden)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp_path / "a.txt").write_bytes(b"x")
+    blob = {"sha256": "cd" * 32, "size": 1, "url": f"http://127.0.0.1:{server.server_port}/k", "headers": {}}
+    with pytest.raises(ApiError, match="HTTP 403"):
+        upload.put_blob(blob, tmp_path / "a.txt", upload.Meter(1, 1, None))
+    server.shutdown()
+    assert len(calls) == 1
+
+
+def test_the_progress_line_is_drawn_on_a_terminal_only(monkeypatch):
+    from percel_cli import upload
+    monkeypatch.setattr(upload, "PROGRESS_EVERY_SECONDS", 0)
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        meter = upload.Meter(2, 2_000, stream)
+        meter.add(1_000)
+        meter.add(1_000)
+        meter.finish()
+    assert "uploading 2/2 files, 2 KB of 2 KB" in terminal.getvalue() and pipe.getvalue() == ""
