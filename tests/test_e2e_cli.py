@@ -192,3 +192,24 @@ def test_a_folder_as_a_project_preview_then_production(cli, http, stack, tmp_pat
     assert production["target"] == "production"
     status, _, body = http.request("GET", "/", host=f"clifolder.localhost:{stack.port}")
     assert status == 200 and body == b"<h1>folder prod</h1>"
+
+
+def test_ctrl_c_detaches_and_the_build_goes_on(cli, http, tmp_path):
+    import signal
+    url = make_repo(tmp_path / "slow", {
+        "build.sh": "echo building slowly; sleep 6; mkdir -p out; echo '<h1>slow</h1>' > out/index.html\n"})
+    process = subprocess.Popen([str(PERCEL), "deploy", "--repo", url, "--build-command", "sh build.sh",
+                                "--output-dir", "out"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=cli.env)
+    assert process.stderr is not None
+    first = process.stderr.readline()  # "queued <id>  <url>"
+    assert first.startswith("queued "), first
+    deployment_id = first.split()[1]
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert f"detached; the build goes on: percel logs -f {deployment_id}" in rest
+    record = http.wait_for(deployment_id, timeout=180)
+    assert record["status"] == "deployed"
+    followed = cli("logs", "-f", deployment_id)
+    assert followed.returncode == 0 and "building slowly" in followed.stderr
