@@ -90,7 +90,7 @@ def test_the_walk_sends_what_the_ignore_files_and_the_fixed_list_allow(tmp_path)
     root = tmp_path / "site"
     write(root, {
         "index.html": "<h1>hi</h1>", "a.log": "x", "keep.log": "kept",
-        ".gitignore": "*.log\n!keep.log\n/build/\n", "build/out.js": "x",
+        ".gitignore": "*.log\n!keep.log\n/build/\n!/build/out.js\n", "build/out.js": "not entered",
         "src/build/inner.js": "kept: /build/ is anchored", "src/.percelignore": "secret-notes.md\n",
         "src/secret-notes.md": "x", "src/app.js": "app",
         ".env": "TOKEN=1", ".env.local": "TOKEN=2", ".env.example": "TOKEN=", "certs/server.pem": "x",
