@@ -28,3 +28,21 @@ def test_chalice_package_holds_the_app_its_native_wheels_and_the_schedule(tmp_pa
     kinds = {resource["Type"] for resource in template["Resources"].values()}
     assert "AWS::Serverless::Function" in kinds and "AWS::Serverless::Api" in kinds
     assert any("Cleanup" in name for name in template["Resources"])  # the @app.schedule
+
+
+def test_the_wheel_is_the_percel_command_alone_and_installs_with_no_dependency(tmp_path):
+    """pyproject.toml builds percel_cli only (not the Chalice app), with no runtime dependency:
+    it installs offline into a bare virtualenv and runs there."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-build-isolation", "--no-deps",
+                    "-w", str(tmp_path / "dist"), str(PROJECT)], check=True, capture_output=True, timeout=300)
+    wheel = next((tmp_path / "dist").glob("percel-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names if not n.startswith("percel-")} == {"percel_cli"}
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
+    assert "Requires-Dist" not in metadata and "Requires-Python: >=3.11" in metadata
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", str(wheel)], check=True,
+                   capture_output=True, timeout=300)
+    result = subprocess.run([str(venv / "bin" / "percel"), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("percel ")

@@ -1,0 +1,175 @@
+"""`percel deploy` and `percel logs`: start a deployment, then follow its build log to the end."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from percel_cli import files as local_files
+from percel_cli.client import Client
+from percel_cli.output import Printer, count, human_bytes
+from percel_cli.upload import upload
+
+# How often the build log is polled while the build runs; each poll is one cheap GET.
+POLL_SECONDS = 0.5
+# The states after which a deployment never changes again (chalicelib/state/records.py).
+FINAL = frozenset({"deployed", "failed", "cancelled", "deleted"})
+OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A combination of arguments that cannot work: one line, exit code 2."""
+
+
+def run_deploy(client: Client, args: argparse.Namespace, printer: Printer) -> int:
+    body, path = deploy_request(client, args, printer)
+    accepted = client.post(path, body)
+    deployment_id = accepted["id"]
+    printer.note(f"{printer.paint('queued', 'dim', printer.err)} {deployment_id}  {accepted.get('url')}")
+    if args.no_wait:
+        printer.result(accepted, accepted.get("url"))
+        return OK
+    return follow(client, deployment_id, printer, show_url=True)
+
+
+def deploy_request(client: Client, args: argparse.Namespace, printer: Printer) -> tuple[dict[str, Any], str]:
+    """The body and route of the POST that starts the deployment, uploading the folder first when
+    one is deployed."""
+    check_combination(args)
+    if args.project:
+        path = f"/api/projects/{args.project}/deployments"
+        if args.git or args.ref:
+            return ({"ref": args.ref} if args.ref else {}), path
+        upload_id = upload_folder(client, args, printer)
+        body: dict[str, Any] = {"upload_id": upload_id, "target": "production" if args.prod else "preview"}
+        if args.branch:
+            body["branch"] = args.branch
+        return ({**body, "prebuilt": True} if args.prebuilt else body), path
+    if args.repo:
+        return {"repo_url": args.repo, **({"ref": args.ref} if args.ref else {}), **build_options(args)}, \
+            "/api/deployments"
+    body = {"upload_id": upload_folder(client, args, printer), **build_options(args)}
+    return ({**body, "prebuilt": True} if args.prebuilt else body), "/api/deployments"
+
+
+def check_combination(args: argparse.Namespace) -> None:
+    options = build_options(args)
+    if args.repo and (args.dir or args.prebuilt):
+        raise UsageError("--repo deploys a repository: give no folder and no --prebuilt")
+    if args.project and args.repo:
+        raise UsageError("a project deploys its own repository: drop --repo (or drop --project)")
+    if args.project and options:
+        raise UsageError(f"a project's build settings are its own ({', '.join(options)}): change them with "
+                         "the API's PATCH /api/projects/NAME, or deploy without --project")
+    if args.ref and not (args.repo or args.project):
+        raise UsageError("--ref needs --repo or --project")
+    if args.git and not args.project:
+        raise UsageError("--git deploys a project's repository: it needs --project")
+    if args.prod and not args.project:
+        raise UsageError("--prod needs --project")
+    if args.prod and (args.git or args.ref):
+        raise UsageError("a git deploy's target follows its branch: drop --prod")
+    if args.prebuilt and (args.build_command or args.install_command):
+        raise UsageError("--prebuilt deploys a folder as it is: no --build-command nor --install-command")
+    if args.branch and (not args.project or args.git or args.ref or args.prod):
+        raise UsageError("--branch names a folder's preview branch for --project: not with --git, "
+                         "--ref or --prod")
+
+
+def build_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {name: getattr(args, name) for name in
+               ("build_command", "install_command", "output_dir", "root_dir", "node_version")
+               if getattr(args, name) is not None}
+    if args.env:
+        options["env"] = parse_env(args.env)
+    return options
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--env takes NAME=VALUE, not {pair!r}")
+        env[name] = value
+    return env
+
+
+def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) -> str:
+    root = Path(args.dir or ".")
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder")
+    walk = local_files.collect(root)
+    for note in walk.skipped:
+        printer.note(f"skipped {note}")
+    if not walk.files:
+        raise UsageError(f"nothing to deploy in {root}: every file is ignored (or it is empty)")
+    hashed = local_files.hashed(walk.files)
+    printer.note(f"{root.resolve()}: {count(len(hashed), 'file')}, {human_bytes(sum(f.size for f in hashed))}")
+    result = upload(client, hashed, printer.err)
+    printer.note(result.summary())
+    return result.id
+
+
+def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool) -> int:
+    """Print the build log as it comes (stderr), then the outcome; Ctrl-C detaches."""
+    try:
+        print_log(client, deployment_id, printer, until_done=True)
+        record = wait_final(client, deployment_id)
+    except KeyboardInterrupt:
+        printer.note(f"\ndetached; the build goes on: percel logs -f {deployment_id}")
+        return INTERRUPTED
+    return outcome(record, printer, show_url)
+
+
+def print_log(client: Client, deployment_id: str, printer: Printer, until_done: bool) -> None:
+    cursor = None
+    while True:
+        page = client.get(f"/api/deployments/{deployment_id}/logs", cursor=cursor)
+        for line in page.get("lines") or []:
+            printer.note(line)
+        cursor = page.get("cursor") or cursor
+        if page.get("done") or (not until_done and not page.get("lines")):
+            return
+        if not page.get("lines"):
+            time.sleep(POLL_SECONDS)
+
+
+def wait_final(client: Client, deployment_id: str) -> dict[str, Any]:
+    while True:
+        record: dict[str, Any] = client.get(f"/api/deployments/{deployment_id}")
+        if record.get("status") in FINAL:
+            return record
+        time.sleep(POLL_SECONDS)
+
+
+def outcome(record: dict[str, Any], printer: Printer, show_url: bool) -> int:
+    status = record.get("status")
+    if status == "deployed":
+        if not printer.as_json:
+            printer.note(f"{printer.paint('deployed', 'green', printer.err)} {record.get('id')}")
+        printer.result(record, record.get("url") if show_url else "")
+        return OK
+    if not printer.as_json:
+        printer.error(f"deployment {record.get('id')} {status}: {record.get('error') or 'no reason given'}")
+    printer.result(record, "")
+    return FAILED
+
+
+def run_logs(client: Client, args: argparse.Namespace, printer: Printer) -> int:
+    if not args.follow:
+        print_log(client, args.id, printer, until_done=False)
+        return OK
+    try:
+        print_log(client, args.id, printer, until_done=True)
+        record = wait_final(client, args.id)
+    except KeyboardInterrupt:
+        printer.note("\nstopped following; the build goes on")
+        return INTERRUPTED
+    return outcome(record, printer, show_url=False)
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()

@@ -1,0 +1,121 @@
+"""A folder to an upload: announce every file's hash, then PUT only the blobs the server lacks."""
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from percel_cli.client import ApiError, Client
+from percel_cli.files import LocalFile
+from percel_cli.output import count, human_bytes
+
+# Parallel PUTs: enough to hide each request's round trip, few enough not to swamp one endpoint.
+PUT_WORKERS = 12
+# A PUT is tried this many times in all, waiting BACKOFF_SECONDS * attempt between tries.
+PUT_ATTEMPTS = 3
+BACKOFF_SECONDS = 0.5
+PUT_TIMEOUT_SECONDS = 120.0
+# The progress line is redrawn at most this often.
+PROGRESS_EVERY_SECONDS = 0.2
+
+
+@dataclass
+class UploadResult:
+    id: str
+    files: int
+    bytes: int
+    sent_files: int
+    sent_bytes: int
+    seconds: float
+
+    def summary(self) -> str:
+        if not self.sent_files:
+            return f"nothing to upload: 0 bytes (all {count(self.files, 'file')} already there)"
+        return (f"uploaded {count(self.sent_files, 'file')}, {human_bytes(self.sent_bytes)} in "
+                f"{self.seconds:.1f} s ({self.files - self.sent_files:,} already there)")
+
+
+def upload(client: Client, files: list[LocalFile], progress: TextIO | None) -> UploadResult:
+    """POST the manifest, PUT what is missing; `progress` gets a live line when it is a terminal."""
+    started = time.monotonic()
+    answer = client.post("/api/uploads", {"files": [f.manifest_entry() for f in files]})
+    by_hash = {f.sha256: f.source for f in files}
+    missing = answer.get("missing") or []
+    meter = Meter(len(missing), sum(int(m.get("size") or 0) for m in missing), progress)
+    with ThreadPoolExecutor(PUT_WORKERS) as pool:
+        for _ in pool.map(lambda blob: put_blob(blob, by_hash[blob["sha256"]], meter), missing):
+            pass
+    meter.finish()
+    return UploadResult(str(answer["id"]), len(files), sum(f.size for f in files), len(missing),
+                        meter.bytes_done, time.monotonic() - started)
+
+
+def put_blob(blob: dict[str, Any], source: Path, meter: Meter) -> None:
+    """PUT one blob to its presigned URL with exactly the headers the API gave: no token (the URL is
+    the credential, and a token sent to the bucket would leak it there)."""
+    data = source.read_bytes()
+    for attempt in range(1, PUT_ATTEMPTS + 1):
+        request = urllib.request.Request(blob["url"], data=data, method="PUT")
+        for name, value in (blob.get("headers") or {}).items():
+            request.add_header(name, str(value))
+        try:
+            with urllib.request.urlopen(request, timeout=PUT_TIMEOUT_SECONDS) as response:
+                response.read()
+            meter.add(len(data))
+            return
+        except (urllib.error.URLError, OSError) as exc:
+            if attempt == PUT_ATTEMPTS or not _worth_retrying(exc):
+                raise ApiError(f"could not upload {source.name} ({blob['sha256'][:12]}): "
+                               f"{_reason(exc)}") from None
+            time.sleep(BACKOFF_SECONDS * attempt)
+
+
+def _worth_retrying(exc: Exception) -> bool:
+    """Network errors and 5xx/429 may pass; a 4xx (a bad signature, an expired URL) will not."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code in (408, 429)
+    return True
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    return str(getattr(exc, "reason", exc))
+
+
+class Meter:
+    """Counts what was sent and redraws one progress line on a terminal."""
+
+    def __init__(self, files: int, total: int, stream: TextIO | None):
+        self.files, self.total = files, total
+        self.files_done = self.bytes_done = 0
+        self.started = self.drawn = time.monotonic()
+        self.lock = threading.Lock()
+        self.stream = stream if stream is not None and stream.isatty() else None
+
+    def add(self, size: int) -> None:
+        with self.lock:
+            self.files_done += 1
+            self.bytes_done += size
+            now = time.monotonic()
+            if self.stream and now - self.drawn >= PROGRESS_EVERY_SECONDS:
+                self.drawn = now
+                self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        assert self.stream is not None
+        rate = self.bytes_done / max(now - self.started, 1e-6)
+        self.stream.write(f"\r\x1b[Kuploading {self.files_done:,}/{self.files:,} files, "
+                          f"{human_bytes(self.bytes_done)} of {human_bytes(self.total)} "
+                          f"({human_bytes(rate)}/s)")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.stream and self.files:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
