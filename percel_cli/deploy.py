@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from percel_cli import files as local_files
-from percel_cli.client import Client
+from percel_cli.client import ApiError, Client
 from percel_cli.output import Printer, count, human_bytes
 from percel_cli.upload import upload
 
 # How often the build log is polled while the build runs; each poll is one cheap GET.
 POLL_SECONDS = 0.5
+# While following, an unreachable API or a 5xx is tried again this many times in a row, a second
+# apart, before the command gives up: a restarted API process should not end a followed build.
+FOLLOW_RETRIES = 5
 # The states after which a deployment never changes again (chalicelib/state/records.py).
 FINAL = frozenset({"deployed", "failed", "cancelled", "deleted"})
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -127,7 +130,7 @@ def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool)
 def print_log(client: Client, deployment_id: str, printer: Printer, until_done: bool) -> None:
     cursor = None
     while True:
-        page = client.get(f"/api/deployments/{deployment_id}/logs", cursor=cursor)
+        page = patient_get(client, f"/api/deployments/{deployment_id}/logs", cursor=cursor)
         for line in page.get("lines") or []:
             printer.note(line)
         cursor = page.get("cursor") or cursor
@@ -139,10 +142,20 @@ def print_log(client: Client, deployment_id: str, printer: Printer, until_done: 
 
 def wait_final(client: Client, deployment_id: str) -> dict[str, Any]:
     while True:
-        record: dict[str, Any] = client.get(f"/api/deployments/{deployment_id}")
+        record: dict[str, Any] = patient_get(client, f"/api/deployments/{deployment_id}")
         if record.get("status") in FINAL:
             return record
         time.sleep(POLL_SECONDS)
+
+
+def patient_get(client: Client, path: str, **query: Any) -> Any:
+    for attempt in range(FOLLOW_RETRIES + 1):
+        try:
+            return client.get(path, **query)
+        except ApiError as exc:
+            if attempt == FOLLOW_RETRIES or (exc.status is not None and exc.status < 500):
+                raise
+            time.sleep(1)
 
 
 def outcome(record: dict[str, Any], printer: Printer, show_url: bool) -> int:

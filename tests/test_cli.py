@@ -323,3 +323,23 @@ def test_the_progress_line_is_drawn_on_a_terminal_only(monkeypatch):
         meter.add(1_000)
         meter.finish()
     assert "uploading 2/2 files, 2 KB of 2 KB" in terminal.getvalue() and pipe.getvalue() == ""
+
+
+def test_following_outlasts_a_brief_outage_but_not_a_refusal(monkeypatch):
+    from percel_cli import deploy
+    from percel_cli.client import ApiError
+    monkeypatch.setattr(deploy.time, "sleep", lambda _: None)
+
+    class Flaky:
+        def __init__(self, errors):
+            self.errors = list(errors)
+
+        def get(self, path, **query):
+            if self.errors:
+                raise self.errors.pop(0)
+            return {"lines": [], "cursor": None, "done": True}
+
+    outage = [ApiError("cannot reach the API"), ApiError("busy", 503, "unavailable")]
+    assert deploy.patient_get(Flaky(outage), "/x")["done"] is True
+    with pytest.raises(ApiError, match="gone"):
+        deploy.patient_get(Flaky([ApiError("gone", 404, "not_found")]), "/x")
