@@ -37,6 +37,10 @@ function sleep(ms, signal) {
 export async function deployment(ctx, id) {
   const path = `/api/deployments/${enc(id)}`;
   let record = await call("GET", path, undefined, ctx.signal);
+  // Which deployment production serves, so this one offers Promote only when it is not it.
+  let production = record.project
+    ? (await call("GET", `/api/projects/${enc(record.project)}`, undefined, ctx.signal).catch(() => ({}))).production_deployment
+    : null;
   const heading = h("h1", null, "Deployment ", h("code", null, id));
   const facts = h("dl", { class: "facts" });
   const actions = h("div", { class: "actions" });
@@ -74,7 +78,11 @@ export async function deployment(ctx, id) {
     if (await ctx.confirm({ title: `Promote ${id}?`, action: "Promote",
                             text: `Production of ${record.project} will serve this deployment.` })) {
       await act(event.target, () => call("POST", `/api/projects/${enc(record.project)}/promote`, { deployment_id: id }),
-                () => `Promoted ${id}: production of ${record.project} serves it now.`);
+                (view) => {
+                  production = view.production_deployment;
+                  shown = "";
+                  return `Promoted ${id}: production of ${record.project} serves it now.`;
+                });
     }
   };
 
@@ -102,7 +110,9 @@ export async function deployment(ctx, id) {
       ? document.activeElement.textContent : null;
     actions.replaceChildren(...[
       ACTIVE.has(record.status) ? h("button", { type: "button", onclick: cancel }, "Cancel deployment") : null,
-      record.project && record.status === "deployed"
+      record.project && record.status === "deployed" && production === id
+        ? h("strong", null, "Serving production") : null,
+      record.project && record.status === "deployed" && production !== id
         ? h("button", { type: "button", onclick: promote }, "Promote to production") : null,
       record.status !== "deleted" ? h("button", { type: "button", class: "danger", onclick: remove }, "Delete deployment") : null,
     ].filter(Boolean));
