@@ -100,11 +100,18 @@ export async function project(ctx, name) {
             ? h("button", { type: "button", "aria-label": `Promote ${record.id}`, onclick: (event) => promote(event, record) }, "Promote")
             : ""];
       })));
-  // While a build runs, the list follows it.
-  if (list.some((record) => ACTIVE.has(record.status))) {
-    const timer = setTimeout(() => { if (!ctx.signal.aborted) project(ctx, name).catch(ctx.fail); }, 3000);
-    ctx.signal.addEventListener("abort", () => clearTimeout(timer));
-  }
+  // While a build runs, the page follows it, but never under someone typing a ref or with a
+  // dialog open: a redraw would drop what they typed or the button the dialog returns to.
+  if (list.some((record) => ACTIVE.has(record.status))) follow(ctx, name, ref);
+}
+
+function follow(ctx, name, ref) {
+  const timer = setTimeout(() => {
+    if (ctx.signal.aborted) return;
+    if (ref.value || document.activeElement === ref || document.getElementById("confirm").open) follow(ctx, name, ref);
+    else project(ctx, name).catch(ctx.fail);
+  }, 3000);
+  ctx.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
 }
 
 const OPTIONAL = [
