@@ -59,7 +59,7 @@ export async function project(ctx, name) {
   const ref = h("input", { type: "text", name: "ref", placeholder: view.production_branch || "main",
                            autocomplete: "off", spellcheck: "false" });
   const deployForm = h("form", { class: "inline" },
-    field("Branch or commit", ref, `Empty: the production branch (${view.production_branch || "main"}).`),
+    field("Branch", ref, `Empty: the production branch (${view.production_branch || "main"}).`),
     h("button", { type: "submit", class: "primary" }, "Deploy"));
   deployForm.addEventListener("submit", (event) => {
     event.preventDefault();
