@@ -65,7 +65,7 @@ def check_combination(args: argparse.Namespace) -> None:
         raise UsageError("a project deploys its own repository: drop --repo (or drop --project)")
     if args.project and options:
         raise UsageError(f"a project's build settings are its own ({', '.join(options)}): change them with "
-                         "the API's PATCH /api/projects/NAME, or deploy without --project")
+                         "`percel projects update NAME`, or deploy without --project")
     if args.ref and not (args.repo or args.project):
         raise UsageError("--ref needs --repo or --project")
     if args.git and not args.project:

@@ -108,6 +108,8 @@ def test_projects_domains_hooks_and_tokens(cli, tmp_path):
     repo = static_repo(tmp_path / "repo", "<h1>shop v1</h1>")
     created = cli.json("projects", "create", "clishop", "--repo", repo)
     assert created["name"] == "clishop" and created["webhook_secret"]
+    updated = cli.json("projects", "update", "clishop", "--install-command", "true")
+    assert updated["install_command"] == "true"
     first = cli.json("deploy", "--project", "clishop", "--git")
     assert first["status"] == "deployed" and first["target"] == "production"
     second = cli.json("deploy", "--project", "clishop", "--git")
