@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) ->
 def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool) -> int:
     """Print the build log as it comes (stderr), then the outcome; Ctrl-C detaches."""
     try:
-        print_log(client, deployment_id, printer, until_done=True)
+        print_log(client, deployment_id, printer.note, until_done=True)
         record = wait_final(client, deployment_id)
     except KeyboardInterrupt:
         printer.note(f"\ndetached; the build goes on: percel logs -f {deployment_id}")
@@ -127,12 +127,12 @@ def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool)
     return outcome(record, printer, show_url)
 
 
-def print_log(client: Client, deployment_id: str, printer: Printer, until_done: bool) -> None:
+def print_log(client: Client, deployment_id: str, emit: Callable[[str], None], until_done: bool) -> None:
     cursor = None
     while True:
         page = patient_get(client, f"/api/deployments/{deployment_id}/logs", cursor=cursor)
         for line in page.get("lines") or []:
-            printer.note(line)
+            emit(line)
         cursor = page.get("cursor") or cursor
         if page.get("done") or (not until_done and not page.get("lines")):
             return
@@ -172,17 +172,21 @@ def outcome(record: dict[str, Any], printer: Printer, show_url: bool) -> int:
 
 
 def run_logs(client: Client, args: argparse.Namespace, printer: Printer) -> int:
-    if not args.follow:
-        print_log(client, args.id, printer, until_done=False)
-        return OK
+    """The log is this command's output: stdout, line by line (with --json, one object at the end)."""
+    lines: list[str] = []
+    emit = lines.append if printer.as_json else printer.line
     try:
-        print_log(client, args.id, printer, until_done=True)
-        record = wait_final(client, args.id)
+        print_log(client, args.id, emit, until_done=args.follow)
+        record = wait_final(client, args.id) if args.follow else None
     except KeyboardInterrupt:
         printer.note("\nstopped following; the build goes on")
         return INTERRUPTED
-    return outcome(record, printer, show_url=False)
+    if printer.as_json:
+        printer.result({"id": args.id, "lines": lines, **({"status": record["status"]} if record else {})})
+    if record is None:
+        return OK
+    if record.get("status") != "deployed":
+        printer.note(f"deployment {args.id} {record.get('status')}: {record.get('error') or 'no reason given'}")
+        return FAILED
+    return OK
 
-
-def stdin_is_terminal() -> bool:
-    return sys.stdin is not None and sys.stdin.isatty()
