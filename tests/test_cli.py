@@ -343,3 +343,9 @@ def test_following_outlasts_a_brief_outage_but_not_a_refusal(monkeypatch):
     assert deploy.patient_get(Flaky(outage), "/x")["done"] is True
     with pytest.raises(ApiError, match="gone"):
         deploy.patient_get(Flaky([ApiError("gone", 404, "not_found")]), "/x")
+
+
+def test_the_deployed_folder_is_the_root_of_the_ignore_rules(tmp_path):
+    write(tmp_path, {".gitignore": "dist/\n", "dist/index.html": "built", "dist/.gitignore": "*.map\n",
+                     "dist/app.js.map": "x"})
+    assert [f.path for f in files.collect(tmp_path / "dist").files] == [".gitignore", "index.html"]
