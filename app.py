@@ -17,7 +17,7 @@ from chalicelib.api import api, body_json, error_response, json_response, princi
 from chalicelib.context import Context, build_context
 from chalicelib.errors import Forbidden, NotFound
 from chalicelib.openapi import document as openapi_document
-from chalicelib.pipeline import cleanup, deploy, deploy_hooks, projects, token_admin, webhooks
+from chalicelib.pipeline import cleanup, deploy, deploy_hooks, projects, token_admin, uploads, webhooks
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer
 from chalicelib.settings import load_settings
@@ -76,8 +76,17 @@ def openapi():
 @app.route("/api/deployments", methods=["POST"], content_types=["*/*"])
 @api
 def create_deployment():
-    created = deploy.create_deployment(context(), body_json(app.current_request))
+    request = app.current_request
+    created = deploy.create_deployment(context(), body_json(request), principal_of(request).token_id)
     return json_response(202, created)
+
+
+@app.route("/api/uploads", methods=["POST"], content_types=["*/*"])
+@api
+def create_upload():
+    request = app.current_request
+    made = uploads.create_upload(context(), body_json(request), principal_of(request).token_id)
+    return json_response(201, made)
 
 
 @app.route("/api/deployments", methods=["GET"])

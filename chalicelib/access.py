@@ -21,8 +21,10 @@ OPEN_ROUTES = frozenset({"/api/health", "/api/openapi.json", "/api/webhooks/{for
 # Routes that start a build: each counts against the token's deployments per minute.
 CREATES = frozenset({("POST", "/api/deployments"), ("POST", "/api/projects/{name}/deployments")})
 # What a deploy token may change beyond reading; anything else that changes state needs admin
-# (creating, changing and deleting projects, their domains and hooks).
-DEPLOY_ROUTES = CREATES | {("POST", "/api/deployments/{deployment_id}/cancel"),
+# (creating, changing and deleting projects, their domains and hooks). An upload only lists
+# files and hands out URLs to the bucket; deploying it is what counts as a deployment.
+DEPLOY_ROUTES = CREATES | {("POST", "/api/uploads"),
+                           ("POST", "/api/deployments/{deployment_id}/cancel"),
                            ("POST", "/api/projects/{name}/promote"),
                            ("POST", "/api/projects/{name}/rollback")}
 READ_METHODS = frozenset({"GET", "HEAD"})

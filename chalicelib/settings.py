@@ -38,6 +38,10 @@ class Settings:
     max_repo_files: int = 20_000
     # A repository bigger than this, in bytes, is refused.
     max_repo_bytes: int = 512 * 1024 * 1024
+    # How long an upload (POST /api/uploads) can be deployed and its presigned PUT URLs work
+    # (seconds): long enough to send MAX_REPO_BYTES over a slow link, short enough that a
+    # listed file set is not kept for days (docs/DECISIONS.md#uploads).
+    upload_seconds: int = 3600
     # Parallel uploads per tree: S3 PUTs are latency-bound, not CPU-bound.
     upload_workers: int = 16
     # Wall-clock limit for install + build (Vercel allows 45 minutes; we default lower).
