@@ -179,8 +179,9 @@ def delete_project(name):
 @app.route("/api/projects/{name}/deployments", methods=["POST"], content_types=["*/*"])
 @api
 def create_project_deployment(name):
-    return json_response(202, projects.create_project_deployment(context(), name,
-                                                                 body_json(app.current_request)))
+    request = app.current_request
+    return json_response(202, projects.create_project_deployment(
+        context(), name, body_json(request), principal_of(request).token_id))
 
 
 @app.route("/api/projects/{name}/deployments", methods=["GET"])

@@ -2,6 +2,7 @@
 the real S3 endpoint, and the deployment made from them."""
 import base64
 import hashlib
+import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -10,7 +11,8 @@ import pytest
 
 from chalicelib import keys
 from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
-from chalicelib.pipeline import deploy, uploads
+from chalicelib.pipeline import deploy, projects, uploads
+from tests.conftest import make_repo
 
 SITE = {"index.html": b"<h1>up</h1>", "css/a.css": b"p{}", "bin/run.sh": b"#!/bin/sh\n",
         "copy.html": b"<h1>up</h1>"}
@@ -160,3 +162,56 @@ def test_a_deploy_body_names_exactly_one_source(ctx, body, field):
     with pytest.raises(BadRequest) as refused:
         deploy.create_deployment(ctx, body, "token-a")
     assert refused.value.field == field
+
+
+# --- a project's deployment of an upload ------------------------------------------------------
+
+@pytest.fixture
+def shop(ctx, tmp_path) -> str:
+    make_repo(tmp_path / "repo", {"index.html": "from git"})
+    projects.create_project(ctx, {"name": "shop", "repo_url": f"file://{tmp_path / 'repo'}",
+                                  "build_command": "make site", "output_dir": "dist"})
+    return "shop"
+
+
+def sent(ctx, files: dict[str, bytes], token: str = "token-a") -> str:
+    made = uploads.create_upload(ctx, listing(files), token)
+    send_missing(made, files)
+    return made["id"]
+
+
+def test_a_project_deploys_an_upload_as_a_preview_by_default(ctx, shop):
+    created = projects.create_project_deployment(ctx, shop, {"upload_id": sent(ctx, SITE)},
+                                                 "token-a")
+    assert (created["target"], created["branch"]) == ("preview", projects.UPLOAD_BRANCH)
+    record = ctx.records.get(created["id"])
+    assert record["project"] == shop and record["source"] == "upload"
+    options = json.loads(record["options"])
+    assert options["build_command"] == "make site" and options["output_dir"] == "dist"
+
+
+def test_a_prebuilt_production_upload_takes_none_of_the_projects_build_settings(ctx, shop):
+    body = {"upload_id": sent(ctx, SITE), "prebuilt": True, "target": "production"}
+    created = projects.create_project_deployment(ctx, shop, body, "token-a")
+    assert (created["target"], created["branch"]) == ("production", "main")
+    options = json.loads(ctx.records.get(created["id"])["options"])
+    assert options == {"install_command": None, "build_command": None, "output_dir": None,
+                       "node_version": None, "prebuilt": True}
+
+
+@pytest.mark.parametrize("extra, field", [
+    ({"target": "staging"}, "target"),
+    ({"target": "production", "branch": "feature"}, "branch"),
+    ({"branch": "main"}, "branch"),   # the production branch is production's
+    ({"ref": "main"}, "ref"),
+    ({"prebuilt": 1}, "prebuilt"),
+])
+def test_a_project_upload_body_is_checked(ctx, shop, extra, field):
+    with pytest.raises(BadRequest) as refused:
+        projects.create_project_deployment(ctx, shop, {"upload_id": "a" * 16, **extra}, "token-a")
+    assert refused.value.field == field
+
+
+def test_a_project_cannot_deploy_another_tokens_upload(ctx, shop):
+    with pytest.raises(NotFound):
+        projects.create_project_deployment(ctx, shop, {"upload_id": sent(ctx, SITE)}, "token-b")

@@ -250,12 +250,17 @@ def _upload_request(body: dict[str, Any]) -> DeployRequest:
         if name in body:
             raise BadRequest("send either repo_url (with ref) or upload_id, not both",
                              field=name)
-    if not isinstance(body["upload_id"], str) or not ids.is_valid_id(body["upload_id"]):
-        raise BadRequest("upload_id must be an id returned by POST /api/uploads",
-                         field="upload_id")
+    upload_id = check_upload_id(body["upload_id"])
     options = build_options(body)
     prebuilt = check_prebuilt(body.get("prebuilt"), options)
-    return DeployRequest(repo_url="", upload_id=body["upload_id"], prebuilt=prebuilt, **options)
+    return DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt, **options)
+
+
+def check_upload_id(value: Any) -> str:
+    if not isinstance(value, str) or not ids.is_valid_id(value):
+        raise BadRequest("upload_id must be an id returned by POST /api/uploads",
+                         field="upload_id")
+    return value
 
 
 def check_prebuilt(value: Any, options: dict[str, Any]) -> bool:
