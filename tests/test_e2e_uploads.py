@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.request
 
-from tests.conftest import Http
+from tests.conftest import Http, make_repo
 from tests.test_e2e_builds import live_log
 from tests.test_uploads import listing
 
@@ -93,3 +93,17 @@ def test_a_lying_put_is_refused_and_another_tokens_upload_is_not_found(http):
     assert status == 404, answer
     deployment_id, _ = deployed(uploader, {"upload_id": mine["id"]})
     assert http.site(deployment_id, "/")[2] == files["index.html"]
+
+
+def test_a_project_serves_an_uploaded_production_deployment_at_its_address(http, stack, tmp_path):
+    make_repo(tmp_path / "repo", {"index.html": "from git"})
+    status, made = http.json("POST", "/api/projects", {"name": "folder-site",
+                                                       "repo_url": f"file://{tmp_path / 'repo'}"})
+    assert status == 201, made
+    files = {"index.html": b"<h1>uploaded to production</h1>"}
+    body = {"upload_id": upload(http, files)["id"], "prebuilt": True, "target": "production"}
+    status, created = http.json("POST", "/api/projects/folder-site/deployments", body)
+    assert status == 202 and created["branch"] == "main", created
+    assert http.wait_for(created["id"], timeout=300)["status"] == "deployed"
+    status, _, page = http.request("GET", "/", host=f"folder-site.localhost:{stack.port}")
+    assert (status, page) == (200, files["index.html"])
