@@ -3,6 +3,7 @@ the real S3 endpoint, and the deployment made from them."""
 import base64
 import hashlib
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,7 +12,7 @@ import pytest
 
 from chalicelib import keys
 from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
-from chalicelib.pipeline import deploy, projects, uploads
+from chalicelib.pipeline import cleanup, deploy, projects, uploads
 from tests.conftest import make_repo
 
 SITE = {"index.html": b"<h1>up</h1>", "css/a.css": b"p{}", "bin/run.sh": b"#!/bin/sh\n",
@@ -215,3 +216,16 @@ def test_a_project_upload_body_is_checked(ctx, shop, extra, field):
 def test_a_project_cannot_deploy_another_tokens_upload(ctx, shop):
     with pytest.raises(NotFound):
         projects.create_project_deployment(ctx, shop, {"upload_id": sent(ctx, SITE)}, "token-b")
+
+
+def test_cleanup_removes_staged_blobs_no_deployment_took_once_nothing_can_use_them(ctx):
+    made = uploads.create_upload(ctx, listing({"index.html": b"never deployed"}), "token-a")
+    send_missing(made, {"index.html": b"never deployed"})
+    staged = [key for key, _ in ctx.store.list_keys(keys.UPLOADS_PREFIX)]
+    assert len(staged) == 1
+    soon = time.time() + ctx.settings.upload_seconds
+    assert cleanup.run_cleanup(ctx, now=soon).staged_uploads == []
+    later = soon + ctx.settings.gc_grace_seconds + 1
+    assert cleanup.run_cleanup(ctx, dry_run=True, now=later).staged_uploads == staged
+    assert cleanup.run_cleanup(ctx, now=later).staged_uploads == staged
+    assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
