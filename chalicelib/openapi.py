@@ -275,7 +275,7 @@ SCHEMAS: dict[str, Any] = {
     "ProjectDeployRequest": {
         "type": "object", "additionalProperties": False,
         "description": "a branch of the repository (ref), or an upload (upload_id)",
-        "anyOf": [{"not": {"anyOf": [{"required": [name]} for name in projects.UPLOAD_FIELDS]}},
+        "anyOf": [{"not": {"anyOf": [{"required": [name]} for name in sorted(projects.UPLOAD_FIELDS)]}},
                   {"required": ["upload_id"], "not": {"required": ["ref"]}}],
         "properties": {"ref": {"type": "string", "description": "the branch to deploy; default: "
                                "the production branch"},
