@@ -7,6 +7,7 @@ Deployments stay immutable at `<id>.<ROOT_DOMAIN>`; a project's addresses are po
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -311,11 +312,12 @@ def deploy_upload(ctx: Context, name: str, body: dict[str, Any], token_id: str) 
                          "preview is any other branch", field="branch")
     upload_id = check_upload_id(body["upload_id"])
     prebuilt = check_prebuilt(body.get("prebuilt"), {})
-    setting = (lambda key: None) if prebuilt else project.get
-    request = DeployRequest(
-        repo_url="", upload_id=upload_id, prebuilt=prebuilt, root_dir=setting("root_dir"),
-        install_command=setting("install_command"), build_command=setting("build_command"),
-        output_dir=setting("output_dir"), node_version=setting("node_version"))
+    request = DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt)
+    if not prebuilt:
+        request = dataclasses.replace(
+            request, root_dir=project.get("root_dir"), install_command=project.get("install_command"),
+            build_command=project.get("build_command"), output_dir=project.get("output_dir"),
+            node_version=project.get("node_version"))
     return _deploy(ctx, name, project, branch, request, "api", uploader=token_id)
 
 
