@@ -15,8 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed system-deps
 
 # bubblewrap is the build sandbox; slirp4netns and nftables give it BUILD_NETWORK=public
-# (build_runner/README.md). Debian ships all three. Installed only when missing and we are root.
-SYSTEM_PACKAGES := /usr/bin/bwrap:bubblewrap /usr/bin/slirp4netns:slirp4netns /usr/sbin/nft:nftables
+# (build_runner/README.md); chromium is the browser tests/test_e2e_dashboard.py drives (Playwright
+# cannot download its own here). Debian ships all four. Installed only when missing and we are root.
+SYSTEM_PACKAGES := /usr/bin/bwrap:bubblewrap /usr/bin/slirp4netns:slirp4netns /usr/sbin/nft:nftables \
+                   /usr/bin/chromium:chromium
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \

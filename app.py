@@ -15,6 +15,7 @@ from chalice import Chalice, Rate
 
 from chalicelib.api import api, body_json, error_response, json_response, principal_of, token_guard
 from chalicelib.context import Context, build_context
+from chalicelib.dashboard import assets as dashboard
 from chalicelib.errors import Forbidden, NotFound
 from chalicelib.openapi import document as openapi_document
 from chalicelib.pipeline import cleanup, deploy, deploy_hooks, projects, token_admin, uploads, webhooks
@@ -251,6 +252,18 @@ def run_deploy_hook(secret):
     return json_response(202, deploy_hooks.trigger(context(), secret))
 
 
+# The dashboard: open routes (the token guard covers /api/* only) and the page holds no data;
+# it signs in with an API token of its own. Sites never reach these: dispatch_by_host runs first.
+@app.route("/", methods=["GET"])
+def dashboard_shell():
+    return dashboard.shell_response(app.current_request.headers.get("if-none-match"))
+
+
+@app.route("/dashboard/{version}/{name}", methods=["GET"])
+def dashboard_asset(version, name):
+    return dashboard.asset_response(version, name, app.current_request.headers.get("if-none-match"))
+
+
 @app.schedule(Rate(load_settings().cleanup_rate_minutes, unit=Rate.MINUTES))
 def scheduled_cleanup(event):
     report = cleanup.run_cleanup(context())
@@ -262,7 +275,9 @@ def not_found(**_params):
     return error_response(NotFound("no such API route"))
 
 
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 for depth in range(MAX_PATH_DEPTH + 1):
     path = "/" + "/".join(f"{{p{i}}}" for i in range(1, depth + 1))
-    app.route(path, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-              name=f"catch_all_{depth}")(not_found)
+    # GET / is the dashboard's shell (above); a route may not register a method twice.
+    methods = [method for method in ALL_METHODS if depth or method != "GET"]
+    app.route(path, methods=methods, name=f"catch_all_{depth}")(not_found)

@@ -5,6 +5,7 @@ Lambda, so a woff2 or wasm file that would break there breaks here too.
 """
 import json
 import os
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -340,3 +341,18 @@ def test_every_site_answer_says_nosniff(client, site, monkeypatch):
     percel_app.sites.cache_clear()
     down = client.http.get("/", headers={"Host": site})
     assert down.status_code == 503 and down.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_dashboard_is_served_on_the_api_host_and_sites_keep_their_root(client, site):
+    shell = client.http.get("/", headers={"Host": "localhost:8000"})
+    assert shell.status_code == 200 and b"<title>percel</title>" in shell.body
+    assert shell.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert shell.headers["Cache-Control"] == "no-cache"
+    version = re.search(rb"/dashboard/([0-9a-f]{16})/app\.js", shell.body).group(1).decode()
+    script = client.http.get(f"/dashboard/{version}/app.js")
+    assert script.status_code == 200 and script.headers["Content-Type"].startswith("text/javascript")
+    assert "immutable" in script.headers["Cache-Control"]
+    assert client.http.get(f"/dashboard/{version}/..%2Fassets.py").status_code == 404
+    assert client.http.get(f"/dashboard/{version}/nope.js").status_code == 404
+    assert client.http.get("/", headers={"Host": site}).body == b"<h1>home</h1>" * 40
+    assert client.http.post("/", headers={"Host": "localhost"}).status_code == 404

@@ -18,6 +18,7 @@ def test_chalice_package_holds_the_app_its_native_wheels_and_the_schedule(tmp_pa
     assert result.returncode == 0, result.stderr[-2000:]
     names = zipfile.ZipFile(out / "deployment.zip").namelist()
     for required in ("app.py", "chalicelib/serving/site.py", "chalicelib/serving/resolve.py", "git/__init__.py",
+                     "chalicelib/dashboard/static/index.html", "chalicelib/dashboard/static/app.js",
                      "redis/__init__.py", "boto3/__init__.py"):
         assert required in names, required
     # Native extensions built for Lambda's Linux, not only the pure-Python parts.

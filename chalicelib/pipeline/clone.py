@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import threading
@@ -134,9 +135,11 @@ def _run_bounded(command: list[str], cwd: Path, limits: CloneLimits, deadline: f
     # restore_signals=False: git inherits Python's SIG_IGN for SIGXFSZ (and SIGPIPE, which git
     # handles itself), so a write past RLIMIT_FSIZE fails with EFBIG, "File too large", that
     # git reports, instead of killing index-pack without a word ("invalid index-pack output").
-    handle = git.Git(str(cwd)).execute(command, as_process=True, env={**os.environ, **_GIT_ENV},
+    file_limit = max(limits.max_bytes, GIT_OWN_BYTES)
+    handle = git.Git(str(cwd)).execute(_with_file_limit(command, file_limit), as_process=True,
+                                       env={**os.environ, **_GIT_ENV},
                                        start_new_session=True, restore_signals=False)
-    _limit_file_size(handle.pid, max(limits.max_bytes, GIT_OWN_BYTES))
+    _limit_file_size(handle.pid, file_limit)
     watched, budget = watch
     streams: list[bytes] = []
     reader = threading.Thread(target=lambda: streams.extend(handle.communicate()), daemon=True)
@@ -166,9 +169,19 @@ GIT_OWN_BYTES = 1024 * 1024
 WATCH_SECONDS = 0.05
 
 
+def _with_file_limit(command: list[str], max_bytes: int) -> list[str]:
+    """`command` started under RLIMIT_FSIZE from its first instruction: util-linux's prlimit(1)
+    sets the limit, then execs git in the same process (so the pid, the session and the ignored
+    SIGXFSZ stay git's). Setting it from here after the start raced with git: on a loaded machine
+    git had already started index-pack without the limit, and a refused 8 MiB clone wrote 4 MB
+    against a 1 MiB limit (tests/test_clone.py)."""
+    prlimit = shutil.which("prlimit")
+    return [prlimit, f"--fsize={max_bytes}", "--", *command] if prlimit else command
+
+
 def _limit_file_size(pid: int, max_bytes: int) -> None:
-    """Set RLIMIT_FSIZE on git right after it started: the processes that write the pack
-    (index-pack, unpack-objects) and the checkout are started by it later and inherit the limit."""
+    """Set RLIMIT_FSIZE on git right after it started, where prlimit(1) is missing (then the
+    processes that write the pack, started by git later, inherit it unless they started first)."""
     with contextlib.suppress(OSError, ValueError):  # gone already, or a limit the host forbids
         resource.prlimit(pid, resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
 
