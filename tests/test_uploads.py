@@ -229,3 +229,12 @@ def test_cleanup_removes_staged_blobs_no_deployment_took_once_nothing_can_use_th
     assert cleanup.run_cleanup(ctx, dry_run=True, now=later).staged_uploads == staged
     assert cleanup.run_cleanup(ctx, now=later).staged_uploads == staged
     assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
+
+
+def test_an_upload_lives_upload_seconds_then_is_not_found(ctx):
+    made = uploads.create_upload(ctx, listing(SITE), "token-a")
+    assert 0 < ctx.redis.ttl(keys.upload(made["id"])) <= ctx.settings.upload_seconds
+    send_missing(made, SITE)
+    ctx.redis.delete(keys.upload(made["id"]))  # what the TTL does at expires_at
+    with pytest.raises(NotFound, match="unknown, expired"):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
