@@ -123,7 +123,8 @@ class Settings:
     # The first admin API token (docs/DECISIONS.md#tokens); empty: only tokens made through the API
     # work, so none at all until one exists. `make run` generates one when it is unset.
     admin_token: str = field(default="", repr=False)
-    # Deployments one token may create per minute: each one clones and uploads a repository.
+    # Deployments (and folder uploads) one token may create per minute: each one clones and uploads
+    # a repository, or keeps a file list in Redis.
     deploys_per_minute: int = 30
     # Deployments one deploy hook may start per minute: its URL is a bearer secret that may leak
     # into a CI log, and each deployment clones and uploads the repository.
