@@ -18,7 +18,7 @@ from chalicelib.context import Context, build_context
 from chalicelib.dashboard import assets as dashboard
 from chalicelib.errors import Forbidden, NotFound
 from chalicelib.openapi import document as openapi_document
-from chalicelib.pipeline import cleanup, deploy, deploy_hooks, projects, token_admin, webhooks
+from chalicelib.pipeline import cleanup, deploy, deploy_hooks, projects, token_admin, uploads, webhooks
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer
 from chalicelib.settings import load_settings
@@ -77,8 +77,17 @@ def openapi():
 @app.route("/api/deployments", methods=["POST"], content_types=["*/*"])
 @api
 def create_deployment():
-    created = deploy.create_deployment(context(), body_json(app.current_request))
+    request = app.current_request
+    created = deploy.create_deployment(context(), body_json(request), principal_of(request).token_id)
     return json_response(202, created)
+
+
+@app.route("/api/uploads", methods=["POST"], content_types=["*/*"])
+@api
+def create_upload():
+    request = app.current_request
+    made = uploads.create_upload(context(), body_json(request), principal_of(request).token_id)
+    return json_response(201, made)
 
 
 @app.route("/api/deployments", methods=["GET"])
@@ -171,8 +180,9 @@ def delete_project(name):
 @app.route("/api/projects/{name}/deployments", methods=["POST"], content_types=["*/*"])
 @api
 def create_project_deployment(name):
-    return json_response(202, projects.create_project_deployment(context(), name,
-                                                                 body_json(app.current_request)))
+    request = app.current_request
+    return json_response(202, projects.create_project_deployment(
+        context(), name, body_json(request), principal_of(request).token_id))
 
 
 @app.route("/api/projects/{name}/deployments", methods=["GET"])

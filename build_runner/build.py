@@ -62,6 +62,8 @@ class Builder:
         source = job.workdir / "src"
         self._download_source(job.deployment_id, source)
         project = frameworks.project_root(source, job.record.get("root_dir"))
+        if job.options.get("prebuilt"):
+            return self._prebuilt(job, project, say)
         plan = frameworks.detect(project, frameworks.Overrides(
             install_command=job.options.get("install_command"),
             build_command=job.options.get("build_command"),
@@ -75,6 +77,13 @@ class Builder:
         finally:
             if toolchain:
                 toolchain.release()  # its tools may be pruned from the cache from now on
+
+    def _prebuilt(self, job: Job, project: Path, say: Say) -> Built:
+        """An upload that is its own output: published as it is (docs/DECISIONS.md#uploads)."""
+        output = frameworks.prebuilt_output(project, job.options.get("output_dir"))
+        self.ctx.records.set_fields(job.deployment_id, framework=frameworks.PREBUILT.framework)
+        say("percel: prebuilt: no install or build")
+        return Built(project, output, frameworks.PREBUILT)
 
     def _install_and_build(self, job: Job, source: Path, project: Path, plan: frameworks.BuildPlan,
                            toolchain: Toolchain | None, say: Say) -> Built:
@@ -120,7 +129,7 @@ class Builder:
             return None
         versions = toolchain.cache_tag() if toolchain else node_version()
         key = depcache.cache_key(project, plan, versions, depcache.current_platform(),
-                                 scope=cache_scope(job.record.get("repo_url", ""), plan, job.env))
+                                 scope=cache_scope(_origin(job.record), plan, job.env))
         if key and depcache.restore(self.ctx.store, key, project, self.local_cache):
             say(f"percel: dependency cache hit ({key[:12]})")
         elif key:
@@ -193,6 +202,15 @@ def cache_scope(repo_url: str, plan: frameworks.BuildPlan, env: dict[str, str]) 
     '<payload>' >> node_modules/vite/bin/vite.js"` and the repo's next honest build ran it.
     """
     return json.dumps([repo_url, plan.install_command, plan.build_command, env], sort_keys=True)
+
+
+def _origin(record: dict[str, str]) -> str:
+    """Where a deployment's source came from, for cache_scope: its repository, or for an
+    upload the token that made it (anyone can upload any files; only that token's own uploads
+    may share what its builds left in node_modules)."""
+    if record.get("source") == "upload":
+        return f"upload:{record.get('uploader', '')}"
+    return record.get("repo_url", "")
 
 
 def _restore_links(root: Path, links: dict[str, bytes | None]) -> None:

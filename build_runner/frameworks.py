@@ -219,6 +219,23 @@ def _clean_relative(path: str) -> str | None:
     return None if clean is None else clean or "."
 
 
+# The plan of a prebuilt upload (POST /api/deployments {"prebuilt": true}): nothing to install
+# or build, no SPA fallback unless the site's own config asks for one.
+PREBUILT = BuildPlan("prebuilt", None, None, None, (".",), False)
+
+
+def prebuilt_output(project_dir: Path, output_dir: str | None) -> Path:
+    """A prebuilt upload's output: `output_dir` inside the project, else the project itself.
+    No index.html is required: the client said this tree is the site."""
+    clean = _clean_relative(output_dir or ".")
+    path = paths.safe_join(Path(project_dir), clean) if clean is not None else None
+    if path is None:
+        raise InvalidOutputDir(f"output_dir {output_dir!r} must be a relative path inside the project")
+    if not path.is_dir():
+        raise OutputNotFound(f"output_dir {output_dir!r} is not a directory of the upload")
+    return path
+
+
 def find_output(project_dir: Path, plan: BuildPlan) -> Path:
     """The first candidate output directory that holds an index.html.
 

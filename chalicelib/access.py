@@ -20,9 +20,14 @@ from chalicelib.state.tokens import Role, same_secret
 OPEN_ROUTES = frozenset({"/api/health", "/api/openapi.json", "/api/webhooks/{forge}", "/api/hooks/{secret}"})
 # Routes that start a build: each counts against the token's deployments per minute.
 CREATES = frozenset({("POST", "/api/deployments"), ("POST", "/api/projects/{name}/deployments")})
+# Routes the per-token rate limit counts: builds, and uploads (each keeps a file list of up to
+# MAX_REPO_FILES in Redis for UPLOAD_SECONDS, so they too must not be made without bound).
+RATED = CREATES | {("POST", "/api/uploads")}
 # What a deploy token may change beyond reading; anything else that changes state needs admin
-# (creating, changing and deleting projects, their domains and hooks).
-DEPLOY_ROUTES = CREATES | {("POST", "/api/deployments/{deployment_id}/cancel"),
+# (creating, changing and deleting projects, their domains and hooks). An upload only lists
+# files and hands out URLs to the bucket; deploying it is what counts as a deployment.
+DEPLOY_ROUTES = CREATES | {("POST", "/api/uploads"),
+                           ("POST", "/api/deployments/{deployment_id}/cancel"),
                            ("POST", "/api/projects/{name}/promote"),
                            ("POST", "/api/projects/{name}/rollback")}
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -107,7 +112,7 @@ def guard(ctx: Context, call: ApiCall) -> Principal | None:
     if project is not None and call.template.startswith("/api/projects/") \
             and not principal.sees_project(project):
         raise NotFound(f"no project {project!r}")
-    if (call.method, call.template) in CREATES:
+    if (call.method, call.template) in RATED:
         check_deploy_rate(ctx, principal)
     return principal
 
@@ -141,5 +146,5 @@ def check_visible(ctx: Context, principal: Principal, deployment_id: str) -> Non
 def check_deploy_rate(ctx: Context, principal: Principal) -> None:
     count, retry_after = ctx.limits.hit(keys.deploy_rate(principal.token_id), WINDOW_SECONDS)
     if count > ctx.settings.deploys_per_minute:
-        raise TooManyRequests(f"at most {ctx.settings.deploys_per_minute} deployments per minute "
-                              "per token", retry_after=retry_after)
+        raise TooManyRequests(f"at most {ctx.settings.deploys_per_minute} deployments and uploads "
+                              "per minute per token", retry_after=retry_after)

@@ -16,6 +16,7 @@ from chalicelib.state.queue import JobQueue
 from chalicelib.state.records import Records
 from chalicelib.state.secrets import EnvBox
 from chalicelib.state.tokens import Tokens
+from chalicelib.state.uploads import Uploads
 from chalicelib.storage.store import Store, make_s3_client
 
 
@@ -65,6 +66,10 @@ class Context:
     @cached_property
     def deliveries(self) -> Deliveries:
         return Deliveries(self.redis)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return Uploads(self.redis)
 
 
 def build_context(settings: Settings | None = None) -> Context:

@@ -146,6 +146,12 @@ def route(label_or_domain: str) -> str:
     return f"{PREFIX}:route:{label_or_domain}"
 
 
+# String: one upload's file list and owning token as JSON (POST /api/uploads). Expires after
+# UPLOAD_SECONDS; a deployment made from it copies the list into its source manifest.
+def upload(upload_id: str) -> str:
+    return f"{PREFIX}:upload:{upload_id}"
+
+
 # --- Bucket -----------------------------------------------------------------
 
 # File contents by sha256; written once, never changed.
@@ -156,6 +162,23 @@ def blob(sha256: str) -> str:
 # The source tree's manifest, written by the upload service.
 def source_manifest(deployment_id: str) -> str:
     return f"sources/{deployment_id}.json"
+
+
+# Where a client PUTs a blob of an upload (its presigned URL names exactly this key): never
+# trusted until verified. With the server's verified copy beside it (`checked_blob`), deleted
+# once the blob is promoted to blobs/, else swept by cleanup UPLOAD_SECONDS + GC_GRACE_SECONDS
+# after it was written (docs/DECISIONS.md#uploads).
+UPLOADS_PREFIX = "uploads/"
+
+
+def staged_blob(upload_id: str, sha256: str) -> str:
+    return f"{UPLOADS_PREFIX}{upload_id}/{sha256}"
+
+
+# The API's own copy of a staged blob, made to have the bucket hash it: no client holds a URL
+# for this key, so what was hashed is what gets promoted.
+def checked_blob(upload_id: str, sha256: str) -> str:
+    return f"{UPLOADS_PREFIX}{upload_id}/checked/{sha256}"
 
 
 # The output manifest; its existence is what makes a deployment servable.

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from chalicelib import ids
-from chalicelib.pipeline import deploy, deploy_hooks, forges, projects, token_admin
+from chalicelib.pipeline import deploy, deploy_hooks, forges, projects, token_admin, uploads
 from chalicelib.pipeline.validation import (
     ENV_NAME_RE,
     MAX_COMMAND_CHARS,
@@ -30,7 +30,7 @@ ERRORS = {
     403: "The token's role does not allow this operation.",
     404: "No such resource, or one outside the token's scope.",
     409: "The resource's state does not allow this operation.",
-    413: "The repository is over a size or file-count limit.",
+    413: "The repository (or upload) is over a size or file-count limit.",
     415: "A mutating request whose body is not application/json.",
     422: "The request is well-formed but cannot be carried out (e.g. a ref that does not exist).",
     429: "Too many requests; `Retry-After` says when to try again.",
@@ -53,6 +53,19 @@ ENV = {"type": "object", "maxProperties": MAX_ENV_VARS,
        "additionalProperties": {"type": "string", "maxLength": MAX_ENV_VALUE_CHARS}}
 COMMAND = {"type": "string", "minLength": 1, "maxLength": MAX_COMMAND_CHARS}
 NODE_VERSION = {"type": "string", "pattern": "^[1-9][0-9]?(\\.x)?$"}
+UPLOAD_ID = {"type": "string", "pattern": ids.ID_PATTERN, "description": "the `id` of POST "
+             "/api/uploads, by the same token, within its `expires_at`"}
+PREBUILT = {"type": "boolean", "description": "the upload is the site as it is: no install, no "
+            "build (output_dir, if given, is the part published)"}
+
+
+def _only_one(first: str, second: str, *with_second: str) -> list[dict[str, Any]]:
+    """JSON Schema for "exactly one of `first` and `second`", the fields in `with_second`
+    allowed with `second` only."""
+    def none_of(*names: str) -> dict[str, Any]:
+        return {"not": {"anyOf": [{"required": [name]} for name in names]}}
+    return [{"required": [first], **none_of(second, *with_second)},
+            {"required": [second], **none_of(first)}]
 
 
 def _project_settings(nullable: bool) -> dict[str, Any]:
@@ -131,11 +144,15 @@ SCHEMAS: dict[str, Any] = {
                        "checks": {"type": "object", "additionalProperties": {"type": "string"}}},
     },
     "DeployRequest": {
-        "type": "object", "required": ["repo_url"], "additionalProperties": False,
+        "type": "object", "additionalProperties": False,
+        "description": "a repository (repo_url) or an upload (upload_id), not both",
+        "oneOf": _only_one("repo_url", "upload_id", "prebuilt"),
         "properties": {
             "repo_url": {"type": "string", "description": "https:// to a public host (file:// "
                          "and loopback too in the local stage)"},
             "ref": {"type": "string", "description": "branch or tag; default: the default branch"},
+            "upload_id": UPLOAD_ID,
+            "prebuilt": PREBUILT,
             "root_dir": {"type": "string", "description": "the project's folder in the repository"},
             "install_command": COMMAND,
             "build_command": COMMAND,
@@ -154,7 +171,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["id", "status", "url", "repo_url", "ref", "commit", "framework",
                      "node_version", "created_at", "updated_at", "error", "attempt", "warnings",
-                     "project", "branch", "target"],
+                     "project", "branch", "target", "source"],
         "additionalProperties": False,
         "properties": {
             "id": {"type": "string"}, "status": {"enum": [state.value for state in State]},
@@ -168,7 +185,44 @@ SCHEMAS: dict[str, Any] = {
             "target": {"enum": [*projects.TARGETS, None],
                        "description": "production (the production branch) or preview; null "
                                       "outside a project"},
+            "source": {"enum": ["git", "upload", None],
+                       "description": "what was built: a repository or an upload; null for "
+                                      "deployments made before it was recorded"},
         },
+    },
+    "UploadRequest": {
+        "type": "object", "required": ["files"], "additionalProperties": False,
+        "properties": {"files": {
+            "type": "array", "minItems": 1,
+            "description": "every file of the folder (at most MAX_REPO_FILES files and "
+                           "MAX_REPO_BYTES bytes, else 413); no path twice, none in .git/",
+            "items": {
+                "type": "object", "required": ["path", "sha256", "size"],
+                "additionalProperties": False,
+                "properties": {
+                    "path": {"type": "string", "minLength": 1, "maxLength": uploads.MAX_PATH_CHARS,
+                             "description": "relative, `/`-separated"},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "size": {"type": "integer", "minimum": 0},
+                    "mode": {"type": "integer", "minimum": 0, "description": "st_mode; only "
+                             "the executable bits count (0o755, else 0o644)"}}}}},
+    },
+    "UploadCreated": {
+        "type": "object",
+        "required": ["id", "files", "bytes", "missing", "missing_bytes", "expires_at"],
+        "properties": {
+            "id": {"type": "string"}, "files": {"type": "integer"}, "bytes": {"type": "integer"},
+            "missing": {"type": "array", "description": "each blob the bucket lacks, once: PUT "
+                        "its bytes to `url` with exactly `headers`", "items": {
+                            "type": "object", "required": ["sha256", "size", "url", "headers"],
+                            "properties": {"sha256": {"type": "string"},
+                                           "size": {"type": "integer"},
+                                           "url": {"type": "string"},
+                                           "headers": {"type": "object", "additionalProperties":
+                                                       {"type": "string"}}}}},
+            "missing_bytes": {"type": "integer"},
+            "expires_at": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ: the "
+                           "URLs and the upload itself end then"}},
     },
     "DeploymentList": {
         "type": "object", "required": ["deployments"],
@@ -220,8 +274,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "ProjectDeployRequest": {
         "type": "object", "additionalProperties": False,
+        "description": "a branch of the repository (ref), or an upload (upload_id)",
+        "anyOf": [{"not": {"anyOf": [{"required": [name]} for name in sorted(projects.UPLOAD_FIELDS)]}},
+                  {"required": ["upload_id"], "not": {"required": ["ref"]}}],
         "properties": {"ref": {"type": "string", "description": "the branch to deploy; default: "
-                               "the production branch"}},
+                               "the production branch"},
+                       "upload_id": UPLOAD_ID, "prebuilt": PREBUILT,
+                       "target": {"enum": list(projects.TARGETS), "description": "an upload's "
+                                  "target; default preview"},
+                       "branch": {"type": "string", "description": "an upload's branch: the "
+                                  "production branch for production; default for a preview: "
+                                  f"{projects.UPLOAD_BRANCH}"}},
     },
     "ProjectDeployAccepted": {"allOf": [_ref("DeployAccepted"), {
         "type": "object", "required": ["project", "branch", "target"],
@@ -331,8 +394,9 @@ def _paths() -> dict[str, Any]:
             "summary": "This document", "security": [],
             "responses": {"200": {"description": "OK", "content": {JSON: {"schema": {"type": "object"}}}}}}},
         "/api/deployments": {
-            "post": _operation("Deploy a repository: clone, upload, queue its build", 202,
-                               "DeployAccepted", (400, 413, 415, 422), body="DeployRequest"),
+            "post": _operation("Deploy a repository (clone, upload, queue its build) or an "
+                               "upload whose blobs are all sent", 202, "DeployAccepted",
+                               (400, 404, 413, 415, 422), body="DeployRequest"),
             "get": _operation("Deployments, newest first", 200, "DeploymentList", (400,),
                               parameters=[LIMIT]),
         },
@@ -361,6 +425,11 @@ def _paths() -> dict[str, Any]:
             "parameters": [TOKEN_ID],
             "delete": _operation("Revoke a token (admin): refused from the next request on", 200,
                                  "TokenRevoked", (404,)),
+        },
+        "/api/uploads": {
+            "post": _operation("List a folder's files; get a presigned PUT URL for each blob "
+                               "the bucket lacks", 201, "UploadCreated", (400, 413, 415),
+                               body="UploadRequest"),
         },
         **_project_paths(),
         **_hook_paths(),

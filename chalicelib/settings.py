@@ -38,6 +38,10 @@ class Settings:
     max_repo_files: int = 20_000
     # A repository bigger than this, in bytes, is refused.
     max_repo_bytes: int = 512 * 1024 * 1024
+    # How long an upload (POST /api/uploads) can be deployed and its presigned PUT URLs work
+    # (seconds): long enough to send MAX_REPO_BYTES over a slow link, short enough that a
+    # listed file set is not kept for days (docs/DECISIONS.md#uploads).
+    upload_seconds: int = 3600
     # Parallel uploads per tree: S3 PUTs are latency-bound, not CPU-bound.
     upload_workers: int = 16
     # Wall-clock limit for install + build (Vercel allows 45 minutes; we default lower).
@@ -119,7 +123,8 @@ class Settings:
     # The first admin API token (docs/DECISIONS.md#tokens); empty: only tokens made through the API
     # work, so none at all until one exists. `make run` generates one when it is unset.
     admin_token: str = field(default="", repr=False)
-    # Deployments one token may create per minute: each one clones and uploads a repository.
+    # Deployments (and folder uploads) one token may create per minute: each one clones and uploads
+    # a repository, or keeps a file list in Redis.
     deploys_per_minute: int = 30
     # Deployments one deploy hook may start per minute: its URL is a bearer secret that may leak
     # into a CI log, and each deployment clones and uploads the repository.

@@ -193,6 +193,17 @@ def test_deployments_per_token_per_minute_are_limited_with_retry_after(limited, 
     assert deployer.json("GET", "/api/deployments")[0] == 200
 
 
+def test_uploads_count_against_the_same_per_token_limit(limited):
+    admin = Http(limited.api_url)
+    _, secret = token(admin, "deploy")
+    uploader = Http(limited.api_url, token=secret)
+    body = {"files": [{"path": "index.html", "sha256": "0" * 64, "size": 1}]}
+    assert [uploader.json("POST", "/api/uploads", body)[0] for _ in range(2)] == [201, 201]
+    status, headers, raw = uploader.request("POST", "/api/uploads", body)
+    assert status == 429 and error(raw)["code"] == "too_many_requests"
+    assert 1 <= int(lower(headers)["retry-after"]) <= 60
+
+
 def test_failed_authentications_per_address_are_limited_with_retry_after(limited):
     # Runs last in this module: afterwards the address is refused for a minute.
     guesser = Http(limited.api_url, token="pcl_aaaaaaaaaaaaaaaa_guess")

@@ -328,3 +328,18 @@ def test_real_scaffolded_apps_build_and_their_output_is_found(tmp_path):
     plan, output = _install_build_find(pinned_app(tmp_path / "docs", "docusaurus"))
     assert (plan.framework, output.name) == ("docusaurus", "build")
     assert (output / "docs" / "intro" / "index.html").is_file()
+
+
+# --- prebuilt uploads ------------------------------------------------------------------------
+
+def test_a_prebuilt_output_is_the_project_or_its_output_dir_and_never_leaves_it(tmp_path):
+    (tmp_path / "site" / "dist").mkdir(parents=True)
+    (tmp_path / "site" / "out-link").symlink_to(tmp_path)
+    project = tmp_path / "site"
+    assert frameworks.prebuilt_output(project, None) == project.resolve()
+    assert frameworks.prebuilt_output(project, "dist/") == (project / "dist").resolve()
+    for outside in ("../", "/etc", "out-link"):
+        with pytest.raises(frameworks.InvalidOutputDir):
+            frameworks.prebuilt_output(project, outside)
+    with pytest.raises(frameworks.OutputNotFound, match="not a directory"):
+        frameworks.prebuilt_output(project, "missing")

@@ -1,4 +1,7 @@
 """The storage module: unit tests on moto's in-process mock, one round trip over real HTTP."""
+import hashlib
+from urllib.parse import parse_qs, urlsplit
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -58,3 +61,30 @@ def test_a_manifest_is_written_at_most_once(store):
     assert store.put_json_once("deployments/d.json", {"attempt": 1}) is True
     assert store.put_json_once("deployments/d.json", {"attempt": 2}) is False
     assert store.get_json("deployments/d.json") == {"attempt": 1}
+
+
+def test_a_copy_is_hashed_by_the_bucket_or_read_back_when_it_reports_nothing(store, monkeypatch):
+    store.put_bytes("uploads/u/staged", b"what was sent")
+    sent = hashlib.sha256(b"what was sent").hexdigest()
+    assert store.copy_hashed("uploads/u/staged", "uploads/u/checked") == sent
+    assert store.get_bytes("uploads/u/checked") == b"what was sent"
+    assert store.copy_hashed("uploads/u/absent", "uploads/u/other") is None
+    # An endpoint whose CopyObject answer carries no ChecksumSHA256: the copy is read and hashed.
+    copy = store.s3.copy_object
+
+    def without_checksum(**params):
+        answer = copy(**params)
+        answer["CopyObjectResult"].pop("ChecksumSHA256", None)
+        return answer
+    monkeypatch.setattr(store.s3, "copy_object", without_checksum)
+    assert store.copy_hashed("uploads/u/staged", "uploads/u/again") == sent
+
+
+def test_presigned_urls_are_sigv4_with_the_checksum_signed(s3_url):
+    settings = Settings(s3_endpoint_url=s3_url, bucket="presign-v4")
+    real = Store(make_s3_client(settings), settings.bucket)
+    for url in (real.presign(keys.blob("x")), real.presign_put("uploads/u/x", "ab" * 32, 60)[0]):
+        assert parse_qs(urlsplit(url).query)["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    url, headers = real.presign_put("uploads/u/x", "ab" * 32, 60)
+    signed = parse_qs(urlsplit(url).query)["X-Amz-SignedHeaders"][0].split(";")
+    assert {name.lower() for name in headers} <= set(signed)

@@ -30,6 +30,7 @@ class CleanupReport:
     purged_records: list[str] = field(default_factory=list)
     swept_blobs: list[str] = field(default_factory=list)
     orphan_manifests: list[str] = field(default_factory=list)
+    staged_uploads: list[str] = field(default_factory=list)
 
 
 def run_cleanup(ctx: Context, dry_run: bool = False, now: float | None = None) -> CleanupReport:
@@ -41,7 +42,19 @@ def run_cleanup(ctx: Context, dry_run: bool = False, now: float | None = None) -
     records = _all_records(ctx)
     apply_retention(ctx, records, now, report)
     sweep(ctx, records, now, report)
+    sweep_staged(ctx, now, report)
     return report
+
+
+def sweep_staged(ctx: Context, now: float, report: CleanupReport) -> None:
+    """Delete what clients PUT for uploads that were never deployed (keys.staged_blob): once
+    their URLs have expired (UPLOAD_SECONDS) and a grace period has passed, nothing can
+    deploy them (a deployment promotes and removes its own)."""
+    age = ctx.settings.upload_seconds + ctx.settings.gc_grace_seconds
+    old = [key for key, mtime in ctx.store.list_keys(keys.UPLOADS_PREFIX) if now - mtime > age]
+    report.staged_uploads.extend(old)
+    if old and not report.dry_run:
+        ctx.store.delete(old)
 
 
 def _all_records(ctx: Context) -> dict[str, dict[str, str]]:

@@ -23,7 +23,7 @@ from chalicelib.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from chalicelib.pipeline import lifecycle
+from chalicelib.pipeline import lifecycle, uploads
 from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
 from chalicelib.pipeline.validation import (
     DeployRequest,
@@ -57,35 +57,51 @@ class Origin:
                 "target": self.target, "trigger": self.trigger, "seq": str(seq)}
 
 
-def create_deployment(ctx: Context, body: Any) -> dict[str, str]:
-    return run(ctx, parse_deploy_request(body, local=ctx.settings.is_local))
+def create_deployment(ctx: Context, body: Any, token_id: str = "") -> dict[str, str]:
+    """POST /api/deployments; `token_id` is the caller's (an upload is deployed only by the
+    token that made it)."""
+    return run(ctx, parse_deploy_request(body, local=ctx.settings.is_local), uploader=token_id)
 
 
-def run(ctx: Context, request: DeployRequest, origin: Origin | None = None) -> dict[str, str]:
-    """Clone, upload and queue a checked request (for a project when `origin` is given)."""
+def run(ctx: Context, request: DeployRequest, origin: Origin | None = None,
+        uploader: str = "") -> dict[str, str]:
+    """Clone (or take an upload of `uploader`'s), upload and queue a checked request (for a
+    project when `origin` is given)."""
+    if request.upload_id:
+        return _create(ctx, request, origin, uploader)
     if not ctx.clone_slots.acquire(blocking=False):
         raise Busy(f"this API process is already running {ctx.settings.max_concurrent_clones} "
                    "clones; try again later", retry_after=CLONE_RETRY_AFTER)
     try:
-        return _create(ctx, request, origin)
+        return _create(ctx, request, origin, uploader)
     finally:
         ctx.clone_slots.release()
 
 
-def _create(ctx: Context, request: DeployRequest, origin: Origin | None) -> dict[str, str]:
+def _create(ctx: Context, request: DeployRequest, origin: Origin | None,
+            uploader: str) -> dict[str, str]:
     # Before the clone: a refusal must cost nothing.
     sealed_env = origin.sealed_env if origin else _seal(ctx, request.env)
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
-        commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx), request.pin)
-        document, blobs = _source(manifest.scan_source(workdir / "repo"), workdir)
-        _, restamped = ctx.store.put_blobs(blobs)
+        commit = ""
+        blobs: dict[str, Path | bytes] = {}
+        if request.upload_id:
+            document, restamped = uploads.source_of(ctx, request.upload_id, uploader)
+        else:
+            commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx),
+                           request.pin)
+            document, blobs = _source(manifest.scan_source(workdir / "repo"), workdir)
+            _, restamped = ctx.store.put_blobs(blobs)
         ctx.store.put_json(keys.source_manifest(deployment_id), document)
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
         if ctx.store.ensure_blobs(restamped, blobs):
             raise ServiceUnavailable("the source upload could not be completed; try again")
         record = _record(ctx, deployment_id, request, commit, sealed_env)
+        if request.upload_id:
+            # Whose uploads may share a dependency cache (build_runner/build.py cache_scope).
+            record["uploader"] = uploader
         if origin is not None:
             # The creation order within the project, taken as late as possible: of two
             # deployments of a branch, the one recorded last is the newer (state/projects.py).
@@ -136,13 +152,14 @@ def _record(ctx: Context, deployment_id: str, request: DeployRequest,
     return {
         "id": deployment_id, "url": ctx.settings.site_url(deployment_id),
         "repo_url": request.repo_url, "ref": request.ref, "commit": commit,
-        "root_dir": request.root_dir,
+        "root_dir": request.root_dir, "source": "upload" if request.upload_id else "git",
         # Build options travel with the record; the env only sealed, in a field of its own
         # that the public view never shows (docs/DECISIONS.md#secrets-at-rest).
         "options": json.dumps({"install_command": request.install_command,
                                "build_command": request.build_command,
                                "output_dir": request.output_dir,
-                               "node_version": request.node_version}),
+                               "node_version": request.node_version,
+                               **({"prebuilt": True} if request.prebuilt else {})}),
         ENV_FIELD: sealed_env or None,
     }
 

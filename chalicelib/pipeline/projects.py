@@ -7,6 +7,7 @@ Deployments stay immutable at `<id>.<ROOT_DOMAIN>`; a project's addresses are po
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 import json
@@ -26,8 +27,10 @@ from chalicelib.pipeline.validation import (
     check_command,
     check_env,
     check_node_version,
+    check_prebuilt,
     check_ref,
     check_relative_dir,
+    check_upload_id,
     checked_repo,
 )
 from chalicelib.state.projects import PRODUCTION
@@ -252,12 +255,16 @@ def _project(ctx: Context, name: str) -> dict[str, str]:
 
 # --- deploying a project ----------------------------------------------------------------------
 
-def create_project_deployment(ctx: Context, name: str, body: Any) -> dict[str, Any]:
-    """POST /api/projects/{name}/deployments {"ref"?}: the production branch when omitted."""
+def create_project_deployment(ctx: Context, name: str, body: Any,
+                              token_id: str = "") -> dict[str, Any]:
+    """POST /api/projects/{name}/deployments {"ref"?}: the production branch when omitted. Or
+    {"upload_id", ...}: an upload of `token_id`'s (deploy_upload)."""
     if body is None:
         body = {}
+    if isinstance(body, dict) and "upload_id" in body:
+        return deploy_upload(ctx, name, body, token_id)
     if not isinstance(body, dict) or set(body) - {"ref"}:
-        raise BadRequest("the body must be a JSON object with at most a `ref`")
+        raise BadRequest("the body must be a JSON object with at most a `ref`, or an `upload_id`")
     project = _project(ctx, name)
     ref = check_ref(body.get("ref")) or project["production_branch"]
     return deploy_branch(ctx, name, ref, trigger="api")
@@ -270,15 +277,56 @@ def deploy_branch(ctx: Context, name: str, branch: str, *, commit: str | None = 
     webhook, is what the forge said the head is; the clone takes the head it finds.)"""
     project = _project(ctx, name)
     repo_url, pin = checked_repo(project["repo_url"], local=ctx.settings.is_local)
-    target = "production" if branch == project["production_branch"] else "preview"
     request = DeployRequest(
         repo_url=repo_url, pin=pin, ref=branch, root_dir=project.get("root_dir"),
         install_command=project.get("install_command"),
         build_command=project.get("build_command"), output_dir=project.get("output_dir"),
         node_version=project.get("node_version"))
+    return _deploy(ctx, name, project, branch, request, trigger)
+
+
+# The branch an upload's preview is filed under when the body names none: its address is
+# `<name>-git-upload`, so the newest preview upload is always at one address.
+UPLOAD_BRANCH = "upload"
+UPLOAD_FIELDS = frozenset({"upload_id", "prebuilt", "target", "branch"})
+
+
+def deploy_upload(ctx: Context, name: str, body: dict[str, Any], token_id: str) -> dict[str, Any]:
+    """Deploy an upload (pipeline/uploads.py) with the project's settings and the target's env:
+    `target` preview (default) under `branch` (default UPLOAD_BRANCH), or production, which is
+    the production branch. A prebuilt upload is the site as it is: the project's root_dir,
+    commands and output_dir are for builds, so none of them applies."""
+    unknown = sorted(set(body) - UPLOAD_FIELDS)
+    if unknown:
+        raise BadRequest(f"unknown field {unknown[0]!r} for an upload's deployment",
+                         field=unknown[0])
+    project = _project(ctx, name)
+    target = body.get("target", "preview")
+    if target not in TARGETS:
+        raise BadRequest("target must be production or preview", field="target")
+    production = project["production_branch"]
+    branch = check_ref(body.get("branch")) or (production if target == "production"
+                                               else UPLOAD_BRANCH)
+    if (branch == production) != (target == "production"):
+        raise BadRequest(f"the production target is the production branch ({production}); a "
+                         "preview is any other branch", field="branch")
+    upload_id = check_upload_id(body["upload_id"])
+    prebuilt = check_prebuilt(body.get("prebuilt"), {})
+    request = DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt)
+    if not prebuilt:
+        request = dataclasses.replace(
+            request, root_dir=project.get("root_dir"), install_command=project.get("install_command"),
+            build_command=project.get("build_command"), output_dir=project.get("output_dir"),
+            node_version=project.get("node_version"))
+    return _deploy(ctx, name, project, branch, request, "api", uploader=token_id)
+
+
+def _deploy(ctx: Context, name: str, project: dict[str, str], branch: str,
+            request: DeployRequest, trigger: str, uploader: str = "") -> dict[str, Any]:
+    target = "production" if branch == project["production_branch"] else "preview"
     origin = deploy.Origin(project=name, uid=project["uid"], branch=branch, target=target,
                            trigger=trigger, sealed_env=project.get(f"env_{target}") or "")
-    created = deploy.run(ctx, request, origin)
+    created = deploy.run(ctx, request, origin, uploader=uploader)
     ctx.projects.add_branch_route(name, branch, branch_label(name, branch))
     return {**created, "project": name, "branch": branch, "target": target}
 

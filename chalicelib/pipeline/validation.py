@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import idna
 
-from chalicelib import paths
+from chalicelib import ids, paths
 from chalicelib.addresses import address_refusal, is_loopback
 from chalicelib.errors import BadRequest
 from chalicelib.pipeline.clone import Pin
@@ -40,6 +40,10 @@ class DeployRequest:
     output_dir: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     node_version: str | None = None
+    # Instead of repo_url: an upload made by POST /api/uploads (pipeline/uploads.py), and
+    # whether its files are the site as they are, with no install or build.
+    upload_id: str | None = None
+    prebuilt: bool = False
     # Not a body field: the address repo_url's host had when it was checked, which the clone
     # connects to (repo_pin); None for file://.
     pin: Pin | None = field(default=None, compare=False)
@@ -229,12 +233,50 @@ def parse_deploy_request(body: Any, *, local: bool,
     unknown = sorted(set(body) - BODY_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field {unknown[0]!r}", field=unknown[0])
-    if "repo_url" not in body:
-        raise BadRequest("repo_url is required", field="repo_url")
+    if "repo_url" not in body and "upload_id" not in body:
+        raise BadRequest("repo_url is required (or upload_id)", field="repo_url")
+    if "upload_id" in body:
+        return _upload_request(body)
+    if "prebuilt" in body:
+        raise BadRequest("prebuilt applies to an upload_id deployment only", field="prebuilt")
     repo_url, pin = checked_repo(body["repo_url"], local=local, resolve=resolve)
-    return DeployRequest(
-        repo_url=repo_url, pin=pin,
-        ref=check_ref(body.get("ref")),
+    return DeployRequest(repo_url=repo_url, pin=pin, ref=check_ref(body.get("ref")),
+                         **build_options(body))
+
+
+def _upload_request(body: dict[str, Any]) -> DeployRequest:
+    """A deployment of an upload: no repo_url nor ref (there is no git), `prebuilt` maybe."""
+    for name in ("repo_url", "ref"):
+        if name in body:
+            raise BadRequest("send either repo_url (with ref) or upload_id, not both",
+                             field=name)
+    upload_id = check_upload_id(body["upload_id"])
+    options = build_options(body)
+    prebuilt = check_prebuilt(body.get("prebuilt"), options)
+    return DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt, **options)
+
+
+def check_upload_id(value: Any) -> str:
+    if not isinstance(value, str) or not ids.is_valid_id(value):
+        raise BadRequest("upload_id must be an id returned by POST /api/uploads",
+                         field="upload_id")
+    return value
+
+
+def check_prebuilt(value: Any, options: dict[str, Any]) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest("prebuilt must be true or false", field="prebuilt")
+    if value and (options.get("install_command") or options.get("build_command")):
+        raise BadRequest("a prebuilt upload is neither installed nor built: leave out "
+                         "install_command and build_command", field="prebuilt")
+    return value
+
+
+def build_options(body: dict[str, Any]) -> dict[str, Any]:
+    """The build options every deploy body may carry, checked."""
+    return dict(
         root_dir=check_relative_dir(body.get("root_dir"), "root_dir"),
         install_command=check_command(body.get("install_command"), "install_command"),
         build_command=check_command(body.get("build_command"), "build_command"),

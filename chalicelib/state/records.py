@@ -41,7 +41,10 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 TERMINAL = frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.DELETED})
 
 FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "node_version", "root_dir",
-          "created_at", "updated_at", "error", "attempt", "warnings", "project", "branch", "target")
+          "created_at", "updated_at", "error", "attempt", "warnings", "project", "branch", "target",
+          "source")
+# `source`: "git" (repo_url) or "upload" (POST /api/uploads); None for records older than it.
+# An upload's deployment also holds `uploader`, the token id that made the upload.
 # A project's deployments also hold `project_uid` (which incarnation of the name) and `seq`
 # (creation order within the project), which move its aliases (state/projects.py).
 # `warnings`: the site config's rules the deploy skipped (pipeline.siteconfig), a JSON list

@@ -5,6 +5,8 @@ changes; manifests are small JSON documents that name blobs.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +26,12 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
 
     boto3 >= 1.36 adds CRC checksums by default, which R2 rejects on uploads:
     only compute them when an operation requires one (docs/DECISIONS.md#r2-compatibility).
+    Presigned URLs are SigV4: without `signature_version` botocore presigns with SigV2 for
+    us-east-1 (measured: `AWSAccessKeyId=...&Signature=...`), which signs no `x-amz-checksum-*`
+    header, and R2 accepts only SigV4 (docs/DECISIONS.md#uploads).
     """
     config = Config(
+        signature_version="s3v4",
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         retries={"max_attempts": 5, "mode": "standard"},
@@ -135,6 +141,50 @@ class Store:
         params.update(response_headers)
         return self.s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
+    def presign_put(self, key: str, sha256: str, expires: int) -> tuple[str, dict[str, str]]:
+        """A URL that PUTs `key`, and the headers the client must send with it: the content's
+        SHA-256 (base64, as S3's `x-amz-checksum-sha256` takes it) is signed into the URL, so
+        an endpoint that checks it refuses other bytes (docs/DECISIONS.md#uploads)."""
+        checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
+        headers = {"Content-Type": "application/octet-stream", "x-amz-checksum-sha256": checksum}
+        params = {"Bucket": self.bucket, "Key": key, "ChecksumSHA256": checksum,
+                  "ContentType": headers["Content-Type"]}
+        url = self.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires)
+        return url, headers
+
+    def copy_hashed(self, source: str, target: str) -> str | None:
+        """Copy `source` to `target` inside the bucket and return the SHA-256 (hex) of the
+        bytes `target` now holds, as the bucket computed it during the copy; read back and
+        hashed here when the endpoint reports none. None when `source` is missing."""
+        try:
+            answer = self.s3.copy_object(Bucket=self.bucket, Key=target, ChecksumAlgorithm="SHA256",
+                                         CopySource={"Bucket": self.bucket, "Key": source})
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise
+        reported = answer.get("CopyObjectResult", {}).get("ChecksumSHA256")
+        if reported and "-" not in reported:  # "-N": a multipart object's checksum of checksums
+            return base64.b64decode(reported).hex()
+        return self.sha256_of(target)
+
+    def sha256_of(self, key: str) -> str | None:
+        """The SHA-256 (hex) of an object's bytes, read in chunks; None when it is missing."""
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: body.read(1 << 20), b""):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def copy(self, source: str, target: str) -> None:
+        self.s3.copy_object(Bucket=self.bucket, Key=target,
+                            CopySource={"Bucket": self.bucket, "Key": source})
+
     def put_json(self, key: str, document: Any) -> None:
         self.put_bytes(key, _json_body(document), "application/json")
 
@@ -195,6 +245,27 @@ class Store:
             # Swept by the garbage collector between our HEAD and the copy: write it.
         self.put_bytes(key, content if isinstance(content, bytes) else Path(content).read_bytes())
         return _WRITTEN
+
+    def keep_blobs(self, sha256s: Iterable[str]) -> tuple[list[str], list[str]]:
+        """For blobs a new manifest will name without uploading them: (missing, re-stamped).
+        Re-stamps those older than `refresh_after`, as `put_blobs` does, so the sweep's grace
+        period protects them until the manifest is written (then check them with
+        `missing_blobs`)."""
+        unique = sorted(set(sha256s))
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            outcomes = list(pool.map(self._keep_blob, unique))
+        missing = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome is None]
+        restamped = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome == _RESTAMPED]
+        return missing, restamped
+
+    def _keep_blob(self, sha256: str) -> str | None:
+        key = keys.blob(sha256)
+        stamp = self._last_modified(key)
+        if stamp is None:
+            return None
+        if time.time() - stamp <= self.refresh_after:
+            return _KEPT
+        return _RESTAMPED if self._refresh(key) else None
 
     def missing_blobs(self, sha256s: Iterable[str]) -> list[str]:
         """The hashes among these whose blob is not in the bucket."""

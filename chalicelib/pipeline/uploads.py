@@ -1,0 +1,148 @@
+"""Deploying a folder without git: the client lists its files, PUTs the blobs the bucket lacks
+straight to the bucket, then deploys the upload (docs/DECISIONS.md#uploads).
+
+No file byte passes through the API. A client's bytes land under `uploads/<id>/<sha256>` and
+become `blobs/<sha256>` only once the bucket has hashed them: blobs are shared by every
+deployment, so a body that lies about its hash must never be one.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeGuard
+
+from chalicelib import ids, keys, paths
+from chalicelib.context import Context
+from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
+from chalicelib.schema import MANIFEST_VERSION
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_PATH_CHARS = 1024
+# The one bit of a file's mode a source keeps, as git does (100644 or 100755).
+EXECUTABLE, REGULAR = 0o755, 0o644
+
+# What checking one staged blob found.
+_PROMOTED, _ABSENT, _MISMATCH = "promoted", "absent", "mismatch"
+
+
+def parse_files(body: Any, max_files: int, max_bytes: int) -> dict[str, dict[str, int | str]]:
+    """The body's `files` as a source manifest's: normalised path -> {sha256, size, mode}; a
+    400 naming the field, or a 413 beyond the repository limits."""
+    if not isinstance(body, dict) or set(body) != {"files"}:
+        raise BadRequest('the body must be {"files": [...]}', field="files")
+    listed = body["files"]
+    if not isinstance(listed, list) or not listed:
+        raise BadRequest("files must be a non-empty list", field="files")
+    if len(listed) > max_files:
+        raise TooLarge(f"the upload has more than {max_files} files")
+    files: dict[str, dict[str, int | str]] = {}
+    sizes: dict[str, int] = {}
+    for index, item in enumerate(listed):
+        path, entry = _file(item, f"files[{index}]")
+        if path in files:
+            raise BadRequest(f"files[{index}].path {path!r} is listed twice", field="files")
+        if sizes.setdefault(str(entry["sha256"]), int(entry["size"])) != entry["size"]:
+            raise BadRequest(f"files[{index}].size differs from another file with its sha256",
+                             field="files")
+        files[path] = entry
+    if sum(int(entry["size"]) for entry in files.values()) > max_bytes:
+        raise TooLarge(f"the upload is larger than {max_bytes} bytes")
+    _check_tree(files)
+    return files
+
+
+def _file(item: Any, where: str) -> tuple[str, dict[str, int | str]]:
+    if not isinstance(item, dict) or set(item) - {"path", "sha256", "size", "mode"}:
+        raise BadRequest(f"{where} must be an object with path, sha256, size and mode",
+                         field="files")
+    raw, digest, size, mode = (item.get(name) for name in ("path", "sha256", "size", "mode"))
+    path = paths.safe_relative(raw) if isinstance(raw, str) and len(raw) <= MAX_PATH_CHARS \
+        and raw.isprintable() else None
+    if not path:
+        raise BadRequest(f"{where}.path must be a relative path inside the folder", field="files")
+    if any(part.lower() == ".git" for part in path.split("/")):
+        raise BadRequest(f"{where}.path {path!r} is inside .git/, which an upload never holds",
+                         field="files")
+    if not isinstance(digest, str) or not _SHA256_RE.match(digest):
+        raise BadRequest(f"{where}.sha256 must be 64 lowercase hex digits", field="files")
+    if not _whole(size):
+        raise BadRequest(f"{where}.size must be a non-negative integer", field="files")
+    if mode is not None and not _whole(mode):
+        raise BadRequest(f"{where}.mode must be a non-negative integer", field="files")
+    executable = _whole(mode) and bool(mode & 0o111)
+    return path, {"sha256": digest, "size": size, "mode": EXECUTABLE if executable else REGULAR}
+
+
+def _whole(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_tree(files: dict[str, Any]) -> None:
+    """No path may be a file and a directory at once (`a` and `a/b`): no tree holds both."""
+    directories = {path.rsplit("/", depth)[0] for path in files
+                   for depth in range(1, path.count("/") + 1)}
+    clash = sorted(directories & set(files))
+    if clash:
+        raise BadRequest(f"files: {clash[0]!r} is listed as a file and as a directory",
+                         field="files")
+
+
+def create_upload(ctx: Context, body: Any, token_id: str) -> dict[str, Any]:
+    """POST /api/uploads: keep the file list; presign a PUT for each blob the bucket lacks."""
+    s = ctx.settings
+    files = parse_files(body, s.max_repo_files, s.max_repo_bytes)
+    sizes = {str(entry["sha256"]): int(entry["size"]) for entry in files.values()}
+    upload_id = ids.new_id()
+    expires_at = time.time() + s.upload_seconds
+    ctx.uploads.save(upload_id, token_id, files, s.upload_seconds)
+    missing = []
+    for sha256 in ctx.store.missing_blobs(sizes):  # never a URL for a blob already stored
+        url, headers = ctx.store.presign_put(keys.staged_blob(upload_id, sha256), sha256,
+                                             s.upload_seconds)
+        missing.append({"sha256": sha256, "size": sizes[sha256], "url": url, "headers": headers})
+    return {"id": upload_id, "files": len(files),
+            "bytes": sum(int(entry["size"]) for entry in files.values()),
+            "missing": missing, "missing_bytes": sum(item["size"] for item in missing),
+            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))}
+
+
+def source_of(ctx: Context, upload_id: str, token_id: str) -> tuple[dict[str, Any], list[str]]:
+    """The source manifest of an upload whose blobs are all in the bucket, and the stored blobs
+    it re-stamped (check them once the manifest is written: Store.keep_blobs). Staged blobs
+    whose bytes hash to their name become blobs first. 404 for an unknown, expired or other
+    token's upload; 422 while blobs are missing or a staged one lied about its hash."""
+    files = ctx.uploads.files_of(upload_id, token_id)
+    if files is None:
+        raise NotFound(f"no upload {upload_id!r} (unknown, expired, or made with another token)")
+    absent, restamped = ctx.store.keep_blobs(entry["sha256"] for entry in files.values())
+    with ThreadPoolExecutor(max_workers=ctx.store.workers) as pool:
+        outcomes = Counter(pool.map(lambda sha256: _promote(ctx, upload_id, sha256), absent))
+    if outcomes[_MISMATCH]:
+        raise Unprocessable(f"{outcomes[_MISMATCH]} uploaded blob(s) do not hash to the sha256 "
+                            "they were sent for and were discarded; PUT each file's own bytes "
+                            "again", field="upload_id")
+    if outcomes[_ABSENT]:
+        raise Unprocessable(f"{outcomes[_ABSENT]} of the upload's {_distinct(files)} blobs are "
+                            "still missing from the bucket; PUT them to the URLs POST "
+                            "/api/uploads returned", field="upload_id")
+    return {"version": MANIFEST_VERSION, "files": files}, restamped
+
+
+def _distinct(files: dict[str, Any]) -> int:
+    return len({entry["sha256"] for entry in files.values()})
+
+
+def _promote(ctx: Context, upload_id: str, sha256: str) -> str:
+    """Make `blobs/<sha256>` from the upload's staged copy, only if the bucket hashes its bytes
+    to `sha256`. The hash is taken of a copy no client can write (keys.checked_blob), and that
+    copy is what is promoted: a client re-PUTting its URL meanwhile changes nothing."""
+    staged, checked = keys.staged_blob(upload_id, sha256), keys.checked_blob(upload_id, sha256)
+    found = ctx.store.copy_hashed(staged, checked)
+    if found is None:  # never sent, or promoted meanwhile by a deployment of the same upload
+        return _PROMOTED if ctx.store.exists(keys.blob(sha256)) else _ABSENT
+    if found == sha256:
+        ctx.store.copy(checked, keys.blob(sha256))
+    ctx.store.delete([staged, checked])
+    return _PROMOTED if found == sha256 else _MISMATCH

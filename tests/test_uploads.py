@@ -1,0 +1,240 @@
+"""Deploying a folder without git (pipeline/uploads.py): the file list, the presigned PUTs to
+the real S3 endpoint, and the deployment made from them."""
+import base64
+import hashlib
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from chalicelib import keys
+from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
+from chalicelib.pipeline import cleanup, deploy, projects, uploads
+from tests.conftest import make_repo
+
+SITE = {"index.html": b"<h1>up</h1>", "css/a.css": b"p{}", "bin/run.sh": b"#!/bin/sh\n",
+        "copy.html": b"<h1>up</h1>"}
+
+
+def listing(files: dict[str, bytes], executable: tuple[str, ...] = ()) -> dict:
+    return {"files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+                       "mode": 0o100755 if path in executable else 0o100644}
+                      for path, data in files.items()]}
+
+
+def put(item: dict, data: bytes) -> int:
+    """What a client does with one `missing` entry: PUT the bytes with exactly its headers."""
+    request = urllib.request.Request(item["url"], data=data, method="PUT", headers=item["headers"])
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def send_missing(made: dict, files: dict[str, bytes]) -> None:
+    by_hash = {hashlib.sha256(data).hexdigest(): data for data in files.values()}
+    for item in made["missing"]:
+        assert put(item, by_hash[item["sha256"]]) == 200
+
+
+def test_missing_lists_each_absent_blob_once_with_a_sigv4_url(ctx):
+    stored = hashlib.sha256(b"p{}").hexdigest()
+    ctx.store.upload_blobs({stored: b"p{}"})
+    made = uploads.create_upload(ctx, listing(SITE), "token-a")
+    assert made["files"] == 4 and made["bytes"] == sum(map(len, SITE.values()))
+    # index.html and copy.html share a blob; css/a.css is already stored.
+    wanted = {hashlib.sha256(SITE[p]).hexdigest() for p in ("index.html", "bin/run.sh")}
+    assert sorted(i["sha256"] for i in made["missing"]) == sorted(wanted)
+    assert made["missing_bytes"] == len(SITE["index.html"]) + len(SITE["bin/run.sh"])
+    item = made["missing"][0]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(item["url"]).query)
+    assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+    assert "x-amz-checksum-sha256" in query["X-Amz-SignedHeaders"][0].split(";")
+    digest = base64.b64encode(bytes.fromhex(item["sha256"])).decode()
+    assert item["headers"]["x-amz-checksum-sha256"] == digest
+    assert f"/uploads/{made['id']}/" in item["url"]  # staged, never blobs/ directly
+    assert made["expires_at"].endswith("Z") and len(made["expires_at"]) == 20
+
+
+def test_a_deployed_upload_becomes_a_source_and_the_same_tree_again_needs_nothing(ctx):
+    made = uploads.create_upload(ctx, listing(SITE, executable=("bin/run.sh",)), "token-a")
+    send_missing(made, SITE)
+    created = deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    source = ctx.store.get_json(keys.source_manifest(created["id"]))
+    assert set(source["files"]) == set(SITE) and "git" not in source
+    assert source["files"]["bin/run.sh"]["mode"] == 0o755
+    assert source["files"]["index.html"]["mode"] == 0o644
+    assert ctx.store.get_blob(source["files"]["index.html"]["sha256"]) == SITE["index.html"]
+    assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []  # promoted, staging removed
+    view = deploy.get_deployment(ctx, created["id"])
+    assert view["source"] == "upload" and view["repo_url"] is None and view["status"] == "queued"
+    again = uploads.create_upload(ctx, listing(SITE), "token-a")
+    assert again["missing"] == [] and again["missing_bytes"] == 0
+
+
+def test_a_put_whose_bytes_lie_never_becomes_the_blob(ctx):
+    files = {"index.html": b"<h1>honest</h1>"}
+    made = uploads.create_upload(ctx, listing(files), "token-a")
+    [item] = made["missing"]
+    # moto accepts this PUT (it does not check x-amz-checksum-sha256; AWS and R2 refuse it).
+    put(item, b"<script>poison</script>")
+    with pytest.raises(Unprocessable, match="do not hash to the sha256"):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    assert not ctx.store.exists(keys.blob(item["sha256"]))
+    assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
+    assert ctx.redis.llen(keys.QUEUE) == 0
+    # The same URL, now with the file's own bytes: the deployment goes ahead.
+    assert put(item, files["index.html"]) == 200
+    created = deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    assert ctx.store.get_blob(item["sha256"]) == files["index.html"]
+    assert ctx.redis.lrange(keys.QUEUE, 0, -1) == [created["id"].encode()]
+
+
+def test_blobs_not_sent_yet_are_counted(ctx):
+    made = uploads.create_upload(ctx, listing(SITE), "token-a")
+    put(made["missing"][0], {hashlib.sha256(d).hexdigest(): d for d in SITE.values()}
+        [made["missing"][0]["sha256"]])
+    with pytest.raises(Unprocessable, match="2 of the upload's 3 blobs are still missing"):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    assert ctx.redis.llen(keys.QUEUE) == 0
+
+
+def test_another_tokens_upload_is_not_found(ctx):
+    made = uploads.create_upload(ctx, listing(SITE), "token-a")
+    send_missing(made, SITE)
+    with pytest.raises(NotFound):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-b")
+    with pytest.raises(NotFound):
+        deploy.create_deployment(ctx, {"upload_id": "a" * 16}, "token-a")
+
+
+SHA = "0" * 64
+
+
+@pytest.mark.parametrize("body, says", [
+    ({}, "files"),
+    ({"files": []}, "non-empty"),
+    ({"files": [{"path": "/etc/passwd", "sha256": SHA, "size": 1}]}, "relative path"),
+    ({"files": [{"path": "a/../../x", "sha256": SHA, "size": 1}]}, "relative path"),
+    ({"files": [{"path": "", "sha256": SHA, "size": 1}]}, "relative path"),
+    ({"files": [{"path": "a\nb", "sha256": SHA, "size": 1}]}, "relative path"),
+    ({"files": [{"path": ".git/config", "sha256": SHA, "size": 1}]}, ".git/"),
+    ({"files": [{"path": "sub/.GIT/HEAD", "sha256": SHA, "size": 1}]}, ".git/"),
+    ({"files": [{"path": "a", "sha256": "A" * 64, "size": 1}]}, "lowercase hex"),
+    ({"files": [{"path": "a", "sha256": "abc", "size": 1}]}, "lowercase hex"),
+    ({"files": [{"path": "a", "sha256": SHA, "size": -1}]}, "non-negative"),
+    ({"files": [{"path": "a", "sha256": SHA, "size": True}]}, "non-negative"),
+    ({"files": [{"path": "a", "sha256": SHA, "size": 1, "mode": "755"}]}, "mode"),
+    ({"files": [{"path": "a", "sha256": SHA, "size": 1, "owner": "me"}]}, "an object"),
+    ({"files": [{"path": "a", "sha256": SHA, "size": 1}, {"path": "./a", "sha256": SHA, "size": 1}]},
+     "listed twice"),
+    ({"files": [{"path": "a", "sha256": SHA, "size": 1}, {"path": "a/b", "sha256": SHA, "size": 1}]},
+     "as a file and as a directory"),
+    ({"files": [{"path": "a", "sha256": SHA, "size": 1}, {"path": "b", "sha256": SHA, "size": 2}]},
+     "differs"),
+])
+def test_a_bad_file_list_is_a_400_naming_files(body, says):
+    with pytest.raises(BadRequest, match=says) as refused:
+        uploads.parse_files(body, max_files=10, max_bytes=100)
+    assert refused.value.field == "files"
+
+
+def test_an_upload_over_the_repository_limits_is_a_413():
+    one = {"path": "a", "sha256": SHA, "size": 60}
+    with pytest.raises(TooLarge, match="more than 1 files"):
+        uploads.parse_files({"files": [one, {**one, "path": "b"}]}, max_files=1, max_bytes=1000)
+    with pytest.raises(TooLarge, match="larger than 100 bytes"):
+        uploads.parse_files({"files": [one, {**one, "path": "b"}]}, max_files=10, max_bytes=100)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"upload_id": "a" * 16, "repo_url": "file:///x"}, "repo_url"),
+    ({"upload_id": "a" * 16, "ref": "main"}, "ref"),
+    ({"upload_id": "not an id"}, "upload_id"),
+    ({"upload_id": "a" * 16, "prebuilt": "yes"}, "prebuilt"),
+    ({"upload_id": "a" * 16, "prebuilt": True, "build_command": "make"}, "prebuilt"),
+    ({"repo_url": "file:///x", "prebuilt": True}, "prebuilt"),
+])
+def test_a_deploy_body_names_exactly_one_source(ctx, body, field):
+    with pytest.raises(BadRequest) as refused:
+        deploy.create_deployment(ctx, body, "token-a")
+    assert refused.value.field == field
+
+
+# --- a project's deployment of an upload ------------------------------------------------------
+
+@pytest.fixture
+def shop(ctx, tmp_path) -> str:
+    make_repo(tmp_path / "repo", {"index.html": "from git"})
+    projects.create_project(ctx, {"name": "shop", "repo_url": f"file://{tmp_path / 'repo'}",
+                                  "build_command": "make site", "output_dir": "dist"})
+    return "shop"
+
+
+def sent(ctx, files: dict[str, bytes], token: str = "token-a") -> str:
+    made = uploads.create_upload(ctx, listing(files), token)
+    send_missing(made, files)
+    return made["id"]
+
+
+def test_a_project_deploys_an_upload_as_a_preview_by_default(ctx, shop):
+    created = projects.create_project_deployment(ctx, shop, {"upload_id": sent(ctx, SITE)},
+                                                 "token-a")
+    assert (created["target"], created["branch"]) == ("preview", projects.UPLOAD_BRANCH)
+    record = ctx.records.get(created["id"])
+    assert record["project"] == shop and record["source"] == "upload"
+    options = json.loads(record["options"])
+    assert options["build_command"] == "make site" and options["output_dir"] == "dist"
+
+
+def test_a_prebuilt_production_upload_takes_none_of_the_projects_build_settings(ctx, shop):
+    body = {"upload_id": sent(ctx, SITE), "prebuilt": True, "target": "production"}
+    created = projects.create_project_deployment(ctx, shop, body, "token-a")
+    assert (created["target"], created["branch"]) == ("production", "main")
+    options = json.loads(ctx.records.get(created["id"])["options"])
+    assert options == {"install_command": None, "build_command": None, "output_dir": None,
+                       "node_version": None, "prebuilt": True}
+
+
+@pytest.mark.parametrize("extra, field", [
+    ({"target": "staging"}, "target"),
+    ({"target": "production", "branch": "feature"}, "branch"),
+    ({"branch": "main"}, "branch"),   # the production branch is production's
+    ({"ref": "main"}, "ref"),
+    ({"prebuilt": 1}, "prebuilt"),
+])
+def test_a_project_upload_body_is_checked(ctx, shop, extra, field):
+    with pytest.raises(BadRequest) as refused:
+        projects.create_project_deployment(ctx, shop, {"upload_id": "a" * 16, **extra}, "token-a")
+    assert refused.value.field == field
+
+
+def test_a_project_cannot_deploy_another_tokens_upload(ctx, shop):
+    with pytest.raises(NotFound):
+        projects.create_project_deployment(ctx, shop, {"upload_id": sent(ctx, SITE)}, "token-b")
+
+
+def test_cleanup_removes_staged_blobs_no_deployment_took_once_nothing_can_use_them(ctx):
+    made = uploads.create_upload(ctx, listing({"index.html": b"never deployed"}), "token-a")
+    send_missing(made, {"index.html": b"never deployed"})
+    staged = [key for key, _ in ctx.store.list_keys(keys.UPLOADS_PREFIX)]
+    assert len(staged) == 1
+    soon = time.time() + ctx.settings.upload_seconds
+    assert cleanup.run_cleanup(ctx, now=soon).staged_uploads == []
+    later = soon + ctx.settings.gc_grace_seconds + 1
+    assert cleanup.run_cleanup(ctx, dry_run=True, now=later).staged_uploads == staged
+    assert cleanup.run_cleanup(ctx, now=later).staged_uploads == staged
+    assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
+
+
+def test_an_upload_lives_upload_seconds_then_is_not_found(ctx):
+    made = uploads.create_upload(ctx, listing(SITE), "token-a")
+    assert 0 < ctx.redis.ttl(keys.upload(made["id"])) <= ctx.settings.upload_seconds
+    send_missing(made, SITE)
+    ctx.redis.delete(keys.upload(made["id"]))  # what the TTL does at expires_at
+    with pytest.raises(NotFound, match="unknown, expired"):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
