@@ -102,6 +102,17 @@ def projects(client: Client, args: argparse.Namespace, printer: Printer) -> int:
         secret = view.get("webhook_secret")
         printer.result(view, f"created {view['name']}: {view.get('url')}"
                        + (f"\nwebhook secret (shown once): {secret}" if secret else ""))
+    elif action == "update":
+        changes: dict[str, Any] = {k: getattr(args, k) for k in PROJECT_SETTINGS if getattr(args, k) is not None}
+        if args.repo:
+            changes["repo_url"] = args.repo
+        if args.env:
+            env = parse_env(args.env)
+            changes["env"] = {"production": env, "preview": env}
+        if not changes:
+            raise UsageError("nothing to change: give a setting, e.g. --build-command CMD")
+        view = client.patch(f"/api/projects/{name}", changes)
+        printer.result(view, f"updated {name}: {', '.join(sorted(changes))} (for its next deployment)")
     elif action == "inspect":
         view = client.get(f"/api/projects/{name}")
         printer.result(view, fields(view))

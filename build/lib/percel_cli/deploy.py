@@ -2,18 +2,21 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from percel_cli import files as local_files
-from percel_cli.client import Client
+from percel_cli.client import ApiError, Client
 from percel_cli.output import Printer, count, human_bytes
 from percel_cli.upload import upload
 
 # How often the build log is polled while the build runs; each poll is one cheap GET.
 POLL_SECONDS = 0.5
+# While following, an unreachable API or a 5xx is tried again this many times in a row, a second
+# apart, before the command gives up: a restarted API process should not end a followed build.
+FOLLOW_RETRIES = 5
 # The states after which a deployment never changes again (chalicelib/state/records.py).
 FINAL = frozenset({"deployed", "failed", "cancelled", "deleted"})
 OK, FAILED, USAGE, INTERRUPTED = 0, 1, 2, 130
@@ -62,7 +65,7 @@ def check_combination(args: argparse.Namespace) -> None:
         raise UsageError("a project deploys its own repository: drop --repo (or drop --project)")
     if args.project and options:
         raise UsageError(f"a project's build settings are its own ({', '.join(options)}): change them with "
-                         "the API's PATCH /api/projects/NAME, or deploy without --project")
+                         "`percel projects update NAME`, or deploy without --project")
     if args.ref and not (args.repo or args.project):
         raise UsageError("--ref needs --repo or --project")
     if args.git and not args.project:
@@ -116,7 +119,7 @@ def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) ->
 def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool) -> int:
     """Print the build log as it comes (stderr), then the outcome; Ctrl-C detaches."""
     try:
-        print_log(client, deployment_id, printer, until_done=True)
+        print_log(client, deployment_id, printer.note, until_done=True)
         record = wait_final(client, deployment_id)
     except KeyboardInterrupt:
         printer.note(f"\ndetached; the build goes on: percel logs -f {deployment_id}")
@@ -124,12 +127,12 @@ def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool)
     return outcome(record, printer, show_url)
 
 
-def print_log(client: Client, deployment_id: str, printer: Printer, until_done: bool) -> None:
+def print_log(client: Client, deployment_id: str, emit: Callable[[str], None], until_done: bool) -> None:
     cursor = None
     while True:
-        page = client.get(f"/api/deployments/{deployment_id}/logs", cursor=cursor)
+        page = patient_get(client, f"/api/deployments/{deployment_id}/logs", cursor=cursor)
         for line in page.get("lines") or []:
-            printer.note(line)
+            emit(line)
         cursor = page.get("cursor") or cursor
         if page.get("done") or (not until_done and not page.get("lines")):
             return
@@ -139,10 +142,20 @@ def print_log(client: Client, deployment_id: str, printer: Printer, until_done: 
 
 def wait_final(client: Client, deployment_id: str) -> dict[str, Any]:
     while True:
-        record: dict[str, Any] = client.get(f"/api/deployments/{deployment_id}")
+        record: dict[str, Any] = patient_get(client, f"/api/deployments/{deployment_id}")
         if record.get("status") in FINAL:
             return record
         time.sleep(POLL_SECONDS)
+
+
+def patient_get(client: Client, path: str, **query: Any) -> Any:
+    for attempt in range(FOLLOW_RETRIES + 1):
+        try:
+            return client.get(path, **query)
+        except ApiError as exc:
+            if attempt == FOLLOW_RETRIES or (exc.status is not None and exc.status < 500):
+                raise
+            time.sleep(1)
 
 
 def outcome(record: dict[str, Any], printer: Printer, show_url: bool) -> int:
@@ -159,17 +172,21 @@ def outcome(record: dict[str, Any], printer: Printer, show_url: bool) -> int:
 
 
 def run_logs(client: Client, args: argparse.Namespace, printer: Printer) -> int:
-    if not args.follow:
-        print_log(client, args.id, printer, until_done=False)
-        return OK
+    """The log is this command's output: stdout, line by line (with --json, one object at the end)."""
+    lines: list[str] = []
+    emit = lines.append if printer.as_json else printer.line
     try:
-        print_log(client, args.id, printer, until_done=True)
-        record = wait_final(client, args.id)
+        print_log(client, args.id, emit, until_done=args.follow)
+        record = wait_final(client, args.id) if args.follow else None
     except KeyboardInterrupt:
         printer.note("\nstopped following; the build goes on")
         return INTERRUPTED
-    return outcome(record, printer, show_url=False)
+    if printer.as_json:
+        printer.result({"id": args.id, "lines": lines, **({"status": record["status"]} if record else {})})
+    if record is None:
+        return OK
+    if record.get("status") != "deployed":
+        printer.note(f"deployment {args.id} {record.get('status')}: {record.get('error') or 'no reason given'}")
+        return FAILED
+    return OK
 
-
-def stdin_is_terminal() -> bool:
-    return sys.stdin is not None and sys.stdin.isatty()

@@ -148,11 +148,13 @@ def _adder(sub: argparse._SubParsersAction) -> Callable[..., argparse.ArgumentPa
 
 
 def _project_commands(add: Callable[..., argparse.ArgumentParser]) -> None:
-    projects = add("projects", commands.projects, "list, create, inspect or delete projects",
+    projects = add("projects", commands.projects, "list, create, update, inspect or delete projects",
                    "examples:\n  percel projects\n  percel projects create shop --repo https://github.com/you/shop "
-                   "--build-command 'npm run build' --output-dir dist\n  percel projects inspect shop\n"
+                   "--build-command 'npm run build' --output-dir dist\n"
+                   "  percel projects update shop --node-version 22 --env API_URL=https://api.example.com\n"
+                   "  percel projects inspect shop\n"
                    "  percel projects rm shop --yes")
-    projects.add_argument("action", nargs="?", choices=("ls", "create", "inspect", "rm"))
+    projects.add_argument("action", nargs="?", choices=("ls", "create", "update", "inspect", "rm"))
     projects.add_argument("name", nargs="?", metavar="NAME")
     projects.add_argument("--repo", metavar="URL")
     for setting in commands.PROJECT_SETTINGS:

@@ -42,6 +42,11 @@ class Printer:
             self.out.write(json.dumps(data, indent=2) + "\n")
         self.out.flush()
 
+    def line(self, text: str) -> None:
+        """One line of a command's own output (a log line of `percel logs`), flushed at once."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
     def note(self, text: str) -> None:
         """Progress and remarks: always stderr, so --json stdout stays one object."""
         self.err.write(text + "\n")

@@ -46,27 +46,43 @@ def upload(client: Client, files: list[LocalFile], progress: TextIO | None) -> U
     answer = client.post("/api/uploads", {"files": [f.manifest_entry() for f in files]})
     by_hash = {f.sha256: f.source for f in files}
     missing = answer.get("missing") or []
+    unknown = [m.get("sha256") for m in missing if m.get("sha256") not in by_hash]
+    if unknown:
+        raise ApiError(f"the API asked for a blob this folder does not have: {unknown[0]}")
     meter = Meter(len(missing), sum(int(m.get("size") or 0) for m in missing), progress)
-    with ThreadPoolExecutor(PUT_WORKERS) as pool:
-        for _ in pool.map(lambda blob: put_blob(blob, by_hash[blob["sha256"]], meter), missing):
-            pass
+    put_all(missing, by_hash, meter)
     meter.finish()
     return UploadResult(str(answer["id"]), len(files), sum(f.size for f in files), len(missing),
                         meter.bytes_done, time.monotonic() - started)
 
 
+def put_all(missing: list[dict[str, Any]], by_hash: dict[str, Path], meter: Meter) -> None:
+    pool = ThreadPoolExecutor(PUT_WORKERS)
+    try:
+        for _ in pool.map(lambda blob: put_blob(blob, by_hash[blob["sha256"]], meter), missing):
+            pass
+    except BaseException:
+        # Ctrl-C or a failed PUT: the queued PUTs are dropped rather than waited for.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+
+
 def put_blob(blob: dict[str, Any], source: Path, meter: Meter) -> None:
     """PUT one blob to its presigned URL with exactly the headers the API gave: no token (the URL is
-    the credential, and a token sent to the bucket would leak it there)."""
-    data = source.read_bytes()
+    the credential, and a token sent to the bucket would leak it there). The file is streamed,
+    so a large one never sits in memory whole."""
+    size = source.stat().st_size
     for attempt in range(1, PUT_ATTEMPTS + 1):
-        request = urllib.request.Request(blob["url"], data=data, method="PUT")
-        for name, value in (blob.get("headers") or {}).items():
-            request.add_header(name, str(value))
         try:
-            with urllib.request.urlopen(request, timeout=PUT_TIMEOUT_SECONDS) as response:
-                response.read()
-            meter.add(len(data))
+            with open(source, "rb") as body:
+                request = urllib.request.Request(blob["url"], data=body, method="PUT")
+                request.add_header("Content-Length", str(size))  # urllib needs it for a file body
+                for name, value in (blob.get("headers") or {}).items():
+                    request.add_header(name, str(value))
+                with urllib.request.urlopen(request, timeout=PUT_TIMEOUT_SECONDS) as response:
+                    response.read()
+            meter.add(size)
             return
         except (urllib.error.URLError, OSError) as exc:
             if attempt == PUT_ATTEMPTS or not _worth_retrying(exc):
