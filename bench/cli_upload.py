@@ -98,7 +98,8 @@ def main() -> None:
     os.environ.update(services.LOCAL_AWS)
     root = Path(tempfile.mkdtemp(prefix="percel-cli-bench-"))
     stack = services.start_stack(root / "state", services.free_port(), runners=1,
-                                 extra_env={"WORK_DIR": str(root / "work")})
+                                 # Uploads count against the per-token limit; --rounds 20 would pass it.
+                                 extra_env={"WORK_DIR": str(root / "work"), "DEPLOYS_PER_MINUTE": "100000"})
     endpoint, bucket = stack.env["AWS_ENDPOINT_URL_S3"], stack.env.get("PERCEL_BUCKET", "percel")
     env = {**os.environ, "PERCEL_API": stack.api_url, "PERCEL_TOKEN": stack.admin_token, "NO_COLOR": "1",
            "XDG_CONFIG_HOME": str(root / "config"), "AWS_DEFAULT_REGION": "us-east-1"}
