@@ -118,7 +118,11 @@ def source_of(ctx: Context, upload_id: str, token_id: str) -> tuple[dict[str, An
         raise NotFound(f"no upload {upload_id!r} (unknown, expired, or made with another token)")
     absent, restamped = ctx.store.keep_blobs(entry["sha256"] for entry in files.values())
     with ThreadPoolExecutor(max_workers=ctx.store.workers) as pool:
-        outcomes = Counter(pool.map(lambda sha256: _promote(ctx, upload_id, sha256), absent))
+        promoted = list(pool.map(lambda sha256: _promote(ctx, upload_id, sha256), absent))
+    # The staged and checked copies go in batches of 1,000 keys (DeleteObjects), not one request
+    # per blob: each request to the bucket counts (bench/cli_upload.py, "where the time goes").
+    ctx.store.delete([key for _, done in promoted for key in done])
+    outcomes = Counter(outcome for outcome, _ in promoted)
     if outcomes[_MISMATCH]:
         raise Unprocessable(f"{outcomes[_MISMATCH]} uploaded blob(s) do not hash to the sha256 "
                             "they were sent for and were discarded; PUT each file's own bytes "
@@ -134,15 +138,15 @@ def _distinct(files: dict[str, Any]) -> int:
     return len({entry["sha256"] for entry in files.values()})
 
 
-def _promote(ctx: Context, upload_id: str, sha256: str) -> str:
+def _promote(ctx: Context, upload_id: str, sha256: str) -> tuple[str, list[str]]:
     """Make `blobs/<sha256>` from the upload's staged copy, only if the bucket hashes its bytes
     to `sha256`. The hash is taken of a copy no client can write (keys.checked_blob), and that
     copy is what is promoted: a client re-PUTting its URL meanwhile changes nothing."""
     staged, checked = keys.staged_blob(upload_id, sha256), keys.checked_blob(upload_id, sha256)
     found = ctx.store.copy_hashed(staged, checked)
     if found is None:  # never sent, or promoted meanwhile by a deployment of the same upload
-        return _PROMOTED if ctx.store.exists(keys.blob(sha256)) else _ABSENT
+        return (_PROMOTED if ctx.store.exists(keys.blob(sha256)) else _ABSENT), []
     if found == sha256:
         ctx.store.copy(checked, keys.blob(sha256))
-    ctx.store.delete([staged, checked])
-    return _PROMOTED if found == sha256 else _MISMATCH
+    # (the outcome, and the staged and checked copies for the caller to delete)
+    return (_PROMOTED if found == sha256 else _MISMATCH), [staged, checked]
