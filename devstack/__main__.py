@@ -40,6 +40,7 @@ def banner(stack, args) -> str:
                     else f"kept in {Path(args.state) / 'admin-token'}; make more with POST /api/tokens")
     return f"""
 percel is running.
+  Dashboard: {api}/ (sign in with the token below)
   API:       {api}/api/health
   Redis:     {stack.env['REDIS_URL']}
   S3:        {stack.env['AWS_ENDPOINT_URL_S3']} (bucket {stack.env.get('PERCEL_BUCKET', 'percel')})

@@ -239,6 +239,7 @@ def test_make_run_prints_the_exact_login_line(monkeypatch):
                             env={"REDIS_URL": "redis://x", "AWS_ENDPOINT_URL_S3": "http://s3"})
     text = banner(stack, SimpleNamespace(port=8123, runners=1, state="/tmp/state"))
     assert "  percel login --api http://localhost:8123 --token pcl_admin\n" in text
+    assert "  Dashboard: http://localhost:8123/ " in text
 
 
 class BlobServer:
