@@ -148,14 +148,15 @@ def site_folder(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_deploy_a_folder_then_again_unchanged_uploads_nothing(cli, http, tmp_path):
+    page = f"<h1>from a folder {tmp_path.name}</h1>"   # bytes the shared bucket has not seen
     folder = site_folder(tmp_path / "site", {
-        "index.html": "<h1>from a folder</h1>", "css/site.css": "h1{}", ".env": "SECRET=1",
+        "index.html": page, "css/site.css": "h1{}", ".env": "SECRET=1",
         ".gitignore": "drafts/\n", "drafts/wip.html": "<h1>draft</h1>"})
     first = cli("deploy", str(folder))
     assert first.returncode == 0, first.stderr
     assert "uploaded" in first.stderr
     deployment_id = first.stdout.strip().split("//")[1].split(".")[0]
-    assert http.site(deployment_id, "/")[2] == b"<h1>from a folder</h1>"
+    assert http.site(deployment_id, "/")[2] == page.encode()
     assert http.site(deployment_id, "/.env")[0] == 404
     assert http.site(deployment_id, "/drafts/wip.html")[0] == 404
 

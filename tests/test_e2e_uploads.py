@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -34,7 +35,9 @@ def deployed(http, body: dict) -> tuple[str, dict]:
 
 
 def test_a_static_folder_is_uploaded_deployed_and_served(http):
-    files = {"index.html": b"<h1>from a folder</h1>", "css/site.css": b"h1{color:red}"}
+    # Bytes no other test of the session's stack (whose bucket it shares) has sent.
+    nonce = os.urandom(8).hex().encode()
+    files = {"index.html": b"<h1>from a folder</h1>" + nonce, "css/site.css": b"h1{color:red}/*" + nonce + b"*/"}
     made = upload(http, files)
     assert len(made["missing"]) == 2
     deployment_id, record = deployed(http, {"upload_id": made["id"]})
