@@ -153,15 +153,31 @@ def ensure_bucket(env: dict) -> None:
     Store(make_s3_client(settings, session), settings.bucket).ensure_bucket()
 
 
-def start_api(env: dict, port: int, log_dir: Path) -> Service:
-    argv = [sys.executable, "-m", "devstack.chalice_local", "--stage", "local",
-            "--host", "127.0.0.1", "--port", str(port)]
-    process, log_path = _spawn(f"api-{port}", argv, log_dir, env)
+# The server `make run` and the tests put in front of the app (docs/DECISIONS.md#production-server):
+# gunicorn over devstack/wsgi.py, or `chalice local` (devstack/chalice_local.py) for its reloader-free
+# development server.
+SERVERS = ("gunicorn", "chalice")
+
+
+def server_argv(server: str, port: int) -> list[str]:
+    """The command line of the API server `server` on loopback `port`."""
+    if server == "chalice":
+        return [sys.executable, "-m", "devstack.chalice_local", "--stage", "local",
+                "--host", "127.0.0.1", "--port", str(port)]
+    if server != "gunicorn":
+        raise ValueError(f"SERVER must be one of {', '.join(SERVERS)}, not {server!r}")
+    return [sys.executable, "-m", "gunicorn", "--config", "python:devstack.gunicorn_conf",
+            "--bind", f"127.0.0.1:{port}", "devstack.wsgi:make_application()"]
+
+
+def start_api(env: dict, port: int, log_dir: Path, server: str | None = None) -> Service:
+    server = server or env.get("SERVER") or "gunicorn"
+    process, log_path = _spawn(f"api-{port}", server_argv(server, port), log_dir, env)
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: urllib.request.urlopen(url + "/api/health", timeout=2).status == 200
-               or process.poll() is not None, 60, "chalice local")
+               or process.poll() is not None, 60, server)
     if process.poll() is not None:
-        raise RuntimeError(f"chalice local exited; see {log_path}")
+        raise RuntimeError(f"{server} exited; see {log_path}")
     return Service("api", process, url, log_path)
 
 

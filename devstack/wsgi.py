@@ -1,0 +1,236 @@
+"""The Chalice app as a WSGI application, for gunicorn to serve off Lambda (docs/DECISIONS.md#production-server).
+
+Requests go through Chalice's own local gateway (chalice.local.LocalGateway: route matching,
+authorizers, CORS preflight), as under `chalice local`, with four differences:
+
+- bodies are never base64-encoded: the app's Response becomes bytes as they are, where
+  Chalice's Lambda handler would encode every binary_types body (app.api.binary_types is */*)
+  and chalice local would decode it again, ~1.33x the bytes and two passes over each;
+- sourceIp is the client's address (REMOTE_ADDR), not 127.0.0.1, for the auth-failure limiter;
+- a body over MAX_REQUEST_BODY_BYTES is a 413 before a byte is read, a body that stalls for
+  REQUEST_READ_TIMEOUT a 408, and a method no route takes a 405, as devstack/chalice_local.py;
+- the path reaches the app as the client sent it (gunicorn's RAW_URI), still percent-encoded,
+  in the event's requestContext.path where chalicelib/serving/gateway.py raw_path reads it.
+
+On Lambda nothing here runs: app.py's handler is Chalice.__call__, which encodes as API
+Gateway needs.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from chalice.app import Chalice, RestAPIEventHandler
+from chalice.config import Config
+from chalice.local import LocalChalice, LocalGateway, LocalGatewayException
+
+ROUTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+PROJECT = Path(__file__).resolve().parent.parent
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class Refused(Exception):
+    """A request answered here, without the app."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+
+class UnencodedHandler(RestAPIEventHandler):
+    """Chalice's REST handler, answering with the Response's body unencoded.
+
+    RestAPIEventHandler.__call__ ends in `response.to_dict(self.api.binary_types)`, which
+    base64-encodes a binary_types body for API Gateway; to_dict() without binary_types only
+    serialises (JSON for a non-string body), everything else is the same code path.
+    """
+
+    def __call__(self, event: Any, context: Any) -> dict:
+        def wrapped_event(request: Any) -> Any:
+            return self._main_rest_api_handler(event, context)
+
+        final_handler = self._build_middleware_handlers(
+            [self._global_error_handler] + list(self._middleware_handlers),
+            original_handler=wrapped_event)
+        response = final_handler(self.current_request)
+        return response.to_dict()
+
+
+class UnencodedApp:
+    """The app as LocalGateway sees it: the same routes and authorizers, called as
+    Chalice.__call__ does, through UnencodedHandler."""
+
+    def __init__(self, app: Chalice):
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._app, name)
+
+    def __call__(self, event: dict, context: Any) -> dict:
+        app = self._app
+        app.lambda_context = context
+        handler = UnencodedHandler(app.routes, app.api, app.log, app.debug,
+                                   middleware_handlers=app._get_middleware_handlers("http"))
+        app.current_request = handler.create_request_object(event, context)
+        return handler(event, context)
+
+
+class DirectGateway(LocalGateway):
+    """LocalGateway over UnencodedApp, with the client's address as the event's sourceIp."""
+
+    def __init__(self, app: Chalice, config: Config):
+        super().__init__(UnencodedApp(app), config)  # type: ignore[arg-type]
+        self._client = threading.local()
+
+    def handle(self, method: str, path: str, headers: dict, body: bytes | None,
+               source_ip: str) -> dict:
+        self._client.address = source_ip
+        return self.handle_request(method, path, headers, body)
+
+    def _generate_lambda_event(self, method: str, path: str, headers: dict,
+                               body: bytes | None) -> dict:
+        event = super()._generate_lambda_event(method, path, headers, body)
+        event["requestContext"]["identity"]["sourceIp"] = self._client.address
+        return event
+
+
+def thread_safe(app: Chalice) -> Chalice:
+    """app.current_request per thread (gthread workers serve requests concurrently), the
+    way `chalice local` makes it (chalice.local.create_local_server)."""
+    if not isinstance(app, LocalChalice):
+        app.__class__ = type("ThreadLocal" + type(app).__name__, (LocalChalice, type(app)), {})
+    return app
+
+
+def request_target(environ: dict) -> str:
+    """The path and query as the client sent them, still percent-encoded."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if raw:   # origin-form ("/a//b?q") as is; absolute-form ("http://host/a") from its path
+        path = raw.split("?", 1)[0] if raw.startswith("/") else urlsplit(raw).path or "/"
+    else:   # a server without the raw target: re-encode what it decoded (PEP 3333: latin-1)
+        path = quote(environ.get("PATH_INFO", "").encode("latin-1")) or "/"
+    query = environ.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+def request_headers(environ: dict) -> dict[str, str]:
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+               if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return headers
+
+
+def read_body(environ: dict, limit: int, timeout: float) -> bytes | None:
+    """The request body, at most `limit` bytes (413 before reading when it announces more),
+    waiting at most `timeout` s for each read (408)."""
+    raw_length = environ.get("CONTENT_LENGTH") or ""
+    if raw_length and int(raw_length) > limit:   # gunicorn has refused a malformed one with 400
+        raise Refused(413, "body_too_large",
+                      f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not raw_length and not chunked:
+        return None
+    sock = environ.get("gunicorn.socket")
+    if isinstance(sock, socket.socket):
+        sock.settimeout(timeout)
+    try:
+        body = environ["wsgi.input"].read(int(raw_length) if raw_length else limit + 1)
+    except TimeoutError:   # RFC 9110 §15.5.9: the server closes the connection after a 408
+        raise Refused(408, "request_timeout", "the request body did not arrive in time") from None
+    finally:
+        if isinstance(sock, socket.socket):
+            sock.settimeout(None)
+    if len(body) > limit:
+        raise Refused(413, "body_too_large",
+                      f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
+    return body or None
+
+
+def refusal(refused: Refused) -> dict:
+    body = json.dumps({"error": {"code": refused.code, "message": refused.message}}).encode()
+    return {"statusCode": refused.status, "body": body,
+            "headers": {"Content-Type": "application/json", **refused.headers}}
+
+
+def response_headers(response: dict, method: str, body: bytes) -> list[tuple[str, str]]:
+    """Chalice's single and multi-value headers, Content-Type defaulting to JSON as API Gateway
+    does, and one Content-Length: the app's on HEAD (RFC 9110 §8.6), len(body) otherwise."""
+    headers: list[tuple[str, str]] = []
+    declared = None
+    merged = {**(response.get("headers") or {}), **(response.get("multiValueHeaders") or {})}
+    for name, value in merged.items():
+        if name.lower() == "content-length":
+            declared = str(value)
+            continue
+        values = value if isinstance(value, list) else [value]
+        headers.extend((name, str(one)) for one in values)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("Content-Type", "application/json"))
+    status = response["statusCode"]
+    if method == "HEAD" or status == 304:
+        if declared is not None:
+            headers.append(("Content-Length", declared))
+    elif status != 204 and status >= 200:
+        headers.append(("Content-Length", str(len(body))))
+    return headers
+
+
+def status_line(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"{code} Unknown"
+
+
+class ChaliceWSGI:
+    """A WSGI application answering with a Chalice app, as API Gateway would, minus base64."""
+
+    def __init__(self, app: Chalice, config: Config, max_body_bytes: int, read_timeout: float):
+        self.gateway = DirectGateway(thread_safe(app), config)
+        self.max_body_bytes, self.read_timeout = max_body_bytes, read_timeout
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        response = self.respond(method, environ)
+        body = response.get("body") or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        start_response(status_line(response["statusCode"]), response_headers(response, method, body))
+        return [] if method == "HEAD" else [body]
+
+    def respond(self, method: str, environ: dict) -> dict:
+        try:
+            if method not in ROUTED_METHODS:   # RFC 9110 §15.5.6, as devstack/chalice_local.py
+                raise Refused(405, "method_not_allowed", "method not allowed",
+                              {"Allow": ", ".join(ROUTED_METHODS)})
+            body = read_body(environ, self.max_body_bytes, self.read_timeout)
+            return self.gateway.handle(method, request_target(environ), request_headers(environ),
+                                       body, environ.get("REMOTE_ADDR") or "")
+        except Refused as refused:
+            return refusal(refused)
+        except LocalGatewayException as error:
+            return {"statusCode": error.CODE, "headers": dict(error.headers), "body": error.body}
+
+
+def chalice_config(stage: str = "local") -> Config:
+    """The stage's settings from .chalice/config.json, as `chalice local --stage` reads them."""
+    on_disk = json.loads((PROJECT / ".chalice" / "config.json").read_text())
+    return Config.create(chalice_stage=stage, app_name=on_disk["app_name"],
+                         config_from_disk=on_disk, project_dir=str(PROJECT))
+
+
+def make_application() -> ChaliceWSGI:
+    from app import app
+    from chalicelib.settings import load_settings
+    settings = load_settings()
+    return ChaliceWSGI(app, chalice_config(), settings.max_request_body_bytes,
+                       settings.request_read_timeout)
