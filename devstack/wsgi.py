@@ -96,7 +96,10 @@ class DirectGateway(LocalGateway):
 
     def _generate_lambda_event(self, method: str, path: str, headers: dict,
                                body: bytes | None) -> dict:
-        event = super()._generate_lambda_event(method, path, headers, body)
+        # The converter base64-encodes a body whose Content-Type is a binary type; the body is
+        # set here instead, as bytes, which Chalice's Request.raw_body takes as they are.
+        event = super()._generate_lambda_event(method, path, headers, None)
+        event["body"], event["isBase64Encoded"] = body, False
         event["requestContext"]["identity"]["sourceIp"] = self._client.address
         return event
 
