@@ -5,10 +5,11 @@ Settings: https://docs.gunicorn.org/en/stable/settings.html
 """
 import os
 
-# gthread: the sync worker closes every connection after one response (no keep-alive), and
-# the app waits on Redis and the bucket, which threads overlap. One process per core runs
-# the Python; the threads cover the waits (bench/README.md#production-server).
-worker_class = "gthread"
+# gthread (with bounded reads: devstack/gunicorn_worker.py): the sync worker closes every
+# connection after one response (no keep-alive), and the app waits on Redis and the bucket,
+# which threads overlap. One process per core runs the Python; the threads cover the waits
+# (bench/README.md#production-server, docs/DECISIONS.md#production-server).
+worker_class = "devstack.gunicorn_worker.BoundedThreadWorker"
 workers = int(os.environ.get("WEB_WORKERS") or os.cpu_count() or 1)
 threads = int(os.environ.get("WEB_THREADS") or 4)
 # Seconds an idle keep-alive connection stays open.

@@ -8,7 +8,8 @@ authorizers, CORS preflight), as under `chalice local`, with four differences:
   and chalice local would decode it again, ~1.33x the bytes and two passes over each;
 - sourceIp is the client's address (REMOTE_ADDR), not 127.0.0.1, for the auth-failure limiter;
 - a body over MAX_REQUEST_BODY_BYTES is a 413 before a byte is read, a body that stalls for
-  REQUEST_READ_TIMEOUT a 408, and a method no route takes a 405, as devstack/chalice_local.py;
+  REQUEST_READ_TIMEOUT a 408 (devstack/gunicorn_worker.py), and a method no route takes a 405,
+  as under devstack/chalice_local.py;
 - the path reaches the app as the client sent it (gunicorn's RAW_URI), still percent-encoded,
   in the event's requestContext.path where chalicelib/serving/gateway.py raw_path reads it.
 
@@ -18,7 +19,6 @@ Gateway needs.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -132,9 +132,9 @@ def request_headers(environ: dict) -> dict[str, str]:
     return headers
 
 
-def read_body(environ: dict, limit: int, timeout: float) -> bytes | None:
-    """The request body, at most `limit` bytes (413 before reading when it announces more),
-    waiting at most `timeout` s for each read (408)."""
+def read_body(environ: dict, limit: int) -> bytes | None:
+    """The request body, at most `limit` bytes (413 before reading when it announces more,
+    408 when the server's socket times out)."""
     raw_length = environ.get("CONTENT_LENGTH") or ""
     if raw_length and int(raw_length) > limit:   # gunicorn has refused a malformed one with 400
         raise Refused(413, "body_too_large",
@@ -142,16 +142,10 @@ def read_body(environ: dict, limit: int, timeout: float) -> bytes | None:
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     if not raw_length and not chunked:
         return None
-    sock = environ.get("gunicorn.socket")
-    if isinstance(sock, socket.socket):
-        sock.settimeout(timeout)
-    try:
+    try:   # each read waits at most REQUEST_READ_TIMEOUT: devstack/gunicorn_worker.py
         body = environ["wsgi.input"].read(int(raw_length) if raw_length else limit + 1)
     except TimeoutError:   # RFC 9110 §15.5.9: the server closes the connection after a 408
         raise Refused(408, "request_timeout", "the request body did not arrive in time") from None
-    finally:
-        if isinstance(sock, socket.socket):
-            sock.settimeout(None)
     if len(body) > limit:
         raise Refused(413, "body_too_large",
                       f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
@@ -197,9 +191,9 @@ def status_line(code: int) -> str:
 class ChaliceWSGI:
     """A WSGI application answering with a Chalice app, as API Gateway would, minus base64."""
 
-    def __init__(self, app: Chalice, config: Config, max_body_bytes: int, read_timeout: float):
+    def __init__(self, app: Chalice, config: Config, max_body_bytes: int):
         self.gateway = DirectGateway(thread_safe(app), config)
-        self.max_body_bytes, self.read_timeout = max_body_bytes, read_timeout
+        self.max_body_bytes = max_body_bytes
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
@@ -215,7 +209,7 @@ class ChaliceWSGI:
             if method not in ROUTED_METHODS:   # RFC 9110 §15.5.6, as devstack/chalice_local.py
                 raise Refused(405, "method_not_allowed", "method not allowed",
                               {"Allow": ", ".join(ROUTED_METHODS)})
-            body = read_body(environ, self.max_body_bytes, self.read_timeout)
+            body = read_body(environ, self.max_body_bytes)
             return self.gateway.handle(method, request_target(environ), request_headers(environ),
                                        body, environ.get("REMOTE_ADDR") or "")
         except Refused as refused:
@@ -234,6 +228,4 @@ def chalice_config(stage: str = "local") -> Config:
 def make_application() -> ChaliceWSGI:
     from app import app
     from chalicelib.settings import load_settings
-    settings = load_settings()
-    return ChaliceWSGI(app, chalice_config(), settings.max_request_body_bytes,
-                       settings.request_read_timeout)
+    return ChaliceWSGI(app, chalice_config(), load_settings().max_request_body_bytes)

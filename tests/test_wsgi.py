@@ -82,7 +82,7 @@ def no_base64(monkeypatch):
 
 @pytest.fixture
 def small():
-    return wsgi.ChaliceWSGI(small_app(), wsgi.chalice_config(), LIMIT, 1.0)
+    return wsgi.ChaliceWSGI(small_app(), wsgi.chalice_config(), LIMIT)
 
 
 def test_a_binary_body_arrives_byte_for_byte_without_base64(small, no_base64):
@@ -152,7 +152,7 @@ def percel(ctx, tmp_path, monkeypatch):
     (root / "fonts" / "all.woff2").write_bytes(ALL_BYTES)
     (root / "big.bin").write_bytes(MEGABYTE)
     publish_output(ctx, "wsgiadapterabcde", root)
-    yield wsgi.ChaliceWSGI(percel_app.app, wsgi.chalice_config(), 1024 * 1024, 5.0)
+    yield wsgi.ChaliceWSGI(percel_app.app, wsgi.chalice_config(), 1024 * 1024)
     percel_app.context.cache_clear()
     percel_app.sites.cache_clear()
 
