@@ -250,7 +250,11 @@ def running_stack(state: Path, s3_url: str, toolchain_dir: Path, *, runners: int
                                               "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
                                               # One admin token deploys every test's sites: the
                                               # per-token rate limit has tests of its own.
-                                              "DEPLOYS_PER_MINUTE": "100000", **(env or {})})
+                                              "DEPLOYS_PER_MINUTE": "100000",
+                                              # One gunicorn process: the handler's caches and its
+                                              # bucket-read counter (X-Percel-Bucket-Reads) are per
+                                              # process, and tests count reads across requests.
+                                              "WEB_WORKERS": "1", **(env or {})})
     try:
         wait_for_runners(running)
         yield running
