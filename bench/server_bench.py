@@ -87,12 +87,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs per cell (median kept)")
     parser.add_argument("--workers", help="WEB_WORKERS for the gunicorn servers")
     parser.add_argument("--threads", help="WEB_THREADS for the gunicorn servers")
+    parser.add_argument("--worker-class", help="WEB_WORKER_CLASS for the gunicorn servers (sync)")
     parser.add_argument("--only", help="comma-separated server names to measure")
     args = parser.parse_args()
     serve_bench.ensure_tools()
     os.environ.update(services.LOCAL_AWS)
     sizing = {name: value for name, value in
-              (("WEB_WORKERS", args.workers), ("WEB_THREADS", args.threads)) if value}
+              (("WEB_WORKERS", args.workers), ("WEB_THREADS", args.threads),
+               ("WEB_WORKER_CLASS", args.worker_class)) if value}
     root = Path(tempfile.mkdtemp(prefix="percel-server-bench-"))
     root.chmod(0o755)   # nginx started as root serves as `nobody`, which must reach dist/
     script = root / "report.lua"

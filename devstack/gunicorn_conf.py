@@ -9,7 +9,7 @@ import os
 # connection after one response (no keep-alive), and the app waits on Redis and the bucket,
 # which threads overlap. One process per core runs the Python; the threads cover the waits
 # (bench/README.md#production-server, docs/DECISIONS.md#production-server).
-worker_class = "devstack.gunicorn_worker.BoundedThreadWorker"
+worker_class = os.environ.get("WEB_WORKER_CLASS") or "devstack.gunicorn_worker.BoundedThreadWorker"
 workers = int(os.environ.get("WEB_WORKERS") or os.cpu_count() or 1)
 threads = int(os.environ.get("WEB_THREADS") or 4)
 # Seconds an idle keep-alive connection stays open.
