@@ -157,7 +157,7 @@ def test_no_cors_and_no_cookies(http):
         _, answer, _ = http.request(method, path, headers=headers)
         names = set(lower(answer))
         # Without Access-Control-Allow-Origin a browser's CORS check fails (Fetch standard), so
-        # no other site's script can call the API or read its answers. (chalice local answers
+        # no other site's script can call the API or read its answers. (Chalice's local gateway answers
         # a preflight with `Access-Control-Allow-Methods: OPTIONS`, which allows nothing.)
         assert "access-control-allow-origin" not in names, (method, path)
         assert "access-control-allow-credentials" not in names

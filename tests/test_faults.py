@@ -1,6 +1,6 @@
 """Fault tests: real processes, real Redis, the real S3 endpoint (docs/DECISIONS.md#leases).
 
-One stack for the module (redis-server, moto's S3 server, `chalice local`, two build
+One stack for the module (redis-server, moto's S3 server, the API (gunicorn), two build
 runners), with a 4 s lease and a 1 s reap interval so that recovery takes seconds.
 Builds run in the default sandbox; each sleeps briefly so a fault can land mid-build.
 Every scenario counts its trials and outcomes as they happen and prints them (`-s` shows
