@@ -44,6 +44,7 @@ percel is running.
   API:       {api}/api/health
   Redis:     {stack.env['REDIS_URL']}
   S3:        {stack.env['AWS_ENDPOINT_URL_S3']} (bucket {stack.env.get('PERCEL_BUCKET', 'percel')})
+  server:    {stack.env.get('SERVER') or 'gunicorn'} (SERVER=gunicorn or chalice)
   runners:   {args.runners}
   logs:      {Path(args.state) / 'logs'}
   token:     {stack.admin_token}
