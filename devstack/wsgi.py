@@ -142,8 +142,10 @@ def request_headers(environ: dict) -> dict[str, str]:
 def read_body(environ: dict, limit: int) -> bytes | None:
     """The request body, at most `limit` bytes (413 before reading when it announces more,
     408 when the server's socket times out)."""
-    raw_length = environ.get("CONTENT_LENGTH") or ""
-    if raw_length and int(raw_length) > limit:   # gunicorn has refused a malformed one with 400
+    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
+    if raw_length and not raw_length.isdigit():   # gunicorn refuses these itself, before the app
+        raise Refused(400, "bad_request", "Content-Length is not a number")
+    if raw_length and int(raw_length) > limit:
         raise Refused(413, "body_too_large",
                       f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()

@@ -111,6 +111,12 @@ def test_a_chunked_body_is_read_up_to_the_cap_and_no_further(small):
     assert status == 413
 
 
+def test_a_malformed_content_length_is_a_400_not_a_traceback(small):
+    environ_length = {"Content-Type": "*/*", "Content-Length": "-1"}
+    status, _, body = call(small, "POST", "/echo", environ_length, b"x", length=False)
+    assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+
+
 @pytest.mark.parametrize("method", ["TRACE", "QUERY", "BREW"])
 def test_a_method_no_route_takes_is_a_405_with_allow(small, method):
     status, headers, _ = call(small, method, "/font")
