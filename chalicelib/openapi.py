@@ -282,7 +282,7 @@ SCHEMAS: dict[str, Any] = {
                   {"required": ["upload_id"], "not": {"required": ["ref"]}}],
         "properties": {"ref": {"type": "string", "description": "the branch to deploy; default: "
                                "the production branch"},
-                       "force": {**FORCE, "description": "with ref: " + FORCE["description"]},
+                       "force": FORCE,
                        "upload_id": UPLOAD_ID, "prebuilt": PREBUILT,
                        "target": {"enum": list(projects.TARGETS), "description": "an upload's "
                                   "target; default preview"},

@@ -4,6 +4,8 @@ again (docs/DECISIONS.md#memoized-builds). Each build stamps its page with a ran
 reused output is told from a rebuilt one by the bytes the site serves."""
 from __future__ import annotations
 
+import json
+
 from tests.conftest import commit_all, make_repo
 from tests.test_e2e_builds import live_log
 
@@ -42,3 +44,24 @@ def test_the_same_inputs_reuse_the_output_and_any_change_or_force_builds_again(h
     commit_all(tmp_path / "repo")
     _, new_commit, log = deploy(http, body)
     assert new_commit != page and not any(REUSED in line for line in log)
+
+
+def test_the_cli_force_flag_builds_again(http, stack, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import TEST_ADMIN_TOKEN
+    url = make_repo(tmp_path / "repo", {"README.md": "cli"})
+    percel = Path(sys.executable).parent / "percel"
+    env = {**os.environ, "PERCEL_API": stack.api_url, "PERCEL_TOKEN": TEST_ADMIN_TOKEN,
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    pages = []
+    for extra in ([], [], ["--force"]):
+        done = subprocess.run([str(percel), "deploy", "--repo", url, "--build-command", BUILD,
+                               "--output-dir", "dist", "--json", *extra], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        pages.append(http.site(json.loads(done.stdout)["id"], "/")[2])
+    assert pages[0] == pages[1] != pages[2]

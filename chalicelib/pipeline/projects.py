@@ -290,7 +290,7 @@ def deploy_branch(ctx: Context, name: str, branch: str, *, commit: str | None = 
 # The branch an upload's preview is filed under when the body names none: its address is
 # `<name>-git-upload`, so the newest preview upload is always at one address.
 UPLOAD_BRANCH = "upload"
-UPLOAD_FIELDS = frozenset({"upload_id", "prebuilt", "target", "branch"})
+UPLOAD_FIELDS = frozenset({"upload_id", "prebuilt", "target", "branch", "force"})
 
 
 def deploy_upload(ctx: Context, name: str, body: dict[str, Any], token_id: str) -> dict[str, Any]:
@@ -314,7 +314,8 @@ def deploy_upload(ctx: Context, name: str, body: dict[str, Any], token_id: str) 
                          "preview is any other branch", field="branch")
     upload_id = check_upload_id(body["upload_id"])
     prebuilt = check_prebuilt(body.get("prebuilt"), {})
-    request = DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt)
+    request = DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt,
+                            force=check_force(body.get("force")))
     if not prebuilt:
         request = dataclasses.replace(
             request, root_dir=project.get("root_dir"), install_command=project.get("install_command"),
