@@ -6,6 +6,7 @@ tail of the log. Every state change goes through chalicelib/pipeline/lifecycle.p
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import redis
 
+from build_runner import memo
 from build_runner.build import Builder, Job, Say
 from build_runner.errors import INTERNAL_ERROR, BuildFailed, ProjectError
 from build_runner.publish import OutputLimits, publish
@@ -31,6 +33,7 @@ from chalicelib.state import logs
 from chalicelib.state.records import State
 from chalicelib.state.secrets import FIELD as ENV_FIELD
 from chalicelib.state.secrets import SecretsUnavailable
+from chalicelib.storage import manifest
 
 log = logging.getLogger("percel.runner")
 
@@ -114,6 +117,57 @@ class Runner:
             say.flush()
 
     def _build(self, job: Job, say: _RedactedLog) -> State:
+        # The memo only saves work: when Redis or the bucket fails it, the job builds, and the
+        # build meets the outage where it fails cleanly (tests/test_faults.py).
+        inputs, reused = None, None
+        try:
+            inputs = self._inputs(job)
+            reused = self._reuse(job, inputs, say) if inputs is not None else None
+        except Exception:
+            log.warning("build memo of %s unavailable; building", job.deployment_id, exc_info=True)
+        if reused is not None:
+            return self._finish(job, say, reused)
+        state = self._build_and_publish(job, say)
+        if inputs is not None and state is State.DEPLOYED:
+            with contextlib.suppress(Exception):
+                self.ctx.memo.put(inputs, job.deployment_id)
+        return state
+
+    def _inputs(self, job: Job) -> str | None:
+        """The digest of this build's inputs (build_runner/memo.py); None to build anyway."""
+        if self.ctx.settings.memo_seconds <= 0:
+            return None
+        source = self.ctx.store.get_json(keys.source_manifest(job.deployment_id)) or {}
+        return memo.inputs_key(self.ctx.settings, self.builder.sandbox.name, job.record,
+                               job.options, job.env, source)
+
+    def _reuse(self, job: Job, inputs: str, say: Say) -> list[str] | None:
+        """Publish the output of the deployment built from the same inputs, if it is still
+        deployed and every blob of it is in the bucket; returns its config warnings. None: build."""
+        earlier = self.ctx.memo.get(inputs)
+        record = self.ctx.records.get(earlier) if earlier and earlier != job.deployment_id else None
+        if not record or record.get("status") != State.DEPLOYED.value:
+            return None
+        body = self.ctx.store.get_bytes(keys.deployment_manifest(earlier or ""))
+        if body is None:
+            return None
+        blobs = manifest.document_blobs(json.loads(body))
+        # Re-stamped old blobs are checked again once this manifest protects them (as publish does).
+        missing, restamped = self.ctx.store.keep_blobs(blobs)
+        if missing:
+            return None
+        self.ctx.store.put_bytes(keys.deployment_manifest(job.deployment_id), body,
+                                 "application/json")
+        if self.ctx.store.missing_blobs(restamped):
+            self.ctx.store.delete([keys.deployment_manifest(job.deployment_id)])
+            return None
+        self.ctx.records.set_fields(job.deployment_id, framework=record.get("framework") or "")
+        say(f"percel: the inputs of this build equal those of deployment {earlier}: its output "
+            "is reused; nothing was built or uploaded (\"force\": true builds again)")
+        warnings: list[str] = json.loads(record.get("warnings") or "[]")
+        return warnings
+
+    def _build_and_publish(self, job: Job, say: _RedactedLog) -> State:
         try:
             built = self.builder.build(job, say)
             warnings = publish(self.ctx.store, job.deployment_id, built.output, built.project,

@@ -11,6 +11,7 @@ from chalicelib.settings import Settings, load_settings
 from chalicelib.state.hooks import Deliveries, DeployHooks
 from chalicelib.state.limits import Limits
 from chalicelib.state.logs import BuildLog
+from chalicelib.state.memo import BuildMemo
 from chalicelib.state.projects import Projects
 from chalicelib.state.queue import JobQueue
 from chalicelib.state.records import Records
@@ -49,6 +50,10 @@ class Context:
     @cached_property
     def projects(self) -> Projects:
         return Projects(self.redis, self.env_box)
+
+    @cached_property
+    def memo(self) -> BuildMemo:
+        return BuildMemo(self.redis, self.settings.memo_seconds)
 
     @cached_property
     def limits(self) -> Limits:

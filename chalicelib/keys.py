@@ -152,6 +152,12 @@ def upload(upload_id: str) -> str:
     return f"{PREFIX}:upload:{upload_id}"
 
 
+# String: the deployment whose build had these inputs (a digest: build_runner/memo.py), so a
+# deployment with the same inputs reuses its output. Expires after MEMO_SECONDS.
+def build_memo(inputs: str) -> str:
+    return f"{PREFIX}:memo:{inputs}"
+
+
 # --- Bucket -----------------------------------------------------------------
 
 # File contents by sha256; written once, never changed.

@@ -57,6 +57,8 @@ UPLOAD_ID = {"type": "string", "pattern": ids.ID_PATTERN, "description": "the `i
              "/api/uploads, by the same token, within its `expires_at`"}
 PREBUILT = {"type": "boolean", "description": "the upload is the site as it is: no install, no "
             "build (output_dir, if given, is the part published)"}
+FORCE = {"type": "boolean", "description": "build even when an earlier deployed deployment had "
+         "the same inputs (otherwise its output is reused: docs/DECISIONS.md#memoized-builds)"}
 
 
 def _only_one(first: str, second: str, *with_second: str) -> list[dict[str, Any]]:
@@ -153,6 +155,7 @@ SCHEMAS: dict[str, Any] = {
             "ref": {"type": "string", "description": "branch or tag; default: the default branch"},
             "upload_id": UPLOAD_ID,
             "prebuilt": PREBUILT,
+            "force": FORCE,
             "root_dir": {"type": "string", "description": "the project's folder in the repository"},
             "install_command": COMMAND,
             "build_command": COMMAND,
@@ -279,6 +282,7 @@ SCHEMAS: dict[str, Any] = {
                   {"required": ["upload_id"], "not": {"required": ["ref"]}}],
         "properties": {"ref": {"type": "string", "description": "the branch to deploy; default: "
                                "the production branch"},
+                       "force": FORCE,
                        "upload_id": UPLOAD_ID, "prebuilt": PREBUILT,
                        "target": {"enum": list(projects.TARGETS), "description": "an upload's "
                                   "target; default preview"},

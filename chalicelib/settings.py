@@ -112,6 +112,10 @@ class Settings:
     # Seconds a request handler may serve a project address's previous deployment after the
     # address moved (promote, rollback, a new deployment): each handler caches the lookup this long.
     alias_cache_seconds: float = 1.0
+    # How long a deployed build's inputs are remembered, so that a deployment with the same inputs
+    # reuses its output instead of building (docs/DECISIONS.md#memoized-builds); it also bounds
+    # how long a Node.js major ("22") resolved then is taken to mean the same release. 0: never.
+    memo_seconds: int = 86400
     # Retention: failed and cancelled deployments are deleted after this many days.
     failed_retention_days: float = 7.0
     # Retention: a deployment's uploaded source is deleted this long after a successful build.

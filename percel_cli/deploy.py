@@ -28,6 +28,8 @@ class UsageError(Exception):
 
 def run_deploy(client: Client, args: argparse.Namespace, printer: Printer) -> int:
     body, path = deploy_request(client, args, printer)
+    if args.force:
+        body = {**body, "force": True}
     accepted = client.post(path, body)
     deployment_id = accepted["id"]
     printer.note(f"{printer.paint('queued', 'dim', printer.err)} {deployment_id}  {accepted.get('url')}")

@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = add("deploy", run_deploy, "deploy a folder, a repository or a project", DEPLOY_EXAMPLES)
     deploy.add_argument("dir", nargs="?", metavar="DIR", help="the folder to deploy (default: .)")
     deploy.add_argument("--prebuilt", action="store_true", help="DIR is built output: serve it as it is")
+    deploy.add_argument("--force", action="store_true",
+                        help="build even when an earlier deployment had the same inputs (else its output is reused)")
     deploy.add_argument("--repo", metavar="URL", help="deploy this git repository instead of a folder")
     deploy.add_argument("--ref", help="the branch or tag (with --repo or --project)")
     deploy.add_argument("--project", metavar="NAME", help="deploy for this project")

@@ -227,7 +227,8 @@ def test_repeat_deploy_with_a_lockfile_hits_the_dependency_cache(http, stack, vi
     assert http.wait_for(first)["status"] == "deployed"
     assert any("dependency cache miss" in line for line in live_log(http, first))
 
-    second = http.deploy({"repo_url": f"file://{repo}"})
+    # `force`: the same commit would otherwise reuse the first output without installing.
+    second = http.deploy({"repo_url": f"file://{repo}", "force": True})
     record = http.wait_for(second)
     assert record["status"] == "deployed", record.get("error")
     assert any("dependency cache hit" in line for line in live_log(http, second))

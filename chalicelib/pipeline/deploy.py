@@ -159,7 +159,8 @@ def _record(ctx: Context, deployment_id: str, request: DeployRequest,
                                "build_command": request.build_command,
                                "output_dir": request.output_dir,
                                "node_version": request.node_version,
-                               **({"prebuilt": True} if request.prebuilt else {})}),
+                               **({"prebuilt": True} if request.prebuilt else {}),
+                               **({"force": True} if request.force else {})}),
         ENV_FIELD: sealed_env or None,
     }
 

@@ -26,6 +26,7 @@ from chalicelib.pipeline.validation import (
     ascii_host,
     check_command,
     check_env,
+    check_force,
     check_node_version,
     check_prebuilt,
     check_ref,
@@ -263,15 +264,16 @@ def create_project_deployment(ctx: Context, name: str, body: Any,
         body = {}
     if isinstance(body, dict) and "upload_id" in body:
         return deploy_upload(ctx, name, body, token_id)
-    if not isinstance(body, dict) or set(body) - {"ref"}:
-        raise BadRequest("the body must be a JSON object with at most a `ref`, or an `upload_id`")
+    if not isinstance(body, dict) or set(body) - {"ref", "force"}:
+        raise BadRequest("the body must be a JSON object with at most a `ref` and `force`, or "
+                         "an `upload_id`")
     project = _project(ctx, name)
     ref = check_ref(body.get("ref")) or project["production_branch"]
-    return deploy_branch(ctx, name, ref, trigger="api")
+    return deploy_branch(ctx, name, ref, trigger="api", force=check_force(body.get("force")))
 
 
 def deploy_branch(ctx: Context, name: str, branch: str, *, commit: str | None = None,
-                  trigger: str = "api") -> dict[str, Any]:
+                  trigger: str = "api", force: bool = False) -> dict[str, Any]:
     """Deploy the head of `branch` with the project's settings and its target's env: the
     production target for the production branch, preview otherwise. (`commit`, from a push
     webhook, is what the forge said the head is; the clone takes the head it finds.)"""
@@ -281,14 +283,14 @@ def deploy_branch(ctx: Context, name: str, branch: str, *, commit: str | None = 
         repo_url=repo_url, pin=pin, ref=branch, root_dir=project.get("root_dir"),
         install_command=project.get("install_command"),
         build_command=project.get("build_command"), output_dir=project.get("output_dir"),
-        node_version=project.get("node_version"))
+        node_version=project.get("node_version"), force=force)
     return _deploy(ctx, name, project, branch, request, trigger)
 
 
 # The branch an upload's preview is filed under when the body names none: its address is
 # `<name>-git-upload`, so the newest preview upload is always at one address.
 UPLOAD_BRANCH = "upload"
-UPLOAD_FIELDS = frozenset({"upload_id", "prebuilt", "target", "branch"})
+UPLOAD_FIELDS = frozenset({"upload_id", "prebuilt", "target", "branch", "force"})
 
 
 def deploy_upload(ctx: Context, name: str, body: dict[str, Any], token_id: str) -> dict[str, Any]:
@@ -312,7 +314,8 @@ def deploy_upload(ctx: Context, name: str, body: dict[str, Any], token_id: str) 
                          "preview is any other branch", field="branch")
     upload_id = check_upload_id(body["upload_id"])
     prebuilt = check_prebuilt(body.get("prebuilt"), {})
-    request = DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt)
+    request = DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt,
+                            force=check_force(body.get("force")))
     if not prebuilt:
         request = dataclasses.replace(
             request, root_dir=project.get("root_dir"), install_command=project.get("install_command"),

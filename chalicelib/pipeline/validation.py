@@ -44,6 +44,8 @@ class DeployRequest:
     # whether its files are the site as they are, with no install or build.
     upload_id: str | None = None
     prebuilt: bool = False
+    # Build even when an earlier deployment had the same inputs (docs/DECISIONS.md#memoized-builds).
+    force: bool = False
     # Not a body field: the address repo_url's host had when it was checked, which the clone
     # connects to (repo_pin); None for file://.
     pin: Pin | None = field(default=None, compare=False)
@@ -283,4 +285,13 @@ def build_options(body: dict[str, Any]) -> dict[str, Any]:
         output_dir=check_relative_dir(body.get("output_dir"), "output_dir"),
         env=check_env(body.get("env")),
         node_version=check_node_version(body.get("node_version")),
+        force=check_force(body.get("force")),
     )
+
+
+def check_force(value: Any) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequest("force must be true or false", field="force")
+    return value
