@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from build_runner import depcache, environment, frameworks
 from build_runner.errors import BuildFailed, refusal_note
@@ -37,6 +38,8 @@ class Job:
     cancel: threading.Event
     # The user's build env, opened from the record by the loop (chalicelib/state/secrets.py).
     env: dict[str, str] = field(default_factory=dict)
+    # The source manifest, once read (the loop reads it for the build memo); None: not yet.
+    source_manifest: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class Builder:
     def build(self, job: Job, say: Say) -> Built:
         """Download, install, build; returns the project directory, its output and the plan."""
         source = job.workdir / "src"
-        self._download_source(job.deployment_id, source)
+        self._download_source(job, source)
         project = frameworks.project_root(source, job.record.get("root_dir"))
         if job.options.get("prebuilt"):
             return self._prebuilt(job, project, say)
@@ -167,8 +170,10 @@ class Builder:
                                       job.record.get("repo_url", ""), job.record.get("commit", ""), ref,
                                       job.record.get("target") or environment.VERCEL_ENV)
 
-    def _download_source(self, deployment_id: str, source: Path) -> None:
-        document = self.ctx.store.get_json(keys.source_manifest(deployment_id))
+    def _download_source(self, job: Job, source: Path) -> None:
+        document = job.source_manifest
+        if document is None:
+            document = self.ctx.store.get_json(keys.source_manifest(job.deployment_id))
         if document is None:
             raise BuildFailed("the uploaded source is missing (it may have been cleaned up)")
         source.mkdir(parents=True, exist_ok=True)

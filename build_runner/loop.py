@@ -137,9 +137,9 @@ class Runner:
         """The digest of this build's inputs (build_runner/memo.py); None to build anyway."""
         if self.ctx.settings.memo_seconds <= 0:
             return None
-        source = self.ctx.store.get_json(keys.source_manifest(job.deployment_id)) or {}
+        job.source_manifest = self.ctx.store.get_json(keys.source_manifest(job.deployment_id))
         return memo.inputs_key(self.ctx.settings, self.builder.sandbox.name, job.record,
-                               job.options, job.env, source)
+                               job.options, job.env, job.source_manifest or {})
 
     def _reuse(self, job: Job, inputs: str, say: Say) -> list[str] | None:
         """Publish the output of the deployment built from the same inputs, if it is still

@@ -81,7 +81,7 @@ def run(ctx: Context, request: DeployRequest, origin: Origin | None = None,
 def _create(ctx: Context, request: DeployRequest, origin: Origin | None,
             uploader: str) -> dict[str, str]:
     # Before the clone: a refusal must cost nothing.
-    sealed_env = origin.sealed_env if origin else _seal(ctx, request.env)
+    sealed_env = origin.sealed_env if origin else seal_env(ctx, request.env)
     deployment_id = ids.new_id()
     workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
     try:
@@ -140,7 +140,8 @@ def _limits(ctx: Context) -> CloneLimits:
                        max_bytes=s.max_repo_bytes)
 
 
-def _seal(ctx: Context, env: dict[str, str]) -> str:
+def seal_env(ctx: Context, env: dict[str, str]) -> str:
+    """`env` sealed for Redis (docs/DECISIONS.md#secrets-at-rest); 503 without a key."""
     try:
         return ctx.env_box.seal(env)
     except SecretsUnavailable as missing:
@@ -215,8 +216,8 @@ def cancel_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
 def delete_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
     """Take a deployment down: it answers 410 from now on; cleanup sweeps its blobs. Not one
     that a project's address serves: that address would answer 410 (promote another first)."""
-    get_deployment(ctx, deployment_id)
-    serving = ctx.projects.addresses_of(ctx.records.get(deployment_id) or {})
+    view = get_deployment(ctx, deployment_id)
+    serving = ctx.projects.addresses_of(str(view.get("project") or ""), deployment_id)
     if serving:
         raise Conflict(f"deployment {deployment_id} serves {', '.join(serving)}; point "
                        "them at another deployment first")

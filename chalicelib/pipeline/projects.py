@@ -2,8 +2,8 @@
 promote and instant rollback, custom domains (docs/DECISIONS.md#aliases).
 
 Deployments stay immutable at `<id>.<ROOT_DOMAIN>`; a project's addresses are pointers at them
-(chalicelib/state/projects.py), moved when a deployment of the project is deployed
-(`on_deployed`, called by lifecycle.finish), by promote and by rollback.
+(chalicelib/state/projects.py), moved when a deployment of the project is deployed (in the
+record's own transition script: state/projects.py MOVE_ALIASES_LUA), by promote and by rollback.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from chalicelib import ids
 from chalicelib.context import Context
-from chalicelib.errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.pipeline import deploy, lifecycle
 from chalicelib.pipeline.token_admin import PROJECT_NAME
 from chalicelib.pipeline.validation import (
@@ -37,7 +37,6 @@ from chalicelib.pipeline.validation import (
 from chalicelib.state.projects import PRODUCTION
 from chalicelib.state.records import PublicRecord, State, public_view
 from chalicelib.state.records import now as record_stamp
-from chalicelib.state.secrets import SecretsUnavailable
 
 # `<name>-git-<slug>` must stay one DNS label (63 characters, RFC 1035 §2.3.4) with room for
 # at least a character of slug and a 6-character hash: 63 - len("-git-x-abcdef").
@@ -157,16 +156,9 @@ def _env_fields(ctx: Context, value: Any) -> dict[str, str]:
     for target in TARGETS:
         if target in value:
             env = check_env(value[target])
-            fields[f"env_{target}"] = _seal(ctx, env)
+            fields[f"env_{target}"] = deploy.seal_env(ctx, env)
             fields[f"env_names_{target}"] = json.dumps(sorted(env))
     return fields
-
-
-def _seal(ctx: Context, values: dict[str, str]) -> str:
-    try:
-        return ctx.env_box.seal(values)
-    except SecretsUnavailable as missing:
-        raise ServiceUnavailable(str(missing), field="env") from None
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -189,7 +181,7 @@ def create_project(ctx: Context, body: Any) -> dict[str, Any]:
     fields, _ = _settings(ctx, body)
     fields.setdefault("production_branch", DEFAULT_BRANCH)
     webhook_secret = secrets.token_hex(32)
-    fields["webhook_secret"] = _seal(ctx, {"secret": webhook_secret})
+    fields["webhook_secret"] = deploy.seal_env(ctx, {"secret": webhook_secret})
     if not ctx.projects.create(name, fields):
         raise Conflict(f"a project named {name!r} exists")
     return {**get_project(ctx, name), "webhook_secret": webhook_secret}
@@ -279,12 +271,15 @@ def deploy_branch(ctx: Context, name: str, branch: str, *, commit: str | None = 
     webhook, is what the forge said the head is; the clone takes the head it finds.)"""
     project = _project(ctx, name)
     repo_url, pin = checked_repo(project["repo_url"], local=ctx.settings.is_local)
-    request = DeployRequest(
-        repo_url=repo_url, pin=pin, ref=branch, root_dir=project.get("root_dir"),
-        install_command=project.get("install_command"),
-        build_command=project.get("build_command"), output_dir=project.get("output_dir"),
-        node_version=project.get("node_version"), force=force)
+    request = DeployRequest(repo_url=repo_url, pin=pin, ref=branch, force=force,
+                            **_build_settings(project))
     return _deploy(ctx, name, project, branch, request, trigger)
+
+
+def _build_settings(project: dict[str, str]) -> dict[str, Any]:
+    """The project's settings a build takes, as DeployRequest fields."""
+    return {name: project.get(name) for name in SETTINGS if name not in ("repo_url",
+                                                                         "production_branch")}
 
 
 # The branch an upload's preview is filed under when the body names none: its address is
@@ -317,10 +312,7 @@ def deploy_upload(ctx: Context, name: str, body: dict[str, Any], token_id: str) 
     request = DeployRequest(repo_url="", upload_id=upload_id, prebuilt=prebuilt,
                             force=check_force(body.get("force")))
     if not prebuilt:
-        request = dataclasses.replace(
-            request, root_dir=project.get("root_dir"), install_command=project.get("install_command"),
-            build_command=project.get("build_command"), output_dir=project.get("output_dir"),
-            node_version=project.get("node_version"))
+        request = dataclasses.replace(request, **_build_settings(project))
     return _deploy(ctx, name, project, branch, request, "api", uploader=token_id)
 
 

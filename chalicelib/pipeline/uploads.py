@@ -17,6 +17,7 @@ from chalicelib import ids, keys, paths
 from chalicelib.context import Context
 from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
 from chalicelib.schema import MANIFEST_VERSION
+from chalicelib.state.records import now as record_stamp
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PATH_CHARS = 1024
@@ -105,7 +106,7 @@ def create_upload(ctx: Context, body: Any, token_id: str) -> dict[str, Any]:
     return {"id": upload_id, "files": len(files),
             "bytes": sum(int(entry["size"]) for entry in files.values()),
             "missing": missing, "missing_bytes": sum(item["size"] for item in missing),
-            "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires_at))}
+            "expires_at": record_stamp(expires_at)}
 
 
 def source_of(ctx: Context, upload_id: str, token_id: str) -> tuple[dict[str, Any], list[str]]:

@@ -84,7 +84,7 @@ class SiteServer:
         self.sites = LRU(sites_bytes, max_item_share=SITE_SHARE)
         self.blobs = LRU(cache_bytes)
         self.checked: dict[str, float] = {}
-        # label or domain -> (until when, the deployment it served then or None)
+        # label or domain -> (until when, what Projects.resolve answered then: id, "" or None)
         self.aliases: dict[str, tuple[float, str | None]] = {}
         # Bucket GETs made so far (manifest and blob cache misses); read by tests and the bench.
         self.bucket_reads = 0

@@ -8,7 +8,6 @@ attacker closer to a secret that hashes to it.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from typing import Any, cast
 import redis
 
 from chalicelib import ids, keys
+from chalicelib.state.records import now as stamp
+from chalicelib.state.tokens import digest
 
 # 32 random bytes, as for API tokens: a fast hash is enough at rest.
 SECRET_BYTES = 32
@@ -42,10 +43,6 @@ return 0
 """
 
 
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 @dataclass(frozen=True)
 class Hook:
     """A deploy hook as stored and listed: never its secret."""
@@ -59,7 +56,7 @@ class Hook:
 
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "project": self.project, "branch": self.branch,
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at))}
+                "created_at": stamp(self.created_at)}
 
 
 class DeployHooks:

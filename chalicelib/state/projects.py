@@ -157,15 +157,14 @@ class Projects:
     def delete(self, name: str) -> list[str]:
         """Forget the project, its routes (aliases and domains stop answering at once) and its
         pointers; returns the ids of its deployments, for the caller to take down."""
-        project = self.get(name)
-        if project is None:
+        if self.get(name) is None:
             return []
         ids = self.deployment_ids(name)
-        routes = [keys.route(name)]
-        routes += [keys.route(domain) for domain in self.domains(name)]
-        routes += [keys.route(label) for label in self._branch_labels(name)]
-        for key in routes:
-            self._drop_route(keys=[key], args=[self._value_of(key) or ""])
+        # Each route only while it still names this project (a label two branches share holds
+        # the one routed last).
+        routes = {name: PRODUCTION, **self.domains(name), **self._branch_labels(name)}
+        for route, branch in routes.items():
+            self._drop_route(keys=[keys.route(route)], args=[route_value(name, branch)])
         self.redis.delete(keys.project(name), keys.project_branches(name),
                           keys.production_history(name), keys.project_domains(name),
                           keys.project_deployments(name), keys.project_labels(name))
@@ -207,15 +206,15 @@ class Projects:
         raw = cast("list[bytes]", self.redis.lrange(keys.production_history(name), 0, -1))
         return [i.decode() for i in raw]
 
-    def addresses_of(self, record: dict[str, str]) -> list[str]:
-        """What of its project a deployment serves now: "<name> production", "<name> branch b"."""
-        name = record.get("project")
+    def addresses_of(self, name: str, deployment_id: str) -> list[str]:
+        """What of project `name` (a deployment's `project`; "" for none) the deployment serves
+        now: "<name> production", "<name> branch b"."""
         project = self.get(name) if name else None
-        if not name or project is None:
+        if project is None:
             return []
-        serving = [f"{name} production"] if project.get("production") == record.get("id") else []
+        serving = [f"{name} production"] if project.get("production") == deployment_id else []
         serving += [f"{name} branch {branch}" for branch, pointer in self.branches(name).items()
-                    if pointer.deployment_id == record.get("id")]
+                    if pointer.deployment_id == deployment_id]
         return serving
 
     def protected(self, keep_production: int) -> set[str]:
@@ -256,9 +255,10 @@ class Projects:
         self.redis.hdel(keys.project_labels(name), label)
         return bool(dropped or removed)
 
-    def _branch_labels(self, name: str) -> list[str]:
+    def _branch_labels(self, name: str) -> dict[str, str]:
+        """label -> the branch routed there last."""
         raw = cast("dict[bytes, bytes]", self.redis.hgetall(keys.project_labels(name)))
-        return [label.decode() for label in raw]
+        return {label.decode(): branch.decode() for label, branch in raw.items()}
 
     # --- custom domains -----------------------------------------------------------------------
 

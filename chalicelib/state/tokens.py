@@ -18,6 +18,7 @@ from typing import Any, cast
 import redis
 
 from chalicelib import ids, keys
+from chalicelib.state.records import now as stamp
 
 PREFIX = "pcl_"
 # 32 random bytes: 256 bits, so guessing is hopeless and a fast hash is enough at rest.
@@ -50,15 +51,11 @@ class Token:
     def view(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "role": self.role.value,
                 "projects": list(self.projects) if self.projects is not None else None,
-                "created_at": _stamp(self.created_at),
-                "expires_at": _stamp(self.expires_at) if self.expires_at else None}
+                "created_at": stamp(self.created_at),
+                "expires_at": stamp(self.expires_at) if self.expires_at else None}
 
     def expired(self, at: float | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (at or time.time())
-
-
-def _stamp(at: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
 
 
 def digest(secret: str) -> str:

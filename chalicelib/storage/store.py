@@ -235,15 +235,12 @@ class Store:
 
     def _put_blob(self, item: tuple[str, Path | bytes]) -> str:
         sha256, content = item
-        key = keys.blob(sha256)
-        stamp = self._last_modified(key)
-        if stamp is not None:
-            if time.time() - stamp <= self.refresh_after:
-                return _KEPT
-            if self._refresh(key):
-                return _RESTAMPED
-            # Swept by the garbage collector between our HEAD and the copy: write it.
-        self.put_bytes(key, content if isinstance(content, bytes) else Path(content).read_bytes())
+        kept = self._keep_blob(sha256)
+        if kept is not None:
+            return kept
+        # Missing, or swept by the garbage collector between our HEAD and the copy: write it.
+        self.put_bytes(keys.blob(sha256),
+                       content if isinstance(content, bytes) else Path(content).read_bytes())
         return _WRITTEN
 
     def keep_blobs(self, sha256s: Iterable[str]) -> tuple[list[str], list[str]]:
