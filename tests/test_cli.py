@@ -350,3 +350,47 @@ def test_the_deployed_folder_is_the_root_of_the_ignore_rules(tmp_path):
     write(tmp_path, {".gitignore": "dist/\n", "dist/index.html": "built", "dist/.gitignore": "*.map\n",
                      "dist/app.js.map": "x"})
     assert [f.path for f in files.collect(tmp_path / "dist").files] == [".gitignore", "index.html"]
+
+
+def _reads_under(root: Path):
+    """The files under `root` opened from now on, seen by an audit hook (sys.addaudithook)."""
+    opened: list[str] = []
+    prefix = str(root)
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and isinstance(args[0], str) and args[0].startswith(prefix):
+            opened.append(args[0])
+    sys.addaudithook(hook)  # hooks cannot be removed; the prefix keeps this one to this test
+    return opened
+
+
+def test_an_unchanged_folder_is_hashed_again_without_reading_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "SETTLED_NS", 0)  # these files were all written just now
+    root = tmp_path / "site"
+    write(root, {f"page-{i}.html": f"<p>{i}</p>" for i in range(20)})
+    first = files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    opened = _reads_under(root)
+    again = files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    assert [f.sha256 for f in again] == [f.sha256 for f in first]
+    assert opened == []
+    # A file rewritten with other bytes of the same size, its mtime put back, is read again.
+    page = root / "page-3.html"
+    before = page.stat()
+    page.write_text("<p>X</p>")
+    os.utime(page, ns=(before.st_atime_ns, before.st_mtime_ns))
+    opened.clear()
+    third = {f.path: f.sha256 for f in files.hashed(files.collect(root).files, cache=files.HashCache(root))}
+    assert third["page-3.html"] == hashlib.sha256(b"<p>X</p>").hexdigest()
+    assert opened == [str(page)]
+
+
+def test_a_file_written_just_before_it_is_hashed_is_not_remembered(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "site"
+    write(root, {"index.html": "fresh"})
+    files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    opened = _reads_under(root)
+    # Within SETTLED_NS of its last write: a change in the same clock tick could go unseen.
+    files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    assert opened == [str(root / "index.html")]
