@@ -1,9 +1,10 @@
 """Deploying a folder without git: the client lists its files, PUTs the blobs the bucket lacks
 straight to the bucket, then deploys the upload (docs/DECISIONS.md#uploads).
 
-No file byte passes through the API. A client's bytes land under `uploads/<id>/<sha256>` and
-become `blobs/<sha256>` only once the bucket has hashed them: blobs are shared by every
-deployment, so a body that lies about its hash must never be one.
+No file byte passes through the API. Blobs are shared by every deployment, so a body that lies
+about its hash must never be one: where the bucket itself refuses such a PUT, the URLs name
+`blobs/<sha256>`; elsewhere a client's bytes land under `uploads/<id>/<sha256>` and become
+`blobs/<sha256>` only once the bucket has hashed them.
 """
 from __future__ import annotations
 
