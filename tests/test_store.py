@@ -9,6 +9,7 @@ from moto import mock_aws
 
 from chalicelib import keys
 from chalicelib.settings import Settings
+from chalicelib.storage.presign import QuerySigner
 from chalicelib.storage.store import Store, make_s3_client
 
 
@@ -172,3 +173,27 @@ def test_a_stamp_older_than_refresh_after_is_not_trusted(stamped):
     sent = _counting(stamped.s3)
     assert stamped.missing_blobs([old]) == []
     assert "HeadObject" in sent
+
+
+def test_urls_signed_in_bulk_are_the_urls_botocore_signs():
+    with mock_aws():
+        _signed_in_bulk_as_botocore_signs(Store(make_s3_client(Settings()), "bulk"))
+
+
+def _signed_in_bulk_as_botocore_signs(store: Store) -> None:
+    items = [(keys.staged_blob("u" * 16, h), h) for h in
+             (hashlib.sha256(b"%d" % i).hexdigest() for i in range(30))]
+    items.append((keys.blob(items[0][1]), items[0][1]))
+    for _ in range(5):  # botocore stamps the current second: compare URLs made within one
+        ours = store.presign_puts(items, 600)
+        theirs = [store.presign_put(key, h, 600) for key, h in items]
+        dates = {parse_qs(urlsplit(url).query)["X-Amz-Date"][0] for url, _ in ours + theirs}
+        if len(dates) == 1:
+            break
+    assert len(dates) == 1
+    assert ours == theirs
+    # ... and they are signed here, not by botocore again: the signer follows botocore's URL.
+    (url, headers), (key, _) = theirs[0], items[0]
+    secret = store.s3._request_signer._credentials.get_frozen_credentials().secret_key
+    assert QuerySigner.following(url, key, headers, secret) is not None
+    assert QuerySigner.following(url, key, headers, "another secret") is None

@@ -99,13 +99,14 @@ def create_upload(ctx: Context, body: Any, token_id: str) -> dict[str, Any]:
     upload_id = ids.new_id()
     expires_at = time.time() + s.upload_seconds
     ctx.uploads.save(upload_id, token_id, files, s.upload_seconds)
-    missing = []
     # Straight to blobs/ only where the bucket itself refuses bytes that lie about their hash.
     direct = ctx.store.checks_signed_checksums()
-    for sha256 in ctx.store.missing_blobs(sizes):  # never a URL for a blob already stored
-        key = keys.blob(sha256) if direct else keys.staged_blob(upload_id, sha256)
-        url, headers = ctx.store.presign_put(key, sha256, s.upload_seconds)
-        missing.append({"sha256": sha256, "size": sizes[sha256], "url": url, "headers": headers})
+    absent = ctx.store.missing_blobs(sizes)  # never a URL for a blob already stored
+    signed = ctx.store.presign_puts(
+        [(keys.blob(h) if direct else keys.staged_blob(upload_id, h), h) for h in absent],
+        s.upload_seconds)
+    missing = [{"sha256": sha256, "size": sizes[sha256], "url": url, "headers": headers}
+               for sha256, (url, headers) in zip(absent, signed, strict=True)]
     return {"id": upload_id, "files": len(files),
             "bytes": sum(int(entry["size"]) for entry in files.values()),
             "missing": missing, "missing_bytes": sum(item["size"] for item in missing),

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import keys
 from chalicelib.settings import Settings
+from chalicelib.storage.presign import QuerySigner
 
 
 def make_s3_client(settings: Settings, session: boto3.session.Session | None = None):
@@ -83,6 +84,12 @@ class StampCache(Protocol):
     def remember(self, stamps: dict[str, float]) -> None: ...
 
     def forget(self, sha256s: list[str]) -> None: ...
+
+
+def _put_headers(sha256: str) -> dict[str, str]:
+    """What a presigned PUT of the blob `sha256` signs and its client sends."""
+    return {"Content-Type": "application/octet-stream",
+            "x-amz-checksum-sha256": base64.b64encode(bytes.fromhex(sha256)).decode()}
 
 
 def _refused(url: str, body: bytes, headers: dict[str, str]) -> bool:
@@ -186,12 +193,28 @@ class Store:
         """A URL that PUTs `key`, and the headers the client must send with it: the content's
         SHA-256 (base64, as S3's `x-amz-checksum-sha256` takes it) is signed into the URL, so
         an endpoint that checks it refuses other bytes (docs/DECISIONS.md#uploads)."""
-        checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
-        headers = {"Content-Type": "application/octet-stream", "x-amz-checksum-sha256": checksum}
-        params = {"Bucket": self.bucket, "Key": key, "ChecksumSHA256": checksum,
+        headers = _put_headers(sha256)
+        params = {"Bucket": self.bucket, "Key": key, "ChecksumSHA256": headers["x-amz-checksum-sha256"],
                   "ContentType": headers["Content-Type"]}
         url = self.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires)
         return url, headers
+
+    def presign_puts(self, items: list[tuple[str, str]], expires: int) -> list[tuple[str, dict[str, str]]]:
+        """presign_put for each (key, sha256): botocore signs the first, and the rest are signed
+        like it by presign.QuerySigner when that signer makes botocore's URL again exactly."""
+        if not items:
+            return []
+        first = self.presign_put(*items[0], expires)
+        credentials = getattr(getattr(self.s3, "_request_signer", None), "_credentials", None)
+        secret = credentials.get_frozen_credentials().secret_key if credentials else None
+        signer = QuerySigner.following(first[0], items[0][0], first[1], secret) if secret else None
+        if signer is None:
+            return [first, *(self.presign_put(key, sha256, expires) for key, sha256 in items[1:])]
+        signed = [first]
+        for key, sha256 in items[1:]:
+            headers = _put_headers(sha256)
+            signed.append((signer.sign(key, headers), headers))
+        return signed
 
     def checks_signed_checksums(self) -> bool:
         """Whether the endpoint refuses bytes other than those a presigned PUT was signed for:
