@@ -56,10 +56,14 @@ def hashed(files: list[LocalFile], workers: int = HASH_WORKERS,
            cache: HashCache | None = None) -> list[LocalFile]:
     """The files with their sha256; a `cache` gives those unchanged since it last saw them
     without reading a byte."""
-    known = cache.lookup if cache else (lambda _: None)
-    with ThreadPoolExecutor(workers) as pool:
-        digests = list(pool.map(lambda f: known(f) or sha256_of(f.source), files))
-    done = [LocalFile(f.path, f.source, f.size, f.mode, d, f.stamp)
+    digests = [cache.lookup(f) if cache else None for f in files]
+    unknown = [i for i, digest in enumerate(digests) if digest is None]
+    if unknown:
+        with ThreadPoolExecutor(workers) as pool:
+            for i, digest in zip(unknown, pool.map(lambda i: sha256_of(files[i].source), unknown),
+                                 strict=True):
+                digests[i] = digest
+    done = [LocalFile(f.path, f.source, f.size, f.mode, str(d), f.stamp)
             for f, d in zip(files, digests, strict=True)]
     if cache:
         cache.save(done)

@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 import boto3
 from botocore.config import Config
@@ -317,9 +317,8 @@ class Store:
         if not files:
             return 0, []
         stamps = self.blob_stamps(files)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            outcomes = list(pool.map(lambda item: self._put_blob(item, stamps.get(item[0])),
-                                     files.items()))
+        outcomes = self._each(list(files.items()), lambda item: self._put_blob(item, stamps.get(item[0])),
+                              lambda item: not self._fresh(stamps.get(item[0])))
         restamped = [sha256 for sha256, outcome in zip(files, outcomes, strict=True) if outcome == _RESTAMPED]
         return outcomes.count(_WRITTEN), restamped
 
@@ -342,8 +341,8 @@ class Store:
         `missing_blobs(..., cached=False)`)."""
         unique = sorted(set(sha256s))
         stamps = self.blob_stamps(unique)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            outcomes = list(pool.map(lambda h: self._keep_blob(h, stamps.get(h)), unique))
+        outcomes = self._each(unique, lambda h: self._keep_blob(h, stamps.get(h)),
+                              lambda h: h in stamps and not self._fresh(stamps[h]))
         missing = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome is None]
         restamped = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome == _RESTAMPED]
         return missing, restamped
@@ -353,13 +352,25 @@ class Store:
         than `refresh_after`, else RESTAMPED; None when it is not there to keep."""
         if stamp is None:
             return None
-        if time.time() - stamp <= self.refresh_after:
+        if self._fresh(stamp):
             return _KEPT
         refreshed_at = time.time()
         if not self._refresh(keys.blob(sha256)):
             return None
         self._remember({sha256: refreshed_at})
         return _RESTAMPED
+
+    def _fresh(self, stamp: float | None) -> bool:
+        """A blob stamped then is safe from the sweep without a re-stamp (#gc-grace)."""
+        return stamp is not None and time.time() - stamp <= self.refresh_after
+
+    def _each(self, items: list[Any], work: Callable[[Any], Any], slow: Callable[[Any], bool]) -> list[Any]:
+        """`work` of each item, in order; those `slow` says send a request run in parallel (a
+        pool for a thousand items that need none costs more than the work)."""
+        waiting = [i for i, item in enumerate(items) if slow(item)]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            done = dict(zip(waiting, pool.map(lambda i: work(items[i]), waiting), strict=True))
+        return [done[i] if i in done else work(item) for i, item in enumerate(items)]
 
     def missing_blobs(self, sha256s: Iterable[str], cached: bool = True) -> list[str]:
         """The hashes among these whose blob is not in the bucket. `cached=False` asks the
@@ -384,9 +395,7 @@ class Store:
         unique = sorted(set(sha256s))
         found: dict[str, float] = {}
         if cached and self.stamps and unique:
-            now = time.time()
-            found = {h: stamp for h, stamp in self.stamps.known(unique).items()
-                     if now - stamp <= self.refresh_after}
+            found = {h: stamp for h, stamp in self.stamps.known(unique).items() if self._fresh(stamp)}
         asked = [h for h in unique if h not in found]
         looked = self._look_up(asked)
         self._remember(looked)
