@@ -314,6 +314,39 @@ def test_a_refused_put_is_not_retried(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+def test_many_blobs_go_up_on_a_few_kept_alive_connections(tmp_path):
+    import http.server
+    import threading
+
+    from percel_cli import upload
+    connections, bodies = set(), []
+
+    class KeepAlive(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps the connection open between requests
+
+        def do_PUT(self):  # noqa: N802
+            connections.add(self.client_address)
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    by_hash, missing = {}, []
+    for i in range(60):
+        (tmp_path / f"{i}.txt").write_bytes(b"blob %d" % i)
+        by_hash[f"{i:064x}"] = tmp_path / f"{i}.txt"
+        missing.append({"sha256": f"{i:064x}", "size": len(b"blob %d" % i), "headers": {},
+                        "url": f"http://127.0.0.1:{server.server_port}/bucket/{i}?X-Amz-Signature=s"})
+    upload.put_all(missing, by_hash, upload.Meter(60, 0, None))
+    server.shutdown()
+    assert sorted(bodies) == sorted(b"blob %d" % i for i in range(60))
+    assert len(connections) <= upload.PUT_WORKERS
+
+
 def test_the_progress_line_is_drawn_on_a_terminal_only(monkeypatch):
     from percel_cli import upload
     monkeypatch.setattr(upload, "PROGRESS_EVERY_SECONDS", 0)
