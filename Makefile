@@ -11,7 +11,7 @@ RUNNERS ?= 1
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e . --config-settings editable_mode=compat
 	touch $@
 
 install: $(VENV)/.installed system-deps

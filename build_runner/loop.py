@@ -158,7 +158,7 @@ class Runner:
             return None
         self.ctx.store.put_bytes(keys.deployment_manifest(job.deployment_id), body,
                                  "application/json")
-        if self.ctx.store.missing_blobs(restamped):
+        if self.ctx.store.missing_blobs(restamped, cached=False):
             self.ctx.store.delete([keys.deployment_manifest(job.deployment_id)])
             return None
         self.ctx.records.set_fields(job.deployment_id, framework=record.get("framework") or "")

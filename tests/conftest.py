@@ -23,10 +23,9 @@ import redis
 
 from build_runner.sandbox import SandboxUnavailable, make_sandbox
 from build_runner.sandbox.bwrap import bwrap_problem
-from chalicelib.context import Context
+from chalicelib.context import Context, build_context
 from chalicelib.settings import Settings
 from chalicelib.state.secrets import new_key
-from chalicelib.storage.store import Store, make_s3_client
 from devstack import services
 from tests.counting_proxy import CountingProxy
 
@@ -167,9 +166,11 @@ def counted_ctx(settings, s3_calls) -> Context:
 
 
 def make_ctx(settings: Settings) -> Context:
-    store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers)
-    store.ensure_bucket()
-    return Context(settings, redis.Redis.from_url(settings.redis_url), store)
+    """The Context the API and the runners build (context.build_context), on the tests' own
+    Redis and bucket."""
+    made = build_context(settings)
+    made.store.ensure_bucket()
+    return made
 
 
 def publish_output(ctx: Context, deployment_id: str, root: Path, vercel: dict | None = None) -> None:
