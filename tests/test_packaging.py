@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 import zipfile
 from dataclasses import fields
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib import ids
+from chalicelib import ids, keys
 from chalicelib.settings import _ENV_NAMES, Settings, load_settings
 from tests.conftest import TEST_ADMIN_TOKEN, publish_output
 
@@ -211,20 +212,24 @@ def api_gateway_event(method: str, path: str, host: str, resource: str | None = 
 class PackagedLambda:
     """The unpacked deployment.zip in a bare interpreter with the stage's environment."""
 
-    def __init__(self, root: Path, env: dict[str, str]):
+    def __init__(self, root: Path, env: dict[str, str], handler: str = "app.app"):
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(PROJECT / "tests" / "lambda_runtime.py"), str(root), "app.app"],
+            [sys.executable, "-I", "-S", str(PROJECT / "tests" / "lambda_runtime.py"), str(root), handler],
             cwd=root, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         assert line, self.process.stderr.read()[-3000:]
         self.started = json.loads(line)
 
-    def invoke(self, event: dict) -> tuple[int, dict, bytes]:
+    def call(self, event: dict):
         self.process.stdin.write(json.dumps(event) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()
         assert line, self.process.stderr.read()[-3000:]
-        answer = json.loads(line)
+        return json.loads(line)
+
+    def invoke(self, event: dict) -> tuple[int, dict, bytes]:
+        """An API Gateway event's answer: status, headers (lower-case names), decoded body."""
+        answer = self.call(event)
         body = answer["body"].encode()
         headers = {name.lower(): value for name, value in answer["headers"].items()}
         return answer["statusCode"], headers, base64.b64decode(body) if answer["isBase64Encoded"] else body
@@ -240,15 +245,15 @@ class PackagedLambda:
         self.process.stderr.close()
 
 
-@pytest.fixture
-def packaged_prod(packages, ctx, tmp_path):
+def unpacked_prod(packages, ctx, tmp_path: Path, handler: str = "app.app", **settings: str) -> "PackagedLambda":
     """The prod stage's package, unpacked, run with the stage's settings but this machine's Redis
     and S3 endpoint, Lambda's own variables (the role's keys, which the bucket must not get), and
     a PATH with nothing on it: Lambda's Python runtime has no git."""
     root = tmp_path / "task"
-    zipfile.ZipFile(packages["prod"] / "deployment.zip").extractall(root)
+    if not root.exists():
+        zipfile.ZipFile(packages["prod"] / "deployment.zip").extractall(root)
     empty = tmp_path / "bin"
-    empty.mkdir()
+    empty.mkdir(exist_ok=True)
     s = ctx.settings
     env = {**stage_env("prod"),
            "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWS_LAMBDA_FUNCTION_NAME": "percel-prod",
@@ -258,8 +263,14 @@ def packaged_prod(packages, ctx, tmp_path):
            # This machine's services in place of R2 (moto refuses R2's "auto") and Upstash.
            "PERCEL_S3_ENDPOINT": s.s3_endpoint_url, "PERCEL_S3_REGION": "us-east-1",
            "PERCEL_S3_ACCESS_KEY_ID": "percel-local", "PERCEL_S3_SECRET_ACCESS_KEY": "percel-local",
-           "PERCEL_BUCKET": s.bucket, "REDIS_URL": s.redis_url, "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN}
-    function = PackagedLambda(root, env)
+           "PERCEL_BUCKET": s.bucket, "REDIS_URL": s.redis_url, "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
+           **settings}
+    return PackagedLambda(root, env, handler)
+
+
+@pytest.fixture
+def packaged_prod(packages, ctx, tmp_path):
+    function = unpacked_prod(packages, ctx, tmp_path)
     yield function
     function.close()
 
@@ -318,3 +329,20 @@ def test_the_packaged_zip_takes_a_folder_deploy_through_presigned_uploads(packag
     assert status == 202, body
     created = json.loads(body)
     assert created["status"] == "queued" and created["url"] == f"https://{created['id']}.percel-sites.example/"
+
+
+def test_the_packaged_cleanup_function_runs_on_its_schedule_event_without_git(packages, ctx, tmp_path):
+    """The second function of the package: the scheduled cleanup sweeps a blob no manifest names."""
+    orphan = b"no manifest names this " + os.urandom(8).hex().encode()
+    digest = hashlib.sha256(orphan).hexdigest()
+    ctx.store.upload_blobs({digest: orphan})
+    time.sleep(1.1)  # the bucket dates objects to the second; the grace below is 0 s
+    function = unpacked_prod(packages, ctx, tmp_path, "app.scheduled_cleanup", GC_GRACE_SECONDS="0")
+    try:
+        report = function.call({"version": "0", "id": "e", "detail-type": "Scheduled Event",
+                                "source": "aws.events", "account": "123456789012", "time": "2026-01-01T00:00:00Z",
+                                "region": "eu-west-1", "resources": [], "detail": {}})
+    finally:
+        function.close()
+    assert report["dry_run"] is False and digest in " ".join(report["swept_blobs"])
+    assert not ctx.store.exists(keys.blob(digest))
