@@ -41,16 +41,16 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
         max_pool_connections=max(10, settings.upload_workers),
         s3={"addressing_style": "path"},
     )
-    keys = {}
+    credentials = {}
     if settings.s3_access_key_id:
-        keys = {"aws_access_key_id": settings.s3_access_key_id,
-                "aws_secret_access_key": settings.s3_secret_access_key}
+        credentials = {"aws_access_key_id": settings.s3_access_key_id,
+                       "aws_secret_access_key": settings.s3_secret_access_key}
     return (session or boto3).client(
         "s3",
         endpoint_url=settings.s3_endpoint_url or None,
         region_name=settings.s3_region or settings.aws_region,
         config=config,
-        **keys,
+        **credentials,
     )
 
 
