@@ -25,8 +25,15 @@ class Settings:
     bucket: str = "percel"
     # Explicit S3 endpoint (LocalStack, MinIO, moto, R2); empty means AWS itself.
     s3_endpoint_url: str = ""
-    # Region: moto rejects R2's "auto", and R2 accepts us-east-1.
+    # The AWS region (Lambda sets AWS_DEFAULT_REGION); also the bucket's unless s3_region is set.
     aws_region: str = "us-east-1"
+    # The bucket's region, when it is not the AWS region: "auto" for R2, which signs with it
+    # (docs/DECISIONS.md#r2-compatibility); moto refuses "auto", R2 also takes us-east-1.
+    s3_region: str = ""
+    # Keys for the bucket alone (an R2 API token's); empty: boto3's own chain, e.g. the Lambda's
+    # role. Percel's own names: Lambda reserves AWS_ACCESS_KEY_ID for the role's keys.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
     # Redis holding records, the queue, leases and logs.
     redis_url: str = "redis://127.0.0.1:6379/0"
     # A clone that takes longer is abandoned (seconds).
@@ -144,6 +151,18 @@ class Settings:
     # Fernet keys sealing build env values in Redis, comma-separated, the first seals
     # (docs/DECISIONS.md#secrets-at-rest); empty: deployments with env are refused. Not in repr.
     percel_secret_key: str = field(default="", repr=False)
+    # How app.py catches paths no API route names: "depths" (a view at each depth up to 32, what
+    # `chalice local` and Chalice's test client can route) or "greedy" (one `/{proxy+}` resource,
+    # API Gateway only; the deployed stages set it: docs/DECISIONS.md#fixed-depth-routes).
+    catch_all_route: str = "depths"
+
+    def __post_init__(self) -> None:
+        if self.catch_all_route not in ("depths", "greedy"):
+            raise ValueError(f"CATCH_ALL_ROUTE must be depths or greedy, not {self.catch_all_route!r}")
+        if self.s3_region == "auto" and not self.s3_endpoint_url:
+            raise ValueError("PERCEL_S3_REGION=auto (R2) needs PERCEL_S3_ENDPOINT, R2's account endpoint")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError("PERCEL_S3_ACCESS_KEY_ID and PERCEL_S3_SECRET_ACCESS_KEY go together")
 
     @property
     def is_local(self) -> bool:
@@ -153,12 +172,18 @@ class Settings:
         return self.site_url_template.format(id=deployment_id, root_domain=self.root_domain)
 
 
-# Environment variable -> field name. Standard AWS/Redis names are kept where they exist.
+# Environment variable -> field name. Standard AWS/Redis names are kept where they exist; where
+# two names set one field, the later one here wins.
 _ENV_NAMES = {
     "AWS_ENDPOINT_URL_S3": "s3_endpoint_url",
     "AWS_DEFAULT_REGION": "aws_region",
     "PERCEL_BUCKET": "bucket",
     "PERCEL_ADMIN_TOKEN": "admin_token",
+    # The bucket's own names, which Lambda lets a function have (it reserves AWS_*).
+    "PERCEL_S3_ENDPOINT": "s3_endpoint_url",
+    "PERCEL_S3_REGION": "s3_region",
+    "PERCEL_S3_ACCESS_KEY_ID": "s3_access_key_id",
+    "PERCEL_S3_SECRET_ACCESS_KEY": "s3_secret_access_key",
 }
 
 

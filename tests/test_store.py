@@ -197,3 +197,35 @@ def _signed_in_bulk_as_botocore_signs(store: Store) -> None:
     secret = store.s3._request_signer._credentials.get_frozen_credentials().secret_key
     assert QuerySigner.following(url, key, headers, secret) is not None
     assert QuerySigner.following(url, key, headers, "another secret") is None
+
+R2 = Settings(s3_endpoint_url="https://acct.r2.cloudflarestorage.com", s3_region="auto", bucket="site",
+              s3_access_key_id="r2-key", s3_secret_access_key="r2-secret")
+
+
+def test_an_r2_client_signs_with_its_own_keys_and_region_not_lambdas(monkeypatch):
+    """In Lambda the AWS_* variables hold the role's temporary keys; R2 must get its token's keys,
+    SigV4 with region "auto", and no session token (signing happens locally: no server needed)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAROLEKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "role-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "role-session")
+    store = Store(make_s3_client(R2, boto3.session.Session()), R2.bucket)
+    for url in (store.presign(keys.blob("x")), store.presign_put("uploads/u/x", "ab" * 32, 60)[0]):
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        assert parts.netloc == "acct.r2.cloudflarestorage.com" and parts.path.startswith("/site/")
+        assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
+        key, _date, region, service, _ = query["X-Amz-Credential"][0].split("/")
+        assert (key, region, service) == ("r2-key", "auto", "s3")
+        assert "X-Amz-Security-Token" not in query
+
+
+def test_without_keys_of_its_own_the_client_uses_boto3s_chain_and_the_aws_region(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ASIAROLEKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "role-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "role-session")
+    # A new session reads the environment now (boto3's default one keeps what it first read).
+    client = make_s3_client(Settings(aws_region="eu-west-1", bucket="b"), boto3.session.Session())
+    url = Store(client, "b").presign(keys.blob("x"))
+    query = parse_qs(urlsplit(url).query)
+    key, _date, region, _, _ = query["X-Amz-Credential"][0].split("/")
+    assert (key, region) == ("ASIAROLEKEY", "eu-west-1") and query["X-Amz-Security-Token"] == ["role-session"]

@@ -34,6 +34,9 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
     Presigned URLs are SigV4: without `signature_version` botocore presigns with SigV2 for
     us-east-1 (measured: `AWSAccessKeyId=...&Signature=...`), which signs no `x-amz-checksum-*`
     header, and R2 accepts only SigV4 (docs/DECISIONS.md#uploads).
+    The bucket's region and keys are percel's own settings when set (PERCEL_S3_REGION, e.g.
+    R2's "auto", and PERCEL_S3_ACCESS_KEY_ID / PERCEL_S3_SECRET_ACCESS_KEY): in Lambda the
+    AWS_* names hold the function's region and its role's keys (docs/DECISIONS.md#r2-compatibility).
     """
     config = Config(
         signature_version="s3v4",
@@ -43,11 +46,16 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
         max_pool_connections=max(10, settings.upload_workers),
         s3={"addressing_style": "path"},
     )
+    credentials = {}
+    if settings.s3_access_key_id:
+        credentials = {"aws_access_key_id": settings.s3_access_key_id,
+                       "aws_secret_access_key": settings.s3_secret_access_key}
     return (session or boto3).client(
         "s3",
         endpoint_url=settings.s3_endpoint_url or None,
-        region_name=settings.aws_region,
+        region_name=settings.s3_region or settings.aws_region,
         config=config,
+        **credentials,
     )
 
 
