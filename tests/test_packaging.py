@@ -51,6 +51,7 @@ S3_ACTIONS = {
     "get_object": {"s3:GetObject"}, "head_object": {"s3:GetObject"}, "put_object": {"s3:PutObject"},
     "copy_object": {"s3:GetObject", "s3:PutObject"}, "delete_objects": {"s3:DeleteObject"},
     "head_bucket": {"s3:ListBucket"}, "get_paginator": {"s3:ListBucket"},  # list_objects_v2
+    "list_objects_v2": {"s3:ListBucket"},
     "generate_presigned_url": {"s3:GetObject", "s3:PutObject"},
     # Only the local stack creates its bucket (devstack/services.py); docs/PRODUCTION.md makes it.
     "create_bucket": set(),
