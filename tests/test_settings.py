@@ -2,6 +2,8 @@
 from dataclasses import fields
 from pathlib import Path
 
+import pytest
+
 from chalicelib.settings import _ENV_NAMES, Settings, load_settings
 
 
@@ -25,3 +27,28 @@ def test_every_setting_is_in_the_readme_table():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     missing = [env_name(f.name) for f in fields(Settings) if f"`{env_name(f.name)}`" not in readme]
     assert missing == []
+
+
+# Which S3 endpoint percel talks to: its own variable, then the conventions other tools share.
+ENDPOINT_CASES = [
+    ({}, ""),  # AWS itself
+    ({"AWS_ENDPOINT_URL": "http://10.0.0.5:4566"}, "http://10.0.0.5:4566"),
+    ({"AWS_ENDPOINT_URL": "http://global:1", "AWS_ENDPOINT_URL_S3": "http://s3-only:2"}, "http://s3-only:2"),
+    ({"AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL": "http://global:1"}, "http://global:1"),
+    ({"LOCALSTACK_HOST": "localstack:4510"}, "http://localstack:4510"),
+    ({"LOCALSTACK_HOST": "localstack"}, "http://localstack:4566"),  # LocalStack's edge port
+    ({"LOCALSTACK_HOST": ":4999"}, "http://localhost:4999"),
+    ({"LOCALSTACK_HOST": "ls.example:443", "USE_SSL": "1"}, "https://ls.example:443"),
+    ({"LOCALSTACK_HOST": "ls:1", "AWS_ENDPOINT_URL": "http://global:1"}, "http://global:1"),
+    ({"LOCALSTACK_HOST": "ls:1", "AWS_ENDPOINT_URL_S3": "http://s3-only:2"}, "http://s3-only:2"),
+]
+
+
+@pytest.mark.parametrize(("environ", "endpoint"), ENDPOINT_CASES)
+def test_the_s3_endpoint_follows_the_aws_and_localstack_variables(environ, endpoint):
+    assert load_settings(environ).s3_endpoint_url == endpoint
+
+
+def test_a_malformed_localstack_host_is_named():
+    with pytest.raises(ValueError, match="LOCALSTACK_HOST must be <host>\\[:<port>\\], not 'ls:port'"):
+        load_settings({"LOCALSTACK_HOST": "ls:port"})
