@@ -47,7 +47,7 @@ RUNNER_START_SECONDS = 60
 # Fixtures that make a test functional (a real local server) or end-to-end (the whole stack).
 _FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx",
                          "toolchain_dir"})
-_END_TO_END = frozenset({"stack", "http"})
+_END_TO_END = frozenset({"stack", "http", "make_run"})  # make_run: tests/test_localstack.py
 
 
 def pytest_configure(config):

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -104,23 +105,33 @@ def children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-def make_run(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, str]:
-    """`make run` (python -m devstack) with `env`, no build runner, on free ports; its banner."""
-    log = open(tmp_path / "devstack.log", "w+")
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "LOCALSTACK_HOST")}
-    process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=services.PROJECT, stdout=log,
-                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               env={**clean, "PORT": str(services.free_port()), "RUNNERS": "0",
-                                    "STATE_DIR": str(tmp_path / "state"),
-                                    "BUILD_SANDBOX": TEST_SANDBOX, **env})
-    deadline = time.monotonic() + 120
-    while STARTED not in (text := (tmp_path / "devstack.log").read_text()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            pytest.fail(f"make run did not start:\n{text[-3000:]}", pytrace=False)
-        time.sleep(0.2)
-    return process, text
+@pytest.fixture
+def make_run(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen, str]]]:
+    """Starts `make run` (python -m devstack) with the given variables, no build runner, on free
+    ports, and returns it with its banner; whatever it started is stopped at teardown."""
+    started: list[subprocess.Popen] = []
+
+    def start(**env: str) -> tuple[subprocess.Popen, str]:
+        log_path = tmp_path / "devstack.log"
+        clean = {k: v for k, v in os.environ.items()
+                 if k not in ("S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "LOCALSTACK_HOST")}
+        with open(log_path, "w") as log:
+            process = subprocess.Popen([sys.executable, "-m", "devstack"], cwd=services.PROJECT,
+                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env={**clean, "PORT": str(services.free_port()), "RUNNERS": "0",
+                                            "STATE_DIR": str(tmp_path / "state"),
+                                            "BUILD_SANDBOX": TEST_SANDBOX, **env})
+        started.append(process)
+        deadline = time.monotonic() + 120
+        while STARTED not in (text := log_path.read_text()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"make run did not start:\n{text[-3000:]}", pytrace=False)
+            time.sleep(0.2)
+        return process, text
+
+    yield start
+    for process in started:
+        stop(process)
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -135,19 +146,17 @@ def banner_s3(banner: str) -> str:
 
 
 @pytest.mark.localstack
-def test_make_run_s3_localstack_serves_the_bucket_from_loopback_only(tmp_path):
-    process, banner = make_run(tmp_path, S3="localstack")
-    try:
-        url = banner_s3(banner)
-        started = dict(children(process.pid))
-        [server] = [pid for pid, cmd in started.items() if "localstack.runtime.main" in cmd]
-        assert not [cmd for cmd in started.values() if "moto" in cmd]
-        assert localstack.s3_running(url)
-        assert listening_addresses(server) == {("127.0.0.1", int(url.rsplit(":", 1)[1]))}
-        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-        assert "percel" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
-    finally:
-        stop(process)
+def test_make_run_s3_localstack_serves_the_bucket_from_loopback_only(make_run):
+    process, banner = make_run(S3="localstack")
+    url = banner_s3(banner)
+    started = dict(children(process.pid))
+    [server] = [pid for pid, cmd in started.items() if "localstack.runtime.main" in cmd]
+    assert not [cmd for cmd in started.values() if "moto" in cmd]
+    assert localstack.s3_running(url)
+    assert listening_addresses(server) == {("127.0.0.1", int(url.rsplit(":", 1)[1]))}
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    assert "percel" in [bucket["Name"] for bucket in s3.list_buckets()["Buckets"]]
+    stop(process)
     assert process.returncode == 0
     assert not Path(f"/proc/{server}").exists()  # LocalStack stopped with the stack
 
@@ -155,17 +164,13 @@ def test_make_run_s3_localstack_serves_the_bucket_from_loopback_only(tmp_path):
 @pytest.mark.localstack
 @pytest.mark.parametrize("variable", ["LOCALSTACK_HOST", "AWS_ENDPOINT_URL"])
 def test_make_run_uses_the_localstack_the_environment_names_and_starts_no_moto(
-        tmp_path, s3_service, variable):
+        make_run, s3_service, variable):
     """The session's LocalStack stands for one the developer runs; make run must use it."""
     host = s3_service.url.removeprefix("http://")
     bucket = f"named-{variable.lower().replace('_', '-')}-{os.getpid()}"
-    process, banner = make_run(tmp_path, **{variable: host if variable == "LOCALSTACK_HOST"
-                                            else s3_service.url}, PERCEL_BUCKET=bucket)
-    try:
-        assert banner_s3(banner) == s3_service.url
-        assert not [cmd for _, cmd in children(process.pid)
-                    if "moto" in cmd or "localstack.runtime" in cmd]
-        s3 = boto3.client("s3", endpoint_url=s3_service.url, region_name="us-east-1")
-        s3.head_bucket(Bucket=bucket)  # made by make run, in the LocalStack it was shown
-    finally:
-        stop(process)
+    process, banner = make_run(**{variable: host if variable == "LOCALSTACK_HOST" else s3_service.url},
+                               PERCEL_BUCKET=bucket)
+    assert banner_s3(banner) == s3_service.url
+    assert not [cmd for _, cmd in children(process.pid) if "moto" in cmd or "localstack.runtime" in cmd]
+    s3 = boto3.client("s3", endpoint_url=s3_service.url, region_name="us-east-1")
+    s3.head_bucket(Bucket=bucket)  # made by make run, in the LocalStack it was shown
