@@ -9,8 +9,9 @@ S3      ?=
 LOCALSTACK_VENV := .venv-localstack
 # What `make test` runs a second time against LocalStack: the storage, pipeline and serving tests
 # (docs/DECISIONS.md#localstack).
-LOCALSTACK_TESTS := tests/test_store.py tests/test_uploads.py tests/test_e2e_pipeline.py \
-                    tests/test_e2e_serving.py tests/test_e2e_uploads.py tests/test_localstack.py
+LOCALSTACK_TESTS := tests/test_store.py tests/test_cleanup.py tests/test_uploads.py tests/test_site.py \
+                    tests/test_e2e_pipeline.py tests/test_e2e_serving.py tests/test_e2e_uploads.py \
+                    tests/test_localstack.py
 
 .PHONY: run test test-fast lint install system-deps localstack bench conformance clean
 
