@@ -23,7 +23,8 @@ class Settings:
     site_url_template: str = "https://{id}.{root_domain}/"
     # S3-compatible bucket holding blobs, manifests and caches.
     bucket: str = "percel"
-    # Explicit S3 endpoint (LocalStack, MinIO, moto, R2); empty means AWS itself.
+    # Explicit S3 endpoint (LocalStack, MinIO, moto, R2); unset, AWS_ENDPOINT_URL or LOCALSTACK_HOST
+    # name it (`conventional_s3_endpoint`); empty means AWS itself.
     s3_endpoint_url: str = ""
     # The AWS region (Lambda sets AWS_DEFAULT_REGION); also the bucket's unless s3_region is set.
     aws_region: str = "us-east-1"
@@ -200,4 +201,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if raw is None or (raw == "" and kind != "str"):
             continue
         values[field_name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+    if not values.get("s3_endpoint_url"):
+        values["s3_endpoint_url"] = conventional_s3_endpoint(environ)
     return Settings(**values)
+
+
+def conventional_s3_endpoint(environ: Mapping[str, str]) -> str:
+    """The S3 endpoint that other tools' variables name, for when percel's own is unset; "" if none.
+
+    AWS_ENDPOINT_URL first: the AWS SDKs' endpoint for every service, which a service's own
+    variable (AWS_ENDPOINT_URL_S3) overrides (docs.aws.amazon.com/sdkref/latest/guide/
+    feature-ss-endpoints.html). Then LOCALSTACK_HOST, `<host>[:<port>]`, parsed by localstack-client
+    as LocalStack's own tools do: port 4566 unless given, https when USE_SSL is 1 or true.
+    """
+    url = environ.get("AWS_ENDPOINT_URL", "").strip()
+    host = environ.get("LOCALSTACK_HOST", "").strip()
+    if url or not host:
+        return url
+    try:
+        from localstack_client.config import parse_localstack_host
+    except ImportError as exc:  # a development tool: requirements-dev.txt, not shipped to Lambda
+        raise RuntimeError("LOCALSTACK_HOST is set but localstack-client is not installed "
+                           "(requirements-dev.txt)") from exc
+    try:
+        name, port = parse_localstack_host(host)
+    except RuntimeError as exc:
+        raise ValueError(f"LOCALSTACK_HOST must be <host>[:<port>], not {host!r}") from exc
+    scheme = "https" if environ.get("USE_SSL", "").strip().lower() in ("1", "true") else "http"
+    return f"{scheme}://{name}:{port}"

@@ -5,9 +5,12 @@ import argparse
 import os
 import signal
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from devstack.services import PROJECT, start_stack
+from chalicelib.settings import load_settings
+from devstack.localstack import embedded_s3
+from devstack.services import PROJECT, Service, start_stack
 
 
 def main() -> None:
@@ -16,9 +19,9 @@ def main() -> None:
     parser.add_argument("--runners", type=int, default=int(os.environ.get("RUNNERS", "1")))
     parser.add_argument("--state", default=os.environ.get("STATE_DIR", str(PROJECT / ".state")))
     args = parser.parse_args()
-    stack = start_stack(Path(args.state), args.port, args.runners,
-                        redis_url=os.environ.get("REDIS_URL"),
-                        s3_url=os.environ.get("AWS_ENDPOINT_URL_S3"))
+    s3_url, start_s3_endpoint = s3_choice(os.environ)
+    stack = start_stack(Path(args.state), args.port, args.runners, redis_url=os.environ.get("REDIS_URL"),
+                        s3_url=s3_url, embedded_s3=start_s3_endpoint)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     print(banner(stack, args), flush=True)
     try:
@@ -32,6 +35,21 @@ def main() -> None:
     finally:
         print("\nstopping percel...", flush=True)
         stack.stop()
+
+
+def s3_choice(environ: Mapping[str, str]) -> tuple[str, Callable[[Path], Service]]:
+    """The S3 endpoint the environment names (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or
+    LOCALSTACK_HOST, as percel reads them), or "" and the embedded endpoint that S3 picks
+    (moto unless S3=localstack). Naming both is refused: one of them would be ignored."""
+    url = load_settings(environ).s3_endpoint_url
+    kind = environ.get("S3", "").strip().lower()
+    if url and kind:
+        raise SystemExit(f"S3={kind} starts an S3 endpoint, but the environment names {url} already "
+                         "(AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or LOCALSTACK_HOST): unset one")
+    try:
+        return url, embedded_s3(kind or "moto")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def banner(stack, args) -> str:

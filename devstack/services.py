@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -236,14 +237,17 @@ def admin_token(state_dir: Path, env: dict) -> str:
 
 
 def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | None = None,
-                redis_url: str | None = None, s3_url: str | None = None) -> Stack:
+                redis_url: str | None = None, s3_url: str | None = None,
+                embedded_s3: Callable[[Path], Service] = start_s3) -> Stack:
+    """The local stack; without `s3_url`, `embedded_s3` starts its S3 endpoint (moto's server,
+    or devstack.localstack.start_localstack)."""
     stack = Stack(state_dir, port)
     try:
         if not redis_url:
             stack.services.append(start_redis(state_dir))
             redis_url = stack.services[-1].url
         if not s3_url:
-            stack.services.append(start_s3(state_dir))
+            stack.services.append(embedded_s3(state_dir))
             s3_url = stack.services[-1].url
         stack.env = stack_env(redis_url, s3_url, port,
                               {"PERCEL_SECRET_KEY": secret_key(state_dir), **(extra_env or {})})

@@ -26,7 +26,7 @@ from build_runner.sandbox.bwrap import bwrap_problem
 from chalicelib.context import Context, build_context
 from chalicelib.settings import Settings
 from chalicelib.state.secrets import new_key
-from devstack import services
+from devstack import localstack, services
 from tests.counting_proxy import CountingProxy
 
 # The sandbox the tests' build runners use. "none" must be named (BUILD_SANDBOX=none or
@@ -36,6 +36,9 @@ TEST_SANDBOX = os.environ.get("TEST_BUILD_SANDBOX") or os.environ.get("BUILD_SAN
 TEST_ADMIN_TOKEN = "percel-test-admin-token-3f9c2a7e5b1d4c8f"
 # Seals the build env of functional tests' deployments (chalicelib/state/secrets.py).
 TEST_SECRET_KEY = new_key()
+# The S3 endpoint the functional and end-to-end tiers start: moto's server, or LocalStack's S3 with
+# S3=localstack (`make test` runs a second pass so: docs/DECISIONS.md#localstack).
+TEST_S3 = os.environ.get("S3", "").strip().lower() or "moto"
 # How long a runner may take to start (import, sandbox probe) before the stack is refused.
 RUNNER_START_SECONDS = 60
 
@@ -43,7 +46,7 @@ RUNNER_START_SECONDS = 60
 # Fixtures that make a test functional (a real local server) or end-to-end (the whole stack).
 _FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx",
                          "toolchain_dir"})
-_END_TO_END = frozenset({"stack", "http"})
+_END_TO_END = frozenset({"stack", "http", "make_run"})  # make_run: tests/test_localstack.py
 
 
 def pytest_configure(config):
@@ -52,7 +55,11 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "unit: no server and no build (make test-fast runs these)")
     config.addinivalue_line("markers", "functional: real Redis / S3 / git, no stack")
     config.addinivalue_line("markers", "e2e: the whole stack over HTTP")
+    config.addinivalue_line("markers", "localstack: needs LocalStack itself (runs only with S3=localstack)")
     os.environ.update(services.LOCAL_AWS)
+    if TEST_S3 not in localstack.EMBEDDED:
+        pytest.exit(f"S3 must be one of {', '.join(localstack.EMBEDDED)}, not {TEST_S3!r}",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def sandbox_problem(items) -> str | None:
@@ -76,6 +83,10 @@ def sandbox_problem(items) -> str | None:
 
 def pytest_collection_modifyitems(session, config, items):
     mark_tiers(items)
+    if TEST_S3 != "localstack":
+        keep = [item for item in items if not item.get_closest_marker("localstack")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
     problem = sandbox_problem(items)
     if problem:
         pytest.exit(f"cannot sandbox builds on this host, so the build tests cannot run: {problem}\n"
@@ -117,9 +128,14 @@ def redis_service(state_dir):
 
 @pytest.fixture(scope="session")
 def s3_service(state_dir):
-    service = services.start_s3(state_dir)
+    service = start_test_s3(state_dir)
     yield service
     service.stop()
+
+
+def start_test_s3(state: Path) -> services.Service:
+    """The S3 endpoint of this run (TEST_S3), its files and log under `state`."""
+    return localstack.embedded_s3(TEST_S3)(state)
 
 
 @pytest.fixture
@@ -224,8 +240,8 @@ def commit_all(root: Path, branch: str = "main") -> None:
 
 @contextlib.contextmanager
 def counted_s3(state: Path) -> Iterator[CountingProxy]:
-    """A moto S3 server behind a counting proxy: every bucket call a stack makes is seen there."""
-    s3 = services.start_s3(state)
+    """The tests' S3 endpoint behind a counting proxy: every bucket call a stack makes is seen there."""
+    s3 = start_test_s3(state)
     try:
         with CountingProxy(s3.url) as proxy:
             yield proxy

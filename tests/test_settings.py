@@ -52,3 +52,28 @@ def test_the_bucket_has_names_of_its_own_that_lambda_allows_and_they_win():
 def test_settings_that_cannot_work_are_refused_at_start_naming_the_variable(environ, named):
     with pytest.raises(ValueError, match=named):
         load_settings(environ)
+
+# Which S3 endpoint percel talks to: its own variable, then the conventions other tools share.
+ENDPOINT_CASES = [
+    ({}, ""),  # AWS itself
+    ({"AWS_ENDPOINT_URL": "http://10.0.0.5:4566"}, "http://10.0.0.5:4566"),
+    ({"AWS_ENDPOINT_URL": "http://global:1", "AWS_ENDPOINT_URL_S3": "http://s3-only:2"}, "http://s3-only:2"),
+    ({"AWS_ENDPOINT_URL_S3": "", "AWS_ENDPOINT_URL": "http://global:1"}, "http://global:1"),
+    ({"LOCALSTACK_HOST": "localstack:4510"}, "http://localstack:4510"),
+    ({"LOCALSTACK_HOST": "localstack"}, "http://localstack:4566"),  # LocalStack's edge port
+    ({"LOCALSTACK_HOST": ":4999"}, "http://localhost:4999"),
+    ({"LOCALSTACK_HOST": "ls.example:443", "USE_SSL": "1"}, "https://ls.example:443"),
+    ({"LOCALSTACK_HOST": "ls:1", "AWS_ENDPOINT_URL": "http://global:1"}, "http://global:1"),
+    ({"LOCALSTACK_HOST": "ls:1", "AWS_ENDPOINT_URL_S3": "http://s3-only:2"}, "http://s3-only:2"),
+    ({"PERCEL_S3_ENDPOINT": "https://r2:3", "AWS_ENDPOINT_URL": "http://global:1"}, "https://r2:3"),
+]
+
+
+@pytest.mark.parametrize(("environ", "endpoint"), ENDPOINT_CASES)
+def test_the_s3_endpoint_follows_the_aws_and_localstack_variables(environ, endpoint):
+    assert load_settings(environ).s3_endpoint_url == endpoint
+
+
+def test_a_malformed_localstack_host_is_named():
+    with pytest.raises(ValueError, match="LOCALSTACK_HOST must be <host>\\[:<port>\\], not 'ls:port'"):
+        load_settings({"LOCALSTACK_HOST": "ls:port"})
