@@ -11,11 +11,12 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from chalicelib import keys
 from chalicelib.settings import Settings
@@ -50,6 +51,9 @@ def _json_body(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
 # What _put_blob did with one blob.
 _WRITTEN, _KEPT, _RESTAMPED = "written", "kept", "restamped"
 
@@ -65,6 +69,17 @@ class MissingBlob(Exception):
 def _is_missing(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     return code in ("404", "NoSuchKey", "NotFound")
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the bucket did not answer (once boto3's retries are spent): the
+    connection was refused, dropped or timed out, or the endpoint answered with a 5xx. Such a
+    failure is ours, not the caller's: worth another try later."""
+    if isinstance(error, (EndpointUnreachable, ConnectionClosedError, ReadTimeoutError)):
+        return True
+    if isinstance(error, ClientError):
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return False
 
 
 class Store:
@@ -228,8 +243,7 @@ class Store:
         or younger than `refresh_after`, which the sweep's grace period protects."""
         if not files:
             return 0, []
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            outcomes = list(pool.map(self._put_blob, files.items()))
+        outcomes = self._map(self._put_blob, list(files.items()))
         restamped = [sha256 for sha256, outcome in zip(files, outcomes, strict=True) if outcome == _RESTAMPED]
         return outcomes.count(_WRITTEN), restamped
 
@@ -249,8 +263,7 @@ class Store:
         period protects them until the manifest is written (then check them with
         `missing_blobs`)."""
         unique = sorted(set(sha256s))
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            outcomes = list(pool.map(self._keep_blob, unique))
+        outcomes = self._map(self._keep_blob, unique)
         missing = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome is None]
         restamped = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome == _RESTAMPED]
         return missing, restamped
@@ -267,8 +280,7 @@ class Store:
     def missing_blobs(self, sha256s: Iterable[str]) -> list[str]:
         """The hashes among these whose blob is not in the bucket."""
         unique = sorted(set(sha256s))
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            present = list(pool.map(lambda h: self.exists(keys.blob(h)), unique))
+        present = self._map(lambda h: self.exists(keys.blob(h)), unique)
         return [h for h, ok in zip(unique, present, strict=True) if not ok]
 
     def ensure_blobs(self, sha256s: Iterable[str], contents: dict[str, Path | bytes]) -> list[str]:
@@ -290,5 +302,17 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
+        self._map(fetch, list(targets.items()))
+
+    def _map(self, function: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+        """`function` over `items` on `workers` threads, results in order. The first failure
+        cancels the calls not yet started: when the bucket is down, each call spends boto3's
+        whole retry budget, and a tree's thousand files would spend it a thousand times."""
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(fetch, targets.items()))
+            futures = [pool.submit(function, item) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
