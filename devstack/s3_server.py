@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +104,14 @@ def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import run_simple
 
     app = werkzeug_app.DomainDispatcherApplication(werkzeug_app.create_backend_app)
+    started = time.monotonic()
     entries = compact(recording)
     recorder.stop_recording()  # the replayed requests are in the file already
     answered = replay(app, entries)
     record_writes_only(recorder)
     recorder.start_recording()
     print(f"devstack s3: replayed {len(entries)} recorded requests from {recording} "
-          f"({answered} answered 2xx)", flush=True)
-    sys.stdout.flush()
+          f"({answered} answered 2xx) in {time.monotonic() - started:.2f} s", flush=True)
     run_simple(args.host, args.port, app, threaded=True, request_handler=werkzeug_app.MotoRequestHandler)
 
 

@@ -205,8 +205,9 @@ def lost_outputs(env: dict) -> str:
     from chalicelib.context import Context
     from chalicelib.pipeline import integrity
     from chalicelib.settings import load_settings
-    ctx = Context(load_settings(env), redis.Redis.from_url(env["REDIS_URL"]), _store(env))
-    return integrity.lost_outputs_message(*integrity.missing_outputs(ctx, START_CHECK_RECORDS))
+    with redis.Redis.from_url(env["REDIS_URL"]) as client:
+        ctx = Context(load_settings(env), client, _store(env))
+        return integrity.lost_outputs_message(*integrity.missing_outputs(ctx, START_CHECK_RECORDS))
 
 
 def warn_loudly(message: str) -> None:
