@@ -295,7 +295,8 @@ def wait_for_runners(stack, timeout: float = RUNNER_START_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     for runner in stack.runners():
         while "waiting for jobs" not in runner.log_path.read_text(errors="replace"):
-            if runner.process.poll() is not None or time.monotonic() > deadline:
+            restarted = stack.supervisor and any(r.name == runner.name for r in stack.supervisor.restarts)
+            if runner.process.poll() is not None or restarted or time.monotonic() > deadline:
                 pytest.fail(f"{runner.name} did not start:\n{log_tail(runner)}", pytrace=False)
             time.sleep(0.2)
 
