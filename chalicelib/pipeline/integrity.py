@@ -33,4 +33,4 @@ def lost_outputs_message(missing: list[str], checked: int) -> str:
         return ""
     return (f"{len(missing)} of {checked} deployed deployments checked have no files in the "
             f"bucket (first: {missing[0]}): the bucket was emptied or replaced while Redis "
-            "kept their records; their sites answer 503 until they are deployed again")
+            "kept their records, so their sites answer 503")
