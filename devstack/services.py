@@ -45,6 +45,17 @@ def wait_until(check, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _wait_or_kill(process: subprocess.Popen, check, timeout: float, what: str) -> None:
+    """wait_until(check), but a process that does not come up in time is killed, not left
+    running outside the stack (which only stops the services it holds)."""
+    try:
+        wait_until(check, timeout, what)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
 def answers(url: str) -> bool:
     """Whether an HTTP server answers `url` with any status; raises while nothing listens."""
     try:
@@ -122,7 +133,7 @@ def start_redis(state_dir: Path, port: int | None = None) -> Service:
             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"]
     process, log_path = _spawn(f"redis-{port}", argv, state_dir / "logs")
     url = f"redis://127.0.0.1:{port}/0"
-    wait_until(lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
+    _wait_or_kill(process, lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
     return Service("redis", process, url, log_path)
 
 
@@ -134,8 +145,8 @@ def start_s3(state_dir: Path, port: int | None = None) -> Service:
             "--dir", str(state_dir / "s3")]
     process, log_path = _spawn(f"s3-{port}", argv, state_dir / "logs")
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: urllib.request.urlopen(url + "/moto-api/", timeout=1)
-               or process.poll() is not None, 120, "moto server")
+    _wait_or_kill(process, lambda: urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                  or process.poll() is not None, 120, "moto server")
     if process.poll() is not None:
         raise RuntimeError(f"the S3 server exited; see {log_path}")
     return Service("s3", process, url, log_path)
@@ -237,7 +248,8 @@ def start_api(env: dict, port: int, log_dir: Path, server: str | None = None) ->
     process, log_path = _spawn(f"api-{port}", server_argv(server, port), log_dir, env)
     url = f"http://127.0.0.1:{port}"
     # Any answer will do: health is 503 while the bucket lacks deployed files (lost_outputs).
-    wait_until(lambda: answers(url + "/api/health") or process.poll() is not None, 60, server)
+    _wait_or_kill(process, lambda: answers(url + "/api/health") or process.poll() is not None,
+                  60, server)
     if process.poll() is not None:
         raise RuntimeError(f"{server} exited; see {log_path}")
     return Service("api", process, url, log_path)
