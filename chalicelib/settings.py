@@ -106,7 +106,8 @@ class Settings:
     toolchain_max_mb: int = 2048
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3
-    # A job whose runner died this many times is failed instead of re-queued again.
+    # A job whose runner died, or whose bucket did not answer, this many times is failed instead
+    # of re-queued again.
     max_build_attempts: int = 3
     # How often each runner looks for abandoned jobs (seconds).
     reap_interval: float = 15.0

@@ -1,16 +1,17 @@
-"""`make run`: bring the whole stack up, print the URLs, stop everything on Ctrl-C."""
+"""`make run`: bring the whole stack up, print the URLs, restart whatever dies, stop everything
+on Ctrl-C (SIGINT) or SIGTERM, and on nothing else (devstack/supervisor.py)."""
 from __future__ import annotations
 
 import argparse
 import os
 import signal
-import time
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from chalicelib.settings import load_settings
 from devstack.localstack import embedded_s3
-from devstack.services import PROJECT, Service, start_stack
+from devstack.services import PROJECT, Service, start_stack, warn_loudly
 
 
 def main() -> None:
@@ -22,16 +23,21 @@ def main() -> None:
     s3_url, start_s3_endpoint = s3_choice(os.environ)
     stack = start_stack(Path(args.state), args.port, args.runners, redis_url=os.environ.get("REDIS_URL"),
                         s3_url=s3_url, embedded_s3=start_s3_endpoint)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    stopping = threading.Event()
+
+    def stop(*_) -> None:
+        # Ctrl-C reaches the children too: stop restarting them before anything else.
+        if stack.supervisor is not None:
+            stack.supervisor.halt()
+        stopping.set()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     print(banner(stack, args), flush=True)
+    if stack.lost_outputs:
+        warn_loudly(stack.lost_outputs)  # again, below the banner, where it is seen
     try:
-        while True:
-            for service in stack.services:
-                if service.process and service.process.poll() is not None:
-                    raise SystemExit(f"{service.name} exited; see {service.log_path}")
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+        while not stopping.wait(1.0):
+            pass
     finally:
         print("\nstopping percel...", flush=True)
         stack.stop()
@@ -75,7 +81,7 @@ Or call the API yourself:
   curl -s -X POST {api}/api/deployments -H "Authorization: Bearer $PERCEL_TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"repo_url": "file:///path/to/repo"}}'
   then open the "url" it returns: http://<id>.localhost:{args.port}/
-Ctrl-C stops everything.
+A service that exits is started again (logs/supervisor.log says when and why); Ctrl-C stops everything.
 """
 
 

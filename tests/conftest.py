@@ -257,11 +257,15 @@ def stack_s3_calls(tmp_path_factory) -> Iterator[CountingProxy]:
 
 
 @contextlib.contextmanager
-def running_stack(state: Path, s3_url: str, toolchain_dir: Path, *, runners: int = 1,
-                  env: dict[str, str] | None = None) -> Iterator[services.Stack]:
+def running_stack(state: Path, s3_url: str | None, toolchain_dir: Path, *, runners: int = 1,
+                  env: dict[str, str] | None = None, supervise: bool = True,
+                  port: int | None = None) -> Iterator[services.Stack]:
     """The processes `make run` starts, on free ports, in the tests' sandbox and toolchain cache;
-    refused at once when a runner does not start."""
-    running = services.start_stack(state, services.free_port(), runners=runners, s3_url=s3_url,
+    refused at once when a runner does not start. Supervised as under `make run` (a service that
+    exits is restarted), and every restart is a test failure (`no_unplanned_restarts`) unless
+    the test caused it; tests that drive the processes themselves pass supervise=False."""
+    running = services.start_stack(state, port or services.free_port(), runners=runners,
+                                   s3_url=s3_url, supervise=supervise,
                                    extra_env={"BUILD_SANDBOX": TEST_SANDBOX, "WORK_DIR": str(state / "work"),
                                               "TOOLCHAIN_DIR": str(toolchain_dir),
                                               "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
@@ -285,12 +289,31 @@ def stack(tmp_path_factory, stack_s3_calls, toolchain_dir):
         yield running
 
 
+@pytest.fixture(autouse=True)
+def no_unplanned_restarts(request):
+    """A service of the test's stack that exits is restarted (as under `make run`), which could
+    hide a crash: the test during which one exited fails, naming it, with its log's tail."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    supervisor = request.getfixturevalue("stack").supervisor
+    seen = len(supervisor.restarts) if supervisor else 0
+    yield
+    if supervisor and supervisor.restarts[seen:]:
+        from devstack.supervisor import describe
+        stack = request.getfixturevalue("stack")
+        lines = [f"{r.name} exited ({describe(r.status)}) and was restarted:\n"
+                 f"{log_tail(stack.service(r.name))}" for r in supervisor.restarts[seen:]]
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
 def wait_for_runners(stack, timeout: float = RUNNER_START_SECONDS) -> None:
     """Every runner of `stack` is waiting for jobs, or the stack is refused with the reason."""
     deadline = time.monotonic() + timeout
     for runner in stack.runners():
         while "waiting for jobs" not in runner.log_path.read_text(errors="replace"):
-            if runner.process.poll() is not None or time.monotonic() > deadline:
+            restarted = stack.supervisor and any(r.name == runner.name for r in stack.supervisor.restarts)
+            if runner.process.poll() is not None or restarted or time.monotonic() > deadline:
                 pytest.fail(f"{runner.name} did not start:\n{log_tail(runner)}", pytrace=False)
             time.sleep(0.2)
 
@@ -365,7 +388,13 @@ class Http:
         raise AssertionError(f"deployment {deployment_id} still {record['status']}")
 
     def check_runners(self) -> None:
-        """Fail now, with the reason, when every runner of the stack has exited."""
+        """Fail now, with the reason, when a runner of a supervised stack has exited (it is
+        restarted, which must not hide the crash), or every runner of another stack has."""
+        supervisor = self.stack.supervisor if self.stack is not None else None
+        crashed = [r for r in supervisor.restarts if r.name.startswith("runner-")] if supervisor else []
+        if crashed:
+            raise AssertionError(f"{crashed[0].name} exited and was restarted:\n"
+                                 f"{log_tail(self.stack.service(crashed[0].name))}")
         if self.stack is not None and self.stack.runners() and \
                 len(dead_runners(self.stack)) == len(self.stack.runners()):
             runner = self.stack.runners()[-1]

@@ -229,3 +229,29 @@ def test_without_keys_of_its_own_the_client_uses_boto3s_chain_and_the_aws_region
     query = parse_qs(urlsplit(url).query)
     key, _date, region, _, _ = query["X-Amz-Credential"][0].split("/")
     assert (key, region) == ("ASIAROLEKEY", "eu-west-1") and query["X-Amz-Security-Token"] == ["role-session"]
+
+def test_only_a_bucket_that_does_not_answer_counts_as_unreachable():
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+    from chalicelib.storage.store import unreachable
+
+    def client_error(code: str, status: int) -> ClientError:
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                           "PutObject")
+    assert unreachable(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    assert unreachable(ReadTimeoutError(endpoint_url="http://127.0.0.1:9"))
+    assert unreachable(client_error("SlowDown", 503))
+    assert not unreachable(client_error("NoSuchKey", 404))
+    assert not unreachable(client_error("AccessDenied", 403))
+    assert not unreachable(ValueError("a bug of ours"))
+
+
+def test_the_first_failure_of_a_batch_cancels_the_calls_not_yet_started():
+    store, calls = Store(s3_client=None, bucket="b", workers=1), []
+
+    def fail(item: int) -> int:
+        calls.append(item)
+        raise ConnectionError("the bucket is down")
+    with pytest.raises(ConnectionError):
+        store._map(fail, list(range(100)))
+    assert len(calls) < 5  # not once per file: each call would spend boto3's retry budget

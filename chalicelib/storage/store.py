@@ -15,11 +15,12 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from chalicelib import keys
 from chalicelib.settings import Settings
@@ -62,6 +63,9 @@ def make_s3_client(settings: Settings, session: boto3.session.Session | None = N
 def _json_body(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 # What _put_blob did with one blob.
 _WRITTEN, _KEPT, _RESTAMPED = "written", "kept", "restamped"
@@ -114,6 +118,17 @@ def _refused(url: str, body: bytes, headers: dict[str, str]) -> bool:
 def _is_missing(error: ClientError) -> bool:
     code = error.response.get("Error", {}).get("Code", "")
     return code in ("404", "NoSuchKey", "NotFound")
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the bucket did not answer (once boto3's retries are spent): the
+    connection was refused, dropped or timed out, or the endpoint answered with a 5xx. Such a
+    failure is ours, not the caller's: worth another try later."""
+    if isinstance(error, (EndpointUnreachable, ConnectionClosedError, ReadTimeoutError)):
+        return True
+    if isinstance(error, ClientError):
+        return error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500
+    return False
 
 
 class Store:
@@ -376,8 +391,7 @@ class Store:
         """`work` of each item, in order; those `slow` says send a request run in parallel (a
         pool for a thousand items that need none costs more than the work)."""
         waiting = [i for i, item in enumerate(items) if slow(item)]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            done = dict(zip(waiting, pool.map(lambda i: work(items[i]), waiting), strict=True))
+        done = dict(zip(waiting, self._map(lambda i: work(items[i]), waiting), strict=True))
         return [done[i] if i in done else work(item) for i, item in enumerate(items)]
 
     def missing_blobs(self, sha256s: Iterable[str], cached: bool = True) -> list[str]:
@@ -423,13 +437,13 @@ class Store:
         groups: dict[str, list[str]] = {}
         for sha256 in unique:
             groups.setdefault(sha256[0], []).append(sha256)
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return {h: stamp for part in pool.map(self._walk, groups.values())
-                    for h, stamp in part.items()}
+        return {h: stamp for part in self._map(self._walk, list(groups.values()))
+                for h, stamp in part.items()}
 
-    def _heads(self, unique: list[str], workers: int = 0) -> dict[str, float]:
-        with ThreadPoolExecutor(max_workers=workers or self.workers) as pool:
-            stamps = list(pool.map(lambda h: self._last_modified(keys.blob(h)), unique))
+    def _heads(self, unique: list[str], parallel: bool = True) -> dict[str, float]:
+        def stamp(sha256: str) -> float | None:
+            return self._last_modified(keys.blob(sha256))
+        stamps = self._map(stamp, unique) if parallel else [stamp(h) for h in unique]
         return {h: stamp for h, stamp in zip(unique, stamps, strict=True) if stamp is not None}
 
     def _walk(self, sorted_hashes: list[str]) -> dict[str, float]:
@@ -441,7 +455,7 @@ class Store:
         i = 0
         while i < len(sorted_hashes):
             if len(sorted_hashes) - i < LIST_BREAK_EVEN:
-                return {**found, **self._heads(sorted_hashes[i:], workers=1)}
+                return {**found, **self._heads(sorted_hashes[i:], parallel=False)}
             first = keys.blob(sorted_hashes[i])
             # StartAfter is exclusive; no key sorts between a blob's key less its last digit
             # and that blob's key except its siblings differing only there.
@@ -456,7 +470,7 @@ class Store:
                     found[sorted_hashes[i]] = listed[sorted_hashes[i]]
                 i += 1
             if i - settled < LIST_BREAK_EVEN and i < len(sorted_hashes):
-                return {**found, **self._heads(sorted_hashes[i:], workers=1)}
+                return {**found, **self._heads(sorted_hashes[i:], parallel=False)}
         return found
 
     def download_blobs(self, targets: dict[Path, str]) -> None:
@@ -469,5 +483,17 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
+        self._map(fetch, list(targets.items()))
+
+    def _map(self, function: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
+        """`function` over `items` on `workers` threads, results in order. The first failure
+        cancels the calls not yet started: when the bucket is down, each call spends boto3's
+        whole retry budget, and a tree's thousand files would spend it a thousand times."""
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(pool.map(fetch, targets.items()))
+            futures = [pool.submit(function, item) for item in items]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
