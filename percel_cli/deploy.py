@@ -32,7 +32,8 @@ def run_deploy(client: Client, args: argparse.Namespace, printer: Printer) -> in
         body = {**body, "force": True}
     accepted = client.post(path, body)
     deployment_id = accepted["id"]
-    printer.note(f"{printer.paint('queued', 'dim', printer.err)} {deployment_id}  {accepted.get('url')}")
+    status = str(accepted.get("status") or "queued")
+    printer.note(f"{printer.paint(status, 'dim', printer.err)} {deployment_id}  {accepted.get('url')}")
     if args.no_wait:
         printer.result(accepted, accepted.get("url"))
         return OK
