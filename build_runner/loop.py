@@ -210,10 +210,7 @@ class Runner:
         return outcome.state
 
     def _archive_log(self, deployment_id: str) -> None:
-        lines = self.ctx.logs.all_lines(deployment_id)
-        self.ctx.store.put_bytes(keys.archived_log(deployment_id),
-                                 ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8")
-        self.ctx.logs.finish(deployment_id)
+        lifecycle.archive_log(self.ctx, deployment_id)
 
 
 class _RedactedLog:

@@ -28,8 +28,9 @@ def test_a_source_too_large_for_the_limits_ends_failed_with_the_reason(settings,
     view = deploy.get_deployment(ctx, created["id"])
     assert view["status"] == "failed" and "more than 2 files" in view["error"]
     assert any("more than 2 files" in line for line in log_lines(ctx, created["id"]))
+    archived = ctx.store.get_bytes(keys.archived_log(created["id"])).decode()
+    assert "the source upload failed: the repository has more than 2 files" in archived
     assert ctx.redis.llen(keys.QUEUE) == 0 and ctx.redis.zcard(keys.SOURCE_PROCESSING) == 0
-    assert deploy.read_logs(ctx, created["id"], None)["done"] is False  # lines left to read
 
 
 def test_a_repository_gone_before_its_clone_ends_failed(ctx, tmp_path):

@@ -119,6 +119,14 @@ def fail_upload(ctx: Context, deployment_id: str, reason: str) -> bool:
     return True
 
 
+def archive_log(ctx: Context, deployment_id: str) -> None:
+    """An ended deployment's log to the bucket (`logs/<id>.txt`); its live stream then expires."""
+    lines = ctx.logs.all_lines(deployment_id)
+    ctx.store.put_bytes(keys.archived_log(deployment_id), ("\n".join(lines) + "\n").encode(),
+                        "text/plain; charset=utf-8")
+    ctx.logs.finish(deployment_id)
+
+
 def reclaim_sources(ctx: Context, worker_id: str) -> list[str]:
     """Hand back the source jobs `worker_id` held in a previous life (it was killed and started
     again under the same name): no one renews those leases, so they need not run out first."""

@@ -56,11 +56,11 @@ def upload_source(ctx: Context, deployment_id: str, worker_id: str) -> None:
         try:
             commit = _upload(ctx, record, tries)
         except ApiError as refused:
-            lifecycle.fail_upload(ctx, deployment_id, refused.message)
+            _fail(ctx, deployment_id, refused.message)
             return
         except Exception:
             log.exception("source upload of %s failed", deployment_id)
-            lifecycle.fail_upload(ctx, deployment_id, "internal error in the source worker")
+            _fail(ctx, deployment_id, "internal error in the source worker")
             return
         if not lifecycle.uploaded(ctx, deployment_id, commit):
             # Cancelled or deleted meanwhile: nothing will build this source.
@@ -68,6 +68,11 @@ def upload_source(ctx: Context, deployment_id: str, worker_id: str) -> None:
     finally:
         lease.stop()
         lifecycle.release_source(ctx, deployment_id, worker_id)
+
+
+def _fail(ctx: Context, deployment_id: str, reason: str) -> None:
+    if lifecycle.fail_upload(ctx, deployment_id, reason):
+        lifecycle.archive_log(ctx, deployment_id)
 
 
 def _upload(ctx: Context, record: dict[str, str], tries: int) -> str:
@@ -184,10 +189,10 @@ def run_worker(ctx: Context, worker_id: str, stop: threading.Event) -> None:
     log.info("source worker %s waiting for jobs", worker_id)
     next_reap = 0.0
     while not stop.is_set():
-        if time.monotonic() >= next_reap:
-            lifecycle.reap(ctx)
-            next_reap = time.monotonic() + REAP_SECONDS
         try:
+            if time.monotonic() >= next_reap:
+                lifecycle.reap(ctx)
+                next_reap = time.monotonic() + REAP_SECONDS
             done = upload_next(ctx, worker_id, wait=1.0)
         except Exception:  # Redis away: try again, as a runner does
             log.exception("source worker %s could not take a job", worker_id)
