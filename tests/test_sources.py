@@ -1,13 +1,14 @@
 """The source step of a git deployment (pipeline/sources.py) against real Redis, the real S3
 endpoint and real git repositories: what a user sees in the record and the log."""
 import dataclasses
+import json
 import shutil
 import time
 
 import pytest
 
 from chalicelib import keys
-from chalicelib.pipeline import deploy, lifecycle, sources
+from chalicelib.pipeline import cleanup, deploy, lifecycle, sources
 from chalicelib.pipeline.clone import commit_of
 from tests.conftest import commit_all, git, make_ctx, make_repo
 from tests.counting_proxy import puts
@@ -155,3 +156,42 @@ def test_ls_remote_listing_to_commit(ref, expected):
                          f"{'b' * 40}\trefs/remotes/x/refs/heads/main", f"{'d' * 40}\trefs/tags/v1",
                          f"{'e' * 40}\trefs/tags/v1^{{}}", f"{'f' * 40}\trefs/tags/v2"])
     assert commit_of(listing, ref) == expected
+
+
+class RecordingLambda:
+    """Stands in for boto3's Lambda client (no AWS here): records each invoke, or fails them."""
+
+    def __init__(self, fail: bool = False):
+        self.calls: list[dict] = []
+        self.fail = fail
+
+    def invoke(self, **params):
+        self.calls.append(params)
+        if self.fail:
+            raise ConnectionError("lambda endpoint unreachable")
+        return {"StatusCode": 202}
+
+
+def with_function(settings, client: RecordingLambda):
+    ctx = make_ctx(dataclasses.replace(settings, source_function="percel-dev-source_upload"))
+    ctx.__dict__["lambda_client"] = client  # the cached_property's slot
+    return ctx
+
+
+def test_on_aws_the_post_invokes_the_source_function_asynchronously(settings, tmp_path):
+    client = RecordingLambda()
+    ctx = with_function(settings, client)
+    created = deploy.create_deployment(ctx, {"repo_url": make_repo(tmp_path / "site", {"a": "1"})})
+    assert client.calls == [{"FunctionName": "percel-dev-source_upload", "InvocationType": "Event",
+                             "Payload": json.dumps({"deployment_id": created["id"]}).encode()}]
+
+
+def test_a_failed_invoke_keeps_the_deployment_and_cleanup_invokes_again(settings, tmp_path):
+    ctx = with_function(settings, RecordingLambda(fail=True))
+    created = deploy.create_deployment(ctx, {"repo_url": make_repo(tmp_path / "site", {"a": "1"})})
+    assert created["status"] == "uploading"  # the job waits in Redis
+    client = ctx.__dict__["lambda_client"] = RecordingLambda()
+    assert cleanup.run_cleanup(ctx).dispatched_sources == 1
+    assert [call["InvocationType"] for call in client.calls] == ["Event"]
+    sources.upload_next(ctx, WORKER, wait=0)  # what that invocation runs
+    assert deploy.get_deployment(ctx, created["id"])["status"] == "queued"
