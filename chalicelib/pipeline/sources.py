@@ -28,10 +28,13 @@ from chalicelib.errors import ApiError, ServiceUnavailable
 from chalicelib.pipeline import lifecycle
 from chalicelib.pipeline.clone import CloneLimits, Pin, clone, forget_file_times
 from chalicelib.schema import MANIFEST_VERSION
+from chalicelib.state.records import State
 from chalicelib.storage import git_archive, manifest
 
 log = logging.getLogger("percel.sources")
 
+# Where a deployment whose source was just uploaded may be without a build reading that source.
+UNBUILT = frozenset({State.CANCELLED, State.DELETED, State.FAILED})
 # How often the local worker reaps abandoned jobs (both queues), as a build runner does.
 REAP_SECONDS = 30.0
 
@@ -50,7 +53,7 @@ def upload_source(ctx: Context, deployment_id: str, worker_id: str) -> None:
     lease = _Lease(ctx, deployment_id, worker_id)
     try:
         record = ctx.records.get(deployment_id)
-        if not record or record.get("status") != "uploading":
+        if not record or record.get("status") != State.UPLOADING.value:
             return  # cancelled or deleted while it waited
         tries = lifecycle.begin_upload(ctx, deployment_id)
         try:
@@ -62,8 +65,11 @@ def upload_source(ctx: Context, deployment_id: str, worker_id: str) -> None:
             log.exception("source upload of %s failed", deployment_id)
             _fail(ctx, deployment_id, "internal error in the source worker")
             return
-        if not lifecycle.uploaded(ctx, deployment_id, commit):
-            # Cancelled or deleted meanwhile: nothing will build this source.
+        if not lifecycle.uploaded(ctx, deployment_id, commit) and \
+                ctx.records.status(deployment_id) in UNBUILT:
+            # Cancelled, deleted or failed meanwhile: nothing will build this source. (Queued
+            # or later: a worker that took the job over when this one's lease ran out got
+            # there first, and its build reads this same manifest.)
             ctx.store.delete([keys.source_manifest(deployment_id)])
     finally:
         lease.stop()
