@@ -2,7 +2,10 @@
 -> 202), next to how long the clone + source upload that used to run inside it take now that a
 source worker runs them (POST -> `queued`), and POST -> `deployed`, in the same run.
 
-Run: `.venv/bin/python bench/post_latency.py [--rounds N] [--files N]`.
+Run: `.venv/bin/python bench/post_latency.py [--rounds N] [--files N] [--code DIR]`.
+
+`--code DIR` starts the stack from another checkout of percel (its devstack, API and workers), e.g.
+the code before the source step left the request: `git archive <commit> | tar -x -C DIR`.
 
 One stack (the processes `make run` starts, on free ports: gunicorn API, one build runner, the
 source worker, redis-server, moto's S3). One git repository; per round every file gets new bytes
@@ -13,20 +16,22 @@ Medians of the rounds, in JSON.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devstack import services  # noqa: E402
+from bench.memo_bench import report  # noqa: E402
 
 POLL = 0.02
 
@@ -45,7 +50,7 @@ def write_round(repo: Path, files: int, round_: int) -> None:
     subprocess.run([*git, "commit", "-qm", f"round {round_}"], cwd=repo, check=True)
 
 
-def timed_deploy(stack: services.Stack, body: dict) -> dict[str, float]:
+def timed_deploy(services: ModuleType, stack: Any, body: dict) -> dict[str, float]:
     """Seconds from the POST to its 202, to the first `queued` (or later) status, to `deployed`."""
     token = stack.admin_token
     started = time.perf_counter()
@@ -68,7 +73,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--code", help="start the stack from this percel checkout instead")
     args = parser.parse_args()
+    if args.code:  # before this checkout's devstack and chalicelib (memo_bench imported them)
+        sys.path.insert(0, str(Path(args.code).resolve()))
+        for name in [n for n in sys.modules if n.partition(".")[0] in ("devstack", "chalicelib")]:
+            del sys.modules[name]
+    services = importlib.import_module("devstack.services")
+    print(f"stack code: {Path(services.__file__).resolve().parent.parent}", file=sys.stderr)
     figures: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="post-bench-") as scratch:
         root = Path(scratch)
@@ -80,17 +92,13 @@ def main() -> None:
                 write_round(repo, args.files, round_)
                 body = {"repo_url": f"file://{repo}"}
                 for kind in ("new", "same_commit"):
-                    for phase, seconds in timed_deploy(stack, body).items():
+                    for phase, seconds in timed_deploy(services, stack, body).items():
                         figures.setdefault(f"{kind}_{phase}", []).append(seconds)
                 print(json.dumps({name: round(values[-1], 3) for name, values in figures.items()}),
                       file=sys.stderr, flush=True)
         finally:
             stack.stop()
-    print(json.dumps({"files": args.files, "rounds": args.rounds,
-                      "median_seconds": {name: round(statistics.median(values), 3)
-                                         for name, values in figures.items()},
-                      "all_seconds": {name: [round(v, 3) for v in values]
-                                      for name, values in figures.items()}}, indent=2))
+    print(report(figures, files=args.files, rounds=args.rounds))
 
 
 if __name__ == "__main__":
