@@ -29,6 +29,13 @@ def test_chalice_package_holds_the_app_its_native_wheels_and_the_schedule(tmp_pa
     kinds = {resource["Type"] for resource in template["Resources"].values()}
     assert "AWS::Serverless::Function" in kinds and "AWS::Serverless::Api" in kinds
     assert any("Cleanup" in name for name in template["Resources"])  # the @app.schedule
+    # The source function (@app.lambda_function): its own timeout, and the API told its name.
+    functions = [r["Properties"] for r in template["Resources"].values()
+                 if r["Type"] == "AWS::Serverless::Function"]
+    [source] = [f for f in functions if f["Handler"] == "app.source_upload"]
+    assert source["Timeout"] == 900
+    assert all(f["Environment"]["Variables"]["SOURCE_FUNCTION"] == "percel-dev-source_upload"
+               for f in functions)
 
 
 def test_the_wheel_is_the_percel_command_alone_and_installs_with_no_dependency(tmp_path):

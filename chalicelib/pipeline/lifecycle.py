@@ -79,9 +79,15 @@ def dispatch_waiting(ctx: Context) -> int:
 
 # --- a source worker's side ---------------------------------------------------------------
 
+# How often a waiting source worker looks for a job (seconds): the hand-off is on the path from
+# POST to deployed, which an unchanged redeploy covers in about half a second (bench/README.md
+# "Memoized builds"), and one look is one cheap Redis call.
+SOURCE_POLL_SECONDS = 0.05
+
+
 def claim_source(ctx: Context, worker_id: str, timeout: float) -> str | None:
     """Wait up to `timeout` seconds for a source job and lease it to `worker_id`."""
-    return ctx.source_queue.wait_and_claim(worker_id, timeout)
+    return ctx.source_queue.wait_and_claim(worker_id, timeout, poll=SOURCE_POLL_SECONDS)
 
 
 def begin_upload(ctx: Context, deployment_id: str) -> int:
