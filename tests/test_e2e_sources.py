@@ -60,7 +60,8 @@ def log_lines(http: Http, deployment_id: str) -> list[str]:
 
 
 def test_the_post_answers_uploading_with_the_commit_and_the_deployment_is_built(http, tmp_path):
-    url = make_repo(tmp_path / "site", {"index.html": "<h1>async</h1>"})
+    page = f"<h1>async {tmp_path.name}</h1>".encode()  # bytes of its own in the shared bucket
+    url = make_repo(tmp_path / "site", {"index.html": page})
     status, created = http.json("POST", "/api/deployments", {"repo_url": url})
     assert status == 202 and created["status"] == "uploading", created
     record = http.json("GET", f"/api/deployments/{created['id']}")[1]
@@ -68,7 +69,7 @@ def test_the_post_answers_uploading_with_the_commit_and_the_deployment_is_built(
     assert record["status"] in ("uploading", "queued", "building", "deployed")
     done = http.wait_for(created["id"], timeout=180)
     assert done["status"] == "deployed", done["error"]
-    assert http.site(created["id"], "/")[2] == b"<h1>async</h1>"
+    assert http.site(created["id"], "/")[2] == page
     assert any(line.startswith("percel: cloning") for line in log_lines(http, created["id"]))
 
 
