@@ -18,7 +18,16 @@ from chalicelib.context import Context, build_context
 from chalicelib.dashboard import assets as dashboard
 from chalicelib.errors import Forbidden, NotFound
 from chalicelib.openapi import document as openapi_document
-from chalicelib.pipeline import cleanup, deploy, deploy_hooks, projects, token_admin, uploads, webhooks
+from chalicelib.pipeline import (
+    cleanup,
+    deploy,
+    deploy_hooks,
+    projects,
+    sources,
+    token_admin,
+    uploads,
+    webhooks,
+)
 from chalicelib.serving import gateway
 from chalicelib.serving.site import SiteServer
 from chalicelib.settings import load_settings
@@ -262,6 +271,15 @@ def dashboard_shell():
 @app.route("/dashboard/{version}/{name}", methods=["GET"])
 def dashboard_asset(version, name):
     return dashboard.asset_response(version, name, app.current_request.headers.get("if-none-match"))
+
+
+# A git deployment's clone and source upload, outside the request: on AWS the API invokes this
+# function asynchronously after each POST (SOURCE_FUNCTION; chalicelib/pipeline/sources.py
+# dispatch), and the local stack runs the same chalicelib function in a worker process.
+@app.lambda_function(name="source_upload")
+def source_upload(event, lambda_context):
+    done = sources.upload_next(context(), lambda_context.aws_request_id, wait=1.0)
+    return {"deployment_id": done}
 
 
 @app.schedule(Rate(load_settings().cleanup_rate_minutes, unit=Rate.MINUTES))

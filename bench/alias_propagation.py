@@ -66,7 +66,7 @@ def deploy(stack: services.Stack) -> str:
     while True:
         record = services.api(stack.api_url, "GET", f"/api/deployments/{created['id']}",
                               token=stack.admin_token)
-        if record["status"] not in ("queued", "building"):
+        if record["status"] not in ("uploading", "queued", "building"):
             break
         if time.monotonic() > deadline:
             raise SystemExit(f"deployment {created['id']} still {record['status']}")

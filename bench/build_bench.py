@@ -85,7 +85,7 @@ def timed_deploy(stack: services.Stack, repo: Path) -> dict:
     record = services.deploy_and_wait(stack, {"repo_url": f"file://{repo}"}, DEPLOY_TIMEOUT, poll=0.1)
     seconds = time.perf_counter() - started
     deployment_id = record["id"]
-    if record["status"] in ("queued", "building"):
+    if record["status"] in ("uploading", "queued", "building"):
         raise RuntimeError(f"{deployment_id} still {record['status']} after {DEPLOY_TIMEOUT:g} s")
     if record["status"] != "deployed":
         raise RuntimeError(f"{deployment_id} ended {record['status']}: {record.get('error')}")

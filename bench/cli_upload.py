@@ -78,7 +78,7 @@ def percel_deploy(folder: Path, env: dict[str, str], stack: services.Stack) -> f
 def wait_deployed(stack: services.Stack, deployment_id: str) -> None:
     while True:
         record = services.api(stack.api_url, "GET", f"/api/deployments/{deployment_id}", token=stack.admin_token)
-        if record["status"] not in ("queued", "building"):
+        if record["status"] not in ("uploading", "queued", "building"):
             assert record["status"] == "deployed", record
             return
         time.sleep(0.2)

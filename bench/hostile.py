@@ -216,7 +216,7 @@ def main() -> int:
         repo.mkdir()
         target = services.deploy_and_wait(stack, {"repo_url": make_repo(repo), "env": {"DEPLOY_KEY": SECRET}},
                                           300, poll=0.5)
-        if target["status"] in ("queued", "building"):
+        if target["status"] in ("uploading", "queued", "building"):
             raise SystemExit("the target site did not deploy in 300 s")
         deployment_id = target["id"]
         read_token = services.api(stack.api_url, "POST", "/api/tokens",

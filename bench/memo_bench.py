@@ -56,11 +56,16 @@ def main() -> None:
                       file=sys.stderr, flush=True)
         finally:
             stack.stop()
-    print(json.dumps({"rounds": args.rounds,
-                      "median_seconds": {name: round(statistics.median(values), 3)
-                                         for name, values in figures.items()},
-                      "all_seconds": {name: [round(v, 3) for v in values]
-                                      for name, values in figures.items()}}, indent=2))
+    print(report(figures, rounds=args.rounds))
+
+
+def report(figures: dict[str, list[float]], **extra: object) -> str:
+    """`extra`, then the median and every round's figure of each timing, as JSON."""
+    return json.dumps({**extra,
+                       "median_seconds": {name: round(statistics.median(values), 3)
+                                          for name, values in figures.items()},
+                       "all_seconds": {name: [round(v, 3) for v in values]
+                                       for name, values in figures.items()}}, indent=2)
 
 
 if __name__ == "__main__":

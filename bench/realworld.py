@@ -337,7 +337,7 @@ def deploy(stack: services.Stack, repo: Path) -> tuple[float, dict]:
     started = time.perf_counter()
     record = services.deploy_and_wait(stack, {"repo_url": f"file://{repo}"}, DEPLOY_TIMEOUT)
     seconds = time.perf_counter() - started
-    if record["status"] in ("queued", "building"):
+    if record["status"] in ("uploading", "queued", "building"):
         return seconds, {**record, "error": "bench: deploy timed out"}
     return seconds, record
 

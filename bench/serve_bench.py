@@ -100,7 +100,7 @@ def deploy_static(stack: services.Stack, dist: Path, scratch: Path) -> str:
     sh("git init -q -b main && git add -A && git -c user.name=b -c user.email=b@b "
        "commit -qm site", repo)
     record = services.deploy_and_wait(stack, {"repo_url": f"file://{repo}"}, 300)
-    if record["status"] in ("queued", "building"):
+    if record["status"] in ("uploading", "queued", "building"):
         sys.exit("serve_bench: the deployment did not finish within 300 s")
     if record["status"] != "deployed":
         sys.exit(f"serve_bench: deployment {record['status']}: {record.get('error')}")

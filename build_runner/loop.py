@@ -94,7 +94,7 @@ class Runner:
     def _archive_log(self, deployment_id: str) -> None:
         """The build log into the bucket; when the bucket is down, it stays in Redis (live)."""
         try:
-            self._store_log(deployment_id)
+            lifecycle.archive_log(self.ctx, deployment_id)
         except Exception as error:
             if not unreachable(error):
                 raise
@@ -240,12 +240,6 @@ class Runner:
         if not outcome.committed:
             say(f"percel: result discarded: {outcome.refused}")  # cancelled or deleted meanwhile
         return outcome.state
-
-    def _store_log(self, deployment_id: str) -> None:
-        lines = self.ctx.logs.all_lines(deployment_id)
-        self.ctx.store.put_bytes(keys.archived_log(deployment_id),
-                                 ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8")
-        self.ctx.logs.finish(deployment_id)
 
 
 class _RedactedLog:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
+import boto3
 import redis
 
 from chalicelib.settings import Settings, load_settings
@@ -12,9 +14,9 @@ from chalicelib.state.blobstamps import BlobStamps
 from chalicelib.state.hooks import Deliveries, DeployHooks
 from chalicelib.state.limits import Limits
 from chalicelib.state.logs import BuildLog
-from chalicelib.state.memo import BuildMemo
+from chalicelib.state.memo import BuildMemo, SourceMemo
 from chalicelib.state.projects import Projects
-from chalicelib.state.queue import JobQueue
+from chalicelib.state.queue import SOURCES, JobQueue
 from chalicelib.state.records import Records
 from chalicelib.state.secrets import EnvBox
 from chalicelib.state.tokens import Tokens
@@ -37,6 +39,11 @@ class Context:
         return JobQueue(self.redis, self.settings.job_lease_seconds)
 
     @cached_property
+    def source_queue(self) -> JobQueue:
+        """Clones and source uploads waiting for a source worker (pipeline/sources.py)."""
+        return JobQueue(self.redis, self.settings.job_lease_seconds, SOURCES)
+
+    @cached_property
     def env_box(self) -> EnvBox:
         return EnvBox(self.settings.percel_secret_key)
 
@@ -55,6 +62,15 @@ class Context:
     @cached_property
     def memo(self) -> BuildMemo:
         return BuildMemo(self.redis, self.settings.memo_seconds)
+
+    @cached_property
+    def source_memo(self) -> SourceMemo:
+        return SourceMemo(self.redis, self.settings.memo_seconds)
+
+    @cached_property
+    def lambda_client(self) -> Any:
+        """The Lambda client that starts the source function (SOURCE_FUNCTION), made on first use."""
+        return boto3.client("lambda", region_name=self.settings.aws_region)
 
     @cached_property
     def limits(self) -> Limits:

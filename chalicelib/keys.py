@@ -35,6 +35,14 @@ def lease_owner(deployment_id: str) -> str:
     return LEASE_PREFIX + deployment_id
 
 
+# The source queue (same shapes and lifetimes as the three above): deployments recorded
+# `uploading` whose clone and source upload wait for (list), or are held by (sorted set scored
+# by lease expiry; string naming the holder), a source worker (pipeline/sources.py).
+SOURCE_QUEUE = f"{PREFIX}:sources:queue"
+SOURCE_PROCESSING = f"{PREFIX}:sources:processing"
+SOURCE_LEASE_PREFIX = f"{PREFIX}:sources:lease:"
+
+
 # Stream: live build log lines. Capped in length; expires a while after the build ends.
 def build_log(deployment_id: str) -> str:
     return f"{PREFIX}:log:{deployment_id}"
@@ -162,6 +170,13 @@ def build_memo(inputs: str) -> str:
 # when the Store would no longer trust it (docs/DECISIONS.md#blob-stamps).
 def blob_stamp(sha256: str) -> str:
     return f"{PREFIX}:blobstamp:{sha256}"
+
+# String: the deployment whose source manifest holds the clone of this repository URL, ref and
+# commit (a digest of the three), so a deploy of a commit already cloned copies that manifest
+# instead of cloning again. Expires after MEMO_SECONDS; worthless once that manifest is gone.
+def source_memo(repo_url: str, ref: str, commit: str) -> str:
+    digest = hashlib.sha256("\0".join((repo_url, ref, commit)).encode()).hexdigest()
+    return f"{PREFIX}:source-memo:{digest}"
 
 
 # --- Bucket -----------------------------------------------------------------

@@ -167,7 +167,9 @@ SCHEMAS: dict[str, Any] = {
     },
     "DeployAccepted": {
         "type": "object", "required": ["id", "status", "url", "status_url"],
-        "properties": {"id": {"type": "string"}, "status": {"const": State.QUEUED.value},
+        "properties": {"id": {"type": "string"}, "status": {"enum": [State.UPLOADING.value, State.QUEUED.value],
+                                                 "description": "uploading: a git repository, "
+                                                 "cloned after the answer; queued: an upload"},
                        "url": {"type": "string"}, "status_url": {"type": "string"}},
     },
     "Deployment": {
@@ -414,7 +416,7 @@ def _paths() -> dict[str, Any]:
         },
         "/api/deployments/{deployment_id}/cancel": {
             "parameters": [ID],
-            "post": _operation("Stop a queued or building deployment", 200, "Deployment",
+            "post": _operation("Stop an uploading, queued or building deployment", 200, "Deployment",
                                (404, 409, 415)),
         },
         "/api/deployments/{deployment_id}/logs": {

@@ -42,6 +42,10 @@ class Settings:
     # Clones one API process runs at once; more are refused with 503 + Retry-After: each holds a
     # thread and a git process group for up to CLONE_TIMEOUT (30 trickling clones held 61 threads).
     max_concurrent_clones: int = 4
+    # The Lambda function that clones and uploads a git deployment's source, invoked asynchronously
+    # after each POST (Chalice names `@app.lambda_function(name="source_upload")` percel-<stage>-
+    # source_upload); empty: a local source worker polls the queue (docs/DECISIONS.md#async-upload).
+    source_function: str = ""
     # A repository with more files than this is refused (Cloudflare Pages allows 20,000 per site).
     max_repo_files: int = 20_000
     # A repository bigger than this, in bytes, is refused.

@@ -265,6 +265,18 @@ def start_runner(env: dict, index: int, log_dir: Path) -> Service:
     return Service(f"runner-{index}", process, "", log_path)
 
 
+# --- source worker (docs/DECISIONS.md#async-upload) ---
+def start_source_worker(env: dict, log_dir: Path, index: int = 0) -> Service:
+    """The clone + source upload of git deployments, outside the API's requests: the function
+    Lambda runs as `source_upload`, here in a loop. Its stable name lets it, restarted, take back
+    the job it held at once."""
+    argv = [sys.executable, "-m", "chalicelib.pipeline.sources"]
+    name = f"sources-{index}"
+    process, log_path = _spawn(name, argv, log_dir, {**env, "RUNNER_NAME": name})
+    return Service(name, process, "", log_path)
+# --- end source worker ---
+
+
 def start_cleanup_timer(env: dict, log_dir: Path) -> Service:
     """chalice local runs no @app.schedule: run the same function on a timer."""
     seconds = float(env.get("CLEANUP_RATE_MINUTES", "60")) * 60
@@ -353,6 +365,7 @@ def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | 
         stack.services.append(start_api(stack.env, port, state_dir / "logs"))
         for _ in range(runners):
             stack.add_runner()
+        stack.services.append(start_source_worker(stack.env, state_dir / "logs"))  # source worker
         stack.services.append(start_cleanup_timer(stack.env, state_dir / "logs"))
         if supervise:
             stack.supervise()
@@ -374,11 +387,11 @@ def api(base: str, method: str, path: str, body: dict | None = None, *, token: s
 
 def deploy_and_wait(stack: Stack, body: dict, timeout: float, poll: float = 0.2) -> dict:
     """POST /api/deployments with `body`, then poll its record every `poll` s until it is no
-    longer queued or building, or `timeout` s have passed: that last record either way."""
+    longer uploading, queued or building, or `timeout` s have passed: that last record either way."""
     deployment_id = api(stack.api_url, "POST", "/api/deployments", body, token=stack.admin_token)["id"]
     deadline = time.monotonic() + timeout
     while True:
         record = api(stack.api_url, "GET", f"/api/deployments/{deployment_id}", token=stack.admin_token)
-        if record["status"] not in ("queued", "building") or time.monotonic() > deadline:
+        if record["status"] not in ("uploading", "queued", "building") or time.monotonic() > deadline:
             return record
         time.sleep(poll)

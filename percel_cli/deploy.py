@@ -32,11 +32,13 @@ def run_deploy(client: Client, args: argparse.Namespace, printer: Printer) -> in
         body = {**body, "force": True}
     accepted = client.post(path, body)
     deployment_id = accepted["id"]
-    printer.note(f"{printer.paint('queued', 'dim', printer.err)} {deployment_id}  {accepted.get('url')}")
+    status = str(accepted.get("status") or "queued")
+    accepted_line = f"{printer.paint(status, 'dim', printer.err)} {deployment_id}  {accepted.get('url')}"
     if args.no_wait:
+        printer.note(accepted_line)
         printer.result(accepted, accepted.get("url"))
         return OK
-    return follow(client, deployment_id, printer, show_url=True)
+    return follow(client, deployment_id, printer, show_url=True, first=accepted_line)
 
 
 def deploy_request(client: Client, args: argparse.Namespace, printer: Printer) -> tuple[dict[str, Any], str]:
@@ -118,9 +120,12 @@ def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) ->
     return result.id
 
 
-def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool) -> int:
-    """Print the build log as it comes (stderr), then the outcome; Ctrl-C detaches."""
+def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool, first: str = "") -> int:
+    """Print `first`, the build log as it comes (stderr), then the outcome; Ctrl-C detaches, from
+    the moment `first` is out (a user who sees it may press Ctrl-C at once)."""
     try:
+        if first:
+            printer.note(first)
         print_log(client, deployment_id, printer.note, until_done=True)
         record = wait_final(client, deployment_id)
     except KeyboardInterrupt:

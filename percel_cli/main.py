@@ -110,14 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
                        ("--root-dir", "DIR"), ("--node-version", "MAJOR")):
         deploy.add_argument(flag, metavar=meta)
     deploy.add_argument("--env", action="append", metavar="NAME=VALUE", help="a build variable (repeatable)")
-    deploy.add_argument("--no-wait", action="store_true", help="return once the deployment is queued")
+    deploy.add_argument("--no-wait", action="store_true", help="return once the deployment is accepted")
 
     listing = add("ls", commands.ls, "list deployments, newest first", "examples:\n  percel ls --limit 5\n"
                   "  percel ls --project shop --json")
     listing.add_argument("--project", metavar="NAME")
     listing.add_argument("--limit", type=int, metavar="N")
     for name, run, helptext in (("inspect", commands.inspect, "show one deployment"),
-                                ("cancel", commands.cancel, "cancel a queued or building deployment")):
+                                ("cancel", commands.cancel, "cancel an uploading, queued or building deployment")):
         add(name, run, helptext, f"example:\n  percel {name} k3x2m9q8w7e6r5t4").add_argument("id", metavar="ID")
     logs = add("logs", run_logs, "print a deployment's build log",
                "examples:\n  percel logs k3x2m9q8w7e6r5t4\n  percel logs -f k3x2m9q8w7e6r5t4   # until the build ends")

@@ -9,7 +9,7 @@ from typing import Any, TextIO
 # ANSI SGR codes (ECMA-48 8.3.117).
 _COLOURS = {"red": "31", "green": "32", "yellow": "33", "dim": "2", "bold": "1", "cyan": "36"}
 _STATUS_COLOURS = {"deployed": "green", "failed": "red", "cancelled": "yellow", "building": "cyan",
-                   "queued": "dim"}
+                   "queued": "dim", "uploading": "dim"}
 
 
 def use_colour(stream: TextIO, env: dict[str, str] | os._Environ[str] = os.environ) -> bool:

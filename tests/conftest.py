@@ -209,6 +209,16 @@ def publish_output(ctx: Context, deployment_id: str, root: Path, vercel: dict | 
     lifecycle.release(ctx, deployment_id, "test-runner")
 
 
+def upload_sources(ctx: Context) -> list[str]:
+    """A source worker's part for every waiting git deployment (pipeline/sources.py): clone,
+    upload, `uploading -> queued`; the ids it took."""
+    from chalicelib.pipeline import sources
+    done = []
+    while (taken := sources.upload_next(ctx, "test-source-worker", wait=0)) is not None:
+        done.append(taken)
+    return done
+
+
 # --- git repositories ----------------------------------------------------------------
 
 def git(*args: str, cwd: Path) -> str:
@@ -381,7 +391,7 @@ class Http:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             _, record = self.json("GET", f"/api/deployments/{deployment_id}")
-            if record["status"] not in ("queued", "building"):
+            if record["status"] not in ("uploading", "queued", "building"):
                 return record
             self.check_runners()
             time.sleep(0.5)

@@ -92,7 +92,11 @@ def test_deploy_then_status(client, ctx, tmp_path):
     created = response.json_body
     assert created["url"] == f"http://{created['id']}.percel.test/"
     status = client.http.get(created["status_url"]).json_body
-    assert status["status"] == "queued" and status["repo_url"] == url
+    assert status["status"] == "uploading" and status["repo_url"] == url
+    # The source function, as Lambda runs it after the API's asynchronous invoke.
+    invoked = client.lambda_.invoke("source_upload", {"deployment_id": created["id"]})
+    assert invoked.payload == {"deployment_id": created["id"]}
+    assert client.http.get(created["status_url"]).json_body["status"] == "queued"
 
 
 def test_unknown_api_path_is_json_404(client):

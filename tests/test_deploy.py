@@ -7,24 +7,39 @@ import pytest
 
 from chalicelib import keys
 from chalicelib.errors import BadRequest, NotFound, ServiceUnavailable, Unprocessable
-from chalicelib.pipeline import deploy
+from chalicelib.pipeline import deploy, sources
 from tests.conftest import git, make_repo
 from tests.counting_proxy import puts
 
 
 def nothing_half_done(ctx):
     assert ctx.redis.llen(keys.QUEUE) == 0
+    assert ctx.redis.llen(keys.SOURCE_QUEUE) == 0
     assert ctx.redis.zcard(keys.DEPLOYMENTS_INDEX) == 0
     assert list(ctx.store.list_keys("sources/")) == []
 
 
-def test_a_deploy_uploads_the_source_and_queues_one_job(ctx, tmp_path):
+def deploy_now(ctx, body: dict) -> dict:
+    """POST's part, then the source worker's: the deployment is queued for its build."""
+    created = deploy.create_deployment(ctx, body)
+    assert sources.upload_next(ctx, "test-worker", wait=0) == created["id"]
+    return created
+
+
+def test_a_deploy_is_recorded_uploading_and_its_source_step_queues_one_build(ctx, tmp_path):
     url = make_repo(tmp_path / "site", {"index.html": "<h1>hi</h1>", "css/a.css": "p{}"})
     created = deploy.create_deployment(ctx, {"repo_url": url})
     deployment_id = created["id"]
-    assert created["status"] == "queued" and created["status_url"].endswith(deployment_id)
+    assert created["status"] == "uploading" and created["status_url"].endswith(deployment_id)
     assert created["url"] == f"http://{deployment_id}.localhost:8000/"
+    commit = git("rev-parse", "HEAD", cwd=tmp_path / "site")
+    view = deploy.get_deployment(ctx, deployment_id)
+    assert view["status"] == "uploading" and view["commit"] == commit  # resolved by ls-remote
+    assert ctx.redis.lrange(keys.SOURCE_QUEUE, 0, -1) == [deployment_id.encode()]
+    assert ctx.redis.llen(keys.QUEUE) == 0 and not ctx.store.exists(keys.source_manifest(deployment_id))
+    assert sources.upload_next(ctx, "test-worker", wait=0) == deployment_id
     assert ctx.redis.lrange(keys.QUEUE, 0, -1) == [deployment_id.encode()]
+    assert ctx.redis.llen(keys.SOURCE_QUEUE) == 0 and ctx.redis.zcard(keys.SOURCE_PROCESSING) == 0
     source = ctx.store.get_json(keys.source_manifest(deployment_id))
     assert set(source["files"]) == {"index.html", "css/a.css"}
     sha = source["files"]["index.html"]["sha256"]
@@ -46,10 +61,10 @@ def test_a_redeploy_of_unchanged_files_uploads_no_blob(counted_ctx, s3_calls, tm
     same bytes too."""
     url = make_repo(tmp_path / "site", {"index.html": "same", "css/a.css": "p{}"})
     mark = s3_calls.mark()
-    deploy.create_deployment(counted_ctx, {"repo_url": url})
+    deploy_now(counted_ctx, {"repo_url": url})
     assert len(puts(s3_calls.since(mark), "blobs/")) == 3  # two files and the git archive
     mark = s3_calls.mark()
-    created = deploy.create_deployment(counted_ctx, {"repo_url": url})
+    created = deploy_now(counted_ctx, {"repo_url": url})
     calls = s3_calls.since(mark)
     assert puts(calls, "blobs/") == [], calls
     assert [c.key for c in puts(calls, "sources/")] == [f"sources/{created['id']}.json"]
@@ -112,7 +127,7 @@ def test_listing_is_newest_first_and_bounded(ctx, tmp_path):
 
 def test_the_clones_git_directory_is_stored_as_one_blob_the_manifest_names(ctx, tmp_path):
     url = make_repo(tmp_path / "site", {"index.html": "<h1>hi</h1>"})
-    created = deploy.create_deployment(ctx, {"repo_url": url})
+    created = deploy_now(ctx, {"repo_url": url})
     source = ctx.store.get_json(keys.source_manifest(created["id"]))
     assert not any(path.startswith(".git") for path in source["files"])  # never as files
     data = ctx.store.get_blob(source["git"]["sha256"])
@@ -170,7 +185,7 @@ def test_clones_beyond_the_limit_are_a_503_with_retry_after_and_leave_nothing(se
         for thread in clones:
             thread.join(60)
     assert [type(error) for error in outcomes] == [Unprocessable, Unprocessable]
-    assert deploy.create_deployment(ctx, {"repo_url": f"file://{tmp_path / 'site'}"})["status"] == "queued"
+    assert deploy.create_deployment(ctx, {"repo_url": f"file://{tmp_path / 'site'}"})["status"] == "uploading"
 
 
 def test_the_record_in_redis_holds_no_build_env_value_in_clear(ctx, tmp_path):
@@ -192,7 +207,7 @@ def test_without_a_secret_key_a_deploy_with_env_is_refused_before_anything_is_do
     assert refused.value.field == "env"
     nothing_half_done(ctx)
     # Without env the same server still deploys.
-    assert deploy.create_deployment(keyless, {"repo_url": url})["status"] == "queued"
+    assert deploy.create_deployment(keyless, {"repo_url": url})["status"] == "uploading"
 
 
 def test_health_says_so_when_deployed_sites_have_no_files_in_the_bucket(ctx, tmp_path):

@@ -19,7 +19,9 @@ COMMAND_SECONDS = 300
 
 class Cli:
     def __init__(self, stack, home: Path, token: str | None = TEST_ADMIN_TOKEN):
-        self.env = {**os.environ, "XDG_CONFIG_HOME": str(home), "NO_COLOR": "1"}
+        # PYTHONPATH: this checkout's percel_cli, whatever the editable install points at.
+        self.env = {**os.environ, "XDG_CONFIG_HOME": str(home), "NO_COLOR": "1",
+                    "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
         self.env.pop("PERCEL_API", None)
         self.env.pop("PERCEL_TOKEN", None)
         if token is not None:
@@ -50,7 +52,7 @@ def test_deploy_a_repository_prints_its_url_and_the_build_log(cli, http, tmp_pat
     url = result.stdout.strip()
     deployment_id = url.split("//")[1].split(".")[0]
     assert url == f"http://{deployment_id}.localhost:{http.base.rsplit(':', 1)[1]}/"
-    assert "deployed" in result.stderr and "queued" in result.stderr
+    assert "deployed" in result.stderr and "uploading" in result.stderr
     assert http.site(deployment_id, "/")[2] == b"<h1>from git</h1>"
 
 
@@ -69,7 +71,7 @@ def test_json_deploy_and_the_listing_commands(cli, tmp_path):
 
 def test_no_wait_then_logs_follow(cli, tmp_path):
     accepted = cli.json("deploy", "--repo", static_repo(tmp_path / "repo"), "--no-wait")
-    assert accepted["status"] == "queued"
+    assert accepted["status"] == "uploading"
     followed = cli.json("logs", "-f", accepted["id"])
     assert followed["status"] == "deployed" and followed["lines"]
 
@@ -206,8 +208,8 @@ def test_ctrl_c_detaches_and_the_build_goes_on(cli, http, tmp_path):
                                 "--output-dir", "out"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=cli.env)
     assert process.stderr is not None
-    first = process.stderr.readline()  # "queued <id>  <url>"
-    assert first.startswith("queued "), first
+    first = process.stderr.readline()  # "uploading <id>  <url>"
+    assert first.startswith("uploading "), first
     deployment_id = first.split()[1]
     process.send_signal(signal.SIGINT)
     _, rest = process.communicate(timeout=30)

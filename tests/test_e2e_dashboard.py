@@ -167,10 +167,10 @@ def test_deploy_from_the_ui_watch_the_log_live_then_roll_back_and_promote(tab, h
     page.wait_for_url("**/#/deployments/*")
     v2 = page.url.rsplit("/", 1)[1]
     first_status = page.locator("#deployment-status").inner_text()
-    assert first_status in ("queued", "building")
+    assert first_status in ("uploading", "queued", "building")
     # The log line arrives while the build still runs (it sleeps 3 s after echoing it).
     expect(page.locator("#log")).to_contain_text("building v2", timeout=180_000)
-    assert page.locator("#deployment-status").inner_text() in ("queued", "building")
+    assert page.locator("#deployment-status").inner_text() in ("uploading", "queued", "building")
     tab.shot("03-deployment-building")
     expect(page.locator("#deployment-status")).to_have_text("deployed", timeout=180_000)
     assert "percel: deployed at" in page.locator("#log").inner_text()

@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from chalicelib import keys
+from devstack import services
 from tests.conftest import Http, counted_s3, make_repo, running_stack
 
 LIMITS = {"MAX_REPO_FILES": "30", "MAX_REPO_BYTES": "100000", "MAX_OUTPUT_FILES": "40",
@@ -56,28 +57,29 @@ def deployments_listed(http: Http) -> int:
     return len(http.json("GET", "/api/deployments?limit=200")[1]["deployments"])
 
 
-# --- a repository over the limits: 413, nothing left behind --------------------------------
+# --- a repository over the limits: failed with the limit, nothing uploaded, no build ---------
 
 @pytest.mark.parametrize("files, limit", [
     ({f"page-{n}.html": f"<p>{n}</p>" for n in range(31)}, "more than 30 files"),
     ({"index.html": "<p>x</p>", "video.bin": bytes(150_000)}, "larger than 100000 bytes"),
 ], ids=["MAX_REPO_FILES", "MAX_REPO_BYTES"])
-def test_an_oversized_repository_is_refused_with_413_and_leaves_nothing(
+def test_an_oversized_repository_ends_failed_with_the_limit_and_uploads_nothing(
         http, db, s3_calls, tmp_path, files, limit):
+    """The POST answers before the clone (202 `uploading`); the source worker's clone meets the
+    limit, and the deployment ends failed saying which."""
     url = make_repo(tmp_path / "big", files)
-    listed = deployments_listed(http)
     mark = s3_calls.mark()
     status, body = http.json("POST", "/api/deployments", {"repo_url": url})
-    assert status == 413, body
-    assert body["error"]["code"] == "repository_too_large" and limit in body["error"]["message"]
-    uploads = [c for c in s3_calls.since(mark) if c.method == "PUT"]
-    assert uploads == []           # no blob and no source manifest reached the bucket
-    assert deployments_listed(http) == listed    # no record
-    assert db.llen(keys.QUEUE) == 0                      # no job
+    assert status == 202 and body["status"] == "uploading", body
+    record = http.wait_for(body["id"], timeout=120)
+    assert record["status"] == "failed" and limit in record["error"], record
+    uploads = [c.key for c in s3_calls.since(mark) if c.method == "PUT"]
+    assert uploads == [f"logs/{body['id']}.txt"]  # its log; no blob and no source manifest
+    assert db.llen(keys.QUEUE) == 0 and db.zscore(keys.PROCESSING, body["id"]) is None  # no build
 
 
 def test_a_repository_just_under_the_limits_is_accepted(http, tmp_path):
-    """The other side of the limit: 30 files is allowed, so the 413 above is the limit's."""
+    """The other side of the limit: 30 files is allowed, so the failure above is the limit's."""
     url = make_repo(tmp_path / "fits", {f"page-{n}.html": f"<p>{n}</p>" for n in range(29)}
                     | {"index.html": "<p>fits</p>"})
     deployment_id = http.deploy({"repo_url": url})
@@ -169,7 +171,8 @@ def test_cancelling_a_queued_deployment_means_it_is_never_built(http, db, tmp_pa
     waiting_page = "<p>never built</p>"
     waiting = http.deploy({"repo_url": make_repo(tmp_path / "waiting",
                                                  {"index.html": waiting_page})})
-    assert http.json("GET", f"/api/deployments/{waiting}")[1]["status"] == "queued"
+    services.wait_until(lambda: http.json("GET", f"/api/deployments/{waiting}")[1]["status"] == "queued",
+                        60, "the source upload")
     status, record = http.json("POST", f"/api/deployments/{waiting}/cancel")
     assert status == 200 and record["status"] == "cancelled"
     assert http.json("POST", f"/api/deployments/{busy}/cancel")[0] == 200  # free the runner

@@ -196,6 +196,8 @@ def test_jobs_queued_across_a_redis_restart_are_all_built(stack, ctx, http, tmp_
     for index in range(3):
         url = make_repo(tmp_path / f"queued-{index}", {"index.html": f"<p>{how} {index}</p>"})
         jobs[deploy(http, url, "mkdir -p dist && cp index.html dist/")] = f"<p>{how} {index}</p>"
+    services.wait_until(lambda: all(ctx.records.status(d) is State.QUEUED for d in jobs), 60,
+                        "the source worker")  # each POST answers `uploading`
     assert ctx.queue.depth() == (3, 0)
     if how == "SIGKILL":
         time.sleep(1.5)  # appendfsync everysec: what is a second old is on disk

@@ -17,7 +17,7 @@ from chalicelib import ids, keys
 from chalicelib.context import Context
 from chalicelib.pipeline import deploy, lifecycle
 from chalicelib.state.records import IllegalTransition, State
-from tests.conftest import make_repo
+from tests.conftest import make_repo, upload_sources
 
 
 def with_settings(ctx: Context, **changes) -> Context:
@@ -136,6 +136,7 @@ def test_a_runner_presumed_dead_cannot_overwrite_the_attempt_that_took_over(dead
     url = make_repo(tmp_path / "repo", {"index.html": "source"})
     deployment_id = deploy.create_deployment(dead, {"repo_url": url, "build_command": "build-it",
                                                     "output_dir": "dist"})["id"]
+    upload_sources(dead)
     slow_gate, fast_gate = threading.Event(), threading.Event()
     slow = Runner(dead, GatedSandbox("slow", slow_gate), runner_id="slow")
     fast = Runner(dead, GatedSandbox("fast", fast_gate), runner_id="fast")

@@ -100,6 +100,14 @@ def test_chalice_package_holds_the_app_its_native_wheels_and_the_schedule(packag
     kinds = {resource["Type"] for resource in template(packages, "prod")["Resources"].values()}
     assert "AWS::Serverless::Function" in kinds and "AWS::Serverless::Api" in kinds
     assert any("Cleanup" in name for name in template(packages, "prod")["Resources"])  # the @app.schedule
+    # The source function (@app.lambda_function): its own timeout, and the API told its name.
+    for stage in DEPLOYED:
+        functions = [r["Properties"] for r in template(packages, stage)["Resources"].values()
+                     if r["Type"] == "AWS::Serverless::Function"]
+        [source] = [f for f in functions if f["Handler"] == "app.source_upload"]
+        assert source["Timeout"] == 900
+        assert all(f["Environment"]["Variables"]["SOURCE_FUNCTION"] == f"percel-{stage}-source_upload"
+                   for f in functions)
 
 
 def test_the_packaged_templates_are_cfn_lint_clean(packages):
@@ -159,6 +167,8 @@ def test_each_stage_policy_grants_what_the_store_calls_on_its_bucket_alone():
         assert not any(action.endswith("*") for action in granted)
         logs = granted["logs:PutLogEvents"]
         assert all(f"/aws/lambda/percel-{stage}" in arn for arn in logs)
+        # The API invokes the source function (pipeline/sources.py), and no other.
+        assert granted["lambda:InvokeFunction"] == [f"arn:aws:lambda:*:*:function:percel-{stage}-source_upload"]
         in_vpc = bool(config.get("subnet_ids")) and bool(config.get("security_group_ids"))
         assert ("ec2:CreateNetworkInterface" in granted) == in_vpc, stage
         if stage_env(stage)["PERCEL_S3_ENDPOINT"]:  # R2: its own keys, no IAM permission at all

@@ -20,7 +20,7 @@ from chalicelib.errors import BadRequest, Conflict, NotFound
 from chalicelib.pipeline import cleanup, deploy, lifecycle, projects
 from chalicelib.serving.site import SiteServer
 from chalicelib.state.records import State
-from tests.conftest import commit_all, git, make_repo
+from tests.conftest import commit_all, git, make_repo, upload_sources
 
 
 @pytest.fixture
@@ -38,7 +38,8 @@ def project(ctx, repo) -> str:
 
 def build(ctx: Context, deployment_id: str, html: str) -> None:
     """A runner's part for one queued deployment: claim it, publish `html` as its index.html
-    and finish (the deployment's aliases move here)."""
+    and finish (the deployment's aliases move here). A git deployment's source step first."""
+    upload_sources(ctx)
     assert lifecycle.claim(ctx, "test-runner", timeout=0) == deployment_id
     attempt = lifecycle.start(ctx, deployment_id, "test-runner")
     assert attempt is not None
@@ -93,6 +94,7 @@ def test_a_branch_gets_a_preview_address_and_leaves_production_alone(ctx, projec
 def test_an_older_build_finishing_late_does_not_take_the_addresses_back(ctx, project):
     older = projects.create_project_deployment(ctx, project, None)["id"]
     newer = projects.create_project_deployment(ctx, project, None)["id"]
+    upload_sources(ctx)
     # The newer one is claimed first by a second runner and finishes first.
     ctx.queue.remove(older)
     build(ctx, newer, "new")

@@ -33,6 +33,18 @@ def test_the_happy_path(records):
     assert records.status("dep1") is State.DEPLOYED
 
 
+def test_an_uploading_record_moves_to_queued_with_its_job_pushed_in_the_same_step(records):
+    records.create({"id": "dep2", "repo_url": "file:///r"}, status=State.UPLOADING)
+    with pytest.raises(IllegalTransition):
+        records.transition("dep2", State.BUILDING)  # never built before its source is uploaded
+    assert records.redis.llen("jobs") == 0
+    assert records.transition("dep2", State.QUEUED, push_to="jobs", commit="c" * 40)[0] is State.UPLOADING
+    assert records.redis.lrange("jobs", 0, -1) == [b"dep2"] and records.get("dep2")["commit"] == "c" * 40
+    with pytest.raises(IllegalTransition):  # a second move is refused, and pushes nothing
+        records.transition("dep2", State.QUEUED, push_to="jobs")
+    assert records.redis.llen("jobs") == 1
+
+
 def test_a_job_delivered_twice_cannot_start_twice(records):
     records.transition("dep1", State.BUILDING, only_from={State.QUEUED})
     with pytest.raises(IllegalTransition):

@@ -18,7 +18,7 @@ from chalicelib.context import Context
 from chalicelib.pipeline import deploy, lifecycle
 from chalicelib.state.records import State
 from chalicelib.state.secrets import new_key
-from tests.conftest import git, make_ctx, make_repo
+from tests.conftest import git, make_ctx, make_repo, upload_sources
 
 
 class ScriptedSandbox:
@@ -44,6 +44,7 @@ def build_once(ctx: Context, tmp_path: Path, sandbox, files: dict[str, str] | No
     url = make_repo(tmp_path / "repo", files or {"index.html": "source"})
     deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
                                                    "output_dir": "dist", **body})["id"]
+    upload_sources(ctx)
     assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
     return deployment_id, Runner(ctx, sandbox, runner_id="runner").process(deployment_id)
 
@@ -201,6 +202,7 @@ def test_a_source_uploaded_before_git_checkouts_builds_as_a_plain_tree(ctx, tmp_
     url = make_repo(tmp_path / "repo", {"index.html": "source"})
     deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
                                                    "output_dir": "dist"})["id"]
+    upload_sources(ctx)
     key = keys.source_manifest(deployment_id)
     ctx.store.put_json(key, {k: v for k, v in ctx.store.get_json(key).items() if k != "git"})
     assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
@@ -293,6 +295,7 @@ def test_a_record_written_before_env_was_sealed_still_builds_with_its_env(ctx, t
     record_key = keys.record(deployment_id)
     options = json.loads(ctx.redis.hget(record_key, "options"))
     ctx.redis.hset(record_key, "options", json.dumps({**options, "env": {"OLD_TOKEN": "tok-clear-7"}}))
+    upload_sources(ctx)
     assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
     sandbox = EnvRecordingSandbox()
     assert Runner(ctx, sandbox, runner_id="runner").process(deployment_id) is State.DEPLOYED
@@ -303,6 +306,7 @@ def test_a_runner_without_the_sealing_key_fails_the_build_saying_so(ctx, tmp_pat
     url = make_repo(tmp_path / "repo", {"index.html": "source"})
     deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
                                                    "env": {"API_TOKEN": "tok-sealed-42"}})["id"]
+    upload_sources(ctx)
     assert lifecycle.claim(ctx, "runner", timeout=0) == deployment_id
     other_key = dataclasses.replace(ctx, settings=dataclasses.replace(
         ctx.settings, percel_secret_key=new_key()))

@@ -75,7 +75,7 @@ def test_a_signed_push_deploys_the_pushed_branch(ctx, repo, secret):
     [created] = body["deployments"]
     assert (created["project"], created["branch"], created["target"]) == ("shop", "main", "production")
     record = ctx.records.get(created["id"])
-    assert record["status"] == "queued" and record["commit"] == head(repo)
+    assert record["status"] == "uploading" and record["commit"] == head(repo)
     assert record["trigger"] == "github push"
     build(ctx, created["id"], "v1")
     assert served(ctx, "shop") == "200 v1"

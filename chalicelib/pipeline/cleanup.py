@@ -25,6 +25,8 @@ DAY = 86400.0
 class CleanupReport:
     dry_run: bool
     requeued: list[str] = field(default_factory=list)
+    requeued_sources: list[str] = field(default_factory=list)
+    dispatched_sources: int = 0
     deleted_deployments: list[str] = field(default_factory=list)
     deleted_sources: list[str] = field(default_factory=list)
     purged_records: list[str] = field(default_factory=list)
@@ -38,7 +40,11 @@ def run_cleanup(ctx: Context, dry_run: bool = False, now: float | None = None) -
     sweep's ages. Leases are judged against the real clock."""
     now = time.time() if now is None else now
     report = CleanupReport(dry_run)
-    report.requeued = lifecycle.reap(ctx, dry_run).requeued
+    reaped = lifecycle.reap(ctx, dry_run)
+    report.requeued, report.requeued_sources = reaped.requeued, reaped.requeued_sources
+    if not dry_run:
+        # On AWS a source job waits for an invoke: one whose invoke failed, or reaped just now.
+        report.dispatched_sources = lifecycle.dispatch_waiting(ctx)
     records = _all_records(ctx)
     apply_retention(ctx, records, now, report)
     sweep(ctx, records, now, report)

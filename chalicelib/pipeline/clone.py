@@ -1,4 +1,5 @@
-"""Shallow clones with GitPython, bounded by time, file count and size."""
+"""Shallow clones with GitPython, bounded by time, file count and size; and the commit a ref
+names, asked of the remote (`git ls-remote`) under the same pin, options and time limit."""
 from __future__ import annotations
 
 import contextlib
@@ -59,6 +60,46 @@ def git_options(pin: Pin | None) -> list[str]:
                     "-c", "http.followRedirects=false",
                     "-c", f"http.curloptResolve={pin.host}:{pin.port}:{address}"]
     return options
+
+
+def resolve_ref(url: str, ref: str | None, timeout: float, pin: Pin | None = None) -> str:
+    """The commit `ref` (a branch, else a tag, as `git clone --branch` picks; the default branch
+    when None) names in the repository at `url`: `git ls-remote` with the clone's options and pin,
+    its process group SIGKILLed at `timeout`. 422 for a repository that cannot be read, a ref it
+    lacks, or an empty repository."""
+    command = ["git", *git_options(pin), "ls-remote", "--", url, ref or "HEAD"]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**os.environ, **_GIT_ENV},
+                               start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the remote helper too (see _run_bounded)
+        process.communicate()
+        raise Unprocessable(f"asking {url} for its commits took longer than {timeout:g} s") from None
+    if process.returncode != 0:
+        raise Unprocessable(f"repository {url} does not exist or cannot be cloned")
+    found = commit_of(out.decode(errors="replace"), ref)
+    if found is None:
+        raise Unprocessable(f"ref {ref!r} does not exist in {url}" if ref
+                            else f"repository {url} has no commits")
+    return found
+
+
+def commit_of(listing: str, ref: str | None) -> str | None:
+    """From ls-remote's "<sha>\t<name>" lines: the branch `ref`, else the tag `ref` (peeled to
+    its commit when annotated), else None; HEAD when `ref` is None."""
+    names = {}
+    for line in listing.splitlines():
+        sha, _, name = line.partition("\t")
+        if len(sha) in (40, 64) and name:
+            names[name] = sha
+    if ref is None:
+        return names.get("HEAD")
+    for name in (f"refs/heads/{ref}", f"refs/tags/{ref}^{{}}", f"refs/tags/{ref}"):
+        if name in names:
+            return names[name]
+    return None
 
 
 def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,

@@ -1,17 +1,16 @@
-"""The upload service: a deploy request in, a queued build out.
+"""The upload service: a deploy request in, a deployment recorded out, at once.
 
-Order matters: clone and upload first, then submit the record and the job (one Redis
-transaction, in lifecycle.py). A failure before that leaves no record and no job.
+A git deployment: resolve the ref (`git ls-remote`), then record it `uploading` with its source
+job (one Redis transaction, lifecycle.accept); the clone and source upload run outside the
+request (sources.py). A refusal before the transaction leaves no record and no job. An upload's
+deployment: its source is checked first, then the record (`queued`) and its build job.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from chalicelib import ids, keys
@@ -23,21 +22,19 @@ from chalicelib.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from chalicelib.pipeline import integrity, lifecycle, uploads
-from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
+from chalicelib.pipeline import integrity, lifecycle, sources, uploads
+from chalicelib.pipeline.clone import resolve_ref
 from chalicelib.pipeline.validation import (
     DeployRequest,
     parse_deploy_request,
 )
-from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state import logs
-from chalicelib.state.records import IllegalTransition, PublicRecord, State, public_view
+from chalicelib.state.records import ACTIVE, IllegalTransition, PublicRecord, State, public_view
 from chalicelib.state.secrets import FIELD as ENV_FIELD
 from chalicelib.state.secrets import SecretsUnavailable
-from chalicelib.storage import git_archive, manifest
 
-# What a deploy refused for want of a clone slot is told to wait (seconds): clones of ordinary
-# repositories end within seconds; a slot held by a slow one frees at CLONE_TIMEOUT at the latest.
+# What a deploy refused for want of a clone slot is told to wait (seconds): `git ls-remote` of an
+# ordinary repository ends within a second; a slot held by a slow one frees at CLONE_TIMEOUT.
 CLONE_RETRY_AFTER = 10
 
 
@@ -65,79 +62,61 @@ def create_deployment(ctx: Context, body: Any, token_id: str = "") -> dict[str, 
 
 def run(ctx: Context, request: DeployRequest, origin: Origin | None = None,
         uploader: str = "") -> dict[str, str]:
-    """Clone (or take an upload of `uploader`'s), upload and queue a checked request (for a
-    project when `origin` is given)."""
+    """Record a checked request (for a project when `origin` is given): a git repository's ref
+    resolved and its clone left to a source worker; an upload of `uploader`'s checked now."""
+    # Before anything is asked of the remote: a refusal must cost nothing.
+    sealed_env = origin.sealed_env if origin else seal_env(ctx, request.env)
     if request.upload_id:
-        return _create(ctx, request, origin, uploader)
+        return _create_from_upload(ctx, request, request.upload_id, origin, uploader, sealed_env)
     if not ctx.clone_slots.acquire(blocking=False):
         raise Busy(f"this API process is already running {ctx.settings.max_concurrent_clones} "
-                   "clones; try again later", retry_after=CLONE_RETRY_AFTER)
+                   "git requests; try again later", retry_after=CLONE_RETRY_AFTER)
     try:
-        return _create(ctx, request, origin, uploader)
+        commit = resolve_ref(request.repo_url, request.ref, ctx.settings.clone_timeout, request.pin)
     finally:
         ctx.clone_slots.release()
-
-
-def _create(ctx: Context, request: DeployRequest, origin: Origin | None,
-            uploader: str) -> dict[str, str]:
-    # Before the clone: a refusal must cost nothing.
-    sealed_env = origin.sealed_env if origin else seal_env(ctx, request.env)
     deployment_id = ids.new_id()
-    workdir = Path(tempfile.mkdtemp(prefix="percel-clone-"))
+    record = _record(ctx, deployment_id, request, commit, sealed_env)
+    record["pin"] = sources.pin_field(request.pin)
+    _add_origin(ctx, record, origin)
+    lifecycle.accept(ctx, record)
+    lifecycle.dispatch(ctx, deployment_id)
+    return _accepted(ctx, deployment_id, State.UPLOADING)
+
+
+def _create_from_upload(ctx: Context, request: DeployRequest, upload_id: str,
+                        origin: Origin | None, uploader: str, sealed_env: str) -> dict[str, str]:
+    deployment_id = ids.new_id()
     try:
-        commit = ""
-        blobs: dict[str, Path | bytes] = {}
-        if request.upload_id:
-            document, restamped = uploads.source_of(ctx, request.upload_id, uploader)
-        else:
-            commit = clone(request.repo_url, request.ref, workdir / "repo", _limits(ctx),
-                           request.pin)
-            document, blobs = _source(manifest.scan_source(workdir / "repo"), workdir)
-            _, restamped = ctx.store.put_blobs(blobs)
+        document, restamped = uploads.source_of(ctx, upload_id, uploader)
         ctx.store.put_json(keys.source_manifest(deployment_id), document)
         # Now that the manifest protects them, check no reused old blob was swept meanwhile.
-        if ctx.store.ensure_blobs(restamped, blobs):
+        if ctx.store.ensure_blobs(restamped, {}):
             raise ServiceUnavailable("the source upload could not be completed; try again")
-        record = _record(ctx, deployment_id, request, commit, sealed_env)
-        if request.upload_id:
-            # Whose uploads may share a dependency cache (build_runner/build.py cache_scope).
-            record["uploader"] = uploader
-        if origin is not None:
-            # The creation order within the project, taken as late as possible: of two
-            # deployments of a branch, the one recorded last is the newer (state/projects.py).
-            record.update(origin.fields(ctx.projects.next_seq(origin.project)))
+        record = _record(ctx, deployment_id, request, "", sealed_env)
+        # Whose uploads may share a dependency cache (build_runner/build.py cache_scope).
+        record["uploader"] = uploader
+        _add_origin(ctx, record, origin)
         lifecycle.submit(ctx, record)
     except BaseException:
         # Nothing half-done: a source without a record would only wait for the GC.
         with contextlib.suppress(Exception):
             ctx.store.delete([keys.source_manifest(deployment_id)])
         raise
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return {"id": deployment_id, "status": State.QUEUED.value,
+    return _accepted(ctx, deployment_id, State.QUEUED)
+
+
+def _add_origin(ctx: Context, record: dict[str, str | None], origin: Origin | None) -> None:
+    if origin is not None:
+        # The creation order within the project, taken as late as possible: of two
+        # deployments of a branch, the one recorded last is the newer (state/projects.py).
+        record.update(origin.fields(ctx.projects.next_seq(origin.project)))
+
+
+def _accepted(ctx: Context, deployment_id: str, state: State) -> dict[str, str]:
+    return {"id": deployment_id, "status": state.value,
             "url": ctx.settings.site_url(deployment_id),
             "status_url": f"/api/deployments/{deployment_id}"}
-
-
-def _source(tree: manifest.Tree, workdir: Path) -> tuple[dict[str, Any], dict[str, Path | bytes]]:
-    """The source manifest and the blobs it names: the clone's files, one blob each, and its
-    `.git` directory packed into one more (the runner restores a git work tree from it;
-    docs/DECISIONS.md#git-checkout)."""
-    document: dict[str, Any] = {"version": MANIFEST_VERSION, "files": tree.files}
-    blobs: dict[str, Path | bytes] = dict(tree.blobs)
-    packed = workdir / "git.tar"
-    forget_file_times(workdir / "repo")
-    if git_archive.pack(workdir / "repo", packed):
-        digest = manifest.sha256_file(packed)
-        blobs[digest] = packed
-        document["git"] = {"sha256": digest, "size": packed.stat().st_size}
-    return document, blobs
-
-
-def _limits(ctx: Context) -> CloneLimits:
-    s = ctx.settings
-    return CloneLimits(timeout=s.clone_timeout, max_files=s.max_repo_files,
-                       max_bytes=s.max_repo_bytes)
 
 
 def seal_env(ctx: Context, env: dict[str, str]) -> str:
@@ -203,13 +182,14 @@ def parse_limit(raw: str) -> int:
 
 
 def cancel_deployment(ctx: Context, deployment_id: str) -> PublicRecord:
-    """Stop a queued or building deployment; a running build is killed by its runner."""
+    """Stop an uploading, queued or building deployment; a running build is killed by its
+    runner."""
     get_deployment(ctx, deployment_id)
     try:
         lifecycle.cancel(ctx, deployment_id)
     except IllegalTransition as refused:
-        raise Conflict(f"deployment {deployment_id} is {refused.current}; only queued or "
-                       "building deployments can be cancelled") from None
+        raise Conflict(f"deployment {deployment_id} is {refused.current}; only uploading, "
+                       "queued or building deployments can be cancelled") from None
     return get_deployment(ctx, deployment_id)
 
 
@@ -231,7 +211,7 @@ def read_logs(ctx: Context, deployment_id: str, cursor: str | None) -> dict[str,
     if cursor and not logs.valid_cursor(cursor):
         raise BadRequest("cursor must be one returned by this route", field="cursor")
     lines, next_cursor = ctx.logs.read(deployment_id, cursor)
-    done = State(view["status"]) not in (State.QUEUED, State.BUILDING) and not lines
+    done = State(view["status"]) not in ACTIVE and not lines
     return {"lines": lines, "cursor": next_cursor, "done": done}
 
 

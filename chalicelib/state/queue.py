@@ -1,6 +1,8 @@
-"""The build queue: the only module that runs queue commands.
+"""The build queue and the source queue: the only module that runs queue commands.
 
-A job is a deployment id. Claiming moves it, in one Lua script, from the QUEUE
+A job is a deployment id. Two queues of one shape (QueueKeys): builds, taken by the build
+runners, and sources, the clone + source upload of a deployment recorded `uploading`, taken
+by the source workers (pipeline/sources.py). Claiming moves it, in one Lua script, from the QUEUE
 list into the PROCESSING sorted set scored by its lease expiry, so a runner
 that dies leaves the job recoverable (rq's StartedJobRegistry, arq's in-progress
 key). Heartbeats push the expiry forward; `reap` hands expired jobs back.
@@ -8,6 +10,7 @@ key). Heartbeats push the expiry forward; `reap` hands expired jobs back.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import cast
 
 import redis
@@ -63,15 +66,41 @@ return 1
 """
 
 
+# A Lua function for the record's state machine (state/records.py), which runs it in the script
+# that moves a deployment `uploading -> queued`: the state and its build job are written together.
+PUSH_JOB_LUA = """
+local function push_job(queue, job)
+  redis.call('LPUSH', queue, job)
+end
+"""
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """One queue's keys: waiting jobs (list), claimed jobs (sorted set by lease expiry), and the
+    prefix of the string naming a claim's holder."""
+    queue: str
+    processing: str
+    lease_prefix: str
+
+    def lease_owner(self, job: str) -> str:
+        return self.lease_prefix + job
+
+
+BUILDS = QueueKeys(keys.QUEUE, keys.PROCESSING, keys.LEASE_PREFIX)
+SOURCES = QueueKeys(keys.SOURCE_QUEUE, keys.SOURCE_PROCESSING, keys.SOURCE_LEASE_PREFIX)
+
+
 def lease_expiry(now: float, lease_seconds: int) -> float:
     """When a lease taken or renewed at `now` runs out."""
     return now + lease_seconds
 
 
 class JobQueue:
-    def __init__(self, client: redis.Redis, lease_seconds: int = 60):
+    def __init__(self, client: redis.Redis, lease_seconds: int = 60, names: QueueKeys = BUILDS):
         self.redis = client
         self.lease_seconds = lease_seconds
+        self.names = names
         self._claim = client.register_script(_CLAIM_LUA)
         self._heartbeat = client.register_script(_HEARTBEAT_LUA)
         self._requeue = client.register_script(_REQUEUE_LUA)
@@ -80,13 +109,13 @@ class JobQueue:
 
     def enqueue(self, deployment_id: str, pipe: redis.client.Pipeline | None = None) -> None:
         """Add a job; LPUSH + RPOP makes the list first-in, first-out."""
-        (pipe if pipe is not None else self.redis).lpush(keys.QUEUE, deployment_id)
+        (pipe if pipe is not None else self.redis).lpush(self.names.queue, deployment_id)
 
     def claim(self, runner_id: str, now: float | None = None) -> str | None:
         """Take the oldest job, leased to `runner_id` from `now` (default: the present)."""
         now = time.time() if now is None else now
-        job = self._claim(keys=[keys.QUEUE, keys.PROCESSING],
-                          args=[now, self.lease_seconds, runner_id, keys.LEASE_PREFIX])
+        job = self._claim(keys=[self.names.queue, self.names.processing],
+                          args=[now, self.lease_seconds, runner_id, self.names.lease_prefix])
         return job.decode() if job else None
 
     def wait_and_claim(self, runner_id: str, timeout: float, poll: float = 0.2) -> str | None:
@@ -100,37 +129,46 @@ class JobQueue:
     def heartbeat(self, deployment_id: str, runner_id: str, now: float | None = None) -> bool:
         """Extend the lease from `now`; False when this runner no longer holds the job."""
         expiry = lease_expiry(time.time() if now is None else now, self.lease_seconds)
-        return bool(self._heartbeat(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
+        return bool(self._heartbeat(keys=[self.names.processing, self.names.lease_owner(deployment_id)],
                                     args=[deployment_id, runner_id, expiry]))
 
     def ack(self, deployment_id: str, runner_id: str) -> bool:
         """The job is finished (whatever its outcome): forget it, if this runner holds it."""
-        return bool(self._ack(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
+        return bool(self._ack(keys=[self.names.processing, self.names.lease_owner(deployment_id)],
                               args=[deployment_id, runner_id]))
 
     def defer(self, deployment_id: str, runner_id: str, until: float) -> bool:
         """Give up this runner's lease but keep the job out of the queue until `until` (unix
         time), when the reaper hands it out again; False when this runner no longer holds it."""
-        return bool(self._defer(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
+        return bool(self._defer(keys=[self.names.processing, self.names.lease_owner(deployment_id)],
                                 args=[deployment_id, runner_id, until]))
 
     def expired(self, now: float | None = None) -> list[str]:
         """Claimed jobs whose lease ran out before `now` (default: the present)."""
         now = time.time() if now is None else now
-        jobs = cast("list[bytes]", self.redis.zrangebyscore(keys.PROCESSING, "-inf", now))
+        jobs = cast("list[bytes]", self.redis.zrangebyscore(self.names.processing, "-inf", now))
         return [j.decode() for j in jobs]
+
+    def held_by(self, runner_id: str) -> list[str]:
+        """Claimed jobs whose lease names `runner_id`: after a restart, what that worker held
+        in its previous life (no one else renews those leases)."""
+        jobs = [j.decode() for j in cast("list[bytes]", self.redis.zrange(self.names.processing, 0, -1))]
+        owners = cast("list[bytes | None]", self.redis.mget([self.names.lease_owner(j) for j in jobs])) \
+            if jobs else []
+        return [job for job, owner in zip(jobs, owners, strict=True)
+                if owner is not None and owner.decode() == runner_id]
 
     def requeue(self, deployment_id: str) -> bool:
         """Hand a claimed job back to the queue; False when it was queued already."""
-        return bool(self._requeue(keys=[keys.PROCESSING, keys.QUEUE,
-                                        keys.lease_owner(deployment_id)], args=[deployment_id]))
+        return bool(self._requeue(keys=[self.names.processing, self.names.queue,
+                                        self.names.lease_owner(deployment_id)], args=[deployment_id]))
 
     def remove(self, deployment_id: str) -> None:
         """Take a job out of the queue and processing set (cancel, delete)."""
         pipe = self.redis.pipeline()
-        pipe.lrem(keys.QUEUE, 0, deployment_id)
-        pipe.zrem(keys.PROCESSING, deployment_id)
-        pipe.delete(keys.lease_owner(deployment_id))
+        pipe.lrem(self.names.queue, 0, deployment_id)
+        pipe.zrem(self.names.processing, deployment_id)
+        pipe.delete(self.names.lease_owner(deployment_id))
         pipe.execute()
 
     def request_cancel(self, deployment_id: str) -> None:
@@ -143,4 +181,4 @@ class JobQueue:
 
     def depth(self) -> tuple[int, int]:
         """(jobs waiting, jobs claimed)."""
-        return self.redis.llen(keys.QUEUE), self.redis.zcard(keys.PROCESSING)
+        return self.redis.llen(self.names.queue), self.redis.zcard(self.names.processing)

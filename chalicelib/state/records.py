@@ -16,9 +16,11 @@ import redis
 
 from chalicelib import keys
 from chalicelib.state.projects import MOVE_ALIASES_LUA
+from chalicelib.state.queue import PUSH_JOB_LUA
 
 
 class State(str, Enum):
+    UPLOADING = "uploading"
     QUEUED = "queued"
     BUILDING = "building"
     DEPLOYED = "deployed"
@@ -27,8 +29,11 @@ class State(str, Enum):
     DELETED = "deleted"
 
 
-# Allowed moves. BUILDING -> QUEUED is the reaper handing an abandoned job back.
+# Allowed moves. UPLOADING is a git deployment's first state: its clone and source upload run
+# outside the request (pipeline/sources.py). BUILDING -> QUEUED is the reaper handing an
+# abandoned job back.
 TRANSITIONS: dict[State, frozenset[State]] = {
+    State.UPLOADING: frozenset({State.QUEUED, State.FAILED, State.CANCELLED, State.DELETED}),
     State.QUEUED: frozenset({State.BUILDING, State.FAILED, State.CANCELLED, State.DELETED}),
     State.BUILDING: frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.QUEUED,
                                State.DELETED}),
@@ -39,6 +44,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 TERMINAL = frozenset({State.DEPLOYED, State.FAILED, State.CANCELLED, State.DELETED})
+# Still moving on its own: a log may grow, a cancel applies.
+ACTIVE = frozenset(State) - TERMINAL
 
 FIELDS = ("id", "status", "url", "repo_url", "ref", "commit", "framework", "node_version", "root_dir",
           "created_at", "updated_at", "error", "attempt", "warnings", "project", "branch", "target",
@@ -60,11 +67,12 @@ class IllegalTransition(Exception):
         self.current = current
 
 
-# KEYS[1] = record; ARGV[1] = target status; ARGV[2] = space-separated allowed current
+# KEYS[1] = record, KEYS[2] (optional) = a queue the record's id is pushed to with the move (its
+# job); ARGV[1] = target status; ARGV[2] = space-separated allowed current
 # statuses; ARGV[3] = the attempt the caller holds ("" for any); ARGV[4..] = field/value
 # pairs to write with the new status. Moving to `building` starts a new attempt: the
 # attempt number fences a runner whose job was handed to another runner meanwhile.
-_TRANSITION_LUA = MOVE_ALIASES_LUA + """
+_TRANSITION_LUA = MOVE_ALIASES_LUA + PUSH_JOB_LUA + """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {0, false, 0} end
 local attempt = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0')
@@ -76,6 +84,7 @@ for allowed in string.gmatch(ARGV[2], '%S+') do
     end
     redis.call('HSET', KEYS[1], 'status', ARGV[1], unpack(ARGV, 4))
     if ARGV[1] == 'deployed' then move_aliases(KEYS[1]) end
+    if KEYS[2] then push_job(KEYS[2], redis.call('HGET', KEYS[1], 'id')) end
     return {1, current, attempt}
   end
 end
@@ -105,10 +114,11 @@ class Records:
         self.redis = client
         self._transition = client.register_script(_TRANSITION_LUA)
 
-    def create(self, record: dict[str, Any], pipe: redis.client.Pipeline | None = None) -> None:
-        """Write a new record as queued (in `pipe` when given, so the job is enqueued atomically)."""
+    def create(self, record: dict[str, Any], pipe: redis.client.Pipeline | None = None,
+               status: State = State.QUEUED) -> None:
+        """Write a new record in `status` (in `pipe` when given, so the job is enqueued atomically)."""
         stamp = now()
-        values = {**record, "status": State.QUEUED.value, "created_at": stamp, "updated_at": stamp}
+        values = {**record, "status": status.value, "created_at": stamp, "updated_at": stamp}
         target = pipe if pipe is not None else self.redis
         target.hset(keys.record(record["id"]), mapping={k: str(v) for k, v in values.items()
                                                          if v is not None})
@@ -141,9 +151,16 @@ class Records:
         values: dict[Any, Any] = {**fields, "updated_at": now()}
         self.redis.hset(keys.record(deployment_id), mapping=values)
 
+    def count(self, deployment_id: str, name: str) -> int:
+        """Add one to the counter field `name` (never the status); returns its new value."""
+        assert name != "status"
+        return int(self.redis.hincrby(keys.record(deployment_id), name, 1))
+
     def transition(self, deployment_id: str, target: State, *, only_from: set[State] | None = None,
-                   attempt: int | None = None, **fields: str) -> tuple[State, int]:
+                   attempt: int | None = None, push_to: str | None = None,
+                   **fields: str) -> tuple[State, int]:
         """Move a record to `target`, atomically; returns (the state it left, the attempt).
+        With `push_to` (a queue's key), the record's id is pushed to that queue in the same step.
 
         Raises IllegalTransition when the current state does not allow it, is not in
         `only_from`, or the record has moved on to another attempt than `attempt`:
@@ -154,7 +171,7 @@ class Records:
         for name, value in {**fields, "updated_at": now()}.items():
             pairs += [name, str(value)]
         moved, current, held = self._transition(
-            keys=[keys.record(deployment_id)],
+            keys=[keys.record(deployment_id), *([push_to] if push_to else [])],
             args=[target.value, " ".join(s.value for s in allowed),
                   "" if attempt is None else str(attempt), *pairs])
         current = current.decode() if current else None

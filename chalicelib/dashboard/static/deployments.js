@@ -123,7 +123,7 @@ export async function deployment(ctx, id) {
 }
 
 // Reads the log from its cursor and the record, once a second while the build runs, until the
-// log says it is done and the record has left queued/building.
+// log says it is done and the record has left uploading/queued/building.
 async function follow(ctx, path, log, logState, show) {
   let cursor = "";
   for (;;) {

@@ -1,7 +1,7 @@
 // How records read on screen: short commits, ages, durations, status badges.
 import { h } from "./dom.js";
 
-export const ACTIVE = new Set(["queued", "building"]);
+export const ACTIVE = new Set(["uploading", "queued", "building"]);
 
 export function shortCommit(commit) {
   return commit ? commit.slice(0, 7) : "—";
@@ -27,7 +27,7 @@ export function age(stamp) {
   return time;
 }
 
-// A finished deployment's time from queued to its end; a running one's so far.
+// A finished deployment's time from its creation to its end; a running one's so far.
 export function duration(record) {
   const start = seconds(record.created_at);
   const end = ACTIVE.has(record.status) ? Date.now() / 1000 : seconds(record.updated_at);
