@@ -1,8 +1,8 @@
 """Benchmark: `percel deploy` of a 1,000-file folder against `aws s3 sync` of the same folder to
 the same S3 endpoint, first upload and unchanged re-upload.
 
-Run: `.venv/bin/python bench/cli_upload.py [--rounds 5] [--files 1000]` (needs the uploads API
-and the AWS CLI: `pip install awscli` if `aws` is not on PATH).
+Run: `.venv/bin/python bench/cli_upload.py [--rounds 5] [--files 1000] [--s3 moto|localstack]` (needs
+the AWS CLI: `pip install awscli` if `aws` is not on PATH; `--s3 localstack` needs `make localstack`).
 
 Each round writes a fresh folder (new random bytes, the same sizes), so each side's first upload
 really is one: percel's bucket holds no blob of it, and `aws s3 sync` goes to a fresh prefix.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devstack import services
+from devstack import localstack, services
 
 PERCEL = Path(sys.executable).parent / "percel"
 # Sizes of a static site's files: many small pages and chunks, a few larger assets.
@@ -93,11 +93,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--s3", choices=localstack.EMBEDDED, default="moto",
+                        help="the S3 endpoint both sides use: moto's server (make run's default) or "
+                             "LocalStack's S3, which checks signed checksums as S3 and R2 do")
     args = parser.parse_args()
     aws = aws_command()
     os.environ.update(services.LOCAL_AWS)
     root = Path(tempfile.mkdtemp(prefix="percel-cli-bench-"))
     stack = services.start_stack(root / "state", services.free_port(), runners=1,
+                                 embedded_s3=localstack.embedded_s3(args.s3),
                                  # Uploads count against the per-token limit; --rounds 20 would pass it.
                                  extra_env={"WORK_DIR": str(root / "work"), "DEPLOYS_PER_MINUTE": "100000"})
     endpoint, bucket = stack.env["AWS_ENDPOINT_URL_S3"], stack.env.get("PERCEL_BUCKET", "percel")
@@ -118,7 +122,7 @@ def main() -> None:
             print(f"round {round_ + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in figures.items()),
                   file=sys.stderr, flush=True)
             shutil.rmtree(folder)
-        print(json.dumps({"files": args.files, "bytes": total, "rounds": args.rounds,
+        print(json.dumps({"files": args.files, "bytes": total, "rounds": args.rounds, "s3": args.s3,
                           "aws": aws_version(aws),
                           "median_seconds": {k: round(statistics.median(v), 3)
                                                        for k, v in figures.items()}}, indent=2))

@@ -236,8 +236,10 @@ def offline(ctx: Context) -> Context:
 
 def submitted(ctx: Context, tmp_path: Path) -> str:
     url = make_repo(tmp_path / "repo", {"index.html": "source"})
-    return deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
-                                          "output_dir": "dist"})["id"]
+    deployment_id = deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
+                                                   "output_dir": "dist"})["id"]
+    assert upload_sources(ctx) == [deployment_id]  # the source worker's part: now `queued`
+    return deployment_id
 
 
 def build_once(ctx: Context, deployment_id: str, runner_id: str) -> State | None:
