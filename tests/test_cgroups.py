@@ -19,6 +19,7 @@ import pytest
 from build_runner.sandbox.cgroups import PARENT, hierarchy, sweep_abandoned
 from build_runner.sandbox.cgroups.v1 import V1Hierarchy
 from build_runner.sandbox.cgroups.v2 import RUNNER_LEAF, V2Hierarchy, own_cgroup
+from tests.vm import cgroup2_vm
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -169,3 +170,25 @@ def test_v2_sweep_kills_and_removes_groups_of_dead_runners_only(scratch):
         for process in left_behind:
             process.kill()
             process.wait()
+
+
+# --- v2 limits, in a cgroup-v2-only VM -------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_v2_limits_stop_builds_in_a_cgroup_v2_only_vm(tmp_path):
+    """The real bwrap sandbox in a guest kernel with only the unified hierarchy (this host's
+    kernel binds memory and pids to v1): a fork bomb stops at pids.max, a memory hog is
+    OOM-killed at memory.max, each reported as the runner reports it, and nothing is left."""
+    lacking = cgroup2_vm.missing()
+    if lacking:
+        pytest.skip(f"cannot boot the cgroup v2 VM without {lacking} (make install installs it)")
+    report, console = cgroup2_vm.run_guest(Path(cgroup2_vm.__file__).with_name("cgroup2_guest.py"), tmp_path)
+    assert report["version"] == 2, console
+    # The runner started in the container's cgroup and moved itself into the leaf.
+    assert report["runner_cgroup"] == f"0::/container/{RUNNER_LEAF}"
+    assert report["hello"] == {"exit_code": 0, "reason": None, "lines": ["hello"]}
+    assert report["fork"]["reason"] == "process limit reached (32 processes)"
+    assert report["fork"]["exit_code"] != 0
+    assert report["memory"] == {"exit_code": None, "reason": "out of memory (limit 64 MiB)", "lines": []}
+    assert report["left_over_groups"] == []
