@@ -102,7 +102,7 @@ def test_keda_scales_the_runner_deployment_on_the_build_queue():
     assert all(isinstance(value, str) for value in metadata.values())
     assert set(metadata) <= {"listName", "listLength", "activationListLength", "enableTLS", "unsafeSsl",
                              "databaseIndex", "address", "addressFromEnv", "host", "port",
-                             "passwordFromEnv", "usernameFromEnv"}
+                             "hostFromEnv", "portFromEnv", "passwordFromEnv", "usernameFromEnv"}
     assert int(metadata["listLength"]) >= 1
 
 
