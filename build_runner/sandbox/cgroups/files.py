@@ -31,6 +31,15 @@ def counter(path: Path, key: str) -> int:
     return 0
 
 
+def limit_reached(*, oom_kills: int, fork_refusals: int, memory_mb: int, max_pids: int) -> str | None:
+    """Which limit a build ran into, in words (the same on both hierarchies), or None."""
+    if oom_kills > 0:
+        return f"out of memory (limit {memory_mb} MiB)"
+    if fork_refusals > 0:
+        return f"process limit reached ({max_pids} processes)"
+    return None
+
+
 def try_write(path: Path, value: str) -> None:
     """Write an optional knob: swap accounting is off (swapaccount=0) or absent on many hosts."""
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from build_runner.sandbox.base import MiB
-from build_runner.sandbox.cgroups.files import counter, kill_listed, remove_dirs, try_write
+from build_runner.sandbox.cgroups.files import counter, kill_listed, limit_reached, remove_dirs, try_write
 
 CONTROLLERS = ("memory", "pids")
 
@@ -66,12 +66,9 @@ class V1Cgroup:
         return [str(self.memory / "cgroup.procs"), str(self.pids / "cgroup.procs")]
 
     def limit_hit(self) -> str | None:
-        """Which limit the build ran into, in words, or None."""
-        if counter(self.memory / "memory.oom_control", "oom_kill") > 0:
-            return f"out of memory (limit {self.memory_mb} MiB)"
-        if counter(self.pids / "pids.events", "max") > 0:
-            return f"process limit reached ({self.max_pids} processes)"
-        return None
+        return limit_reached(oom_kills=counter(self.memory / "memory.oom_control", "oom_kill"),
+                             fork_refusals=counter(self.pids / "pids.events", "max"),
+                             memory_mb=self.memory_mb, max_pids=self.max_pids)
 
     def kill_all(self, wait: float = 5.0) -> bool:
         """SIGKILL every process still in the group; True once the group is empty."""

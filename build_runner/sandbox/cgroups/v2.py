@@ -24,7 +24,7 @@ import errno
 from pathlib import Path
 
 from build_runner.sandbox.base import MiB
-from build_runner.sandbox.cgroups.files import counter, kill_listed, read_pids, remove_dirs, try_write
+from build_runner.sandbox.cgroups.files import counter, kill_listed, limit_reached, read_pids, remove_dirs, try_write
 
 CONTROLLERS = ("memory", "pids")
 RUNNER_LEAF = "percel-runner"
@@ -127,12 +127,9 @@ class V2Cgroup:
         return [str(self.location / "cgroup.procs")]
 
     def limit_hit(self) -> str | None:
-        """Which limit the build ran into, in words, or None."""
-        if counter(self.location / "memory.events", "oom_kill") > 0:
-            return f"out of memory (limit {self.memory_mb} MiB)"
-        if counter(self.location / "pids.events", "max") > 0:
-            return f"process limit reached ({self.max_pids} processes)"
-        return None
+        return limit_reached(oom_kills=counter(self.location / "memory.events", "oom_kill"),
+                             fork_refusals=counter(self.location / "pids.events", "max"),
+                             memory_mb=self.memory_mb, max_pids=self.max_pids)
 
     def kill_all(self, wait: float = 5.0) -> bool:
         """Kill every process in the group; True once it is empty.
