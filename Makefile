@@ -4,14 +4,22 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8000
 RUNNERS ?= 1
+# The embedded S3 endpoint: moto (empty) or localstack (README, "LocalStack").
+S3      ?=
+LOCALSTACK_VENV := .venv-localstack
+# What `make test` runs a second time against LocalStack: the storage, pipeline and serving tests
+# (docs/DECISIONS.md#localstack).
+LOCALSTACK_TESTS := tests/test_store.py tests/test_cleanup.py tests/test_uploads.py tests/test_site.py \
+                    tests/test_e2e_pipeline.py tests/test_e2e_serving.py tests/test_e2e_uploads.py \
+                    tests/test_localstack.py
 
-.PHONY: run test test-fast lint install system-deps bench conformance clean
+.PHONY: run test test-fast lint install system-deps localstack bench conformance clean
 
 # The percel command is installed editable, so .venv/bin/percel runs this checkout's percel_cli.
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e . --config-settings editable_mode=compat
 	touch $@
 
 install: $(VENV)/.installed system-deps
@@ -32,12 +40,24 @@ system-deps:
 	     (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null)); \
 	  else echo "warning: missing$$missing; install them for sandboxed builds" >&2; fi; fi
 
-run: install
-	PORT=$(PORT) RUNNERS=$(RUNNERS) $(PY) -m devstack
+# LocalStack's S3 in host mode, in a virtualenv of its own: its pins clash with ours.
+$(LOCALSTACK_VENV)/.installed: devstack/localstack-requirements.txt
+	$(PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet -r devstack/localstack-requirements.txt
+	touch $@
 
-# The whole suite, after the checks that keep the code's shape (docs/DECISIONS.md#layers).
-test: install lint
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+localstack: $(LOCALSTACK_VENV)/.installed
+
+run: install $(if $(filter localstack,$(S3)),localstack)
+	PORT=$(PORT) RUNNERS=$(RUNNERS) S3=$(S3) $(PY) -m devstack
+
+# The whole suite, after the checks that keep the code's shape (docs/DECISIONS.md#layers); then,
+# unless the suite just ran on LocalStack, the storage, pipeline and serving tests on LocalStack.
+test: install lint localstack
+	S3=$(S3) $(PY) -m pytest -q $(PYTEST_ARGS)
+ifneq ($(S3),localstack)
+	S3=localstack $(PY) -m pytest -q $(PYTEST_ARGS) $(LOCALSTACK_TESTS)
+endif
 
 # Unit and table tests only: no server, no build (tiers are marked in tests/conftest.py).
 test-fast: install
@@ -56,4 +76,4 @@ bench: install
 	$(PY) bench/deploy_vs_manual.py
 
 clean:
-	rm -rf $(VENV) .state .pytest_cache
+	rm -rf $(VENV) $(LOCALSTACK_VENV) .state .pytest_cache

@@ -28,7 +28,7 @@ app = Chalice(app_name="percel")
 # in Lambda, not only under `chalice local`: binary_types decides which bodies Chalice encodes.
 app.api.binary_types = ["*/*"]
 
-# Chalice has no greedy {proxy+} route locally (aws/chalice#2012): one view is
+# Chalice has no greedy {proxy+} route locally (aws/chalice#2012): there one view is
 # registered at each depth instead, so every path reaches the middleware.
 MAX_PATH_DEPTH = 32
 
@@ -276,8 +276,15 @@ def not_found(**_params):
 
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-for depth in range(MAX_PATH_DEPTH + 1):
-    path = "/" + "/".join(f"{{p{i}}}" for i in range(1, depth + 1))
+# `/` itself, then every deeper path: one greedy `{proxy+}` resource where API Gateway routes
+# (the deployed stages set CATCH_ALL_ROUTE=greedy), else one view per depth, which `chalice
+# local` and Chalice's test client can route (docs/DECISIONS.md#fixed-depth-routes).
+if load_settings().catch_all_route == "greedy":
+    CATCH_ALL_PATHS = ["/", "/{proxy+}"]
+else:
+    CATCH_ALL_PATHS = ["/" + "/".join(f"{{p{i}}}" for i in range(1, depth + 1))
+                       for depth in range(MAX_PATH_DEPTH + 1)]
+for index, path in enumerate(CATCH_ALL_PATHS):
     # GET / is the dashboard's shell (above); a route may not register a method twice.
-    methods = [method for method in ALL_METHODS if depth or method != "GET"]
-    app.route(path, methods=methods, name=f"catch_all_{depth}")(not_found)
+    methods = [method for method in ALL_METHODS if path != "/" or method != "GET"]
+    app.route(path, methods=methods, name=f"catch_all_{index}")(not_found)

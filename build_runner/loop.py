@@ -21,7 +21,7 @@ import redis
 
 from build_runner import memo
 from build_runner.build import Builder, Job, Say
-from build_runner.errors import INTERNAL_ERROR, BuildFailed, ProjectError
+from build_runner.errors import INTERNAL_ERROR, BuildFailed, ProjectError, one_line
 from build_runner.publish import OutputLimits, publish
 from build_runner.redaction import Redactor
 from build_runner.sandbox import Sandbox
@@ -34,6 +34,7 @@ from chalicelib.state.records import State
 from chalicelib.state.secrets import FIELD as ENV_FIELD
 from chalicelib.state.secrets import SecretsUnavailable
 from chalicelib.storage import manifest
+from chalicelib.storage.store import unreachable
 
 log = logging.getLogger("percel.runner")
 
@@ -80,12 +81,24 @@ class Runner:
         done, cancel = threading.Event(), threading.Event()
         threading.Thread(target=self._watch, args=(deployment_id, done, cancel),
                          daemon=True).start()
+        state = None
         try:
-            return self._run(deployment_id, attempt, cancel)
+            state = self._run(deployment_id, attempt, cancel)
+            return state
         finally:
             done.set()
-            self._archive_log(deployment_id)
+            if state is not State.QUEUED:  # a build put back for later goes on with its log
+                self._archive_log(deployment_id)
             lifecycle.release(self.ctx, deployment_id, self.runner_id)
+
+    def _archive_log(self, deployment_id: str) -> None:
+        """The build log into the bucket; when the bucket is down, it stays in Redis (live)."""
+        try:
+            self._store_log(deployment_id)
+        except Exception as error:
+            if not unreachable(error):
+                raise
+            log.warning("build log of %s not archived: the bucket did not answer", deployment_id)
 
     def _watch(self, deployment_id: str, done: threading.Event, cancel: threading.Event) -> None:
         """Renew the lease every third of it; notice a cancel within a second."""
@@ -158,7 +171,7 @@ class Runner:
             return None
         self.ctx.store.put_bytes(keys.deployment_manifest(job.deployment_id), body,
                                  "application/json")
-        if self.ctx.store.missing_blobs(restamped):
+        if self.ctx.store.missing_blobs(restamped, cached=False):
             self.ctx.store.delete([keys.deployment_manifest(job.deployment_id)])
             return None
         self.ctx.records.set_fields(job.deployment_id, framework=record.get("framework") or "")
@@ -175,7 +188,10 @@ class Runner:
                                limits=OutputLimits.from_settings(self.ctx.settings), say=say)
         except (ProjectError, BuildFailed) as failure:
             return self._fail(job, str(failure), say)
-        except Exception:  # the record must never stay `building`, nor blame the user
+        except Exception as error:  # the record must never stay `building`, nor blame the user
+            if unreachable(error):
+                log.warning("build %s: the bucket did not answer", job.deployment_id, exc_info=True)
+                return self._retry_later(job, error, say)
             log.exception("build %s failed inside the runner", job.deployment_id)
             return self._fail(job, INTERNAL_ERROR, say)
         finally:
@@ -197,6 +213,22 @@ class Runner:
         say(f"percel: build failed: {reason}")
         return self._report(outcome, say)
 
+    def _retry_later(self, job: Job, error: Exception, say: _RedactedLog) -> State:
+        """The bucket stayed unreachable past boto3's retries: not the user's fault, and likely
+        over soon. Queued again one lease later, up to MAX_BUILD_ATTEMPTS (lifecycle.retry_later)."""
+        reason = say.redactor(f"the bucket did not answer ({type(error).__name__}: "
+                              f"{one_line(str(error))})")
+        say.flush()
+        outcome = lifecycle.retry_later(self.ctx, job.deployment_id, job.attempt, self.runner_id,
+                                        reason, say.tail)
+        if outcome.committed and outcome.state is State.QUEUED:
+            say(f"percel: {reason}; the build is queued again, to start in "
+                f"{self.ctx.settings.job_lease_seconds} s (attempt {job.attempt} of "
+                f"{self.ctx.settings.max_build_attempts} ended)")
+        elif outcome.committed:
+            say(f"percel: build failed: {reason}; giving up after {job.attempt} attempts")
+        return self._report(outcome, say)
+
     def _finish(self, job: Job, say: Say, warnings: list[str]) -> State:
         outcome = lifecycle.finish(self.ctx, job.deployment_id, job.attempt, warnings)
         if outcome.committed:
@@ -209,7 +241,7 @@ class Runner:
             say(f"percel: result discarded: {outcome.refused}")  # cancelled or deleted meanwhile
         return outcome.state
 
-    def _archive_log(self, deployment_id: str) -> None:
+    def _store_log(self, deployment_id: str) -> None:
         lines = self.ctx.logs.all_lines(deployment_id)
         self.ctx.store.put_bytes(keys.archived_log(deployment_id),
                                  ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8")

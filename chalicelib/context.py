@@ -8,6 +8,7 @@ from functools import cached_property
 import redis
 
 from chalicelib.settings import Settings, load_settings
+from chalicelib.state.blobstamps import BlobStamps
 from chalicelib.state.hooks import Deliveries, DeployHooks
 from chalicelib.state.limits import Limits
 from chalicelib.state.logs import BuildLog
@@ -82,6 +83,7 @@ def build_context(settings: Settings | None = None) -> Context:
     # Short socket timeouts: a health check or API call must answer, not hang, when Redis is down.
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=3,
                                   health_check_interval=30)
+    refresh_after = settings.gc_grace_seconds / 2
     store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers,
-                  refresh_after=settings.gc_grace_seconds / 2)
+                  refresh_after=refresh_after, stamps=BlobStamps(client, refresh_after))
     return Context(settings, client, store)

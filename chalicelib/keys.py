@@ -158,11 +158,20 @@ def build_memo(inputs: str) -> str:
     return f"{PREFIX}:memo:{inputs}"
 
 
+# String: a blob's LastModified (unix time) as a request to the bucket saw it or set it; expires
+# when the Store would no longer trust it (docs/DECISIONS.md#blob-stamps).
+def blob_stamp(sha256: str) -> str:
+    return f"{PREFIX}:blobstamp:{sha256}"
+
+
 # --- Bucket -----------------------------------------------------------------
 
 # File contents by sha256; written once, never changed.
+BLOBS_PREFIX = "blobs/"
+
+
 def blob(sha256: str) -> str:
-    return f"blobs/{sha256}"
+    return f"{BLOBS_PREFIX}{sha256}"
 
 
 # The source tree's manifest, written by the upload service.

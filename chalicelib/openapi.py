@@ -390,8 +390,10 @@ LIMIT = _query("limit", f"1 to {deploy.MAX_LIST}, default {deploy.DEFAULT_LIST}"
 
 
 def _paths() -> dict[str, Any]:
-    health = _operation("Whether Redis and the bucket answer", 200, "Health", (), public=True)
-    health["responses"]["503"] = {"description": "A backend does not answer", **_body("Health")}
+    health = _operation("Whether Redis and the bucket answer, and the bucket holds the newest "
+                        "deployed deployment's files", 200, "Health", (), public=True)
+    health["responses"]["503"] = {"description": "A backend does not answer, or deployed files are "
+                                  "missing from the bucket", **_body("Health")}
     return {
         "/api/health": {"get": health},
         "/api/openapi.json": {"get": {

@@ -23,10 +23,18 @@ class Settings:
     site_url_template: str = "https://{id}.{root_domain}/"
     # S3-compatible bucket holding blobs, manifests and caches.
     bucket: str = "percel"
-    # Explicit S3 endpoint (LocalStack, MinIO, moto, R2); empty means AWS itself.
+    # Explicit S3 endpoint (LocalStack, MinIO, moto, R2); unset, AWS_ENDPOINT_URL or LOCALSTACK_HOST
+    # name it (`conventional_s3_endpoint`); empty means AWS itself.
     s3_endpoint_url: str = ""
-    # Region: moto rejects R2's "auto", and R2 accepts us-east-1.
+    # The AWS region (Lambda sets AWS_DEFAULT_REGION); also the bucket's unless s3_region is set.
     aws_region: str = "us-east-1"
+    # The bucket's region, when it is not the AWS region: "auto" for R2, which signs with it
+    # (docs/DECISIONS.md#r2-compatibility); moto refuses "auto", R2 also takes us-east-1.
+    s3_region: str = ""
+    # Keys for the bucket alone (an R2 API token's); empty: boto3's own chain, e.g. the Lambda's
+    # role. Percel's own names: Lambda reserves AWS_ACCESS_KEY_ID for the role's keys.
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = field(default="", repr=False)
     # Redis holding records, the queue, leases and logs.
     redis_url: str = "redis://127.0.0.1:6379/0"
     # A clone that takes longer is abandoned (seconds).
@@ -98,7 +106,8 @@ class Settings:
     toolchain_max_mb: int = 2048
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3
-    # A job whose runner died this many times is failed instead of re-queued again.
+    # A job whose runner died, or whose bucket did not answer, this many times is failed instead
+    # of re-queued again.
     max_build_attempts: int = 3
     # How often each runner looks for abandoned jobs (seconds).
     reap_interval: float = 15.0
@@ -144,6 +153,18 @@ class Settings:
     # Fernet keys sealing build env values in Redis, comma-separated, the first seals
     # (docs/DECISIONS.md#secrets-at-rest); empty: deployments with env are refused. Not in repr.
     percel_secret_key: str = field(default="", repr=False)
+    # How app.py catches paths no API route names: "depths" (a view at each depth up to 32, what
+    # `chalice local` and Chalice's test client can route) or "greedy" (one `/{proxy+}` resource,
+    # API Gateway only; the deployed stages set it: docs/DECISIONS.md#fixed-depth-routes).
+    catch_all_route: str = "depths"
+
+    def __post_init__(self) -> None:
+        if self.catch_all_route not in ("depths", "greedy"):
+            raise ValueError(f"CATCH_ALL_ROUTE must be depths or greedy, not {self.catch_all_route!r}")
+        if self.s3_region == "auto" and not self.s3_endpoint_url:
+            raise ValueError("PERCEL_S3_REGION=auto (R2) needs PERCEL_S3_ENDPOINT, R2's account endpoint")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError("PERCEL_S3_ACCESS_KEY_ID and PERCEL_S3_SECRET_ACCESS_KEY go together")
 
     @property
     def is_local(self) -> bool:
@@ -153,12 +174,18 @@ class Settings:
         return self.site_url_template.format(id=deployment_id, root_domain=self.root_domain)
 
 
-# Environment variable -> field name. Standard AWS/Redis names are kept where they exist.
+# Environment variable -> field name. Standard AWS/Redis names are kept where they exist; where
+# two names set one field, the later one here wins.
 _ENV_NAMES = {
     "AWS_ENDPOINT_URL_S3": "s3_endpoint_url",
     "AWS_DEFAULT_REGION": "aws_region",
     "PERCEL_BUCKET": "bucket",
     "PERCEL_ADMIN_TOKEN": "admin_token",
+    # The bucket's own names, which Lambda lets a function have (it reserves AWS_*).
+    "PERCEL_S3_ENDPOINT": "s3_endpoint_url",
+    "PERCEL_S3_REGION": "s3_region",
+    "PERCEL_S3_ACCESS_KEY_ID": "s3_access_key_id",
+    "PERCEL_S3_SECRET_ACCESS_KEY": "s3_secret_access_key",
 }
 
 
@@ -175,4 +202,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if raw is None or (raw == "" and kind != "str"):
             continue
         values[field_name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+    if not values.get("s3_endpoint_url"):
+        values["s3_endpoint_url"] = conventional_s3_endpoint(environ)
     return Settings(**values)
+
+
+def conventional_s3_endpoint(environ: Mapping[str, str]) -> str:
+    """The S3 endpoint that other tools' variables name, for when percel's own is unset; "" if none.
+
+    AWS_ENDPOINT_URL first: the AWS SDKs' endpoint for every service, which a service's own
+    variable (AWS_ENDPOINT_URL_S3) overrides (docs.aws.amazon.com/sdkref/latest/guide/
+    feature-ss-endpoints.html). Then LOCALSTACK_HOST, `<host>[:<port>]`, parsed by localstack-client
+    as LocalStack's own tools do: port 4566 unless given, https when USE_SSL is 1 or true.
+    """
+    url = environ.get("AWS_ENDPOINT_URL", "").strip()
+    host = environ.get("LOCALSTACK_HOST", "").strip()
+    if url or not host:
+        return url
+    try:
+        from localstack_client.config import parse_localstack_host
+    except ImportError as exc:  # a development tool: requirements-dev.txt, not shipped to Lambda
+        raise RuntimeError("LOCALSTACK_HOST is set but localstack-client is not installed "
+                           "(requirements-dev.txt)") from exc
+    try:
+        name, port = parse_localstack_host(host)
+    except RuntimeError as exc:
+        raise ValueError(f"LOCALSTACK_HOST must be <host>[:<port>], not {host!r}") from exc
+    scheme = "https" if environ.get("USE_SSL", "").strip().lower() in ("1", "true") else "http"
+    return f"{scheme}://{name}:{port}"

@@ -9,13 +9,17 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
 from devstack.secret_key import kept_secret, secret_key
+from devstack.supervisor import Supervisor
 
 PROJECT = Path(__file__).resolve().parent.parent
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
@@ -42,14 +46,49 @@ def wait_until(check, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def _wait_or_kill(process: subprocess.Popen, check, timeout: float, what: str) -> None:
+    """wait_until(check), but a process that does not come up in time is killed, not left
+    running outside the stack (which only stops the services it holds)."""
+    try:
+        wait_until(check, timeout, what)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+
+
+def answers(url: str) -> bool:
+    """Whether an HTTP server answers `url` with any status; raises while nothing listens."""
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.HTTPError:
+        pass
+    return True
+
+
 @dataclass
 class Service:
     name: str
     process: subprocess.Popen | None
     url: str
     log_path: Path | None = None
+    # Stopped on purpose (stop()): the supervisor leaves it down.
+    retired: bool = False
+
+    def exit_status(self) -> int | None:
+        """The process's exit status once it has exited (negative: the signal), else None."""
+        return None if self.process is None else self.process.poll()
+
+    def respawn(self) -> None:
+        """Start the process again with the command line, environment and log it had
+        (devstack/supervisor.py restarts any service this way)."""
+        launch = _LAUNCHES.get(self.process) if self.process is not None else None
+        if launch is None:
+            raise RuntimeError(f"{self.name} was not started by devstack: cannot restart it")
+        self.process, _ = _spawn(*launch)
 
     def stop(self, grace: float = 5.0) -> None:
+        self.retired = True
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -65,13 +104,18 @@ class Service:
             self.process.wait()
 
 
+# How each process was started, so that Service.respawn can start it again the same way.
+_LAUNCHES: weakref.WeakKeyDictionary[subprocess.Popen, tuple] = weakref.WeakKeyDictionary()
+
+
 def _spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None,
            cwd: Path = PROJECT) -> tuple[subprocess.Popen, Path]:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    handle = open(log_path, "ab")
-    process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd,
-                               env=env or os.environ.copy(), stdin=subprocess.DEVNULL)
+    with open(log_path, "ab") as handle:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd,
+                                   env=env or os.environ.copy(), stdin=subprocess.DEVNULL)
+    _LAUNCHES[process] = (name, argv, log_dir, env, cwd)
     return process, log_path
 
 
@@ -90,17 +134,22 @@ def start_redis(state_dir: Path, port: int | None = None) -> Service:
             "--appendonly", "yes", "--save", "", "--protected-mode", "yes"]
     process, log_path = _spawn(f"redis-{port}", argv, state_dir / "logs")
     url = f"redis://127.0.0.1:{port}/0"
-    wait_until(lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
+    _wait_or_kill(process, lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
     return Service("redis", process, url, log_path)
 
 
 def start_s3(state_dir: Path, port: int | None = None) -> Service:
-    """moto's S3 as a real HTTP server (in-memory: the bucket lives as long as the process)."""
+    """moto's S3 as a real HTTP server whose bucket is kept under <state>/s3 and comes back
+    when it starts again on the same folder (devstack/s3_server.py)."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, "-m", "devstack.s3_server", "--port", str(port),
+            "--dir", str(state_dir / "s3")]
     process, log_path = _spawn(f"s3-{port}", argv, state_dir / "logs")
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: urllib.request.urlopen(url + "/moto-api/", timeout=1), 20, "moto server")
+    _wait_or_kill(process, lambda: urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                  or process.poll() is not None, 120, "moto server")
+    if process.poll() is not None:
+        raise RuntimeError(f"the S3 server exited; see {log_path}")
     return Service("s3", process, url, log_path)
 
 
@@ -142,7 +191,7 @@ def stack_env(redis_url: str, s3_url: str, port: int, extra: dict | None = None)
     return env
 
 
-def ensure_bucket(env: dict) -> None:
+def _store(env: dict):
     import boto3
 
     from chalicelib.settings import load_settings
@@ -150,7 +199,32 @@ def ensure_bucket(env: dict) -> None:
     session = boto3.session.Session(aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
                                     aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"))
     settings = load_settings(env)
-    Store(make_s3_client(settings, session), settings.bucket).ensure_bucket()
+    return Store(make_s3_client(settings, session), settings.bucket)
+
+
+def ensure_bucket(env: dict) -> None:
+    _store(env).ensure_bucket()
+
+
+# Records (newest first) the start-up check looks through for deployed deployments whose files
+# the bucket lacks: each deployed one costs a HEAD.
+START_CHECK_RECORDS = 200
+
+
+def lost_outputs(env: dict) -> str:
+    """chalicelib/pipeline/integrity.py's finding over the newest START_CHECK_RECORDS records:
+    why deployed sites have no files, or "" when the bucket holds them all."""
+    from chalicelib.context import Context
+    from chalicelib.pipeline import integrity
+    from chalicelib.settings import load_settings
+    with redis.Redis.from_url(env["REDIS_URL"]) as client:
+        ctx = Context(load_settings(env), client, _store(env))
+        return integrity.lost_outputs_message(*integrity.missing_outputs(ctx, START_CHECK_RECORDS))
+
+
+def warn_loudly(message: str) -> None:
+    rule = "!" * 78
+    print(f"{rule}\npercel: {message}\n{rule}", file=sys.stderr, flush=True)
 
 
 # The server `make run` and the tests put in front of the app (docs/DECISIONS.md#production-server):
@@ -174,8 +248,9 @@ def start_api(env: dict, port: int, log_dir: Path, server: str | None = None) ->
     server = server or env.get("SERVER") or "gunicorn"
     process, log_path = _spawn(f"api-{port}", server_argv(server, port), log_dir, env)
     url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: urllib.request.urlopen(url + "/api/health", timeout=2).status == 200
-               or process.poll() is not None, 60, server)
+    # Any answer will do: health is 503 while the bucket lacks deployed files (lost_outputs).
+    _wait_or_kill(process, lambda: answers(url + "/api/health") or process.poll() is not None,
+                  60, server)
     if process.poll() is not None:
         raise RuntimeError(f"{server} exited; see {log_path}")
     return Service("api", process, url, log_path)
@@ -203,6 +278,10 @@ class Stack:
     port: int
     services: list[Service] = field(default_factory=list)
     env: dict = field(default_factory=dict)
+    # Restarts whatever exits (devstack/supervisor.py); None: a process that dies stays down.
+    supervisor: Supervisor | None = None
+    # What the start found missing from the bucket (pipeline/integrity.py); "" when nothing.
+    lost_outputs: str = ""
 
     @property
     def api_url(self) -> str:
@@ -224,8 +303,21 @@ class Stack:
         return runner
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()  # first: nothing stopped below is started again
         for service in reversed(self.services):
             service.stop()
+
+    def supervise(self) -> Supervisor:
+        """Restart any of the services that exits, from now until stop()."""
+        log = self.state_dir / "logs" / "supervisor.log"
+
+        def say(line: str) -> None:
+            print(line, flush=True)
+            with open(log, "a") as out:
+                out.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+        self.supervisor = Supervisor(self.services, say).start()
+        return self.supervisor
 
 
 def admin_token(state_dir: Path, env: dict) -> str:
@@ -236,23 +328,32 @@ def admin_token(state_dir: Path, env: dict) -> str:
 
 
 def start_stack(state_dir: Path, port: int, runners: int = 1, extra_env: dict | None = None,
-                redis_url: str | None = None, s3_url: str | None = None) -> Stack:
+                redis_url: str | None = None, s3_url: str | None = None,
+                embedded_s3: Callable[[Path], Service] = start_s3, supervise: bool = True) -> Stack:
+    """Everything `make run` runs; without `s3_url`, `embedded_s3` starts its S3 endpoint (moto's
+    server, or devstack.localstack.start_localstack); with `supervise`, a service that exits is
+    started again."""
     stack = Stack(state_dir, port)
     try:
         if not redis_url:
             stack.services.append(start_redis(state_dir))
             redis_url = stack.services[-1].url
         if not s3_url:
-            stack.services.append(start_s3(state_dir))
+            stack.services.append(embedded_s3(state_dir))
             s3_url = stack.services[-1].url
         stack.env = stack_env(redis_url, s3_url, port,
                               {"PERCEL_SECRET_KEY": secret_key(state_dir), **(extra_env or {})})
         stack.env["PERCEL_ADMIN_TOKEN"] = admin_token(state_dir, stack.env)
         ensure_bucket(stack.env)
+        stack.lost_outputs = lost_outputs(stack.env)
+        if stack.lost_outputs:
+            warn_loudly(stack.lost_outputs)
         stack.services.append(start_api(stack.env, port, state_dir / "logs"))
         for _ in range(runners):
             stack.add_runner()
         stack.services.append(start_cleanup_timer(stack.env, state_dir / "logs"))
+        if supervise:
+            stack.supervise()
     except BaseException:
         stack.stop()
         raise

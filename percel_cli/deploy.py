@@ -111,7 +111,7 @@ def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) ->
         printer.note(f"skipped {note}")
     if not walk.files:
         raise UsageError(f"nothing to deploy in {root}: every file is ignored (or it is empty)")
-    hashed = local_files.hashed(walk.files)
+    hashed = local_files.hashed(walk.files, cache=local_files.HashCache(root))
     printer.note(f"{root.resolve()}: {count(len(hashed), 'file')}, {human_bytes(sum(f.size for f in hashed))}")
     result = upload(client, hashed, printer.err)
     printer.note(result.summary())

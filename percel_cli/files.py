@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
+import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,9 @@ CHUNK = 1 << 20
 HASH_WORKERS = 8
 # The two modes sent, as git keeps them: executable or not; nothing else about a file's mode travels.
 EXECUTABLE, REGULAR = 0o755, 0o644
+# A hash is remembered only for a file last changed this long before it was hashed: a change in
+# the same tick of a coarse file clock (2 s on FAT) could leave every stamp as it was.
+SETTLED_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class LocalFile:
     size: int
     mode: int
     sha256: str = ""
+    stamp: tuple[int, int, int] = (0, 0, 0)  # mtime_ns, ctime_ns, inode: changed by any write
 
     def manifest_entry(self) -> dict[str, object]:
         return {"path": self.path, "sha256": self.sha256, "size": self.size, "mode": self.mode}
@@ -45,10 +52,58 @@ def collect(root: Path) -> Walk:
     return walk
 
 
-def hashed(files: list[LocalFile], workers: int = HASH_WORKERS) -> list[LocalFile]:
-    with ThreadPoolExecutor(workers) as pool:
-        digests = list(pool.map(lambda f: sha256_of(f.source), files))
-    return [LocalFile(f.path, f.source, f.size, f.mode, d) for f, d in zip(files, digests, strict=True)]
+def hashed(files: list[LocalFile], workers: int = HASH_WORKERS,
+           cache: HashCache | None = None) -> list[LocalFile]:
+    """The files with their sha256; a `cache` gives those unchanged since it last saw them
+    without reading a byte."""
+    digests = [cache.lookup(f) if cache else None for f in files]
+    unknown = [i for i, digest in enumerate(digests) if digest is None]
+    if unknown:
+        with ThreadPoolExecutor(workers) as pool:
+            for i, digest in zip(unknown, pool.map(lambda i: sha256_of(files[i].source), unknown),
+                                 strict=True):
+                digests[i] = digest
+    done = [LocalFile(f.path, f.source, f.size, f.mode, str(d), f.stamp)
+            for f, d in zip(files, digests, strict=True)]
+    if cache:
+        cache.save(done)
+    return done
+
+
+class HashCache:
+    """The hashes of one folder's files as last computed, each beside the size, times and inode it
+    had then, as git's index keeps them (git-update-index(1), "racy git"): a file whose stamps
+    are all the same has not been written since. Kept in the user's cache dir; a lost or broken
+    cache costs only the hashing it saved."""
+
+    def __init__(self, root: Path, env: Mapping[str, str] = os.environ):
+        base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+        name = hashlib.sha256(os.fsencode(root.resolve())).hexdigest()[:32]
+        self.path = Path(base) / "percel" / "hashes" / f"{name}.json"
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def lookup(self, file: LocalFile) -> str | None:
+        entry = self.entries.get(file.path)
+        if isinstance(entry, list) and entry[:4] == [file.size, *file.stamp]:
+            return str(entry[4])
+        return None
+
+    def save(self, files: list[LocalFile]) -> None:
+        settled = time.time_ns() - SETTLED_NS
+        entries = {f.path: [f.size, *f.stamp, f.sha256] for f in files
+                   if max(f.stamp[0], f.stamp[1]) < settled}
+        if entries == self.entries:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            temp.write_text(json.dumps(entries, separators=(",", ":")))
+            os.replace(temp, self.path)
+        except OSError:
+            pass  # a read-only home: hash again next time
 
 
 def sha256_of(path: Path) -> str:
@@ -62,27 +117,29 @@ def sha256_of(path: Path) -> str:
 def _walk_dir(root: Path, folder: Path, rel: str, rules: list[ignore.Rule], walk: Walk) -> None:
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         path = f"{rel}/{entry.name}" if rel else entry.name
-        target = _inside(root, Path(entry.path), walk, path)
-        if target is None:
+        linked = entry.is_symlink()
+        target = _inside(root, Path(entry.path), walk, path) if linked else None
+        if linked and target is None:
             continue
-        is_dir = target.is_dir()
+        # A DirEntry answers from the directory listing: no stat call for a plain entry.
+        is_dir = target.is_dir() if target else entry.is_dir(follow_symlinks=False)
         if ignore.never_sent(entry.name, is_dir) or ignore.is_ignored(rules, path, is_dir):
             continue
         if is_dir:
             # A symlinked folder is not followed: it could loop, and its files are sent from
             # where they really are when that is inside the root.
-            if not entry.is_symlink():
+            if not linked:
                 _walk_dir(root, Path(entry.path), path, rules + _read_rules(Path(entry.path), path), walk)
-        elif target.is_file():
-            for_mode = target.stat()
-            mode = EXECUTABLE if for_mode.st_mode & stat.S_IXUSR else REGULAR
-            walk.files.append(LocalFile(path, target, for_mode.st_size, mode))
+            continue
+        info = target.stat() if target else entry.stat(follow_symlinks=False)
+        if stat.S_ISREG(info.st_mode):
+            mode = EXECUTABLE if info.st_mode & stat.S_IXUSR else REGULAR
+            walk.files.append(LocalFile(path, target or Path(entry.path), info.st_size, mode,
+                                        stamp=(info.st_mtime_ns, info.st_ctime_ns, info.st_ino)))
 
 
 def _inside(root: Path, path: Path, walk: Walk, rel: str) -> Path | None:
-    """`path`, or a symlink's target when it stays inside `root`; None (and a note) otherwise."""
-    if not path.is_symlink():
-        return path
+    """A symlink's target when it stays inside `root`; None (and a note) otherwise."""
     target = path.resolve()
     if target != root and root not in target.parents:
         walk.skipped.append(f"{rel}: a symlink out of the folder")

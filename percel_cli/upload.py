@@ -1,14 +1,17 @@
 """A folder to an upload: announce every file's hash, then PUT only the blobs the server lacks."""
 from __future__ import annotations
 
+import http.client
+import io
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from percel_cli.client import ApiError, Client
 from percel_cli.files import LocalFile
@@ -58,33 +61,92 @@ def upload(client: Client, files: list[LocalFile], progress: TextIO | None) -> U
 
 def put_all(missing: list[dict[str, Any]], by_hash: dict[str, Path], meter: Meter) -> None:
     pool = ThreadPoolExecutor(PUT_WORKERS)
+    connections = Connections()
     try:
-        for _ in pool.map(lambda blob: put_blob(blob, by_hash[blob["sha256"]], meter), missing):
+        for _ in pool.map(lambda blob: put_blob(blob, by_hash[blob["sha256"]], meter, connections),
+                          missing):
             pass
     except BaseException:
         # Ctrl-C or a failed PUT: the queued PUTs are dropped rather than waited for.
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    connections.close()
 
 
-def put_blob(blob: dict[str, Any], source: Path, meter: Meter) -> None:
+class Connections:
+    """One kept-alive connection to the bucket per uploading thread: a PUT on an open connection
+    skips the TCP (and TLS) handshake that a new connection costs each request. Through a
+    proxy (the environment's HTTP(S)_PROXY), urllib sends each request instead."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+        self.opened: list[http.client.HTTPConnection] = []
+        self.lock = threading.Lock()
+
+    def send(self, url: str, body: BinaryIO, headers: dict[str, str]) -> None:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or _proxied(parts):
+            request = urllib.request.Request(url, data=body, method="PUT", headers=headers)
+            with urllib.request.urlopen(request, timeout=PUT_TIMEOUT_SECONDS) as response:
+                response.read()
+            return
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        for fresh in (False, True):
+            connection = self._connection(parts, fresh)
+            try:
+                connection.request("PUT", target, body=body, headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if fresh:
+                    raise
+                body.seek(0)  # the server closed a kept-alive connection: once more on a new one
+                continue
+            if response.status >= 300:
+                raise urllib.error.HTTPError(url, response.status, response.reason,
+                                             response.headers, io.BytesIO(answer))
+            return
+
+    def _connection(self, parts: urllib.parse.SplitResult, fresh: bool) -> http.client.HTTPConnection:
+        key = (parts.scheme, parts.netloc)
+        held = getattr(self.local, "held", {})
+        self.local.held = held
+        if fresh or key not in held:
+            if key in held:
+                held[key].close()
+            kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+            held[key] = kind(parts.netloc, timeout=PUT_TIMEOUT_SECONDS)
+            with self.lock:
+                self.opened.append(held[key])
+        return held[key]
+
+    def close(self) -> None:
+        with self.lock:
+            for connection in self.opened:
+                connection.close()
+
+
+def _proxied(parts: urllib.parse.SplitResult) -> bool:
+    proxies = urllib.request.getproxies()
+    return parts.scheme in proxies and not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+def put_blob(blob: dict[str, Any], source: Path, meter: Meter, connections: Connections | None = None) -> None:
     """PUT one blob to its presigned URL with exactly the headers the API gave: no token (the URL is
     the credential, and a token sent to the bucket would leak it there). The file is streamed,
     so a large one never sits in memory whole."""
     size = source.stat().st_size
+    connections = connections or Connections()
     for attempt in range(1, PUT_ATTEMPTS + 1):
         try:
             with open(source, "rb") as body:
-                request = urllib.request.Request(blob["url"], data=body, method="PUT")
-                request.add_header("Content-Length", str(size))  # urllib needs it for a file body
-                for name, value in (blob.get("headers") or {}).items():
-                    request.add_header(name, str(value))
-                with urllib.request.urlopen(request, timeout=PUT_TIMEOUT_SECONDS) as response:
-                    response.read()
+                headers = {"Content-Length": str(size),
+                           **{name: str(value) for name, value in (blob.get("headers") or {}).items()}}
+                connections.send(blob["url"], body, headers)
             meter.add(size)
             return
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             if attempt == PUT_ATTEMPTS or not _worth_retrying(exc):
                 raise ApiError(f"could not upload {source.name} ({blob['sha256'][:12]}): "
                                f"{_reason(exc)}") from None

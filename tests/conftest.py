@@ -23,11 +23,10 @@ import redis
 
 from build_runner.sandbox import SandboxUnavailable, make_sandbox
 from build_runner.sandbox.bwrap import bwrap_problem
-from chalicelib.context import Context
+from chalicelib.context import Context, build_context
 from chalicelib.settings import Settings
 from chalicelib.state.secrets import new_key
-from chalicelib.storage.store import Store, make_s3_client
-from devstack import services
+from devstack import localstack, services
 from tests.counting_proxy import CountingProxy
 
 # The sandbox the tests' build runners use. "none" must be named (BUILD_SANDBOX=none or
@@ -37,6 +36,9 @@ TEST_SANDBOX = os.environ.get("TEST_BUILD_SANDBOX") or os.environ.get("BUILD_SAN
 TEST_ADMIN_TOKEN = "percel-test-admin-token-3f9c2a7e5b1d4c8f"
 # Seals the build env of functional tests' deployments (chalicelib/state/secrets.py).
 TEST_SECRET_KEY = new_key()
+# The S3 endpoint the functional and end-to-end tiers start: moto's server, or LocalStack's S3 with
+# S3=localstack (`make test` runs a second pass so: docs/DECISIONS.md#localstack).
+TEST_S3 = os.environ.get("S3", "").strip().lower() or "moto"
 # How long a runner may take to start (import, sandbox probe) before the stack is refused.
 RUNNER_START_SECONDS = 60
 
@@ -44,7 +46,7 @@ RUNNER_START_SECONDS = 60
 # Fixtures that make a test functional (a real local server) or end-to-end (the whole stack).
 _FUNCTIONAL = frozenset({"redis_service", "s3_service", "redis_url", "s3_url", "settings", "ctx",
                          "toolchain_dir"})
-_END_TO_END = frozenset({"stack", "http"})
+_END_TO_END = frozenset({"stack", "http", "make_run"})  # make_run: tests/test_localstack.py
 
 
 def pytest_configure(config):
@@ -53,7 +55,11 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "unit: no server and no build (make test-fast runs these)")
     config.addinivalue_line("markers", "functional: real Redis / S3 / git, no stack")
     config.addinivalue_line("markers", "e2e: the whole stack over HTTP")
+    config.addinivalue_line("markers", "localstack: needs LocalStack itself (runs only with S3=localstack)")
     os.environ.update(services.LOCAL_AWS)
+    if TEST_S3 not in localstack.EMBEDDED:
+        pytest.exit(f"S3 must be one of {', '.join(localstack.EMBEDDED)}, not {TEST_S3!r}",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def sandbox_problem(items) -> str | None:
@@ -77,6 +83,10 @@ def sandbox_problem(items) -> str | None:
 
 def pytest_collection_modifyitems(session, config, items):
     mark_tiers(items)
+    if TEST_S3 != "localstack":
+        keep = [item for item in items if not item.get_closest_marker("localstack")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
     problem = sandbox_problem(items)
     if problem:
         pytest.exit(f"cannot sandbox builds on this host, so the build tests cannot run: {problem}\n"
@@ -118,9 +128,14 @@ def redis_service(state_dir):
 
 @pytest.fixture(scope="session")
 def s3_service(state_dir):
-    service = services.start_s3(state_dir)
+    service = start_test_s3(state_dir)
     yield service
     service.stop()
+
+
+def start_test_s3(state: Path) -> services.Service:
+    """The S3 endpoint of this run (TEST_S3), its files and log under `state`."""
+    return localstack.embedded_s3(TEST_S3)(state)
 
 
 @pytest.fixture
@@ -167,9 +182,11 @@ def counted_ctx(settings, s3_calls) -> Context:
 
 
 def make_ctx(settings: Settings) -> Context:
-    store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers)
-    store.ensure_bucket()
-    return Context(settings, redis.Redis.from_url(settings.redis_url), store)
+    """The Context the API and the runners build (context.build_context), on the tests' own
+    Redis and bucket."""
+    made = build_context(settings)
+    made.store.ensure_bucket()
+    return made
 
 
 def publish_output(ctx: Context, deployment_id: str, root: Path, vercel: dict | None = None) -> None:
@@ -223,8 +240,8 @@ def commit_all(root: Path, branch: str = "main") -> None:
 
 @contextlib.contextmanager
 def counted_s3(state: Path) -> Iterator[CountingProxy]:
-    """A moto S3 server behind a counting proxy: every bucket call a stack makes is seen there."""
-    s3 = services.start_s3(state)
+    """The tests' S3 endpoint behind a counting proxy: every bucket call a stack makes is seen there."""
+    s3 = start_test_s3(state)
     try:
         with CountingProxy(s3.url) as proxy:
             yield proxy
@@ -240,11 +257,15 @@ def stack_s3_calls(tmp_path_factory) -> Iterator[CountingProxy]:
 
 
 @contextlib.contextmanager
-def running_stack(state: Path, s3_url: str, toolchain_dir: Path, *, runners: int = 1,
-                  env: dict[str, str] | None = None) -> Iterator[services.Stack]:
+def running_stack(state: Path, s3_url: str | None, toolchain_dir: Path, *, runners: int = 1,
+                  env: dict[str, str] | None = None, supervise: bool = True,
+                  port: int | None = None) -> Iterator[services.Stack]:
     """The processes `make run` starts, on free ports, in the tests' sandbox and toolchain cache;
-    refused at once when a runner does not start."""
-    running = services.start_stack(state, services.free_port(), runners=runners, s3_url=s3_url,
+    refused at once when a runner does not start. Supervised as under `make run` (a service that
+    exits is restarted), and every restart is a test failure (`no_unplanned_restarts`) unless
+    the test caused it; tests that drive the processes themselves pass supervise=False."""
+    running = services.start_stack(state, port or services.free_port(), runners=runners,
+                                   s3_url=s3_url, supervise=supervise,
                                    extra_env={"BUILD_SANDBOX": TEST_SANDBOX, "WORK_DIR": str(state / "work"),
                                               "TOOLCHAIN_DIR": str(toolchain_dir),
                                               "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
@@ -268,12 +289,31 @@ def stack(tmp_path_factory, stack_s3_calls, toolchain_dir):
         yield running
 
 
+@pytest.fixture(autouse=True)
+def no_unplanned_restarts(request):
+    """A service of the test's stack that exits is restarted (as under `make run`), which could
+    hide a crash: the test during which one exited fails, naming it, with its log's tail."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    supervisor = request.getfixturevalue("stack").supervisor
+    seen = len(supervisor.restarts) if supervisor else 0
+    yield
+    if supervisor and supervisor.restarts[seen:]:
+        from devstack.supervisor import describe
+        stack = request.getfixturevalue("stack")
+        lines = [f"{r.name} exited ({describe(r.status)}) and was restarted:\n"
+                 f"{log_tail(stack.service(r.name))}" for r in supervisor.restarts[seen:]]
+        pytest.fail("\n".join(lines), pytrace=False)
+
+
 def wait_for_runners(stack, timeout: float = RUNNER_START_SECONDS) -> None:
     """Every runner of `stack` is waiting for jobs, or the stack is refused with the reason."""
     deadline = time.monotonic() + timeout
     for runner in stack.runners():
         while "waiting for jobs" not in runner.log_path.read_text(errors="replace"):
-            if runner.process.poll() is not None or time.monotonic() > deadline:
+            restarted = stack.supervisor and any(r.name == runner.name for r in stack.supervisor.restarts)
+            if runner.process.poll() is not None or restarted or time.monotonic() > deadline:
                 pytest.fail(f"{runner.name} did not start:\n{log_tail(runner)}", pytrace=False)
             time.sleep(0.2)
 
@@ -348,7 +388,13 @@ class Http:
         raise AssertionError(f"deployment {deployment_id} still {record['status']}")
 
     def check_runners(self) -> None:
-        """Fail now, with the reason, when every runner of the stack has exited."""
+        """Fail now, with the reason, when a runner of a supervised stack has exited (it is
+        restarted, which must not hide the crash), or every runner of another stack has."""
+        supervisor = self.stack.supervisor if self.stack is not None else None
+        crashed = [r for r in supervisor.restarts if r.name.startswith("runner-")] if supervisor else []
+        if crashed:
+            raise AssertionError(f"{crashed[0].name} exited and was restarted:\n"
+                                 f"{log_tail(self.stack.service(crashed[0].name))}")
         if self.stack is not None and self.stack.runners() and \
                 len(dead_runners(self.stack)) == len(self.stack.runners()):
             runner = self.stack.runners()[-1]

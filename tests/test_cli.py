@@ -314,6 +314,39 @@ def test_a_refused_put_is_not_retried(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
+def test_many_blobs_go_up_on_a_few_kept_alive_connections(tmp_path):
+    import http.server
+    import threading
+
+    from percel_cli import upload
+    connections, bodies = set(), []
+
+    class KeepAlive(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps the connection open between requests
+
+        def do_PUT(self):  # noqa: N802
+            connections.add(self.client_address)
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    by_hash, missing = {}, []
+    for i in range(60):
+        (tmp_path / f"{i}.txt").write_bytes(b"blob %d" % i)
+        by_hash[f"{i:064x}"] = tmp_path / f"{i}.txt"
+        missing.append({"sha256": f"{i:064x}", "size": len(b"blob %d" % i), "headers": {},
+                        "url": f"http://127.0.0.1:{server.server_port}/bucket/{i}?X-Amz-Signature=s"})
+    upload.put_all(missing, by_hash, upload.Meter(60, 0, None))
+    server.shutdown()
+    assert sorted(bodies) == sorted(b"blob %d" % i for i in range(60))
+    assert len(connections) <= upload.PUT_WORKERS
+
+
 def test_the_progress_line_is_drawn_on_a_terminal_only(monkeypatch):
     from percel_cli import upload
     monkeypatch.setattr(upload, "PROGRESS_EVERY_SECONDS", 0)
@@ -350,3 +383,47 @@ def test_the_deployed_folder_is_the_root_of_the_ignore_rules(tmp_path):
     write(tmp_path, {".gitignore": "dist/\n", "dist/index.html": "built", "dist/.gitignore": "*.map\n",
                      "dist/app.js.map": "x"})
     assert [f.path for f in files.collect(tmp_path / "dist").files] == [".gitignore", "index.html"]
+
+
+def _reads_under(root: Path):
+    """The files under `root` opened from now on, seen by an audit hook (sys.addaudithook)."""
+    opened: list[str] = []
+    prefix = str(root)
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and isinstance(args[0], str) and args[0].startswith(prefix):
+            opened.append(args[0])
+    sys.addaudithook(hook)  # hooks cannot be removed; the prefix keeps this one to this test
+    return opened
+
+
+def test_an_unchanged_folder_is_hashed_again_without_reading_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "SETTLED_NS", 0)  # these files were all written just now
+    root = tmp_path / "site"
+    write(root, {f"page-{i}.html": f"<p>{i}</p>" for i in range(20)})
+    first = files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    opened = _reads_under(root)
+    again = files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    assert [f.sha256 for f in again] == [f.sha256 for f in first]
+    assert opened == []
+    # A file rewritten with other bytes of the same size, its mtime put back, is read again.
+    page = root / "page-3.html"
+    before = page.stat()
+    page.write_text("<p>X</p>")
+    os.utime(page, ns=(before.st_atime_ns, before.st_mtime_ns))
+    opened.clear()
+    third = {f.path: f.sha256 for f in files.hashed(files.collect(root).files, cache=files.HashCache(root))}
+    assert third["page-3.html"] == hashlib.sha256(b"<p>X</p>").hexdigest()
+    assert opened == [str(page)]
+
+
+def test_a_file_written_just_before_it_is_hashed_is_not_remembered(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = tmp_path / "site"
+    write(root, {"index.html": "fresh"})
+    files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    opened = _reads_under(root)
+    # Within SETTLED_NS of its last write: a change in the same clock tick could go unseen.
+    files.hashed(files.collect(root).files, cache=files.HashCache(root))
+    assert opened == [str(root / "index.html")]

@@ -193,3 +193,19 @@ def test_without_a_secret_key_a_deploy_with_env_is_refused_before_anything_is_do
     nothing_half_done(ctx)
     # Without env the same server still deploys.
     assert deploy.create_deployment(keyless, {"repo_url": url})["status"] == "queued"
+
+
+def test_health_says_so_when_deployed_sites_have_no_files_in_the_bucket(ctx, tmp_path):
+    from chalicelib.serving.site import SiteServer
+    from tests.conftest import publish_output
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "index.html").write_text("<p>kept?</p>")
+    publish_output(ctx, "wipedwipedwipedw", tmp_path / "out")
+    assert deploy.health(ctx)[0] == 200
+    ctx.store.delete(key for key, _ in list(ctx.store.list_keys("")))  # the bucket emptied
+    status, body = deploy.health(ctx)
+    assert status == 503 and body["status"] == "degraded" and body["checks"]["redis"] == "ok"
+    assert body["checks"]["bucket"].startswith("1 of 1 deployed deployments checked have no files "
+                                               "in the bucket (first: wipedwipedwipedw)")
+    response = SiteServer(ctx).handle("wipedwipedwipedw", "GET", "/", "", {})
+    assert response.status_code == 503 and b"missing from the bucket" in response.body

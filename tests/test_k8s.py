@@ -73,14 +73,18 @@ def test_the_pod_memory_limit_leaves_room_for_one_build_and_the_runner():
     assert limit_mib >= int(one("ConfigMap")["data"]["BUILD_MEMORY_MB"]) + 512
 
 
-def test_every_variable_given_to_the_runner_is_one_it_reads():
+def test_every_variable_given_to_the_runner_is_a_setting_it_reads_and_accepts():
     readable = {f.name.upper() for f in fields(settings_module.Settings)} | set(settings_module._ENV_NAMES)
-    readable |= {"REDIS_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}  # redis-py / boto3 read these
     refs = runner_container()["envFrom"]
     assert {ref.get("configMapRef", ref.get("secretRef"))["name"] for ref in refs} == {"percel-runner"}
-    given = set(one("ConfigMap")["data"]) | {k for k in one("Secret")["stringData"] if k.isupper()}
-    assert given <= readable, given - readable
-    assert {"REDIS_URL", "PERCEL_BUCKET", "AWS_ENDPOINT_URL_S3"} <= given
+    environ = {**one("ConfigMap")["data"],
+               **{name: value for name, value in one("Secret")["stringData"].items() if name.isupper()}}
+    assert set(environ) <= readable, set(environ) - readable
+    settings = settings_module.load_settings(environ)  # raises on settings that do not go together
+    assert settings.s3_endpoint_url == environ["PERCEL_S3_ENDPOINT"] and settings.s3_region == "auto"
+    assert settings.redis_url == environ["REDIS_URL"] and settings.s3_access_key_id
+    # What a build and its log announce as the site's address.
+    assert settings.site_url("abc123") == "https://abc123.percel-sites.example/"
 
 
 def test_the_work_directory_volume_is_where_the_image_puts_builds():

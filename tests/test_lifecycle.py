@@ -216,3 +216,59 @@ def test_take_down_deletes_the_record_then_its_manifests_once(ctx):
 def test_the_failure_message_holds_the_reason_then_the_tail():
     assert lifecycle.failure_message("boom", []) == "boom"
     assert lifecycle.failure_message("boom", ["a", "b"]) == "boom\n--- last log lines ---\na\nb"
+
+
+# --- the bucket unreachable during a build ---------------------------------------------------
+
+def offline(ctx: Context) -> Context:
+    """`ctx` with a bucket endpoint that refuses connections, and boto3 told to try once (the
+    stack's client spends five attempts first, which only takes longer)."""
+    import boto3
+    from botocore.config import Config
+
+    from chalicelib.storage.store import Store
+    from devstack.services import free_port
+    client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{free_port()}", region_name="us-east-1",
+                          config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return Context(ctx.settings, ctx.redis, Store(client, ctx.settings.bucket))
+
+
+def submitted(ctx: Context, tmp_path: Path) -> str:
+    url = make_repo(tmp_path / "repo", {"index.html": "source"})
+    return deploy.create_deployment(ctx, {"repo_url": url, "build_command": "build-it",
+                                          "output_dir": "dist"})["id"]
+
+
+def build_once(ctx: Context, deployment_id: str, runner_id: str) -> State | None:
+    gate = threading.Event()
+    gate.set()
+    assert ctx.queue.claim(runner_id) == deployment_id
+    return Runner(ctx, GatedSandbox(runner_id, gate), runner_id=runner_id).process(deployment_id)
+
+
+def test_a_build_that_cannot_reach_the_bucket_is_queued_again_and_deploys_once_it_is_back(dead, tmp_path):
+    deployment_id = submitted(dead, tmp_path)
+    assert build_once(offline(dead), deployment_id, "runner-a") is State.QUEUED
+    record = dead.records.get(deployment_id)
+    assert record["status"] == "queued" and record["attempt"] == "1" and not record.get("error")
+    lines = dead.logs.all_lines(deployment_id)
+    assert any("the bucket did not answer (EndpointConnectionError" in line and "queued again" in line
+               for line in lines), lines
+    assert lifecycle.reap(dead).requeued == []       # held back for one lease...
+    assert dead.queue.claim("runner-b") is None
+    assert reap(dead).requeued == [deployment_id]    # ...then handed out again
+    assert build_once(dead, deployment_id, "runner-b") is State.DEPLOYED
+    assert dead.records.get(deployment_id)["attempt"] == "2"
+    assert dead.queue.depth() == (0, 0)
+
+
+def test_a_bucket_down_for_every_attempt_fails_the_build_with_that_reason(dead, tmp_path):
+    deployment_id = submitted(dead, tmp_path)          # max_build_attempts=2
+    assert build_once(offline(dead), deployment_id, "runner-a") is State.QUEUED
+    reap(dead)
+    assert build_once(offline(dead), deployment_id, "runner-b") is State.FAILED
+    record = dead.records.get(deployment_id)
+    assert record["error"].startswith("the bucket did not answer (EndpointConnectionError")
+    assert "(attempt 2 of 2; giving up)" in record["error"].splitlines()[0]
+    assert dead.queue.depth() == (0, 0)
+    assert not dead.store.exists(keys.deployment_manifest(deployment_id))

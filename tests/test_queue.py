@@ -57,3 +57,15 @@ def test_a_duplicate_of_a_claimed_job_is_dropped_not_claimed(redis_url):
     assert queue.claim("r1") == "a"
     assert queue.claim("r2") == "b"  # the second "a" is skipped while "a" is in flight
     assert queue.claim("r3") is None
+
+
+def test_a_deferred_job_waits_out_its_delay_and_only_its_owner_may_defer_it(redis_url):
+    queue = JobQueue(redis.Redis.from_url(redis_url), lease_seconds=60)
+    queue.enqueue("a")
+    queue.claim("r1", now=T0)
+    assert queue.defer("a", "r2", until=T0 + 5) is False
+    assert queue.defer("a", "r1", until=T0 + 5) is True
+    assert queue.heartbeat("a", "r1") is False     # the lease is given up...
+    assert queue.expired(now=T0 + 4) == []          # ...but nobody gets the job before `until`
+    assert queue.expired(now=T0 + 6) == ["a"]
+    assert queue.requeue("a") is True and queue.claim("r2") == "a"

@@ -3,6 +3,7 @@ the real S3 endpoint, and the deployment made from them."""
 import base64
 import hashlib
 import json
+import os
 import time
 import urllib.error
 import urllib.parse
@@ -56,7 +57,9 @@ def test_missing_lists_each_absent_blob_once_with_a_sigv4_url(ctx):
     assert "x-amz-checksum-sha256" in query["X-Amz-SignedHeaders"][0].split(";")
     digest = base64.b64encode(bytes.fromhex(item["sha256"])).decode()
     assert item["headers"]["x-amz-checksum-sha256"] == digest
-    assert f"/uploads/{made['id']}/" in item["url"]  # staged, never blobs/ directly
+    # Staged, unless the bucket itself refuses lying bytes (then straight to blobs/).
+    where = f"/blobs/{item['sha256']}?" if ctx.store.checks_signed_checksums() else f"/uploads/{made['id']}/"
+    assert where in item["url"]
     assert made["expires_at"].endswith("Z") and len(made["expires_at"]) == 20
 
 
@@ -76,13 +79,31 @@ def test_a_deployed_upload_becomes_a_source_and_the_same_tree_again_needs_nothin
     assert again["missing"] == [] and again["missing_bytes"] == 0
 
 
+def test_an_unchanged_folder_again_asks_the_bucket_nothing_but_its_source_manifest(counted_ctx,
+                                                                                  s3_calls):
+    files = {f"page-{i}.html": b"<p>%d</p>" % i for i in range(40)}
+    made = uploads.create_upload(counted_ctx, listing(files), "token-a")
+    send_missing(made, files)
+    deploy.create_deployment(counted_ctx, {"upload_id": made["id"]}, "token-a")
+    mark = s3_calls.mark()
+    again = uploads.create_upload(counted_ctx, listing(files), "token-a")
+    created = deploy.create_deployment(counted_ctx, {"upload_id": again["id"]}, "token-a")
+    calls = s3_calls.since(mark)
+    # Every blob was seen stored moments ago: Redis remembers it (docs/DECISIONS.md#blob-stamps).
+    assert again["missing"] == []
+    assert [(c.method, c.key) for c in calls] == [("PUT", keys.source_manifest(created["id"]))]
+
+
 def test_a_put_whose_bytes_lie_never_becomes_the_blob(ctx):
     files = {"index.html": b"<h1>honest</h1>"}
     made = uploads.create_upload(ctx, listing(files), "token-a")
     [item] = made["missing"]
-    # moto accepts this PUT (it does not check x-amz-checksum-sha256; AWS and R2 refuse it).
-    put(item, b"<script>poison</script>")
-    with pytest.raises(Unprocessable, match="do not hash to the sha256"):
+    # An endpoint that checks the signed x-amz-checksum-sha256 refuses the PUT (LocalStack, AWS,
+    # R2: 400); moto stores it, and then percel's own hash check refuses the deployment.
+    status = put(item, b"<script>poison</script>")
+    assert status in (200, 400)
+    reason = "still missing from the bucket" if status == 400 else "do not hash to the sha256"
+    with pytest.raises(Unprocessable, match=reason):
         deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
     assert not ctx.store.exists(keys.blob(item["sha256"]))
     assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
@@ -92,6 +113,20 @@ def test_a_put_whose_bytes_lie_never_becomes_the_blob(ctx):
     created = deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
     assert ctx.store.get_blob(item["sha256"]) == files["index.html"]
     assert ctx.redis.lrange(keys.QUEUE, 0, -1) == [created["id"].encode()]
+
+
+def test_urls_name_blobs_only_where_the_bucket_itself_refuses_bytes_that_lie(ctx):
+    # Asked of the tests' endpoint itself: does a PUT of other bytes to a signed URL fail?
+    files = {"index.html": b"<h1>where does this go</h1>" + os.urandom(8).hex().encode()}
+    made = uploads.create_upload(ctx, listing(files), "token-a")
+    [item] = made["missing"]
+    refused = put(item, b"not these bytes") >= 400
+    assert ctx.store.checks_signed_checksums() is refused
+    key = urllib.parse.unquote(urllib.parse.urlsplit(item["url"]).path).split("/", 2)[2]
+    assert key == (keys.blob(item["sha256"]) if refused else keys.staged_blob(made["id"], item["sha256"]))
+    assert put(item, files["index.html"]) == 200
+    deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    assert ctx.store.get_blob(item["sha256"]) == files["index.html"]
 
 
 def test_blobs_not_sent_yet_are_counted(ctx):

@@ -123,7 +123,7 @@ def sweep(ctx: Context, records: dict, now: float, report: CleanupReport) -> Non
     blob refreshes its timestamp (Store.upload_blobs) - an upload in flight is never swept.
     """
     grace = ctx.settings.gc_grace_seconds
-    candidates = {k.split("/", 1)[1]: mtime for k, mtime in ctx.store.list_keys("blobs/")
+    candidates = {k.split("/", 1)[1]: mtime for k, mtime in ctx.store.list_keys(keys.BLOBS_PREFIX)
                   if now - mtime > grace}
     live = _mark(ctx, records, now, report)
     for sha256 in sorted(set(candidates) - live):

@@ -23,7 +23,7 @@ from chalicelib.errors import (
     NotFound,
     ServiceUnavailable,
 )
-from chalicelib.pipeline import lifecycle, uploads
+from chalicelib.pipeline import integrity, lifecycle, uploads
 from chalicelib.pipeline.clone import CloneLimits, clone, forget_file_times
 from chalicelib.pipeline.validation import (
     DeployRequest,
@@ -244,5 +244,17 @@ def health(ctx: Context) -> tuple[int, dict[str, Any]]:
             checks[name] = "ok"
         except Exception as error:  # any failure means "unreachable"
             checks[name] = f"unreachable: {type(error).__name__}"
+    if checks["redis"] == checks["bucket"] == "ok":
+        checks["bucket"] = _outputs_check(ctx)
     ok = all(v == "ok" for v in checks.values())
     return (200 if ok else 503), {"status": "ok" if ok else "degraded", "checks": checks}
+
+
+def _outputs_check(ctx: Context) -> str:
+    """"ok", or why the newest deployed deployment has no files (pipeline/integrity.py)."""
+    try:
+        lost = integrity.lost_outputs_message(*integrity.missing_outputs(
+            ctx, integrity.HEALTH_RECORDS, integrity.HEALTH_CHECKS))
+    except Exception as error:  # any failure means "unreachable", as above
+        return f"unreachable: {type(error).__name__}"
+    return lost or "ok"

@@ -97,6 +97,24 @@ def fail(ctx: Context, deployment_id: str, attempt: int, reason: str,
     return _end(ctx, deployment_id, attempt, State.FAILED, error=failure_message(reason, tail))
 
 
+def retry_later(ctx: Context, deployment_id: str, attempt: int, runner_id: str, reason: str,
+                tail: Iterable[str] = (), now: Clock = time.time) -> Outcome:
+    """A build stopped by an outage of ours (the bucket unreachable past boto3's retries):
+    `building -> queued`, fenced like `finish`, and handed out again one JOB_LEASE_SECONDS
+    later (by the reaper), or `failed` with the reason once it has had MAX_BUILD_ATTEMPTS."""
+    if attempt >= ctx.settings.max_build_attempts:
+        return fail(ctx, deployment_id, attempt, f"{reason} (attempt {attempt} of "
+                    f"{ctx.settings.max_build_attempts}; giving up)", tail)
+    try:
+        ctx.records.transition(deployment_id, State.QUEUED, only_from={State.BUILDING},
+                               attempt=attempt)
+    except IllegalTransition as refused:
+        return Outcome(State(refused.current) if refused.current else State.QUEUED, False,
+                       str(refused))
+    ctx.queue.defer(deployment_id, runner_id, now() + ctx.settings.job_lease_seconds)
+    return Outcome(State.QUEUED, True)
+
+
 def failure_message(reason: str, tail: Iterable[str]) -> str:
     """The record's `error`: the reason, then the log lines that led to it."""
     lines = list(tail)
@@ -179,7 +197,8 @@ def reap(ctx: Context, dry_run: bool = False, now: Clock = time.time) -> ReapRep
         elif status == State.BUILDING.value:
             _reap_building(ctx, deployment_id, int(record.get("attempt") or 0), report)
         elif status == State.QUEUED.value:
-            # Claimed, but the runner died before it started: hand it back untouched.
+            # Claimed, but the runner died before it started, or a build was put back for
+            # later (retry_later): hand it back untouched.
             if ctx.queue.requeue(deployment_id):
                 report.requeued.append(deployment_id)
         else:

@@ -1,9 +1,10 @@
 """Deploying a folder without git: the client lists its files, PUTs the blobs the bucket lacks
 straight to the bucket, then deploys the upload (docs/DECISIONS.md#uploads).
 
-No file byte passes through the API. A client's bytes land under `uploads/<id>/<sha256>` and
-become `blobs/<sha256>` only once the bucket has hashed them: blobs are shared by every
-deployment, so a body that lies about its hash must never be one.
+No file byte passes through the API. Blobs are shared by every deployment, so a body that lies
+about its hash must never be one: where the bucket itself refuses such a PUT, the URLs name
+`blobs/<sha256>`; elsewhere a client's bytes land under `uploads/<id>/<sha256>` and become
+`blobs/<sha256>` only once the bucket has hashed them.
 """
 from __future__ import annotations
 
@@ -98,11 +99,14 @@ def create_upload(ctx: Context, body: Any, token_id: str) -> dict[str, Any]:
     upload_id = ids.new_id()
     expires_at = time.time() + s.upload_seconds
     ctx.uploads.save(upload_id, token_id, files, s.upload_seconds)
-    missing = []
-    for sha256 in ctx.store.missing_blobs(sizes):  # never a URL for a blob already stored
-        url, headers = ctx.store.presign_put(keys.staged_blob(upload_id, sha256), sha256,
-                                             s.upload_seconds)
-        missing.append({"sha256": sha256, "size": sizes[sha256], "url": url, "headers": headers})
+    # Straight to blobs/ only where the bucket itself refuses bytes that lie about their hash.
+    direct = ctx.store.checks_signed_checksums()
+    absent = ctx.store.missing_blobs(sizes)  # never a URL for a blob already stored
+    signed = ctx.store.presign_puts(
+        [(keys.blob(h) if direct else keys.staged_blob(upload_id, h), h) for h in absent],
+        s.upload_seconds)
+    missing = [{"sha256": sha256, "size": sizes[sha256], "url": url, "headers": headers}
+               for sha256, (url, headers) in zip(absent, signed, strict=True)]
     return {"id": upload_id, "files": len(files),
             "bytes": sum(int(entry["size"]) for entry in files.values()),
             "missing": missing, "missing_bytes": sum(item["size"] for item in missing),
@@ -148,6 +152,6 @@ def _promote(ctx: Context, upload_id: str, sha256: str) -> tuple[str, list[str]]
     if found is None:  # never sent, or promoted meanwhile by a deployment of the same upload
         return (_PROMOTED if ctx.store.exists(keys.blob(sha256)) else _ABSENT), []
     if found == sha256:
-        ctx.store.copy(checked, keys.blob(sha256))
+        ctx.store.copy_to_blob(checked, sha256)
     # (the outcome, and the staged and checked copies for the caller to delete)
     return (_PROMOTED if found == sha256 else _MISMATCH), [staged, checked]

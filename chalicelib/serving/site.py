@@ -77,6 +77,15 @@ def _no_such_site() -> Response:
     return plain_response(404, "Not Found: no such site\n")
 
 
+def _files_lost(deployment_id: str) -> Response:
+    """Recorded as deployed, yet the bucket has no manifest: the bucket was emptied or replaced
+    (chalicelib/pipeline/integrity.py). A 404 would tell visitors the site does not exist."""
+    log.error("deployment %s is recorded as deployed but its files are not in the bucket",
+              deployment_id)
+    return plain_response(503, "Service Unavailable: this site's files are missing from the "
+                               "bucket\n")
+
+
 class SiteServer:
     def __init__(self, ctx: Context, cache_bytes: int = 64 * 1024 * 1024,
                  sites_bytes: int = SITES_CACHE_BYTES):
@@ -162,8 +171,11 @@ class SiteServer:
             return _no_such_site()
         site = self.site(deployment_id)
         if site is None:
-            if self.ctx.records.status(deployment_id) is State.DELETED:
+            status = self.ctx.records.status(deployment_id)
+            if status is State.DELETED:
                 return _gone()
+            if status is State.DEPLOYED:
+                return _files_lost(deployment_id)
             return _no_such_site()
         if self._deleted_since_cached(deployment_id):
             return _gone()

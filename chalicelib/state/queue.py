@@ -53,6 +53,16 @@ return 1
 """
 
 
+# KEYS: processing, lease. ARGV: job, runner id, when it may be handed out again. The owner
+# gives up its lease but leaves the job claimed until then; the reaper re-queues it after.
+_DEFER_LUA = """
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+
 def lease_expiry(now: float, lease_seconds: int) -> float:
     """When a lease taken or renewed at `now` runs out."""
     return now + lease_seconds
@@ -66,6 +76,7 @@ class JobQueue:
         self._heartbeat = client.register_script(_HEARTBEAT_LUA)
         self._requeue = client.register_script(_REQUEUE_LUA)
         self._ack = client.register_script(_ACK_LUA)
+        self._defer = client.register_script(_DEFER_LUA)
 
     def enqueue(self, deployment_id: str, pipe: redis.client.Pipeline | None = None) -> None:
         """Add a job; LPUSH + RPOP makes the list first-in, first-out."""
@@ -96,6 +107,12 @@ class JobQueue:
         """The job is finished (whatever its outcome): forget it, if this runner holds it."""
         return bool(self._ack(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
                               args=[deployment_id, runner_id]))
+
+    def defer(self, deployment_id: str, runner_id: str, until: float) -> bool:
+        """Give up this runner's lease but keep the job out of the queue until `until` (unix
+        time), when the reaper hands it out again; False when this runner no longer holds it."""
+        return bool(self._defer(keys=[keys.PROCESSING, keys.lease_owner(deployment_id)],
+                                args=[deployment_id, runner_id, until]))
 
     def expired(self, now: float | None = None) -> list[str]:
         """Claimed jobs whose lease ran out before `now` (default: the present)."""

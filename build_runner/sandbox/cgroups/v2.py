@@ -156,5 +156,6 @@ def _words(path: Path) -> list[str]:
 
 def _refusal(what: str, exc: OSError) -> str:
     if exc.errno == errno.EROFS:  # moby/moby#46763: Docker mounts it read-only unless --privileged
-        return f"{what}: /sys/fs/cgroup is mounted read-only (see build_runner/README.md, host types)"
+        return (f"{what}: /sys/fs/cgroup is mounted read-only "
+                "(build_runner/README.md, privileges per host type)")
     return f"{what}: {exc.strerror}"
