@@ -26,12 +26,14 @@ install: $(VENV)/.installed system-deps
 
 # bubblewrap is the build sandbox; slirp4netns and nftables give it BUILD_NETWORK=public
 # (build_runner/README.md); chromium is the browser tests/test_e2e_dashboard.py drives (Playwright
-# cannot download its own here). Debian ships all four. Installed only when missing and we are root.
+# cannot download its own here); qemu, a kernel and busybox boot the cgroup-v2-only VM of
+# tests/test_cgroups.py. Debian ships them all. Installed only when missing and we are root.
 SYSTEM_PACKAGES := /usr/bin/bwrap:bubblewrap /usr/bin/slirp4netns:slirp4netns /usr/sbin/nft:nftables \
-                   /usr/bin/chromium:chromium
+                   /usr/bin/chromium:chromium /usr/bin/qemu-system-x86_64:qemu-system-x86 \
+                   /vmlinuz:linux-image-cloud-amd64 /bin/busybox:busybox-static /usr/bin/cpio:cpio
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
-	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
+	  [ -e "$${pair%%:*}" ] || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get install -y -q $$missing >/dev/null 2>&1 || \

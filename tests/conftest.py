@@ -65,7 +65,7 @@ def pytest_configure(config):
 def sandbox_problem(items) -> str | None:
     """Why the selected tests cannot sandbox builds here, or None.
 
-    Without this, a host lacking bubblewrap or cgroup v1 (or root) used to skip the
+    Without this, a host lacking bubblewrap or usable cgroups (or root) used to skip the
     sandbox tests silently while the stack's runner exited, so every end-to-end test
     then waited out its deadline.
     """

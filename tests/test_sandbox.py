@@ -22,7 +22,7 @@ import pytest
 from build_runner.sandbox import NoneSandbox, RunResult, SandboxUnavailable, make_sandbox
 from build_runner.sandbox.base import POPEN_SIGNALS, LineSplitter, describe_exit
 from build_runner.sandbox.bwrap import BWRAP_SIGNALS
-from build_runner.sandbox.cgroups import CGROUP_ROOT, PARENT
+from build_runner.sandbox.cgroups import hierarchy
 from build_runner.sandbox.containers import CONTAINER_SIGNALS, ContainerSandbox, cli_env, engine_answers
 from build_runner.sandbox.network import read_connect, relay, split_target
 from chalicelib.settings import Settings
@@ -90,10 +90,8 @@ def runner_unharmed():
 def _build_cgroups() -> list[str]:
     """This test process's build cgroups (named <pid>-<random>); a runner of the e2e stack,
     running at the same time in another process, has cgroups of its own."""
-    parent = CGROUP_ROOT / "pids" / PARENT
     mine = f"{os.getpid()}-"
-    return [p.name for p in parent.iterdir() if p.is_dir() and p.name.startswith(mine)] \
-        if parent.exists() else []
+    return [name for name in hierarchy().group_names() if name.startswith(mine)]
 
 
 def processes_with(marker: str) -> list[int]:

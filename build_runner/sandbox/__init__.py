@@ -2,7 +2,7 @@
 
 Modules, each importing only those listed before it: base (the contract, process
 plumbing, exit statuses); network (the install step's allow-list proxy) and cgroups
-(cgroup v1 limits); the backends bwrap, containers and plain; factory (make_sandbox).
+(memory and process limits, cgroup v1 or v2); the backends bwrap, containers and plain; factory (make_sandbox).
 """
 from build_runner.sandbox.base import Cancel, OnLine, RunResult, Sandbox, SandboxUnavailable
 from build_runner.sandbox.factory import make_sandbox

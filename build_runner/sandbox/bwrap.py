@@ -49,7 +49,7 @@ from build_runner.sandbox.base import (
     supervise,
     tool_path,
 )
-from build_runner.sandbox.cgroups import BuildCgroup, cgroup_problem, sweep_abandoned
+from build_runner.sandbox.cgroups import BuildCgroup, Hierarchy, cgroup_problem, hierarchy, sweep_abandoned
 from build_runner.sandbox.network import (
     FORWARDER,
     FORWARDER_MOUNT,
@@ -167,7 +167,8 @@ class BwrapSandbox:
         self._network = InstallNetwork(settings)
         # BUILD_NETWORK=public: both steps get the filtered public network (public_network.py).
         self._public = PublicNetwork(self._network.allow_cidrs) if settings.build_network == "public" else None
-        swept = sweep_abandoned()
+        self._cgroups: Hierarchy = hierarchy()  # prepared by bwrap_problem(), which make_sandbox checks
+        swept = sweep_abandoned(self._cgroups)
         if swept:
             self._log.info("removed %d build cgroups left by runners that died", swept)
 
@@ -176,8 +177,9 @@ class BwrapSandbox:
             tools: Sequence[Path] = ()) -> RunResult:
         on_line = serialized(on_line)  # the proxy thread reports refusals concurrently
         private = Path(tempfile.mkdtemp(prefix="percel-sandbox-"))
-        cgroup = BuildCgroup(f"{os.getpid()}-{uuid.uuid4().hex[:12]}", memory_mb=self._settings.build_memory_mb,
-                             max_pids=self._settings.build_max_pids)
+        cgroup = self._cgroups.group(f"{os.getpid()}-{uuid.uuid4().hex[:12]}",
+                                     memory_mb=self._settings.build_memory_mb,
+                                     max_pids=self._settings.build_max_pids)
         cgroup.create()
         try:
             with contextlib.ExitStack() as stack:
@@ -198,7 +200,7 @@ class BwrapSandbox:
             return RunResult(None, False, f"the build network could not be set up: {exc}")
         finally:
             if not (cgroup.kill_all() and cgroup.remove()):
-                self._log.error("build processes survived in %s; cgroup left in place", cgroup.pids)
+                self._log.error("build processes survived in %s; cgroup left in place", cgroup.location)
             shutil.rmtree(private, ignore_errors=True)
         if timed_out:
             return stopped(timeout, cancel)
@@ -231,9 +233,11 @@ class BwrapSandbox:
         return proc.returncode, timed_out
 
     def launcher(self, cgroup: BuildCgroup) -> list[str]:
-        """Join the build's cgroups, set the file size limit, then exec bwrap: all before any child exists."""
-        join = 'for f in "$1" "$2"; do echo $$ > "$f" || exit 125; done; shift 2; exec "$@"'
-        return ["/bin/sh", "-c", join, "percel-sandbox", *cgroup.procs_files,
+        """Join the build's cgroups (two on v1, one on v2), set the file size limit, then exec
+        bwrap: all before any child exists."""
+        join = 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"'
+        files = cgroup.procs_files
+        return ["/bin/sh", "-c", join, "percel-sandbox", str(len(files)), *files,
                 PRLIMIT, f"--fsize={self._settings.build_max_file_mb * MiB}", "--"]
 
     def argv(self, command: str, *, workdir: Path, home: Path, private: Path, network: bool = False,

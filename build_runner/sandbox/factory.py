@@ -1,6 +1,6 @@
 """`make_sandbox`: the backend named by BUILD_SANDBOX, or for `auto` the strongest that works here.
 
-- bwrap: bubblewrap namespaces + cgroup v1 limits + an allow-list proxy for the
+- bwrap: bubblewrap namespaces + cgroup v1 or v2 limits + an allow-list proxy for the
   install step (bwrap.py). The default here and inside the runner image.
 - docker / podman: a throwaway container per command (containers.py).
 - none: a plain subprocess, for development only; refused unless named explicitly (plain.py).
