@@ -19,9 +19,13 @@ CHUNK = 1 << 20
 HASH_WORKERS = 8
 # The two modes sent, as git keeps them: executable or not; nothing else about a file's mode travels.
 EXECUTABLE, REGULAR = 0o755, 0o644
-# A hash is remembered only for a file last changed this long before it was hashed: a change in
-# the same tick of a coarse file clock (2 s on FAT) could leave every stamp as it was.
-SETTLED_NS = 2_000_000_000
+# A hash is remembered only for a file last changed long enough before it was hashed that a
+# write in the same tick of the file system's clock, which would leave its stamps as they were,
+# is ruled out: 2 s where the clock keeps whole seconds (FAT keeps 2 s, ext3 and HFS+ 1 s), 100 ms
+# where it keeps nanoseconds (ext4, XFS, btrfs, APFS), moved on each kernel tick of 1 to 10 ms.
+# Which one a file has shows in its ctime, which no tool can set.
+COARSE_SETTLED_NS = 2_000_000_000
+FINE_SETTLED_NS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ def hashed(files: list[LocalFile], workers: int = HASH_WORKERS,
            cache: HashCache | None = None) -> list[LocalFile]:
     """The files with their sha256; a `cache` gives those unchanged since it last saw them
     without reading a byte."""
+    started = time.time_ns()
     digests = [cache.lookup(f) if cache else None for f in files]
     unknown = [i for i, digest in enumerate(digests) if digest is None]
     if unknown:
@@ -66,7 +71,7 @@ def hashed(files: list[LocalFile], workers: int = HASH_WORKERS,
     done = [LocalFile(f.path, f.source, f.size, f.mode, str(d), f.stamp)
             for f, d in zip(files, digests, strict=True)]
     if cache:
-        cache.save(done)
+        cache.save(done, started)
     return done
 
 
@@ -91,10 +96,9 @@ class HashCache:
             return str(entry[4])
         return None
 
-    def save(self, files: list[LocalFile]) -> None:
-        settled = time.time_ns() - SETTLED_NS
-        entries = {f.path: [f.size, *f.stamp, f.sha256] for f in files
-                   if max(f.stamp[0], f.stamp[1]) < settled}
+    def save(self, files: list[LocalFile], hashed_at: int) -> None:
+        """Keep the hashes of `files`, hashed from `hashed_at` (time.time_ns()) on."""
+        entries = {f.path: [f.size, *f.stamp, f.sha256] for f in files if _settled(f.stamp, hashed_at)}
         if entries == self.entries:
             return
         try:
@@ -104,6 +108,12 @@ class HashCache:
             os.replace(temp, self.path)
         except OSError:
             pass  # a read-only home: hash again next time
+
+
+def _settled(stamp: tuple[int, int, int], hashed_at: int) -> bool:
+    mtime, ctime, _ = stamp
+    margin = COARSE_SETTLED_NS if ctime % 1_000_000_000 == 0 else FINE_SETTLED_NS
+    return max(mtime, ctime) < hashed_at - margin
 
 
 def sha256_of(path: Path) -> str:

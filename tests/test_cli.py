@@ -399,7 +399,7 @@ def _reads_under(root: Path):
 
 def test_an_unchanged_folder_is_hashed_again_without_reading_a_file(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(files, "SETTLED_NS", 0)  # these files were all written just now
+    monkeypatch.setattr(files, "FINE_SETTLED_NS", 0)  # these files were all written just now
     root = tmp_path / "site"
     write(root, {f"page-{i}.html": f"<p>{i}</p>" for i in range(20)})
     first = files.hashed(files.collect(root).files, cache=files.HashCache(root))
@@ -420,10 +420,21 @@ def test_an_unchanged_folder_is_hashed_again_without_reading_a_file(tmp_path, mo
 
 def test_a_file_written_just_before_it_is_hashed_is_not_remembered(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(files, "FINE_SETTLED_NS", 60_000_000_000)
+    monkeypatch.setattr(files, "COARSE_SETTLED_NS", 60_000_000_000)
     root = tmp_path / "site"
     write(root, {"index.html": "fresh"})
     files.hashed(files.collect(root).files, cache=files.HashCache(root))
     opened = _reads_under(root)
-    # Within SETTLED_NS of its last write: a change in the same clock tick could go unseen.
+    # Within the margin of its last write (60 s here, so that a slow machine cannot pass it): a
+    # change in the same clock tick could go unseen.
     files.hashed(files.collect(root).files, cache=files.HashCache(root))
     assert opened == [str(root / "index.html")]
+
+
+def test_on_a_whole_second_clock_a_hash_waits_two_seconds_to_be_remembered():
+    second = 1_000_000_000
+    now = 50 * second
+    fine, coarse = (now - 150_000_000, now - 150_000_000, 1), (now - second, now - second, 1)
+    assert files._settled(fine, now) and not files._settled(coarse, now)
+    assert files._settled((now - 3 * second, now - 3 * second, 1), now)
