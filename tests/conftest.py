@@ -309,11 +309,13 @@ def no_unplanned_restarts(request):
     supervisor = request.getfixturevalue("stack").supervisor
     seen = len(supervisor.restarts) if supervisor else 0
     yield
-    if supervisor and supervisor.restarts[seen:]:
+    planned = {name for mark in request.node.iter_markers("planned_restart") for name in mark.args}
+    if supervisor and [r for r in supervisor.restarts[seen:] if r.name not in planned]:
         from devstack.supervisor import describe
         stack = request.getfixturevalue("stack")
         lines = [f"{r.name} exited ({describe(r.status)}) and was restarted:\n"
-                 f"{log_tail(stack.service(r.name))}" for r in supervisor.restarts[seen:]]
+                 f"{log_tail(stack.service(r.name))}" for r in supervisor.restarts[seen:]
+                 if r.name not in planned]
         pytest.fail("\n".join(lines), pytrace=False)
 
 
