@@ -256,6 +256,16 @@ def test_a_project_cannot_deploy_another_tokens_upload(ctx, shop):
 def test_cleanup_removes_staged_blobs_no_deployment_took_once_nothing_can_use_them(ctx):
     made = uploads.create_upload(ctx, listing({"index.html": b"never deployed"}), "token-a")
     send_missing(made, {"index.html": b"never deployed"})
+    if ctx.store.checks_signed_checksums():
+        # Straight to blobs/ (the bucket checked the bytes): a blob no manifest names, swept
+        # like any other once older than the grace period.
+        sha256 = made["missing"][0]["sha256"]
+        assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
+        assert cleanup.run_cleanup(ctx).swept_blobs == []
+        later = time.time() + ctx.settings.gc_grace_seconds + 1
+        assert sha256 in cleanup.run_cleanup(ctx, now=later).swept_blobs
+        assert not ctx.store.exists(keys.blob(sha256))
+        return
     staged = [key for key, _ in ctx.store.list_keys(keys.UPLOADS_PREFIX)]
     assert len(staged) == 1
     soon = time.time() + ctx.settings.upload_seconds
