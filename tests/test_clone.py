@@ -54,9 +54,12 @@ def test_resolve_ref_names_the_commit_of_a_branch_a_tag_and_the_default_branch(t
         resolve_ref(f"file://{tmp_path}/empty", None, 30)
 
 
-def test_the_clone_is_a_repository_git_reads_clean_and_packs_the_same_bytes_twice(tmp_path):
+def test_the_clone_is_a_repository_git_reads_clean_and_packs_the_same_bytes_twice(tmp_path, client):
     """What the build runner gets: a shallow work tree its own git finds clean and whole, and,
-    with the index rebuilt without file times, the same `.git` archive for each clone of a commit."""
+    with the index rebuilt without file times, the same `.git` archive for each clone of a commit.
+    With dulwich, a file:// clone's pack is made by dulwich itself, whose object order varies
+    from run to run: there the index and refs are the same bytes, the pack holds the same objects
+    (docs/DECISIONS.md#gitless)."""
     origin = tmp_path / "origin"
     url = make_repo(origin, {"index.html": "hi", "src/app.js": "x", "run.sh": "#!/bin/sh\n"})
     (origin / "run.sh").chmod(0o755)
@@ -73,7 +76,19 @@ def test_the_clone_is_a_repository_git_reads_clean_and_packs_the_same_bytes_twic
         assert git("rev-list", "--count", "HEAD", cwd=tmp_path / name) == "1"
         assert os.access(tmp_path / name / "run.sh", os.X_OK)
         time.sleep(1.1)  # a second clone with other file times
-    assert archives[0] == archives[1]
+    if client == "git":
+        assert archives[0] == archives[1]
+    else:
+        assert _without_pack(archives[0]) == _without_pack(archives[1])
+
+
+def _without_pack(archive: bytes) -> dict[str, bytes]:
+    """An archived `.git`'s files, the pack's contents left out (its name says which objects)."""
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        return {member.name: b"" if member.name.endswith((".pack", ".idx")) else tar.extractfile(member).read()
+                for member in tar.getmembers() if member.isfile()}
 
 
 def test_shallow_clone_of_a_branch(tmp_path):
@@ -288,3 +303,4 @@ def test_a_pinned_clone_follows_no_redirect(tmp_path):
         server.shutdown()
         server.server_close()
     assert asked and not any("elsewhere" in path for path in asked)
+

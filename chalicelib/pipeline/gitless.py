@@ -17,6 +17,7 @@ import os
 import resource
 import socket
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -143,26 +144,80 @@ def clone(url: str, destination: Path, ref: str | None, pin: Any) -> None:
 
 
 def ls_tree(repo_path: Path) -> None:
-    """`git ls-tree -r -l -z HEAD`: "<mode> <type> <sha> <size>\\t<path>\\0" for each file."""
-    from dulwich.objects import Tree
+    """`git ls-tree -r -l -z HEAD`: "<mode> <type> <sha> <size>\\t<path>\\0" for each file, each
+    size read from the object's header as git reads it, never by inflating the object (a pack
+    under the byte limit can hold a blob a thousand times larger: zlib's ratio)."""
     from dulwich.repo import Repo
     with Repo(str(repo_path)) as repo:
-        store = repo.object_store
-        tree = repo[repo[b"HEAD"].tree]  # type: ignore[attr-defined]
+        size = _sizer(Path(repo.controldir()), repo.object_format)
         out = sys.stdout.buffer
-        for entry in store.iter_tree_contents(tree.id):
+        for entry in repo.object_store.iter_tree_contents(repo[b"HEAD"].tree):  # type: ignore[attr-defined]
             mode = entry.mode or 0
             if mode == 0o160000:  # a submodule: never fetched nor checked out
-                kind, size = b"commit", b"-"
+                out.write(b"%06o commit %s -\t%s\0" % (mode, entry.sha, entry.path))
             else:
-                kind, size = b"blob", str(_size(store, entry.sha)).encode()
-            out.write(b"%06o %s %s %s\t%s\0" % (mode, kind, entry.sha, size, entry.path))
-        assert isinstance(tree, Tree)
+                out.write(b"%06o blob %s %d\t%s\0" % (mode, entry.sha, size(entry.sha), entry.path))
 
 
-def _size(store: Any, sha: bytes) -> int:
-    _kind, data = store.get_raw(sha)
-    return len(data)
+def _sizer(git_dir: Path, object_format: Any) -> Any:
+    """A function from a blob's hex sha to its size: from its pack entry's header (git's pack
+    format, Documentation/gitformat-pack.txt), else from its loose object's header."""
+    from dulwich.pack import load_pack_index
+    packs = [(load_pack_index(str(idx), object_format), idx.with_suffix(".pack"))
+             for idx in sorted((git_dir / "objects" / "pack").glob("*.idx"))]
+
+    def size(sha: Any) -> int:
+        for index, pack in packs:
+            try:
+                offset = index.object_offset(sha)
+            except KeyError:
+                continue
+            return _packed_size(pack, offset, len(sha) // 2)
+        return _loose_size(git_dir / "objects" / sha[:2].decode() / sha[2:].decode())
+    return size
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """A little-endian base-128 number (a delta's sizes) and where it ends."""
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        shift, at = shift + 7, at + 1
+        if not byte & 0x80:
+            return value, at
+
+
+def _packed_size(pack: Path, offset: int, sha_bytes: int) -> int:
+    """A pack entry's size: in its header for a whole object; for a delta (types 6 and 7), the
+    result size that opens the delta data, two varints into its compressed stream."""
+    with open(pack, "rb") as data:
+        data.seek(offset)
+        head = data.read(64)
+        byte = head[0]
+        kind, size, shift, at = (byte >> 4) & 7, byte & 0x0F, 4, 1
+        while byte & 0x80:
+            byte = head[at]
+            size |= (byte & 0x7F) << shift
+            shift, at = shift + 7, at + 1
+        if kind not in (6, 7):
+            return size
+        if kind == 6:  # OFS_DELTA: a base offset, one varint of its own kind
+            while head[at] & 0x80:
+                at += 1
+            at += 1
+        else:  # REF_DELTA: the base object's id
+            at += sha_bytes
+        data.seek(offset + at)
+        delta = zlib.decompressobj().decompress(data.read(4096), 32)
+    _base, end = _varint(delta, 0)
+    return _varint(delta, end)[0]
+
+
+def _loose_size(path: Path) -> int:
+    with open(path, "rb") as loose:
+        header = zlib.decompressobj().decompress(loose.read(4096), 64)  # b"blob <size>\0"
+    return int(header.split(b"\0", 1)[0].split(b" ")[1])
 
 
 def checkout(repo_path: Path) -> None:
@@ -199,6 +254,13 @@ def main(argv: list[str]) -> None:
         limit = int(argv[1])
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # SIGXFSZ is ignored: EFBIG
         argv = argv[2:]
+    if argv[:1] == ["--memory"]:
+        # dulwich holds each object whole while it makes or reads a pack: a pack under the byte
+        # limit may hold a blob a thousand times larger (zlib's ratio), so the child's memory is
+        # bounded too, and an object that does not fit is refused as too large.
+        memory = int(argv[1])
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        argv = argv[2:]
     pin = None
     if argv[:1] == ["--pin"]:
         pin = (argv[1], int(argv[2]), argv[3], argv[4])
@@ -215,6 +277,8 @@ def main(argv: list[str]) -> None:
             checkout(Path.cwd())
         else:
             raise SystemExit(f"fatal: unknown command {command}")
+    except MemoryError:
+        raise SystemExit("fatal: File too large: an object does not fit in memory") from None
     except OSError as error:
         raise SystemExit(f"fatal: {error.strerror or error}") from None  # "File too large" on EFBIG
     except Exception as error:  # noqa: BLE001 - dulwich's errors have no common base; git exits 128
