@@ -325,8 +325,7 @@ def test_the_packaged_zip_starts_without_git_and_answers_health_sites_and_unknow
 
 def test_the_packaged_zip_takes_a_folder_deploy_through_presigned_uploads(packaged_prod):
     """A deploy request that needs no git: the folder's file list, a PUT of each missing blob to
-    its presigned URL, then the deployment (a git URL needs the clone Lambda lacks:
-    docs/ARCHITECTURE.md, "Known gaps")."""
+    its presigned URL, then the deployment."""
     files = {"index.html": b"<h1>uploaded " + os.urandom(8).hex().encode() + b"</h1>"}
     listing = {"files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
                           "mode": 0o100644} for path, data in files.items()]}
