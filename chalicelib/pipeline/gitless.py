@@ -1,11 +1,12 @@
 """The few git commands a clone needs, done by dulwich (a pure-Python git client), where no `git`
 binary exists: Lambda's Python runtime (docs/DECISIONS.md#gitless).
 
-clone.py runs this module as a child process, `python -m chalicelib.pipeline.gitless`, the way it
-runs git: in a session of its own, SIGKILLed with its group at CLONE_TIMEOUT, its files bounded by
-RLIMIT_FSIZE (set here, first thing, so nothing is written before it holds) and its directory
-watched. The child's output follows git's where clone.py reads it (`ls-remote`'s and `ls-tree -r
--l -z`'s lines, "not found in upstream", "File too large"), so one reader serves both clients.
+clone.py runs this module as a child process (`python -c` with clone.py's sys.path, then this
+module as `__main__`), the way it runs git: in a session of its own, SIGKILLed with its group at
+CLONE_TIMEOUT, its files bounded by RLIMIT_FSIZE and its memory by RLIMIT_AS (set here, first
+thing, so nothing is written before they hold) and its directory watched. Its output follows
+git's where clone.py reads it (`ls-remote`'s and `ls-tree -r -l -z`'s lines, "not found in
+upstream", "File too large"), so one reader serves both clients.
 
 With a pin (`--pin host port address scheme`), the child resolves the pinned host to the checked
 address and no other name at all, as curl's `--resolve` does for git; TLS is still verified for
@@ -66,13 +67,14 @@ def _no_redirects() -> Any:
     return NoRedirects(cert_reqs="CERT_REQUIRED", headers={"User-Agent": "git/percel-dulwich"})
 
 
-def _listing(url: str, pin: Any) -> dict[str, str]:
-    """The remote's refs as ls-remote names them: HEAD, refs/..., peeled tags as `<tag>^{}`."""
-    client, path = _client(url, pin)
+def _listing(client: Any, path: str) -> tuple[dict[str, str], str | None]:
+    """The remote's refs as ls-remote names them (HEAD, refs/..., peeled tags as `<tag>^{}`),
+    and the ref its HEAD names."""
     result = client.get_refs(path.encode() if path else b"")
     refs = {name.decode(): sha.decode() for name, sha in result.refs.items() if sha}
     _peel_local_tags(client, path, refs)
-    return refs
+    default = result.symrefs.get(b"HEAD")
+    return refs, default.decode() if default else None
 
 
 def _peel_local_tags(client: Any, path: str, refs: dict[str, str]) -> None:
@@ -91,7 +93,7 @@ def _peel_local_tags(client: Any, path: str, refs: dict[str, str]) -> None:
 
 
 def ls_remote(url: str, pin: Any) -> None:
-    for name, sha in _listing(url, pin).items():
+    for name, sha in _listing(*_client(url, pin))[0].items():
         sys.stdout.write(f"{sha}\t{name}\n")
 
 
@@ -117,15 +119,10 @@ def clone(url: str, destination: Path, ref: str | None, pin: Any) -> None:
     """`git clone --depth 1 --single-branch --no-tags --no-checkout [--branch ref]`."""
     from dulwich.repo import Repo
     client, path = _client(url, pin)
-    remote = path.encode() if path else b""
-    result = client.get_refs(remote)
-    refs = {name.decode(): sha.decode() for name, sha in result.refs.items() if sha}
-    _peel_local_tags(client, path, refs)
-    default = result.symrefs.get(b"HEAD")
-    commit, branch = _wanted(refs, default.decode() if default else None, ref)
+    commit, branch = _wanted(*_listing(client, path), ref)
     destination.mkdir()
     repo = Repo.init(str(destination))
-    client.fetch(remote, repo, determine_wants=lambda *_args, **_kw: [commit.encode()], depth=1)
+    client.fetch(path.encode() if path else b"", repo, determine_wants=lambda *_args, **_kw: [commit.encode()], depth=1)
     config = repo.get_config()
     config.set((b"remote", b"origin"), b"url", url.encode())
     if branch:
