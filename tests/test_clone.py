@@ -304,3 +304,35 @@ def test_a_pinned_clone_follows_no_redirect(tmp_path):
         server.server_close()
     assert asked and not any("elsewhere" in path for path in asked)
 
+
+
+def test_a_pinned_clone_over_smart_http(tmp_path):
+    """The network path end to end: git's smart HTTP protocol (served here by dulwich's WSGI
+    server), the URL's name answered by the pin alone, a shallow clone of the branch."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from dulwich.repo import Repo
+    from dulwich.server import DictBackend
+    from dulwich.web import make_wsgi_chain
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *_):
+            pass
+    origin = tmp_path / "origin"
+    make_repo(origin, {"index.html": "over http"})
+    server = make_server("127.0.0.1", 0, make_wsgi_chain(DictBackend({"/repo.git": Repo(str(origin))})),
+                         handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        url = f"http://pinned.invalid:{port}/repo.git"  # a name only the pin resolves
+        pin = Pin("pinned.invalid", port, "127.0.0.1", scheme="http")
+        commit = resolve_ref(url, "main", 30, pin)
+        assert commit == git("rev-parse", "HEAD", cwd=origin)
+        assert clone(url, "main", tmp_path / "c", LIMITS, pin) == commit
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (tmp_path / "c" / "index.html").read_text() == "over http"
+    assert git("rev-list", "--count", "HEAD", cwd=tmp_path / "c") == "1"
