@@ -21,7 +21,7 @@ import pytest
 
 from chalicelib import ids, keys
 from chalicelib.settings import _ENV_NAMES, Settings, load_settings
-from tests.conftest import TEST_ADMIN_TOKEN, publish_output
+from tests.conftest import TEST_ADMIN_TOKEN, git, make_repo, publish_output
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -230,13 +230,19 @@ class PackagedLambda:
         line = self.process.stdout.readline()
         assert line, self.process.stderr.read()[-3000:]
         self.started = json.loads(line)
+        self.logged: list[str] = []
 
     def call(self, event: dict):
+        """The handler's answer; the lines it logs before it (Lambda sends a function's stdout to
+        its log) are kept in `logged`."""
         self.process.stdin.write(json.dumps(event) + "\n")
         self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        assert line, self.process.stderr.read()[-3000:]
-        return json.loads(line)
+        while True:
+            line = self.process.stdout.readline()
+            assert line, self.process.stderr.read()[-3000:]
+            if line.startswith(("{", "[", "null")):
+                return json.loads(line)
+            self.logged.append(line)
 
     def invoke(self, event: dict) -> tuple[int, dict, bytes]:
         """An API Gateway event's answer: status, headers (lower-case names), decoded body."""
@@ -319,8 +325,7 @@ def test_the_packaged_zip_starts_without_git_and_answers_health_sites_and_unknow
 
 def test_the_packaged_zip_takes_a_folder_deploy_through_presigned_uploads(packaged_prod):
     """A deploy request that needs no git: the folder's file list, a PUT of each missing blob to
-    its presigned URL, then the deployment (a git URL needs the clone Lambda lacks:
-    docs/ARCHITECTURE.md, "Known gaps")."""
+    its presigned URL, then the deployment."""
     files = {"index.html": b"<h1>uploaded " + os.urandom(8).hex().encode() + b"</h1>"}
     listing = {"files": [{"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
                           "mode": 0o100644} for path, data in files.items()]}
@@ -340,6 +345,47 @@ def test_the_packaged_zip_takes_a_folder_deploy_through_presigned_uploads(packag
     assert status == 202, body
     created = json.loads(body)
     assert created["status"] == "queued" and created["url"] == f"https://{created['id']}.percel-sites.example/"
+
+
+def test_the_packaged_zip_deploys_a_git_repository_without_git(packages, ctx, tmp_path):
+    """A git deploy where no git exists: the API resolves the ref and answers 202, then the
+    packaged `source_upload` function clones with dulwich (docs/DECISIONS.md#gitless), and the
+    deployment is queued with the repository's files and its `.git` in the source manifest.
+    The local stage's settings: the one that accepts a file:// repository (no public https
+    host is reachable here); no SOURCE_FUNCTION, so the job waits in Redis for the function."""
+    marker = os.urandom(8).hex()
+    origin = tmp_path / "site"
+    url = make_repo(origin, {"index.html": f"<h1>{marker}</h1>", "src/app.js": "1"})
+    commit = git("rev-parse", "HEAD", cwd=origin)
+    local = {"STAGE": "local", "SOURCE_FUNCTION": ""}
+    token = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}", "Content-Type": "application/json"}
+    api = unpacked_prod(packages, ctx, tmp_path, **local)
+    try:
+        assert api.started["git"] is None
+        status, _, body = api.invoke(api_gateway_event(
+            "POST", "/api/deployments", API, resource="/api/deployments",
+            body=json.dumps({"repo_url": url, "ref": "main"}).encode(), headers=token))
+        assert status == 202, body
+        created = json.loads(body)
+        assert created["status"] == "uploading"
+        missing = api.invoke(api_gateway_event(
+            "POST", "/api/deployments", API, resource="/api/deployments",
+            body=json.dumps({"repo_url": url, "ref": "nope"}).encode(), headers=token))
+        assert missing[0] == 422 and "ref 'nope' does not exist" in json.loads(missing[2])["error"]["message"]
+    finally:
+        api.close()
+    worker = unpacked_prod(packages, ctx, tmp_path, "app.source_upload", **local)
+    try:
+        answer = worker.call({"deployment_id": created["id"]})
+    finally:
+        worker.close()
+    record = ctx.records.get(created["id"])
+    assert answer == {"deployment_id": created["id"]}, (record, worker.logged)
+    assert record["status"] == "queued" and record["commit"] == commit, "".join(worker.logged)[-3000:]
+    manifest = json.loads(ctx.store.get_bytes(keys.source_manifest(created["id"])))
+    assert set(manifest["files"]) == {"index.html", "src/app.js"} and manifest["git"]["size"] > 0
+    html = ctx.store.get_bytes(keys.blob(manifest["files"]["index.html"]["sha256"]))
+    assert html == f"<h1>{marker}</h1>".encode()
 
 
 def test_the_packaged_cleanup_function_runs_on_its_schedule_event_without_git(packages, ctx, tmp_path):

@@ -1,13 +1,19 @@
 """Shallow clones with GitPython, bounded by time, file count and size; and the commit a ref
-names, asked of the remote (`git ls-remote`) under the same pin, options and time limit."""
+names, asked of the remote (`git ls-remote`) under the same pin, options and time limit.
+
+Where no `git` binary exists (Lambda), or GIT_CLIENT=dulwich asks for it, the same steps run
+through dulwich in a child process (chalicelib/pipeline/gitless.py, docs/DECISIONS.md#gitless),
+bounded the same way."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import resource
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -49,6 +55,33 @@ class Pin:
     scheme: str = "https"
 
 
+def use_dulwich() -> bool:
+    """dulwich where there is no git binary on PATH, or where GIT_CLIENT=dulwich asks for it."""
+    return os.environ.get("GIT_CLIENT") == "dulwich" or shutil.which("git") is None
+
+
+# The child finds this package and dulwich where this process found them: its sys.path is this
+# process's, given on the command line (on Lambda the task root is on sys.path but not in
+# PYTHONPATH, and an isolated interpreter would ignore PYTHONPATH anyway).
+_BOOT = ("import json, runpy, sys; sys.path[:0] = json.loads(sys.argv.pop(1)); "
+         "runpy.run_module('chalicelib.pipeline.gitless', run_name='__main__', alter_sys=True)")
+
+
+def _gitless(pin: Pin | None, file_limit: int | None = None) -> list[str]:
+    """The dulwich child's command line, up to its subcommand."""
+    command = [sys.executable, *(["-S"] if sys.flags.no_site else []), "-c", _BOOT,
+               json.dumps([os.path.abspath(entry) for entry in sys.path])]
+    if file_limit is not None:
+        command += ["--fsize", str(file_limit), "--memory", str(GITLESS_MEMORY + 2 * file_limit)]
+    if pin is not None:
+        command += ["--pin", pin.host, str(pin.port), pin.address, pin.scheme]
+    return command
+
+
+def _child_env() -> dict[str, str]:
+    return {**os.environ, **_GIT_ENV}
+
+
 def git_options(pin: Pin | None) -> list[str]:
     """`-c` options for the clone. With a pin: the pin's scheme only (https; http to loopback in
     the local stage), no redirects (a redirect could lead to a host we never checked), and curl
@@ -67,9 +100,14 @@ def resolve_ref(url: str, ref: str | None, timeout: float, pin: Pin | None = Non
     when None) names in the repository at `url`: `git ls-remote` with the clone's options and pin,
     its process group SIGKILLed at `timeout`. 422 for a repository that cannot be read, a ref it
     lacks, or an empty repository."""
-    command = ["git", *git_options(pin), "ls-remote", "--", url, ref or "HEAD"]
+    if use_dulwich():
+        command = [*_gitless(pin), "ls-remote", url]
+    else:
+        # `v1` alone does not match the peeled line `refs/tags/v1^{}` an annotated tag adds.
+        patterns = [ref, f"{ref}^{{}}"] if ref else ["HEAD"]
+        command = ["git", *git_options(pin), "ls-remote", "--", url, *patterns]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env={**os.environ, **_GIT_ENV},
+                               stderr=subprocess.PIPE, env=_child_env(),
                                start_new_session=True)
     try:
         out, _ = process.communicate(timeout=timeout)
@@ -110,34 +148,53 @@ def clone(url: str, ref: str | None, destination: Path, limits: CloneLimits,
     transfer is stopped once the clone holds more than max_bytes, and the files are checked out
     only after the commit's tree has been measured, so a small pack that expands into a huge
     checkout is refused before it is written."""
-    command = ["git", *git_options(pin), "clone", "--depth", "1", "--single-branch", "--no-tags",
-               "--no-recurse-submodules", "--no-checkout", "--quiet"]
-    if ref:
-        command += ["--branch", ref]
-    command += ["--", url, str(destination)]
+    dulwich = use_dulwich()
+    if dulwich:
+        command = [*_gitless(pin, _file_limit(limits)), "clone", url, str(destination), ref or ""]
+        checkout = [*_gitless(None, _file_limit(limits)), "checkout"]
+    else:
+        command = ["git", *git_options(pin), "clone", "--depth", "1", "--single-branch", "--no-tags",
+                   "--no-recurse-submodules", "--no-checkout", "--quiet"]
+        if ref:
+            command += ["--branch", ref]
+        command += ["--", url, str(destination)]
+        checkout = ["git", "checkout", "--quiet", "--force"]
     deadline = time.monotonic() + limits.timeout
     try:
         _run_bounded(command, destination.parent, limits, deadline,
                      (destination, limits.max_bytes + GIT_OWN_BYTES))
-        check_tree(destination, limits)
+        check_tree(destination, limits, deadline - time.monotonic())
         # The checkout may add max_bytes to what the transfer left in .git.
         budget = tree_bytes(destination) + limits.max_bytes
-        _run_bounded(["git", "checkout", "--quiet", "--force"], destination, limits, deadline,
-                     (destination, budget))
+        _run_bounded(checkout, destination, limits, deadline, (destination, budget))
     except subprocess.TimeoutExpired:
         raise _timed_out(limits) from None
     except git.GitCommandError as error:
         raise _explain(error, url, ref, limits) from None
-    commit = git.Repo(str(destination)).head.commit.hexsha
+    commit = _head(destination, dulwich)
     check_size(destination, limits)
     return commit
 
 
-def check_tree(repo: Path, limits: CloneLimits) -> None:
+def _head(repo: Path, dulwich: bool) -> str:
+    if dulwich:
+        from chalicelib.pipeline import gitless
+        return gitless.head(repo)
+    return git.Repo(str(repo)).head.commit.hexsha
+
+
+def check_tree(repo: Path, limits: CloneLimits, timeout: float) -> None:
     """Refuse a commit whose tree holds too many files or bytes, from git's own listing of it
     (`ls-tree -r -l`: one line per file with its size), before a byte of it is checked out."""
-    listing = git.Repo(str(repo)).git.ls_tree("-r", "-l", "-z", "HEAD", env={**os.environ, **_GIT_ENV},
-                                              stdout_as_string=False)
+    if use_dulwich():  # the blobs are read to be measured: in a child, bounded in time
+        listed = subprocess.run([*_gitless(None), "ls-tree"], cwd=repo, env=_child_env(),
+                                capture_output=True, timeout=max(timeout, 0.1), check=False)
+        if listed.returncode != 0:
+            raise Unprocessable("the cloned commit cannot be read")
+        listing = listed.stdout
+    else:
+        listing = git.Repo(str(repo)).git.ls_tree("-r", "-l", "-z", "HEAD", env={**os.environ, **_GIT_ENV},
+                                                  stdout_as_string=False)
     files = total = 0
     for entry in filter(None, listing.split(b"\0")):  # "<mode> <type> <sha> <size>\t<path>"
         size = entry.split(b"\t", 1)[0].split()[3]
@@ -152,6 +209,10 @@ def forget_file_times(repo: Path) -> None:
     and a redeploy stores no new blob (chalicelib/storage/git_archive.py). Git compares
     contents the first time a build's `git status` meets the missing stat data, and finds
     the tree clean."""
+    if use_dulwich():
+        from chalicelib.pipeline import gitless
+        gitless.forget_file_times(repo)
+        return
     git.Repo(str(repo)).git.read_tree("HEAD", env={**os.environ, **_GIT_ENV})
 
 
@@ -176,9 +237,9 @@ def _run_bounded(command: list[str], cwd: Path, limits: CloneLimits, deadline: f
     # restore_signals=False: git inherits Python's SIG_IGN for SIGXFSZ (and SIGPIPE, which git
     # handles itself), so a write past RLIMIT_FSIZE fails with EFBIG, "File too large", that
     # git reports, instead of killing index-pack without a word ("invalid index-pack output").
-    file_limit = max(limits.max_bytes, GIT_OWN_BYTES)
+    file_limit = _file_limit(limits)
     handle = git.Git(str(cwd)).execute(_with_file_limit(command, file_limit), as_process=True,
-                                       env={**os.environ, **_GIT_ENV},
+                                       env=_child_env(),
                                        start_new_session=True, restore_signals=False)
     _limit_file_size(handle.pid, file_limit)
     watched, budget = watch
@@ -205,9 +266,17 @@ def _run_bounded(command: list[str], cwd: Path, limits: CloneLimits, deadline: f
 # config, refs, sample hooks (23 KB with git 2.39's templates), the shallow file, a pack's .idx
 # (28 bytes an object plus 1 KB: about 560 KB for 20,000 files).
 GIT_OWN_BYTES = 1024 * 1024
+# The address space a dulwich child may use beyond twice the byte limit: the interpreter and
+# dulwich (about 40 MB of mappings), malloc's arenas and the pack index. A file:// fetch of
+# a 256 MiB blob peaked at 538 MiB of resident memory without a limit (docs/DECISIONS.md#gitless).
+GITLESS_MEMORY = 256 * 1024 * 1024
 # How often a running clone's size is looked at. Between two looks git can write at most what
 # the disk or the network takes in this time, and never more than max_bytes into one file.
 WATCH_SECONDS = 0.05
+
+
+def _file_limit(limits: CloneLimits) -> int:
+    return max(limits.max_bytes, GIT_OWN_BYTES)
 
 
 def _with_file_limit(command: list[str], max_bytes: int) -> list[str]:
