@@ -21,6 +21,7 @@ import pytest
 
 from chalicelib import ids, keys
 from chalicelib.settings import _ENV_NAMES, Settings, load_settings
+from devstack import services
 from tests.conftest import TEST_ADMIN_TOKEN, git, make_repo, publish_output
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -279,7 +280,8 @@ def unpacked_prod(packages, ctx, tmp_path: Path, handler: str = "app.app", **set
            "LANG": "C.UTF-8",
            # This machine's services in place of R2 (moto refuses R2's "auto") and Upstash.
            "PERCEL_S3_ENDPOINT": s.s3_endpoint_url, "PERCEL_S3_REGION": "us-east-1",
-           "PERCEL_S3_ACCESS_KEY_ID": "percel-local", "PERCEL_S3_SECRET_ACCESS_KEY": "percel-local",
+           "PERCEL_S3_ACCESS_KEY_ID": services.LOCAL_AWS["AWS_ACCESS_KEY_ID"],
+           "PERCEL_S3_SECRET_ACCESS_KEY": services.LOCAL_AWS["AWS_SECRET_ACCESS_KEY"],
            "PERCEL_BUCKET": s.bucket, "REDIS_URL": s.redis_url, "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
            **settings}
     return PackagedLambda(root, env, handler)
