@@ -164,15 +164,8 @@ class Runner:
         body = self.ctx.store.get_bytes(keys.deployment_manifest(earlier or ""))
         if body is None:
             return None
-        blobs = manifest.document_blobs(json.loads(body))
-        # Re-stamped old blobs are checked again once this manifest protects them (as publish does).
-        missing, restamped = self.ctx.store.keep_blobs(blobs)
-        if missing:
-            return None
-        self.ctx.store.put_bytes(keys.deployment_manifest(job.deployment_id), body,
-                                 "application/json")
-        if self.ctx.store.missing_blobs(restamped, cached=False):
-            self.ctx.store.delete([keys.deployment_manifest(job.deployment_id)])
+        if not self.ctx.store.put_manifest_of_stored(keys.deployment_manifest(job.deployment_id), body,
+                                                     manifest.document_blobs(json.loads(body))):
             return None
         self.ctx.records.set_fields(job.deployment_id, framework=record.get("framework") or "")
         say(f"percel: the inputs of this build equal those of deployment {earlier}: its output "

@@ -122,16 +122,12 @@ def _reuse(ctx: Context, deployment_id: str, repo_url: str, ref: str | None,
     if not commit or ctx.settings.memo_seconds <= 0:
         return None
     earlier = ctx.source_memo.get(repo_url, ref or "", commit)
-    document = ctx.store.get_json(keys.source_manifest(earlier)) if earlier else None
-    if not document:
+    body = ctx.store.get_bytes(keys.source_manifest(earlier)) if earlier else None
+    if body is None:
         return None
-    missing, restamped = ctx.store.keep_blobs(manifest.document_blobs(document))
-    if missing:
-        return None
-    target = keys.source_manifest(deployment_id)
-    ctx.store.put_json(target, document)
-    if ctx.store.missing_blobs(restamped):  # a sweep won the race: clone after all
-        ctx.store.delete([target])
+    # False when a blob is gone (swept, or a sweep won the race): clone after all.
+    if not ctx.store.put_manifest_of_stored(keys.source_manifest(deployment_id), body,
+                                            manifest.document_blobs(json.loads(body))):
         return None
     return earlier
 

@@ -394,6 +394,20 @@ class Store:
         done = dict(zip(waiting, self._map(lambda i: work(items[i]), waiting), strict=True))
         return [done[i] if i in done else work(item) for i, item in enumerate(items)]
 
+    def put_manifest_of_stored(self, key: str, body: bytes, sha256s: Iterable[str]) -> bool:
+        """Write the manifest `body` at `key` when every blob it names (`sha256s`) is stored
+        already, none uploaded: old ones are re-stamped first and, once the manifest protects
+        them, checked with the bucket itself, since a sweep may have taken one in between
+        (#gc-grace). False, with nothing left at `key`, when a blob is missing."""
+        missing, restamped = self.keep_blobs(sha256s)
+        if missing:
+            return False
+        self.put_bytes(key, body, "application/json")
+        if self.missing_blobs(restamped, cached=False):
+            self.delete([key])
+            return False
+        return True
+
     def missing_blobs(self, sha256s: Iterable[str], cached: bool = True) -> list[str]:
         """The hashes among these whose blob is not in the bucket. `cached=False` asks the
         bucket itself: for a check that must see a sweep's delete (ensure_blobs)."""
