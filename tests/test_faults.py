@@ -393,11 +393,17 @@ def test_a_build_whose_bucket_dies_mid_upload_is_queued_again_and_deploys_once_i
     url = make_repo(tmp_path / "s3-dies", {"index.html": f"<p>{label}</p>"})
     mark = s3_calls.mark()
     deployment_id = deploy(http, url, many_files_build(label, 250))
-    wait(lambda m=mark: puts(s3_calls.since(m), "blobs/"), 60, "the upload to start")
+    # The build sleeps 1 s before it writes its files: the hold is in place before the output's
+    # first PUT, lets that one through and stops the next at the proxy, so the bucket dies
+    # mid-upload on every run, however fast the machine.
+    wait(lambda: log_times(ctx, deployment_id, "percel: build: "), 60, "the build to start")
+    s3_calls.hold_after(1, "PUT", "blobs/")
+    wait(lambda: s3_calls.held(), 60, "the upload to start")
     old = s3_calls.s3
     port = int(old.url.rsplit(":", 1)[1])
     old.kill()  # connections refused: boto3 retries, then gives up
     killed_at = time.monotonic()
+    s3_calls.release()
     try:
         wait(lambda: ctx.records.status(deployment_id) is State.QUEUED, 120,
              "the build to be queued again")
