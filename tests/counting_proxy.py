@@ -44,6 +44,7 @@ class CountingProxy:
         self._hold: tuple[str, str, int] | None = None   # (method, key prefix, requests let through)
         self._held = 0
         self._released = threading.Event()
+        self.cut = False   # True: every request's connection is dropped unanswered
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -131,6 +132,9 @@ def _handler_for(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
         def _forward(self) -> None:
             proxy.record(self.command, self.path)
             body = self._read_body()
+            if proxy.cut:  # the endpoint unreachable, as a dead server's refused connection
+                self.close_connection = True
+                return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in NOT_FORWARDED}
             if body or self.command in ("PUT", "POST"):
                 headers["Content-Length"] = str(len(body))
