@@ -285,7 +285,12 @@ def running_stack(state: Path, s3_url: str | None, toolchain_dir: Path, *, runne
                                               # One gunicorn process: the handler's caches and its
                                               # bucket-read counter (X-Percel-Bucket-Reads) are per
                                               # process, and tests count reads across requests.
-                                              "WEB_WORKERS": "1", **(env or {})})
+                                              "WEB_WORKERS": "1",
+                                              # The session's toolchain cache is shared and
+                                              # filled by the builds that need it; a prefetch per
+                                              # runner start would fetch the registry's metadata
+                                              # each time (tests/test_toolchain.py tests it).
+                                              "TOOLCHAIN_PREFETCH": "0", **(env or {})})
     try:
         wait_for_runners(running)
         yield running
