@@ -21,8 +21,10 @@ every connection of the process.
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
@@ -86,6 +88,51 @@ async def read_body(headers: dict[str, str], receive: Receive, limit: int,
             return b"".join(chunks) or None
 
 
+class AppThreads:
+    """`count` threads that run calls handed over by the event loop and hand each result back.
+
+    What loop.run_in_executor does, without concurrent.futures' Future and its chaining to an
+    asyncio Future: measured in process at 16 calls in flight, 13 us of CPU per call here
+    against 93 us through run_in_executor (bench/README.md, "production-server").
+    """
+
+    def __init__(self, count: int, name: str = "percel-app"):
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads = [threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True)
+                        for index in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def run(self, function: Callable[..., Any], *args: Any) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.jobs.put((loop, future, function, args))
+        return future
+
+    def shutdown(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            loop, future, function, args = job
+            try:
+                result = function(*args)
+            except BaseException as error:  # noqa: BLE001 (handed to the awaiting request)
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, result, None)
+
+
+def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
 class ChaliceASGI:
     """An ASGI application answering with a Chalice app, as API Gateway would, minus base64."""
 
@@ -93,7 +140,7 @@ class ChaliceASGI:
                  threads: int):
         self.gateway = DirectGateway(wsgi.thread_safe(app), config)
         self.max_body_bytes, self.read_timeout = max_body_bytes, read_timeout
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="percel-app")
+        self.threads = AppThreads(threads)
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -120,8 +167,8 @@ class ChaliceASGI:
             headers = request_headers(scope["headers"])
             body = await read_body(headers, receive, self.max_body_bytes, self.read_timeout)
             client = scope.get("client") or ("", 0)
-            return await asyncio.get_running_loop().run_in_executor(
-                self.pool, self.handle, method, request_target(scope), headers, body, client[0])
+            return await self.threads.run(self.handle, method, request_target(scope), headers,
+                                          body, client[0])
         except Refused as refused:
             return refusal(refused)
 
@@ -138,7 +185,7 @@ class ChaliceASGI:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self.pool.shutdown(wait=False)
+                self.threads.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

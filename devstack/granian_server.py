@@ -10,18 +10,43 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import threading
+import time
 
-from granian.server import MPServer
 from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
+from granian.server import MPServer
 
 from chalicelib.settings import load_settings
+from devstack import asgi
 
 # granian bounds the wait for a request's head to 1..60,000 ms.
 HEADER_TIMEOUT_MS = (1, 60_000)
 # Seconds in-flight requests get after SIGTERM before a worker is killed: inside the 5 s
 # devstack's Service.stop allows before SIGKILL, as gunicorn's graceful_timeout.
 KILL_TIMEOUT = 4
+
+
+def worker_application() -> asgi.ChaliceASGI:
+    """The app, built in each granian worker process, which exits once its server is gone."""
+    watch_parent(os.getppid())
+    return asgi.make_application()
+
+
+def watch_parent(parent: int, every: float = 1.0) -> threading.Thread:
+    """A worker whose server process died (SIGKILL, OOM) would go on serving the port, orphaned,
+    beside the server the supervisor starts again: check the parent every `every` s, as
+    gunicorn's workers do, and stop (SIGTERM, then for good after KILL_TIMEOUT) once it changed."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(KILL_TIMEOUT)
+        os._exit(1)
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def header_read_timeout_ms(seconds: float) -> int:
@@ -33,7 +58,7 @@ def server(port: int, env: dict[str, str] | os._Environ[str] = os.environ) -> MP
     """granian's multi-process server (its default on a GIL build of Python)."""
     settings = load_settings()
     return MPServer(
-        "devstack.asgi:make_application", factory=True, interface=Interfaces.ASGI,
+        "devstack.granian_server:worker_application", factory=True, interface=Interfaces.ASGI,
         address="127.0.0.1", port=port,
         workers=int(env.get("WEB_WORKERS") or os.cpu_count() or 1),
         # HTTP/1.1 only, as gunicorn and chalice local speak it; no websocket route exists.

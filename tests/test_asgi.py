@@ -18,7 +18,7 @@ READ_TIMEOUT = 0.2
 def small():
     application = asgi.ChaliceASGI(small_app(), wsgi.chalice_config(), LIMIT, READ_TIMEOUT, 2)
     yield application
-    application.pool.shutdown()
+    application.threads.shutdown()
 
 
 def call(application, method="GET", target="/", headers=None, chunks=(), client="192.0.2.7",

@@ -3,7 +3,11 @@ devstack/wsgi.py; SERVER=chalice, devstack/chalice_local.py), over a real socket
 neither make any of them read an unbounded body nor hold a thread by stalling."""
 import http.client
 import json
+import os
+import signal
 import socket
+import time
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +157,52 @@ def test_an_encoded_slash_reaches_the_app_encoded_and_is_refused(site_server):
     """A server that decoded the path would serve /docs/big.bin here (docs/CONFORMANCE.md)."""
     assert get(site_server, "/docs%2Fbig.bin").status == 400
     assert get(site_server, "/docs/big.bin").status == 200
+
+
+# --- a server killed -----------------------------------------------------------------------------
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:   # gone meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("name", ["granian", "gunicorn"])
+def test_the_workers_of_a_server_killed_with_sigkill_stop_serving(name, redis_url, s3_url, tmp_path):
+    """Else they would go on answering on the port beside the server started again."""
+    port = services.free_port()
+    env = services.stack_env(redis_url, s3_url, port, {
+        "PERCEL_BUCKET": "local-server-test", "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
+        "WEB_WORKERS": "2"})
+    services.ensure_bucket(env)
+    api = services.start_api(env, port, tmp_path / "logs", server=name)
+    workers: set[int] = set()
+    try:
+        workers = children(api.process.pid)
+        assert len(workers) == 2
+        api.process.send_signal(signal.SIGKILL)
+        api.process.wait()
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in workers)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        api.stop()
+        for pid in workers:   # what a failing run left behind
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
