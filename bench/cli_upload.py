@@ -107,6 +107,8 @@ def main() -> None:
     endpoint, bucket = stack.env["AWS_ENDPOINT_URL_S3"], stack.env.get("PERCEL_BUCKET", "percel")
     env = {**os.environ, "PERCEL_API": stack.api_url, "PERCEL_TOKEN": stack.admin_token, "NO_COLOR": "1",
            "XDG_CONFIG_HOME": str(root / "config"), "AWS_DEFAULT_REGION": "us-east-1"}
+    # This checkout's percel_cli, whatever checkout the editable install points at.
+    percel_env = {**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     figures: dict[str, list[float]] = {"percel_first": [], "percel_unchanged": [], "s3_sync_first": [],
                                        "s3_sync_unchanged": []}
     try:
@@ -114,7 +116,7 @@ def main() -> None:
             folder = root / f"site-{round_}"
             total = write_folder(folder, args.files, seed=round_)
             target = f"s3://{bucket}/bench-cli-upload/{os.getpid()}-{round_}/"
-            sides = [("percel", lambda f=folder: percel_deploy(f, env, stack)),
+            sides = [("percel", lambda f=folder: percel_deploy(f, percel_env, stack)),
                      ("s3_sync", lambda f=folder, t=target: s3_sync(f, t, aws, endpoint, env))]
             for name, run in (sides if round_ % 2 == 0 else sides[::-1]):
                 figures[f"{name}_first"].append(run())

@@ -165,9 +165,11 @@ def wait_for(service: services.Service, timeout: float) -> services.Service:
 
 
 def fetch(url: str, host: str | None) -> tuple[int, dict, bytes]:
+    """Status, headers by lowercase name (granian sends names lowercase), body."""
     request = urllib.request.Request(url, headers={"Accept": "*/*", **({"Host": host} if host else {})})
     with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, dict(response.headers), response.read()
+        return (response.status, {name.lower(): value for name, value in response.headers.items()},
+                response.read())
 
 
 def wrk(target: Target, path: str, connections: int, seconds: float, script: Path) -> Result:
@@ -185,7 +187,7 @@ def wrk(target: Target, path: str, connections: int, seconds: float, script: Pat
 
 
 def bucket_reads(target: Target) -> int:
-    return int(fetch(target.base + "/", target.host)[1][READS_HEADER])
+    return int(fetch(target.base + "/", target.host)[1][READS_HEADER.lower()])
 
 
 def check_same_bytes(targets: list[Target], paths: list[str], dist: Path) -> None:

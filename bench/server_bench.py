@@ -1,16 +1,18 @@
-"""Benchmark: percel's API servers off Lambda, gunicorn vs `chalice local`, against nginx.
+"""Benchmark: percel's API servers off Lambda, granian vs gunicorn vs `chalice local`, against nginx.
 
 Run: `.venv/bin/python bench/server_bench.py [--duration 5] [--rounds 1] [--workers N --threads T]`
 
 In one run it
 1. writes a site shaped like the Vite React template's build (bench/serve_bench.py builds the
    real one with npm; this needs no registry): index.html of 453 B and a hashed JS bundle of
-   222,447 B, and deploys it through the local stack (SERVER=gunicorn, devstack/wsgi.py);
-2. starts, on the same Redis and bucket, a second API server, `chalice local`
-   (devstack/chalice_local.py), and the trivial Chalice view (bench/trivial_chalice) under
-   gunicorn too, plus nginx on the files on disk (bench/serve_bench.py's configuration);
+   222,447 B, and deploys it through the local stack (SERVER=granian, devstack/asgi.py);
+2. starts, on the same Redis and bucket, the other API servers: gunicorn (devstack/wsgi.py) and
+   `chalice local` (devstack/chalice_local.py); the trivial Chalice view (bench/trivial_chalice)
+   under granian and under gunicorn; and nginx on the files on disk (bench/serve_bench.py's
+   configuration);
 3. measures each with wrk at 16 connections (one thread, keep-alive, 127.0.0.1) on both paths,
-   after a warm-up, and prints the table and the ratios to nginx and to the trivial view.
+   after a warm-up, and prints the table and the ratios to nginx and to the trivial view under
+   the same server.
 """
 from __future__ import annotations
 
@@ -76,17 +78,19 @@ def start_server(name: str, argv: list[str], env: dict, log_dir: Path, cwd: Path
     return service
 
 
-def gunicorn_argv() -> list[str]:
-    return services.server_argv("gunicorn", 0)[:-3] + ["--bind", "127.0.0.1:{port}",
-                                                       "devstack.wsgi:make_application()"]
+def server_argv(server: str) -> list[str]:
+    """services.server_argv with the port left for start_server to fill in."""
+    mark = "65535"
+    return [part.replace(mark, "{port}") if part.split(":")[-1] == mark else part
+            for part in services.server_argv(server, int(mark))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=1, help="runs per cell (median kept)")
-    parser.add_argument("--workers", help="WEB_WORKERS for the gunicorn servers")
-    parser.add_argument("--threads", help="WEB_THREADS for the gunicorn servers")
+    parser.add_argument("--workers", help="WEB_WORKERS for the granian and gunicorn servers")
+    parser.add_argument("--threads", help="WEB_THREADS for the granian and gunicorn servers")
     parser.add_argument("--worker-class", help="WEB_WORKER_CLASS for the gunicorn servers (sync)")
     parser.add_argument("--only", help="comma-separated server names to measure")
     args = parser.parse_args()
@@ -103,24 +107,29 @@ def main() -> None:
     try:
         dist = write_site(root / "dist")
         stack = services.start_stack(root / "state", services.free_port(), runners=1,
-                                     extra_env={"WORK_DIR": str(root / "work"), "SERVER": "gunicorn",
+                                     extra_env={"WORK_DIR": str(root / "work"), "SERVER": "granian",
                                                 **sizing})
         started.append(stack)
         deployment_id = serve_bench.deploy_static(stack, dist, root)
         logs = root / "logs"
-        chalice = start_server("chalice-local", services.server_argv("chalice", 0)[:-1] + ["{port}"],
-                               stack.env, logs)
-        started.append(chalice)
+        others = {}
+        for server in ("gunicorn", "chalice"):
+            others[server] = start_server(server, server_argv(server), stack.env, logs)
+            started.append(others[server])
         trivial_env = {**os.environ, **sizing, "BENCH_FILES": str(dist), "PYTHONPATH": str(PROJECT)}
-        trivial = start_server("trivial", gunicorn_argv(), trivial_env, logs,
-                               cwd=serve_bench.TRIVIAL_APP, ready="/")
-        started.append(trivial)
+        trivial = {}
+        for server in ("granian", "gunicorn"):
+            trivial[server] = start_server(f"trivial-{server}", server_argv(server), trivial_env,
+                                           logs, cwd=serve_bench.TRIVIAL_APP, ready="/")
+            started.append(trivial[server])
         nginx = serve_bench.start_nginx(dist, root / "nginx")
         started.append(nginx)
         site = f"{deployment_id}.localhost"
         targets = [Target("percel", stack.api_url, site),   # measure() reads its bucket counter
-                   Target("percel chalice local", chalice.url, site),
-                   Target("trivial gunicorn", trivial.url, None),
+                   Target("percel gunicorn", others["gunicorn"].url, site),
+                   Target("percel chalice local", others["chalice"].url, site),
+                   Target("trivial granian", trivial["granian"].url, None),
+                   Target("trivial gunicorn", trivial["gunicorn"].url, None),
                    Target("nginx", nginx.url, None)]
         if args.only:
             keep = {"percel", *args.only.split(",")}
@@ -129,8 +138,8 @@ def main() -> None:
         serve_bench.check_same_bytes(targets, paths, dist)
         results = measure(targets, paths, args.duration, args.rounds, script)
         print(f"\nwrk -t1 -c16, keep-alive, 127.0.0.1; {args.rounds} x {args.duration:g} s per "
-              f"cell; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; gunicorn "
-              f"{sizing or 'defaults (devstack/gunicorn_conf.py)'}\n")
+              f"cell; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; granian and "
+              f"gunicorn {sizing or 'defaults (WEB_WORKERS, WEB_THREADS)'}; percel is granian\n")
         print(serve_bench.table(results) + "\n")
         print(ratios(results))
     finally:
@@ -156,11 +165,18 @@ def measure(targets, paths, seconds, rounds, script):
     return [serve_bench.median_result(cells[(t.name, p)]) for t in targets for p in paths]
 
 
+def same_server_trivial(target: str) -> str:
+    """The trivial view under the server `target` runs on (percel's own is granian)."""
+    return "trivial gunicorn" if target.endswith("gunicorn") else "trivial granian"
+
+
 def ratios(results) -> str:
     by_key = {(r.target, r.path): r for r in results}
-    lines = ["| server | path | / nginx | / trivial view under gunicorn |", "|---|---|---:|---:|"]
+    lines = ["| server | path | / nginx | / trivial view under the same server |",
+             "|---|---|---:|---:|"]
     for r in results:
-        nginx, trivial = by_key.get(("nginx", r.path)), by_key.get(("trivial gunicorn", r.path))
+        nginx = by_key.get(("nginx", r.path))
+        trivial = by_key.get((same_server_trivial(r.target), r.path))
         lines.append(f"| {r.target} | `{r.path}` | "
                      f"{f'{r.rps / nginx.rps:.2f}x' if nginx else '-'} | "
                      f"{f'{r.rps / trivial.rps:.2f}x' if trivial else '-'} |")

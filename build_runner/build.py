@@ -179,7 +179,7 @@ class Builder:
             raise BuildFailed("the uploaded source is missing (it may have been cleaned up)")
         source.mkdir(parents=True, exist_ok=True)
         files = document["files"]
-        self.ctx.store.download_blobs(manifest.restore_source(files, source))
+        self.ctx.store.download_files(manifest.restore_source(files, source))
         _restore_links(source, {relative: self.ctx.store.get_blob(entry["sha256"])
                                 for relative, entry in files.items()
                                 if entry.get("mode") == manifest.SYMLINK_MODE})

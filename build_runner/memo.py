@@ -45,7 +45,9 @@ def inputs_key(settings: Settings, sandbox: str, record: dict[str, str], options
         return None
     secret = settings.percel_secret_key.encode()
     material = {
-        "files": source["files"],
+        # Where a file is stored (its pack) is no input: only its bytes, path and mode are.
+        "files": {path: {k: v for k, v in entry.items() if k != "pack"}
+                  for path, entry in source["files"].items()},
         "commit": record.get("commit") or None,
         "root_dir": record.get("root_dir") or None,
         "options": {name: options.get(name) for name in OPTIONS},

@@ -44,12 +44,14 @@ def publish(store: Store, deployment_id: str, output: Path, project: Path, *, sp
         raise BuildFailed(str(invalid)) from None
     for warning in config["warnings"]:  # rules skipped: unreadable, or not applicable here
         say(f"percel: config warning: {warning}")
-    written = store.upload_blobs(tree.blobs)
+    # A file an upload's pack holds is served from there, not stored again (#packs).
+    packed = store.keep_packed(entry["sha256"] for entry in tree.files.values())
+    written = store.upload_blobs({h: blob for h, blob in tree.blobs.items() if h not in packed})
     # Written at most once (a conditional PUT): if a job delivered twice races here,
     # the first complete output wins and the other is discarded, never mixed.
     first = store.put_json_once(keys.deployment_manifest(deployment_id), {
         "version": MANIFEST_VERSION, "id": deployment_id,
-        "files": tree.files, "config": config})
+        "files": manifest.with_packs(tree.files, packed), "config": config})
     # Read the manifest back and check every blob it names: a sweep that marked before
     # the manifest existed can still delete a blob this upload reused (between its age
     # re-check and its delete); every later sweep sees the manifest.

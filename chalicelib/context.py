@@ -15,6 +15,7 @@ from chalicelib.state.hooks import Deliveries, DeployHooks
 from chalicelib.state.limits import Limits
 from chalicelib.state.logs import BuildLog
 from chalicelib.state.memo import BuildMemo, SourceMemo
+from chalicelib.state.packindex import PackIndex
 from chalicelib.state.projects import Projects
 from chalicelib.state.queue import SOURCES, JobQueue
 from chalicelib.state.records import Records
@@ -101,5 +102,6 @@ def build_context(settings: Settings | None = None) -> Context:
                                   health_check_interval=30)
     refresh_after = settings.gc_grace_seconds / 2
     store = Store(make_s3_client(settings), settings.bucket, settings.upload_workers,
-                  refresh_after=refresh_after, stamps=BlobStamps(client, refresh_after))
+                  refresh_after=refresh_after, stamps=BlobStamps(client, refresh_after),
+                  packed=PackIndex(client))
     return Context(settings, client, store)

@@ -171,6 +171,13 @@ def build_memo(inputs: str) -> str:
 def blob_stamp(sha256: str) -> str:
     return f"{PREFIX}:blobstamp:{sha256}"
 
+
+# String: "<pack sha256>:<offset>", where a verified pack holds this file's bytes
+# (state/packindex.py; docs/DECISIONS.md#packs). Expires after PACK_INDEX_SECONDS; losing it only
+# means the file is uploaded again, since a pack is checked to exist before it is used.
+def packed_file(sha256: str) -> str:
+    return f"{PREFIX}:packed:{sha256}"
+
 # String: the deployment whose source manifest holds the clone of this repository URL, ref and
 # commit (a digest of the three), so a deploy of a commit already cloned copies that manifest
 # instead of cloning again. Expires after MEMO_SECONDS; worthless once that manifest is gone.
@@ -209,6 +216,13 @@ def staged_blob(upload_id: str, sha256: str) -> str:
 # for this key, so what was hashed is what gets promoted.
 def checked_blob(upload_id: str, sha256: str) -> str:
     return f"{UPLOADS_PREFIX}{upload_id}/checked/{sha256}"
+
+
+# Where a client PUTs the `number`th pack of an upload (docs/DECISIONS.md#packs): small files
+# one after the other. Read and checked by the API, which writes `blobs/<sha256 of the pack>`
+# and deletes this; else swept like a staged blob.
+def staged_pack(upload_id: str, number: int) -> str:
+    return f"{UPLOADS_PREFIX}{upload_id}/pack-{number}"
 
 
 # The output manifest; its existence is what makes a deployment servable.

@@ -210,7 +210,10 @@ SCHEMAS: dict[str, Any] = {
                     "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                     "size": {"type": "integer", "minimum": 0},
                     "mode": {"type": "integer", "minimum": 0, "description": "st_mode; only "
-                             "the executable bits count (0o755, else 0o644)"}}}}},
+                             "the executable bits count (0o755, else 0o644)"}}}},
+            "packs": {"type": "boolean", "description": "true: the client sends the small "
+                      "files the bucket lacks in the packs the answer lays out "
+                      "(docs/DECISIONS.md#packs); else each missing blob alone"}},
     },
     "UploadCreated": {
         "type": "object",
@@ -225,6 +228,15 @@ SCHEMAS: dict[str, Any] = {
                                            "url": {"type": "string"},
                                            "headers": {"type": "object", "additionalProperties":
                                                        {"type": "string"}}}}},
+            "packs": {"type": "array", "description": "with \"packs\": true, the small files "
+                      "the bucket lacks, in packs: PUT the bytes of `files` (sha256s), one "
+                      "after the other in that order, to `url` with exactly `headers`", "items": {
+                          "type": "object", "required": ["files", "size", "url", "headers"],
+                          "properties": {"files": {"type": "array", "items": {"type": "string"}},
+                                         "size": {"type": "integer"},
+                                         "url": {"type": "string"},
+                                         "headers": {"type": "object", "additionalProperties":
+                                                     {"type": "string"}}}}},
             "missing_bytes": {"type": "integer"},
             "expires_at": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ: the "
                            "URLs and the upload itself end then"}},

@@ -48,10 +48,18 @@ class Variant(TypedDict):
     size: int
 
 
+class PackRef(TypedDict):
+    """Where a packed file's bytes are: `size` bytes at `offset` in the blob `sha256`, a pack of
+    small files checked segment by segment when it was stored (docs/DECISIONS.md#packs)."""
+    sha256: str
+    offset: int
+
+
 class FileEntry(TypedDict):
     sha256: str
     size: int
     type: str                                  # media type, decided at upload time
+    pack: NotRequired[PackRef]                 # stored inside a pack, not as blobs/<sha256>
     encodings: NotRequired[dict[str, Variant]]  # "br" / "gzip", kept when they save >= 5%
 
 

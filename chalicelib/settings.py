@@ -108,6 +108,10 @@ class Settings:
     # Node's four supported majors with their npm take ~0.85 GB unpacked (187-189 MB per Node.js
     # release, 19 MB per npm, measured); 2 GB also holds a major's next patch release and bun.
     toolchain_max_mb: int = 2048
+    # 1: a runner downloads the default toolchain (the current LTS Node.js and its npm) when it
+    # starts, as the hosted platforms' build images ship Node preinstalled, so its first build
+    # does not wait for it (bench/README.md, "Deploy overhead"); 0: only when a build asks.
+    toolchain_prefetch: int = 1
     # node_modules larger than this (bytes) is not cached: the tarball is built in memory.
     dep_cache_max_bytes: int = 1024 ** 3
     # A job whose runner died, or whose bucket did not answer, this many times is failed instead

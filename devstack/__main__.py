@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from chalicelib.settings import load_settings
+from devstack import services
 from devstack.localstack import embedded_s3
 from devstack.services import PROJECT, Service, start_stack, warn_loudly
 
@@ -68,7 +69,7 @@ percel is running.
   API:       {api}/api/health
   Redis:     {stack.env['REDIS_URL']}
   S3:        {stack.env['AWS_ENDPOINT_URL_S3']} (bucket {stack.env.get('PERCEL_BUCKET', 'percel')})
-  server:    {stack.env.get('SERVER') or 'gunicorn'} (SERVER=gunicorn or chalice)
+  server:    {stack.env.get('SERVER') or services.DEFAULT_SERVER} (SERVER={' or '.join(services.SERVERS)})
   runners:   {args.runners}
   logs:      {Path(args.state) / 'logs'}
   token:     {stack.admin_token}

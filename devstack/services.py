@@ -230,9 +230,10 @@ def warn_loudly(message: str) -> None:
 
 
 # The server `make run` and the tests put in front of the app (docs/DECISIONS.md#production-server):
-# gunicorn over devstack/wsgi.py, or `chalice local` (devstack/chalice_local.py) for its reloader-free
-# development server.
-SERVERS = ("gunicorn", "chalice")
+# granian over devstack/asgi.py (the default), gunicorn over devstack/wsgi.py, or `chalice local`
+# (devstack/chalice_local.py) for its reloader-free development server.
+SERVERS = ("granian", "gunicorn", "chalice")
+DEFAULT_SERVER = SERVERS[0]
 
 
 def server_argv(server: str, port: int) -> list[str]:
@@ -240,6 +241,8 @@ def server_argv(server: str, port: int) -> list[str]:
     if server == "chalice":
         return [sys.executable, "-m", "devstack.chalice_local", "--stage", "local",
                 "--host", "127.0.0.1", "--port", str(port)]
+    if server == "granian":
+        return [sys.executable, "-m", "devstack.granian_server", "--port", str(port)]
     if server != "gunicorn":
         raise ValueError(f"SERVER must be one of {', '.join(SERVERS)}, not {server!r}")
     return [sys.executable, "-m", "gunicorn", "--config", "python:devstack.gunicorn_conf",
@@ -247,7 +250,7 @@ def server_argv(server: str, port: int) -> list[str]:
 
 
 def start_api(env: dict, port: int, log_dir: Path, server: str | None = None) -> Service:
-    server = server or env.get("SERVER") or "gunicorn"
+    server = server or env.get("SERVER") or DEFAULT_SERVER
     process, log_path = _spawn(f"api-{port}", server_argv(server, port), log_dir, env)
     url = f"http://127.0.0.1:{port}"
     # Any answer will do: health is 503 while the bucket lacks deployed files (lost_outputs).

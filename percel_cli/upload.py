@@ -1,4 +1,5 @@
-"""A folder to an upload: announce every file's hash, then PUT only the blobs the server lacks."""
+"""A folder to an upload: announce every file's hash, then PUT only what the server lacks: each
+large file alone, the small ones in the packs the server lays out (docs/DECISIONS.md#packs)."""
 from __future__ import annotations
 
 import http.client
@@ -11,7 +12,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, Callable, TextIO
 
 from percel_cli.client import ApiError, Client
 from percel_cli.files import LocalFile
@@ -46,25 +47,34 @@ class UploadResult:
 def upload(client: Client, files: list[LocalFile], progress: TextIO | None) -> UploadResult:
     """POST the manifest, PUT what is missing; `progress` gets a live line when it is a terminal."""
     started = time.monotonic()
-    answer = client.post("/api/uploads", {"files": [f.manifest_entry() for f in files]})
+    answer = client.post("/api/uploads", {"files": [f.manifest_entry() for f in files],
+                                          "packs": True})
     by_hash = {f.sha256: f.source for f in files}
     missing = answer.get("missing") or []
-    unknown = [m.get("sha256") for m in missing if m.get("sha256") not in by_hash]
+    packs = answer.get("packs") or []
+    asked = [m.get("sha256") for m in missing] + [h for pack in packs for h in pack.get("files") or []]
+    unknown = [sha256 for sha256 in asked if sha256 not in by_hash]
     if unknown:
         raise ApiError(f"the API asked for a blob this folder does not have: {unknown[0]}")
-    meter = Meter(len(missing), sum(int(m.get("size") or 0) for m in missing), progress)
-    put_all(missing, by_hash, meter)
+    sizes = {f.sha256: f.size for f in files}
+    meter = Meter(len(asked), sum(sizes[h] for h in asked), progress)
+    put_all(missing, packs, by_hash, meter)
     meter.finish()
-    return UploadResult(str(answer["id"]), len(files), sum(f.size for f in files), len(missing),
+    return UploadResult(str(answer["id"]), len(files), sum(f.size for f in files), len(asked),
                         meter.bytes_done, time.monotonic() - started)
 
 
-def put_all(missing: list[dict[str, Any]], by_hash: dict[str, Path], meter: Meter) -> None:
+def put_all(missing: list[dict[str, Any]], packs: list[dict[str, Any]], by_hash: dict[str, Path],
+            meter: Meter) -> None:
     pool = ThreadPoolExecutor(PUT_WORKERS)
     connections = Connections()
+    # The packs first: each is the most bytes of one request.
+    work: list[Callable[[], None]] = [
+        *(lambda pack=pack: put_pack(pack, by_hash, meter, connections) for pack in packs),
+        *(lambda blob=blob: put_blob(blob, by_hash[blob["sha256"]], meter, connections)
+          for blob in missing)]
     try:
-        for _ in pool.map(lambda blob: put_blob(blob, by_hash[blob["sha256"]], meter, connections),
-                          missing):
+        for _ in pool.map(lambda job: job(), work):
             pass
     except BaseException:
         # Ctrl-C or a failed PUT: the queued PUTs are dropped rather than waited for.
@@ -137,19 +147,33 @@ def put_blob(blob: dict[str, Any], source: Path, meter: Meter, connections: Conn
     the credential, and a token sent to the bucket would leak it there). The file is streamed,
     so a large one never sits in memory whole."""
     size = source.stat().st_size
-    connections = connections or Connections()
+    _put(blob, lambda: open(source, "rb"), size, f"{source.name} ({blob['sha256'][:12]})",
+         connections or Connections())
+    meter.add(size)
+
+
+def put_pack(pack: dict[str, Any], by_hash: dict[str, Path], meter: Meter,
+             connections: Connections | None = None) -> None:
+    """PUT one pack: the small files the API listed, one after the other in its order (each at
+    most a few hundred KB, a pack at most a few MB: built in memory)."""
+    data = b"".join(by_hash[sha256].read_bytes() for sha256 in pack["files"])
+    _put(pack, lambda: io.BytesIO(data), len(data), f"a pack of {len(pack['files'])} files",
+         connections or Connections())
+    meter.add(len(data), len(pack["files"]))
+
+
+def _put(target: dict[str, Any], open_body: Callable[[], BinaryIO], size: int, what: str,
+         connections: Connections) -> None:
     for attempt in range(1, PUT_ATTEMPTS + 1):
         try:
-            with open(source, "rb") as body:
+            with open_body() as body:
                 headers = {"Content-Length": str(size),
-                           **{name: str(value) for name, value in (blob.get("headers") or {}).items()}}
-                connections.send(blob["url"], body, headers)
-            meter.add(size)
+                           **{name: str(value) for name, value in (target.get("headers") or {}).items()}}
+                connections.send(target["url"], body, headers)
             return
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             if attempt == PUT_ATTEMPTS or not _worth_retrying(exc):
-                raise ApiError(f"could not upload {source.name} ({blob['sha256'][:12]}): "
-                               f"{_reason(exc)}") from None
+                raise ApiError(f"could not upload {what}: {_reason(exc)}") from None
             time.sleep(BACKOFF_SECONDS * attempt)
 
 
@@ -176,9 +200,9 @@ class Meter:
         self.lock = threading.Lock()
         self.stream = stream if stream is not None and stream.isatty() else None
 
-    def add(self, size: int) -> None:
+    def add(self, size: int, files: int = 1) -> None:
         with self.lock:
-            self.files_done += 1
+            self.files_done += files
             self.bytes_done += size
             now = time.monotonic()
             if self.stream and now - self.drawn >= PROGRESS_EVERY_SECONDS:

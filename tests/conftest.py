@@ -285,7 +285,12 @@ def running_stack(state: Path, s3_url: str | None, toolchain_dir: Path, *, runne
                                               # One gunicorn process: the handler's caches and its
                                               # bucket-read counter (X-Percel-Bucket-Reads) are per
                                               # process, and tests count reads across requests.
-                                              "WEB_WORKERS": "1", **(env or {})})
+                                              "WEB_WORKERS": "1",
+                                              # The session's toolchain cache is shared and
+                                              # filled by the builds that need it; a prefetch per
+                                              # runner start would fetch the registry's metadata
+                                              # each time (tests/test_toolchain.py tests it).
+                                              "TOOLCHAIN_PREFETCH": "0", **(env or {})})
     try:
         wait_for_runners(running)
         yield running
@@ -338,6 +343,25 @@ def dead_runners(stack) -> list:
     return [r for r in stack.runners() if r.process.poll() is not None]
 
 
+class Headers(dict):
+    """A response's header fields by name in any case: field names are case-insensitive
+    (RFC 9110 §5.1), and servers differ (gunicorn keeps the app's case, granian lowercases them
+    as HTTP/2 does). Keys are kept lowercase; a repeated field keeps its last value, as dict()
+    of an HTTPMessage does."""
+
+    def __init__(self, fields=()):
+        super().__init__((name.lower(), value) for name, value in fields)
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default=None):
+        return super().get(name.lower(), default)
+
+
 class Http:
     """A tiny HTTP client for end-to-end tests: any Host, raw bytes, no redirects followed.
     It sends `token` as a Bearer token (the stack's admin token unless told; None sends none)."""
@@ -361,9 +385,9 @@ class Http:
         opener = urllib.request.build_opener(NoRedirect)
         try:
             with opener.open(request, timeout=60) as response:
-                return response.status, dict(response.headers), response.read()
+                return response.status, Headers(response.headers.items()), response.read()
         except urllib.error.HTTPError as error:
-            return error.code, dict(error.headers), error.read()
+            return error.code, Headers(error.headers.items()), error.read()
 
     def json(self, method: str, path: str, body=None, headers: dict | None = None):
         status, _, raw = self.request(method, path, body, headers=headers)

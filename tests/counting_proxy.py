@@ -41,6 +41,10 @@ class CountingProxy:
         self._calls: deque[Call] = deque(maxlen=keep)
         self._total = 0
         self._lock = threading.Lock()
+        self._hold: tuple[str, str, int] | None = None   # (method, key prefix, requests let through)
+        self._held = 0
+        self._released = threading.Event()
+        self.cut = False   # True: every request's connection is dropped unanswered
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -56,9 +60,41 @@ class CountingProxy:
         self._server.server_close()
 
     def record(self, method: str, path: str) -> None:
+        call = Call(method, path, time.monotonic())
         with self._lock:
-            self._calls.append(Call(method, path, time.monotonic()))
+            self._calls.append(call)
             self._total += 1
+        self._gate(call)
+
+    def hold_after(self, passed: int, method: str, prefix: str) -> None:
+        """Let `passed` more `method` requests for keys under `prefix` through, then keep the
+        next ones waiting here until release(): a test can stop the bucket mid-upload at a
+        known point instead of after a guessed delay."""
+        with self._lock:
+            self._hold, self._held = (method, prefix, passed), 0
+            self._released.clear()
+
+    def held(self) -> int:
+        """How many requests are waiting at the hold."""
+        with self._lock:
+            return self._held
+
+    def release(self) -> None:
+        """Forward the held requests (to whatever the upstream is now) and hold no more."""
+        with self._lock:
+            self._hold = None
+        self._released.set()
+
+    def _gate(self, call: "Call") -> None:
+        with self._lock:
+            if self._hold is None or call.method != self._hold[0] or not call.key.startswith(self._hold[1]):
+                return
+            method, prefix, passed = self._hold
+            if passed > 0:
+                self._hold = (method, prefix, passed - 1)
+                return
+            self._held += 1
+        self._released.wait(timeout=300)
 
     def mark(self) -> int:
         """A point in the stream of calls, for since()."""
@@ -96,6 +132,9 @@ def _handler_for(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
         def _forward(self) -> None:
             proxy.record(self.command, self.path)
             body = self._read_body()
+            if proxy.cut:  # the endpoint unreachable, as a dead server's refused connection
+                self.close_connection = True
+                return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in NOT_FORWARDED}
             if body or self.command in ("PUT", "POST"):
                 headers["Content-Length"] = str(len(body))

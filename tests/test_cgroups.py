@@ -62,6 +62,13 @@ def domain_controllers(group: Path) -> tuple[str, ...]:
     """The runner's controllers where the kernel offers them, else one it does offer here
     (hybrid host: hugetlb), so the delegation rules still run for real."""
     offered = (group / "cgroup.controllers").read_text().split()
+    if not offered:
+        # A fresh hybrid host enables nothing below the unified root: hand `group` what the root
+        # offers (hugetlb here), as a delegating manager would. Tests that ran earlier on the
+        # same boot may already have, so this cannot depend on it.
+        delegate(group.parent, tuple(name for name in ("hugetlb", "io", "rdma", "misc")
+                                     if name in (group.parent / "cgroup.controllers").read_text().split()))
+        offered = (group / "cgroup.controllers").read_text().split()
     if "memory" in offered and "pids" in offered:
         return ("memory", "pids")
     usable = [name for name in ("hugetlb", "io", "rdma", "misc") if name in offered]

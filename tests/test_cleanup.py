@@ -230,6 +230,44 @@ def test_a_blob_swept_between_the_check_and_the_restamp_is_written_again(ctx):
     assert ctx.store.get_blob(sha(data)) == data
 
 
+def packed(ctx: Context, files: dict[str, bytes]) -> tuple[str, dict[str, dict]]:
+    """A checked pack of these files, as an upload stores it, and manifest entries naming it."""
+    offsets, at = {}, 0
+    for data in files.values():
+        offsets[sha(data)] = at
+        at += len(data)
+    pack = ctx.store.put_pack(b"".join(files.values()), offsets)
+    return pack, {path: {"sha256": sha(data), "size": len(data),
+                         "pack": {"sha256": pack, "offset": offsets[sha(data)]}}
+                  for path, data in files.items()}
+
+
+def test_a_pack_lives_while_a_manifest_names_a_file_in_it(ctx):
+    kept, entries = packed(ctx, {"a.html": b"<p>kept a</p>", "b.html": b"<p>kept b</p>"})
+    orphan, _ = packed(ctx, {"c.html": b"<p>no manifest names me</p>"})
+    deployment_id = deployment(ctx)
+    ctx.store.put_json(keys.deployment_manifest(deployment_id),
+                       {"version": 1, "id": deployment_id, "files": entries, "config": {}})
+    later = time.time() + ctx.settings.gc_grace_seconds + 1
+    assert cleanup.run_cleanup(ctx, now=later).swept_blobs == [orphan]
+    assert ctx.store.exists(keys.blob(kept)) and not ctx.store.exists(keys.blob(orphan))
+    assert ctx.store.read_file(entries["b.html"]) == b"<p>kept b</p>"
+
+
+def test_reusing_an_old_pack_restamps_it_so_an_upload_in_flight_keeps_it(ctx):
+    short = with_settings(ctx, gc_grace_seconds=2)
+    store = Store(ctx.store.s3, ctx.settings.bucket, refresh_after=1, packed=ctx.store.packed)
+    data = b"<p>an old pack's file</p>" + ids.new_id().encode()
+    pack, entries = packed(ctx, {"a.html": data})
+    time.sleep(3.1)  # LastModified has one-second resolution
+    assert cleanup.run_cleanup(short, dry_run=True).swept_blobs == [pack]
+    # A new upload of the same file finds it in the pack, which is re-stamped, not re-sent.
+    found, missing, restamped = store.keep_files([entries["a.html"]["sha256"]])
+    assert (found, missing, restamped) == ({entries["a.html"]["sha256"]: (pack, 0)}, [], [pack])
+    assert cleanup.run_cleanup(short).swept_blobs == []
+    assert store.read_file(entries["a.html"]) == data
+
+
 def test_cleanup_imports_no_git():
     """The scheduled cleanup runs in Lambda, whose Python runtime has no git binary:
     it must not import the upload service (and through it GitPython)."""

@@ -341,7 +341,7 @@ def test_many_blobs_go_up_on_a_few_kept_alive_connections(tmp_path):
         by_hash[f"{i:064x}"] = tmp_path / f"{i}.txt"
         missing.append({"sha256": f"{i:064x}", "size": len(b"blob %d" % i), "headers": {},
                         "url": f"http://127.0.0.1:{server.server_port}/bucket/{i}?X-Amz-Signature=s"})
-    upload.put_all(missing, by_hash, upload.Meter(60, 0, None))
+    upload.put_all(missing, [], by_hash, upload.Meter(60, 0, None))
     server.shutdown()
     assert sorted(bodies) == sorted(b"blob %d" % i for i in range(60))
     assert len(connections) <= upload.PUT_WORKERS

@@ -167,6 +167,34 @@ def test_deploy_a_folder_then_again_unchanged_uploads_nothing(cli, http, tmp_pat
     assert "nothing to upload: 0 bytes (all 3 files already there)" in again.stderr
 
 
+def test_a_folder_of_small_files_goes_up_in_one_pack_then_builds_and_serves(cli, http, stack_s3_calls,
+                                                                            tmp_path):
+    """docs/DECISIONS.md#packs: one PUT for the small files, not one each; the runner's build
+    reads them out of the pack and the site serves each file's own bytes."""
+    folder = tmp_path / "site"
+    files = {"index.html": os.urandom(64),
+             **{f"section-{i % 5}/page-{i}.bin": os.urandom(100 + 37 * i) for i in range(120)}}
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    mark = stack_s3_calls.mark()
+    accepted = cli.json("deploy", str(folder), "--no-wait", "--build-command",
+                        "mkdir -p out && cp -r index.html section-* out/", "--output-dir", "out")
+    sent = [c.key for c in stack_s3_calls.since(mark)
+            if c.method == "PUT" and c.key.startswith(("blobs/", "uploads/"))]
+    # The client's pack and the API's checked copy of it (once per API process, its two
+    # checksum-probe PUTs may come first).
+    assert len([key for key in sent if "checksum-probe" not in key]) == 2, sent
+    record = cli.json("logs", "-f", accepted["id"])
+    assert record["status"] == "deployed", record
+    assert http.site(accepted["id"], "/")[2] == files["index.html"]
+    for name in list(files)[1::7]:
+        assert http.site(accepted["id"], "/" + name)[2] == files[name]
+    again = cli("deploy", str(folder), "--no-wait")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to upload: 0 bytes (all 121 files already there)" in again.stderr
+
+
 def test_deploy_a_prebuilt_folder_as_it_is(cli, http, tmp_path):
     folder = site_folder(tmp_path / "dist", {
         "index.html": "<h1>prebuilt</h1>",

@@ -40,7 +40,8 @@ NOT_READ_IN_LAMBDA = {
     "work_dir", "runner_name", "build_sandbox", "build_memory_mb", "build_max_pids", "build_max_file_mb",
     "build_tmp_mb", "build_cpus", "build_image", "build_network", "build_container_network",
     "build_registry_hosts", "build_proxy_allow_cidrs", "toolchain_registry_url", "toolchain_dir",
-    "toolchain_max_mb", "dep_cache_max_bytes", "build_timeout", "install_timeout", "error_log_tail",
+    "toolchain_max_mb", "toolchain_prefetch", "dep_cache_max_bytes", "build_timeout", "install_timeout",
+    "error_log_tail",
     "max_output_files", "max_output_bytes", "reap_interval", "max_request_body_bytes",
     "request_read_timeout",
     # Lambda sets AWS_DEFAULT_REGION itself; the bucket's region is PERCEL_S3_REGION.

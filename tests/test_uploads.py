@@ -14,6 +14,7 @@ import pytest
 from chalicelib import keys
 from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
 from chalicelib.pipeline import cleanup, deploy, projects, uploads
+from chalicelib.storage import packs
 from tests.conftest import make_repo
 
 SITE = {"index.html": b"<h1>up</h1>", "css/a.css": b"p{}", "bin/run.sh": b"#!/bin/sh\n",
@@ -283,3 +284,140 @@ def test_an_upload_lives_upload_seconds_then_is_not_found(ctx):
     ctx.redis.delete(keys.upload(made["id"]))  # what the TTL does at expires_at
     with pytest.raises(NotFound, match="unknown, expired"):
         deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+
+
+# --- packs (docs/DECISIONS.md#packs) ----------------------------------------------------------
+
+def pages(count: int, tag: str) -> dict[str, bytes]:
+    """`count` small files with bytes no other test sends (the tests share one Redis)."""
+    nonce = os.urandom(8).hex()
+    return {f"section-{i % 4}/page-{i}.html": f"<p>{tag} {i} {nonce}</p>".encode() * (i + 1)
+            for i in range(count)}
+
+
+def with_packs(files: dict[str, bytes], executable: tuple[str, ...] = ()) -> dict:
+    return {**listing(files, executable), "packs": True}
+
+
+def send_packs(made: dict, files: dict[str, bytes], lie: bytes | None = None) -> None:
+    """What a client does with each of `packs`: PUT its files' bytes one after the other."""
+    by_hash = {hashlib.sha256(data).hexdigest(): data for data in files.values()}
+    for pack in made["packs"]:
+        body = b"".join(by_hash[h] for h in pack["files"])
+        assert len(body) == pack["size"]
+        if lie is not None:  # the same length, other bytes in the last file
+            body = body[:-len(lie)] + lie
+        assert put(pack, body) == 200
+
+
+def test_small_files_go_up_in_one_pack_and_are_read_back_from_it(ctx):
+    files = {**pages(60, "packed"), "big.bin": os.urandom(packs.PACK_FILE_BYTES + 1)}
+    made = uploads.create_upload(ctx, with_packs(files, executable=("section-0/page-0.html",)),
+                                 "token-a")
+    big = hashlib.sha256(files["big.bin"]).hexdigest()
+    assert [item["sha256"] for item in made["missing"]] == [big]  # a large file goes alone
+    [pack] = made["packs"]
+    small = [hashlib.sha256(data).hexdigest() for path, data in files.items() if path != "big.bin"]
+    assert pack["files"] == small  # in the listed order
+    assert made["missing_bytes"] == sum(map(len, files.values()))
+    send_missing(made, files)
+    send_packs(made, files)
+    created = deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    source = ctx.store.get_json(keys.source_manifest(created["id"]))["files"]
+    assert "pack" not in source["big.bin"] and source["section-0/page-0.html"]["mode"] == 0o755
+    [stored] = {entry["pack"]["sha256"] for path, entry in source.items() if path != "big.bin"}
+    assert ctx.store.get_blob(stored) == b"".join(files[path] for path in files if path != "big.bin")
+    for path, data in files.items():
+        assert ctx.store.read_file(source[path]) == data
+    assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []  # the staged pack is gone
+    # Files already in a stored pack are asked for again by no one.
+    again = uploads.create_upload(ctx, with_packs(files), "token-a")
+    assert (again["missing"], again["packs"], again["missing_bytes"]) == ([], [], 0)
+    # Nor by a client that sends no packs.
+    assert uploads.create_upload(ctx, listing(files), "token-a")["missing"] == []
+
+
+def test_a_pack_with_a_lying_file_is_refused_and_stores_nothing(ctx):
+    files = pages(5, "lying")
+    made = uploads.create_upload(ctx, with_packs(files), "token-a")
+    blobs_before = sorted(ctx.store.list_keys(keys.BLOBS_PREFIX))
+    send_packs(made, files, lie=b"<script>x</script>")
+    with pytest.raises(Unprocessable, match="1 file.s. in the upload's packs do not hash"):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    assert sorted(ctx.store.list_keys(keys.BLOBS_PREFIX)) == blobs_before
+    assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
+    assert ctx.redis.llen(keys.QUEUE) == 0
+    assert uploads.create_upload(ctx, with_packs(files), "token-a")["packs"]  # still missing
+    # The same URL with the files' own bytes: the deployment goes ahead.
+    send_packs(made, files)
+    created = deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    source = ctx.store.get_json(keys.source_manifest(created["id"]))["files"]
+    assert {path: ctx.store.read_file(entry) for path, entry in source.items()} == files
+
+
+def test_a_pack_longer_than_its_files_is_refused_unread(ctx):
+    files = pages(3, "long")
+    made = uploads.create_upload(ctx, with_packs(files), "token-a")
+    [pack] = made["packs"]
+    assert put(pack, b"".join(files.values()) + b"and more") == 200
+    with pytest.raises(Unprocessable, match="3 file.s. in the upload's packs do not hash"):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []
+
+
+def test_a_pack_not_sent_leaves_its_files_missing(ctx):
+    files = pages(4, "unsent")
+    made = uploads.create_upload(ctx, with_packs(files), "token-a")
+    with pytest.raises(Unprocessable, match="4 of the upload's 4 blobs are still missing"):
+        deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    assert ctx.redis.llen(keys.QUEUE) == 0
+
+
+def test_a_lost_pack_index_only_means_sending_the_files_again(ctx):
+    files = pages(4, "forgotten")
+    made = uploads.create_upload(ctx, with_packs(files), "token-a")
+    send_packs(made, files)
+    deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    ctx.redis.delete(*[keys.packed_file(h) for h in made["packs"][0]["files"]])
+    again = uploads.create_upload(ctx, with_packs(files), "token-a")
+    assert [len(pack["files"]) for pack in again["packs"]] == [4]
+
+
+def test_a_swept_pack_is_never_used_and_its_files_are_asked_for_again(ctx):
+    files = pages(4, "swept")
+    made = uploads.create_upload(ctx, with_packs(files), "token-a")
+    send_packs(made, files)
+    created = deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
+    [pack] = {entry["pack"]["sha256"]
+              for entry in ctx.store.get_json(keys.source_manifest(created["id"]))["files"].values()}
+    ctx.store.s3.delete_object(Bucket=ctx.settings.bucket, Key=keys.blob(pack))  # not via the Store
+    ctx.redis.delete(keys.blob_stamp(pack))  # as a sweep's delete leaves no stamp behind
+    again = uploads.create_upload(ctx, with_packs(files), "token-a")
+    assert [len(p["files"]) for p in again["packs"]] == [4]
+
+
+def test_packs_must_be_a_boolean():
+    with pytest.raises(BadRequest, match="packs must be true or false") as refused:
+        uploads.parse_files({"files": [{"path": "a", "sha256": SHA, "size": 1}], "packs": "yes"},
+                            max_files=10, max_bytes=100)
+    assert refused.value.field == "packs"
+
+
+def test_a_packed_folder_takes_two_puts_and_unchanged_again_asks_the_bucket_nothing(counted_ctx,
+                                                                                  s3_calls):
+    files = pages(200, "counted")
+    mark = s3_calls.mark()
+    made = uploads.create_upload(counted_ctx, with_packs(files), "token-a")
+    send_packs(made, files)
+    deploy.create_deployment(counted_ctx, {"upload_id": made["id"]}, "token-a")
+    puts = [c.key for c in s3_calls.since(mark) if c.method == "PUT"]
+    # The client's pack, the API's checked copy of it, the source manifest (and, once per
+    # Store, the checksum probe's two PUTs): not one PUT per file.
+    assert len([key for key in puts if "checksum-probe" not in key]) == 3, puts
+    mark = s3_calls.mark()
+    again = uploads.create_upload(counted_ctx, with_packs(files), "token-a")
+    created = deploy.create_deployment(counted_ctx, {"upload_id": again["id"]}, "token-a")
+    assert again["missing"] == [] and again["packs"] == []
+    # The pack was seen stored moments ago and Redis knows which files it holds.
+    calls = s3_calls.since(mark)
+    assert [(c.method, c.key) for c in calls] == [("PUT", keys.source_manifest(created["id"]))]

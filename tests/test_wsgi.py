@@ -10,6 +10,7 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 from chalice import Chalice, Response
+from chalice.local import RouteMatcher
 
 import app as percel_app
 from devstack import wsgi
@@ -204,3 +205,25 @@ def test_host_chooses_between_the_site_and_the_api(percel):
     assert api_status == 200 and json.loads(api_body)["status"] == "ok"
     status, _, _ = call(percel, "GET", "/api/health", SITE)
     assert status == 404   # a site has no /api/health
+
+
+# --- route matching ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("url", [
+    "/", "/index.html", "/assets/index-DSXtc1GT.js", "/a/b/c/d/e/f/g/h", "/a/", "/a//b",
+    "/api/health", "/api/health/", "/api/deployments", "/api/deployments/k3x/logs?cursor=5",
+    "/api/deployments/k3x/nope", "/api/projects/p/aliases/x", "/dashboard/v1/app.js",
+    "/seen/a%2Fb?x=1&x=2&y=", "/" + "/".join(["p"] * 33), "",
+])
+def test_the_split_route_matcher_matches_as_chalices_does(url):
+    """Same route, same captured parameters (with what a route that failed part-way captured),
+    same query, or the same refusal, for percel's routes and the small app's."""
+    for app in (percel_app.app, small_app()):
+        ours, theirs = wsgi.SplitRouteMatcher(list(app.routes)), RouteMatcher(list(app.routes))
+        try:
+            expected = theirs.match_route(url)
+        except ValueError:
+            with pytest.raises(ValueError):
+                ours.match_route(url)
+            continue
+        assert ours.match_route(url) == expected

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +126,15 @@ class Toolchains:
             Toolchain(tuple(tools)).release()
             raise
         return Toolchain(tuple(tools))
+
+    def prefetch(self) -> str:
+        """Install the toolchain of a project that asks for nothing (the default LTS Node.js
+        and its npm) ahead of any build, and keep the registry's metadata for it; returns
+        what it holds, for the log."""
+        with tempfile.TemporaryDirectory(prefix="percel-prefetch-") as empty:
+            toolchain = self.prepare(Path(empty), None, None)
+        toolchain.release()
+        return toolchain.describe()
 
     def _node(self, request: NodeRequest, say: Say) -> Tool:
         name = f"node-linux-{_arch()}"

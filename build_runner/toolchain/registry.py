@@ -91,6 +91,7 @@ class Registry:
         self._opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
         self._metadata: dict[str, tuple[float, dict]] = {}
         self._lock = threading.Lock()
+        self._install_locks: dict[str, threading.Lock] = {}   # entry name -> its download, in this process
 
     # --- metadata ---------------------------------------------------------------------
     def versions(self, name: str) -> dict[str, dict]:
@@ -155,6 +156,17 @@ class Registry:
         final = self.cached_dir(release.name, release.version)
         if (final / MARKER).is_file():
             return final
+        with self._installing(final):  # a build waits for the start-up prefetch's download
+            if (final / MARKER).is_file():
+                return final
+            return self._install(release, final, bins, pin, say)
+
+    def _installing(self, entry: Path) -> threading.Lock:
+        with self._lock:
+            return self._install_locks.setdefault(entry.name, threading.Lock())
+
+    def _install(self, release: Release, final: Path, bins: dict[str, str] | None,
+                 pin: tuple[str, str] | None, say: Callable[[str], None] | None) -> Path:
         if say:
             say(f"percel: downloading {release.name}@{release.version} from {self.url}")
         self.cache_dir.mkdir(parents=True, exist_ok=True)

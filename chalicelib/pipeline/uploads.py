@@ -1,10 +1,12 @@
 """Deploying a folder without git: the client lists its files, PUTs the blobs the bucket lacks
 straight to the bucket, then deploys the upload (docs/DECISIONS.md#uploads).
 
-No file byte passes through the API. Blobs are shared by every deployment, so a body that lies
-about its hash must never be one: where the bucket itself refuses such a PUT, the URLs name
-`blobs/<sha256>`; elsewhere a client's bytes land under `uploads/<id>/<sha256>` and become
-`blobs/<sha256>` only once the bucket has hashed them.
+No file byte of a large file passes through the API. Blobs are shared by every deployment, so
+a body that lies about its hash must never be one: where the bucket itself refuses such a PUT,
+the URLs name `blobs/<sha256>`; elsewhere a client's bytes land under `uploads/<id>/<sha256>` and
+become `blobs/<sha256>` only once the bucket has hashed them. Small files go up in packs, one PUT
+for many (docs/DECISIONS.md#packs): the API reads each pack once, checks every file's bytes in it,
+and only then stores it as a blob.
 """
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from chalicelib.context import Context
 from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
 from chalicelib.schema import MANIFEST_VERSION
 from chalicelib.state.records import now as record_stamp
+from chalicelib.storage import manifest
+from chalicelib.storage import packs as packing
+from chalicelib.storage.store import WrongSize
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_PATH_CHARS = 1024
@@ -32,8 +37,11 @@ _PROMOTED, _ABSENT, _MISMATCH = "promoted", "absent", "mismatch"
 def parse_files(body: Any, max_files: int, max_bytes: int) -> dict[str, dict[str, int | str]]:
     """The body's `files` as a source manifest's: normalised path -> {sha256, size, mode}; a
     400 naming the field, or a 413 beyond the repository limits."""
-    if not isinstance(body, dict) or set(body) != {"files"}:
-        raise BadRequest('the body must be {"files": [...]}', field="files")
+    if not isinstance(body, dict) or "files" not in body or set(body) - {"files", "packs"}:
+        raise BadRequest('the body must be {"files": [...]} (with "packs": true when the client '
+                         'sends packs)', field="files")
+    if not isinstance(body.get("packs", False), bool):
+        raise BadRequest("packs must be true or false", field="packs")
     listed = body["files"]
     if not isinstance(listed, list) or not listed:
         raise BadRequest("files must be a non-empty list", field="files")
@@ -92,55 +100,102 @@ def _check_tree(files: dict[str, Any]) -> None:
 
 
 def create_upload(ctx: Context, body: Any, token_id: str) -> dict[str, Any]:
-    """POST /api/uploads: keep the file list; presign a PUT for each blob the bucket lacks."""
+    """POST /api/uploads: keep the file list; presign a PUT for each blob the bucket lacks, or,
+    for a client that sends packs, one PUT for each pack of the small ones."""
     s = ctx.settings
     files = parse_files(body, s.max_repo_files, s.max_repo_bytes)
     sizes = {str(entry["sha256"]): int(entry["size"]) for entry in files.values()}
     upload_id = ids.new_id()
     expires_at = time.time() + s.upload_seconds
-    ctx.uploads.save(upload_id, token_id, files, s.upload_seconds)
+    # Never a URL for a blob already stored, nor for a file a stored pack holds.
+    _, lacking, _ = ctx.store.keep_files(sizes, keep=False)
+    lacks = set(lacking)
+    absent = [h for h in sizes if h in lacks]  # in the listed order, which a pack keeps
+    layout = packing.plan({h: sizes[h] for h in absent}) if body.get("packs") is True else []
+    ctx.uploads.save(upload_id, token_id, files, s.upload_seconds, layout)
+    packed = {h for pack in layout for h in pack}
     # Straight to blobs/ only where the bucket itself refuses bytes that lie about their hash.
     direct = ctx.store.checks_signed_checksums()
-    absent = ctx.store.missing_blobs(sizes)  # never a URL for a blob already stored
+    alone = [h for h in absent if h not in packed]
     signed = ctx.store.presign_puts(
-        [(keys.blob(h) if direct else keys.staged_blob(upload_id, h), h) for h in absent],
+        [(keys.blob(h) if direct else keys.staged_blob(upload_id, h), h) for h in alone],
         s.upload_seconds)
     missing = [{"sha256": sha256, "size": sizes[sha256], "url": url, "headers": headers}
-               for sha256, (url, headers) in zip(absent, signed, strict=True)]
+               for sha256, (url, headers) in zip(alone, signed, strict=True)]
+    pack_puts = [_pack_put(ctx, upload_id, number, pack, sizes) for number, pack in enumerate(layout)]
     return {"id": upload_id, "files": len(files),
             "bytes": sum(int(entry["size"]) for entry in files.values()),
-            "missing": missing, "missing_bytes": sum(item["size"] for item in missing),
+            "missing": missing, "packs": pack_puts,
+            "missing_bytes": sum(item["size"] for item in [*missing, *pack_puts]),
             "expires_at": record_stamp(expires_at)}
 
 
+def _pack_put(ctx: Context, upload_id: str, number: int, pack: list[str],
+              sizes: dict[str, int]) -> dict[str, Any]:
+    url, headers = ctx.store.presign_pack_put(keys.staged_pack(upload_id, number),
+                                              ctx.settings.upload_seconds)
+    return {"files": pack, "size": sum(sizes[h] for h in pack), "url": url, "headers": headers}
+
+
 def source_of(ctx: Context, upload_id: str, token_id: str) -> tuple[dict[str, Any], list[str]]:
-    """The source manifest of an upload whose blobs are all in the bucket, and the stored blobs
-    it re-stamped (check them once the manifest is written: Store.keep_blobs). Staged blobs
-    whose bytes hash to their name become blobs first. 404 for an unknown, expired or other
-    token's upload; 422 while blobs are missing or a staged one lied about its hash."""
-    files = ctx.uploads.files_of(upload_id, token_id)
-    if files is None:
+    """The source manifest of an upload whose files are all in the bucket, and the stored blobs
+    it re-stamped (check them once the manifest is written: Store.keep_blobs). Its packs, once
+    every file in them is checked, and its staged blobs whose bytes hash to their name become
+    blobs first. 404 for an unknown, expired or other token's upload; 422 while files are
+    missing or a pack or staged blob lied about a hash."""
+    found = ctx.uploads.get(upload_id, token_id)
+    if found is None:
         raise NotFound(f"no upload {upload_id!r} (unknown, expired, or made with another token)")
-    absent, restamped = ctx.store.keep_blobs(entry["sha256"] for entry in files.values())
+    files, layout = found
+    sizes = {str(entry["sha256"]): int(entry["size"]) for entry in files.values()}
+    lying = _store_packs(ctx, upload_id, layout, sizes)
+    packed, absent, restamped = ctx.store.keep_files(sizes)
     with ThreadPoolExecutor(max_workers=ctx.store.workers) as pool:
         promoted = list(pool.map(lambda sha256: _promote(ctx, upload_id, sha256), absent))
     # The staged and checked copies go in batches of 1,000 keys (DeleteObjects), not one request
     # per blob: each request to the bucket counts (bench/cli_upload.py, "where the time goes").
     ctx.store.delete([key for _, done in promoted for key in done])
     outcomes = Counter(outcome for outcome, _ in promoted)
+    if lying:
+        raise Unprocessable(f"{lying} file(s) in the upload's packs do not hash to the sha256 "
+                            "they were sent for; the packs were discarded: PUT each pack with "
+                            "its files' own bytes, in the order given, again", field="upload_id")
     if outcomes[_MISMATCH]:
         raise Unprocessable(f"{outcomes[_MISMATCH]} uploaded blob(s) do not hash to the sha256 "
                             "they were sent for and were discarded; PUT each file's own bytes "
                             "again", field="upload_id")
     if outcomes[_ABSENT]:
-        raise Unprocessable(f"{outcomes[_ABSENT]} of the upload's {_distinct(files)} blobs are "
-                            "still missing from the bucket; PUT them to the URLs POST "
+        raise Unprocessable(f"{outcomes[_ABSENT]} of the upload's {len(sizes)} blobs are still "
+                            "missing from the bucket; PUT them (and its packs) to the URLs POST "
                             "/api/uploads returned", field="upload_id")
-    return {"version": MANIFEST_VERSION, "files": files}, restamped
+    return {"version": MANIFEST_VERSION, "files": manifest.with_packs(files, packed)}, restamped
 
 
-def _distinct(files: dict[str, Any]) -> int:
-    return len({entry["sha256"] for entry in files.values()})
+def _store_packs(ctx: Context, upload_id: str, layout: list[list[str]],
+                 sizes: dict[str, int]) -> int:
+    """Store each pack the client sent whose every file hashes to its sha256 as a blob, and
+    record where its files are; discard every pack sent. How many files lied."""
+    with ThreadPoolExecutor(max_workers=max(1, min(len(layout), ctx.store.workers))) as pool:
+        lying = sum(pool.map(lambda number, pack: _store_pack(ctx, upload_id, number, pack, sizes),
+                             range(len(layout)), layout))
+    ctx.store.delete([keys.staged_pack(upload_id, number) for number in range(len(layout))])
+    return lying
+
+
+def _store_pack(ctx: Context, upload_id: str, number: int, pack: list[str],
+                sizes: dict[str, int]) -> int:
+    """The bytes checked are the bytes stored: read once, hashed here, written from memory,
+    so a client re-PUTting its URL meanwhile changes nothing (docs/DECISIONS.md#packs)."""
+    try:
+        data = ctx.store.get_sized(keys.staged_pack(upload_id, number), sum(sizes[h] for h in pack))
+    except WrongSize:
+        return len(pack)
+    if data is None:  # never sent, or stored meanwhile by a deployment of the same upload
+        return 0
+    lying = packing.lying(data, pack, sizes)
+    if not lying:
+        ctx.store.put_pack(data, dict(zip(pack, packing.offsets(pack, sizes), strict=True)))
+    return len(lying)
 
 
 def _promote(ctx: Context, upload_id: str, sha256: str) -> tuple[str, list[str]]:

@@ -15,10 +15,13 @@ _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
 
 @dataclass(frozen=True)
 class BlobRef:
-    """What body to send: the blob `blobs/<sha256>`, whole or an inclusive byte range of it."""
+    """What body to send: the blob `blobs/<sha256>` (or a pack's `size` bytes at `offset`:
+    docs/DECISIONS.md#packs), whole or an inclusive byte range of it."""
     sha256: str
     size: int                              # the whole blob's size
     range: tuple[int, int] | None = None   # (first, last), inclusive, as in Content-Range
+    pack: str | None = None                # the pack holding the file's bytes, if any
+    offset: int = 0                        # where in that pack they start
 
     @property
     def length(self) -> int:

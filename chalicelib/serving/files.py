@@ -36,7 +36,9 @@ def serve_file(req: Request, key: str, entry: FileEntry, status: int, extra: Hea
 def _with_body(req: Request, key: str, entry: FileEntry, variant: Variant | FileEntry,
                status: int, headers: Headers, byte_range: ByteRange) -> Decision:
     first_last = byte_range if isinstance(byte_range, tuple) else None
-    body = BlobRef(variant["sha256"], variant["size"], first_last)
+    pack = entry.get("pack") if variant is entry else None  # a precompressed variant never is
+    body = BlobRef(variant["sha256"], variant["size"], first_last,
+                   *((pack["sha256"], pack["offset"]) if pack else ()))
     if first_last is not None:
         status = 206
         headers.append(("Content-Range", f"bytes {first_last[0]}-{first_last[1]}/{entry['size']}"))

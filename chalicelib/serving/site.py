@@ -117,11 +117,13 @@ class SiteServer:
             self.sites.put(deployment_id, cached, cached.size_estimate)
         return cached
 
-    def blob(self, sha256: str) -> bytes:
+    def blob(self, sha256: str, pack: str | None = None, offset: int = 0, size: int = 0) -> bytes:
+        """A file's bytes by its sha256, from its own blob or (one ranged GET) its pack."""
         data: bytes | None = self.blobs.get(sha256)
         if data is None:
             self._count_read()
-            data = self.ctx.store.read_blob(sha256)
+            data = self.ctx.store.read_slice(pack, offset, size) if pack \
+                else self.ctx.store.read_blob(sha256)
             self.blobs.put(sha256, data, len(data))
         return data
 
@@ -203,9 +205,11 @@ class SiteServer:
             # The whole blob's size decides, not the range's: serving a small range of a big
             # file inline meant fetching all of it (no ranged GET here) on every seek of a
             # video. The bucket answers Range on the presigned URL itself.
-            if ref.size > self.ctx.settings.max_inline_bytes:
+            # A packed file (at most PACK_FILE_BYTES) is always sent inline: a presigned URL
+            # cannot send a slice of its pack.
+            if ref.size > self.ctx.settings.max_inline_bytes and ref.pack is None:
                 return self._presigned(decision, ref)
-            data = self.blob(ref.sha256)
+            data = self.blob(ref.sha256, ref.pack, ref.offset, ref.size)
             body = data if ref.range is None else data[ref.range[0]:ref.range[1] + 1]
         return Response(body=body, status_code=decision.status, headers=headers)
 

@@ -15,15 +15,25 @@ class Uploads:
         self.redis = client
 
     def save(self, upload_id: str, token_id: str, files: dict[str, dict[str, Any]],
-             seconds: int) -> None:
-        """Keep an upload's files and the token that made it for `seconds`."""
-        document = json.dumps({"token": token_id, "files": files}, separators=(",", ":"))
+             seconds: int, packs: list[list[str]] | None = None) -> None:
+        """Keep an upload's files, the packs it was asked to send (each a list of sha256s, in
+        their order in the pack: docs/DECISIONS.md#packs) and the token that made it for `seconds`."""
+        document = json.dumps({"token": token_id, "files": files, "packs": packs or []},
+                              separators=(",", ":"))
         self.redis.set(keys.upload(upload_id), document, ex=seconds)
 
     def files_of(self, upload_id: str, token_id: str) -> dict[str, dict[str, Any]] | None:
         """The upload's files; None when it is unknown, expired or another token's."""
+        found = self.get(upload_id, token_id)
+        return None if found is None else found[0]
+
+    def get(self, upload_id: str, token_id: str
+            ) -> tuple[dict[str, dict[str, Any]], list[list[str]]] | None:
+        """The upload's files and packs; None when it is unknown, expired or another token's."""
         raw = self.redis.get(keys.upload(upload_id))
         if raw is None:
             return None
         document = json.loads(raw)
-        return document["files"] if document.get("token") == token_id else None
+        if document.get("token") != token_id:
+            return None
+        return document["files"], document.get("packs") or []

@@ -135,11 +135,11 @@ def _reaches_unpublished(resolved: Path, real_root: Path) -> bool:
     return any(never_published(part) for part in resolved.relative_to(real_root).parts)
 
 
-def restore_source(files: dict[str, dict], root: Path) -> dict[Path, str]:
+def restore_source(files: dict[str, dict], root: Path) -> dict[Path, dict]:
     """Plan the download of a source manifest into root.
 
-    Returns the regular files to fetch (path -> sha256); entries whose path would
-    escape root are dropped. Symlinks are created after the download by `link_source`.
+    Returns the regular files to fetch (path -> its manifest entry, for Store.download_files);
+    entries whose path would escape root are dropped. Symlinks are created after the download.
     """
     targets = {}
     real_root = root.resolve()
@@ -147,7 +147,7 @@ def restore_source(files: dict[str, dict], root: Path) -> dict[Path, str]:
         destination = paths.resolve_inside(root / relative, real_root)
         if destination is None or entry.get("mode") == SYMLINK_MODE:
             continue
-        targets[destination] = entry["sha256"]
+        targets[destination] = entry
     return targets
 
 
@@ -158,11 +158,27 @@ def apply_modes(files: dict[str, dict], root: Path) -> None:
             path.chmod(0o755)
 
 
+def stored_blob(entry: dict) -> str:
+    """The blob that holds a file's bytes: its own, or the pack it was stored in
+    (docs/DECISIONS.md#packs)."""
+    pack = entry.get("pack")
+    return pack["sha256"] if isinstance(pack, dict) else entry["sha256"]
+
+
+def with_packs(files: dict[str, dict], packed: dict[str, tuple[str, int]]) -> dict[str, dict]:
+    """The files' entries, each whose bytes a pack holds (sha256 -> (pack, offset)) naming
+    where (docs/DECISIONS.md#packs)."""
+    return {path: {**entry, "pack": {"sha256": packed[entry["sha256"]][0],
+                                     "offset": packed[entry["sha256"]][1]}}
+            if entry["sha256"] in packed else entry for path, entry in files.items()}
+
+
 def blob_hashes(files: dict[str, dict]) -> set[str]:
-    """Every blob a manifest's files reference, variants included."""
+    """Every blob a manifest's files reference, variants and packs included (a packed file's
+    own hash names no blob: its pack is what must stay stored)."""
     hashes = set()
     for entry in files.values():
-        hashes.add(entry["sha256"])
+        hashes.add(stored_blob(entry))
         for variant in entry.get("encodings", {}).values():
             hashes.add(variant["sha256"])
     return hashes

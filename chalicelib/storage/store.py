@@ -80,6 +80,10 @@ class MissingBlob(Exception):
         self.sha256 = sha256
 
 
+class WrongSize(Exception):
+    """An object is not as long as it must be (Store.get_sized)."""
+
+
 # A LIST page is worth asking for while it settles at least this many of the blobs looked up:
 # S3 and R2 price a LIST as 12.5 HEADs (a class A against a class B request: $5.00 against
 # $0.40 per million on S3, $4.50 against $0.36 on R2), and it takes about one HEAD's round trip.
@@ -97,6 +101,14 @@ class StampCache(Protocol):
     def remember(self, stamps: dict[str, float]) -> None: ...
 
     def forget(self, sha256s: list[str]) -> None: ...
+
+
+class PackLocator(Protocol):
+    """Which checked pack holds a file's bytes (state/packindex.py; docs/DECISIONS.md#packs)."""
+
+    def locate(self, sha256s: list[str]) -> dict[str, tuple[str, int]]: ...
+
+    def record(self, pack: str, segments: dict[str, int]) -> None: ...
 
 
 def _put_headers(sha256: str) -> dict[str, str]:
@@ -132,13 +144,19 @@ def unreachable(error: BaseException) -> bool:
     return False
 
 
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
 class Store:
     def __init__(self, s3_client, bucket: str, workers: int = 16, refresh_after: float = 3600,
-                 stamps: StampCache | None = None):
+                 stamps: StampCache | None = None, packed: PackLocator | None = None):
         self.s3 = s3_client
         self.bucket = bucket
         self.workers = workers
         self.stamps = stamps
+        self.packed = packed
         self._probe_lock = threading.Lock()
         self._checks_checksums: bool | None = None
         # A reused blob older than this is re-stamped, so the garbage collector's grace
@@ -181,6 +199,21 @@ class Store:
         finally:
             if body is not None:
                 body.close()
+
+    def get_sized(self, key: str, size: int) -> bytes | None:
+        """The object's bytes, None when it is missing; WrongSize, with nothing read, when it is
+        not `size` bytes long (a 5 GB PUT to a pack's URL is never read into memory)."""
+        try:
+            answer = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if _is_missing(error):
+                return None
+            raise
+        if int(answer.get("ContentLength", -1)) != size:
+            answer["Body"].close()
+            raise WrongSize(key)
+        data: bytes = answer["Body"].read()
+        return data
 
     def exists(self, key: str) -> bool:
         return self._last_modified(key) is not None
@@ -238,6 +271,13 @@ class Store:
                   "ContentType": headers["Content-Type"]}
         url = self.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires)
         return url, headers
+
+    def presign_pack_put(self, key: str, expires: int) -> tuple[str, dict[str, str]]:
+        """A URL that PUTs a pack to `key`, and the headers to send: no checksum, since no one
+        knows the pack's hash before it is built; the API checks its bytes afterwards."""
+        headers = {"Content-Type": "application/octet-stream"}
+        params = {"Bucket": self.bucket, "Key": key, "ContentType": headers["Content-Type"]}
+        return self.s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires), headers
 
     def presign_puts(self, items: list[tuple[str, str]], expires: int) -> list[tuple[str, dict[str, str]]]:
         """presign_put for each (key, sha256): botocore signs the first, and the rest are signed
@@ -342,6 +382,31 @@ class Store:
             raise MissingBlob(sha256)
         return data
 
+    def read_slice(self, sha256: str, offset: int, size: int) -> bytes:
+        """`size` bytes at `offset` of a blob that must exist (a packed file, one ranged GET);
+        MissingBlob when it does not."""
+        if size == 0:
+            if not self.exists(keys.blob(sha256)):
+                raise MissingBlob(sha256)
+            return b""
+        try:
+            data: bytes = self.s3.get_object(Bucket=self.bucket, Key=keys.blob(sha256),
+                                             Range=f"bytes={offset}-{offset + size - 1}")["Body"].read()
+        except ClientError as error:
+            if _is_missing(error):
+                raise MissingBlob(sha256) from None
+            raise
+        if len(data) != size:  # a pack shorter than its manifest says: never expected
+            raise MissingBlob(sha256)
+        return data
+
+    def read_file(self, entry: dict[str, Any]) -> bytes:
+        """A manifest entry's bytes, from its own blob or its pack; MissingBlob when gone."""
+        pack = entry.get("pack")
+        if isinstance(pack, dict):
+            return self.read_slice(pack["sha256"], int(pack["offset"]), int(entry["size"]))
+        return self.read_blob(entry["sha256"])
+
     def upload_blobs(self, files: dict[str, Path | bytes]) -> int:
         """Store every sha256 -> content (a file path or bytes) not yet in the bucket.
 
@@ -374,6 +439,17 @@ class Store:
         self._remember({sha256: written_at})
         return _WRITTEN
 
+    def put_pack(self, data: bytes, segments: dict[str, int]) -> str:
+        """Store a pack whose every segment (file sha256 -> offset) the caller checked, as the
+        blob of its own sha256, and record where its files are; returns that sha256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        written_at = time.time()
+        self.put_bytes(keys.blob(sha256), data)
+        self._remember({sha256: written_at})
+        if self.packed:
+            self.packed.record(sha256, segments)
+        return sha256
+
     def keep_blobs(self, sha256s: Iterable[str]) -> tuple[list[str], list[str]]:
         """For blobs a new manifest will name without uploading them: (missing, re-stamped).
         Re-stamps those older than `refresh_after`, as `put_blobs` does, so the sweep's grace
@@ -386,6 +462,39 @@ class Store:
         missing = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome is None]
         restamped = [h for h, outcome in zip(unique, outcomes, strict=True) if outcome == _RESTAMPED]
         return missing, restamped
+
+    def keep_files(self, sha256s: Iterable[str], keep: bool = True
+                   ) -> tuple[dict[str, tuple[str, int]], list[str], list[str]]:
+        """Where these files' bytes are stored: (packed, missing, re-stamped). `packed` maps a
+        file a stored pack holds to (pack, offset) (docs/DECISIONS.md#packs); any other file is
+        its own blob, or `missing`. With `keep`, the blobs and packs found are kept as
+        `keep_blobs` keeps them (re-stamped when old: check those once the manifest is
+        written); without, only looked up."""
+        unique = sorted(set(sha256s))
+        located = self.packed.locate(unique) if self.packed else {}
+        absent, restamped = self._find({p for p, _ in located.values()} | (set(unique) - set(located)), keep)
+        lost = [h for h, (pack, _) in located.items() if pack in absent]  # swept: maybe a blob
+        if lost:
+            also_absent, also_restamped = self._find(set(lost), keep)
+            absent, restamped = absent | also_absent, restamped + also_restamped
+        packed = {h: where for h, where in located.items() if where[0] not in absent}
+        return packed, [h for h in unique if h not in packed and h in absent], restamped
+
+    def keep_packed(self, sha256s: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """Of these files, those a stored pack holds (sha256 -> (pack, offset)); their packs are
+        kept as `keep_blobs` keeps blobs (check them once the manifest is written). Asks the
+        bucket nothing about a file no pack is known to hold."""
+        located = self.packed.locate(sorted(set(sha256s))) if self.packed else {}
+        if not located:
+            return {}
+        missing, _ = self.keep_blobs(pack for pack, _ in located.values())
+        return {h: where for h, where in located.items() if where[0] not in missing}
+
+    def _find(self, sha256s: set[str], keep: bool) -> tuple[set[str], list[str]]:
+        if keep:
+            missing, restamped = self.keep_blobs(sha256s)
+            return set(missing), restamped
+        return set(self.missing_blobs(sha256s)), []
 
     def _keep_blob(self, sha256: str, stamp: float | None) -> str | None:
         """Given a blob's LastModified (None: not in the bucket), keep it: KEPT while younger
@@ -506,15 +615,40 @@ class Store:
 
     def download_blobs(self, targets: dict[Path, str]) -> None:
         """Write each destination path with the blob of the given sha256."""
+        self.download_files({path: {"sha256": sha256} for path, sha256 in targets.items()})
+
+    def download_files(self, targets: dict[Path, dict[str, Any]]) -> None:
+        """Write each destination path with its manifest entry's bytes: a blob GET each, and
+        each pack read once, whole, for all the files it holds (docs/DECISIONS.md#packs)."""
+        packed: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+        single: list[tuple[Path, str]] = []
+        for path, entry in targets.items():
+            pack = entry.get("pack")
+            if isinstance(pack, dict):
+                packed.setdefault(pack["sha256"], []).append((path, entry))
+            else:
+                single.append((path, entry["sha256"]))
+
         def fetch(item: tuple[Path, str]) -> None:
             path, sha256 = item
             data = self.get_blob(sha256)
             if data is None:
                 raise FileNotFoundError(f"blob {sha256} for {path} is missing from the bucket")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            _write(path, data)
 
-        self._map(fetch, list(targets.items()))
+        def unpack(item: tuple[str, list[tuple[Path, dict[str, Any]]]]) -> None:
+            sha256, files = item
+            data = self.get_blob(sha256)
+            if data is None:
+                raise FileNotFoundError(f"pack {sha256} for {files[0][0]} is missing from the bucket")
+            for path, entry in files:
+                start, size = int(entry["pack"]["offset"]), int(entry["size"])
+                if start + size > len(data):
+                    raise FileNotFoundError(f"pack {sha256} is shorter than {path} needs")
+                _write(path, data[start:start + size])
+
+        self._map(fetch, single)
+        self._map(unpack, list(packed.items()))
 
     def _map(self, function: Callable[[_Item], _Result], items: Sequence[_Item]) -> list[_Result]:
         """`function` over `items` on `workers` threads, results in order. The first failure
