@@ -133,8 +133,9 @@ class Builder:
         versions = toolchain.cache_tag() if toolchain else node_version()
         key = depcache.cache_key(project, plan, versions, depcache.current_platform(),
                                  scope=cache_scope(_origin(job.record), plan, job.env))
+        started = time.monotonic()
         if key and depcache.restore(self.ctx.store, key, project, self.local_cache):
-            say(f"percel: dependency cache hit ({key[:12]})")
+            say(f"percel: dependency cache hit ({key[:12]}), restored in {time.monotonic() - started:.1f} s")
         elif key:
             say(f"percel: dependency cache miss ({key[:12]})")
         return key

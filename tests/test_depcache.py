@@ -153,6 +153,35 @@ def test_malicious_archives_are_refused_before_anything_is_written(store, tmp_pa
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["deep", "project"]
 
 
+@pytest.mark.parametrize("links", [
+    # Each link alone stays inside (lexically); `a` leads out only once `b` exists, and the
+    # archive lists `a` first: a check made while writing `a` cannot see it.
+    [member("node_modules/a", tarfile.SYMTYPE, "b/../outside"), member("node_modules/b", tarfile.SYMTYPE, ".")],
+    # `c` is made through the link `b`, so it lands somewhere its check never looked.
+    [member("node_modules/sub", tarfile.DIRTYPE), member("node_modules/b", tarfile.SYMTYPE, "sub"),
+     member("node_modules/b/c", tarfile.SYMTYPE, "../x")],
+])
+def test_links_that_lead_out_only_together_are_refused(store, tmp_path, links):
+    project = tmp_path / "project"
+    project.mkdir()
+    store.put_bytes(keys.build_cache(KEY), archive(*links))
+    assert depcache.restore(store, KEY, project) is False
+    assert list(project.iterdir()) == []
+
+
+def test_restore_keeps_folder_times_for_npm(store, tmp_path):
+    """npm reads node_modules/.package-lock.json instead of every package only when it is
+    newer than the package folders: a restore that stamps folders `now` costs a full scan."""
+    first = installed_project(tmp_path / "first")
+    os.utime(first / "node_modules" / "vite", (1_000_000, 1_000_000))
+    depcache.save(store, KEY, first)
+    second = tmp_path / "second"
+    second.mkdir()
+    assert depcache.restore(store, KEY, second) is True
+    assert (second / "node_modules" / "vite").stat().st_mtime == 1_000_000
+    assert os.stat(second / "node_modules" / ".bin" / "vite", follow_symlinks=False).st_size > 0
+
+
 def test_truncated_archive_leaves_no_partial_node_modules(store, tmp_path):
     data = depcache.pack_node_modules(installed_project(tmp_path / "p"))
     store.put_bytes(keys.build_cache(KEY), data[: len(data) // 2])

@@ -35,6 +35,15 @@ def test_missing_objects_read_as_none(store):
     assert store.missing_blobs(["x", "y"]) == ["x", "y"]
 
 
+def test_an_object_reads_as_a_stream_and_a_missing_one_as_none(store):
+    store.put_bytes("cache/k", b"0123456789" * 1000)
+    with store.open_stream("cache/k") as stream:
+        assert stream is not None
+        assert stream.read(10) == b"0123456789" and len(stream.read()) == 9990
+    with store.open_stream("cache/absent") as stream:
+        assert stream is None
+
+
 def test_json_round_trip_and_listing(store):
     store.put_json(keys.deployment_manifest("d1"), {"files": {}})
     assert store.get_json("deployments/d1.json") == {"files": {}}

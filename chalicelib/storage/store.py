@@ -6,6 +6,7 @@ changes; manifests are small JSON documents that name blobs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import threading
@@ -15,7 +16,7 @@ import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -182,6 +183,22 @@ class Store:
             if _is_missing(error):
                 return None
             raise
+
+    @contextlib.contextmanager
+    def open_stream(self, key: str) -> Iterator[BinaryIO | None]:
+        """The object's body to read as it downloads (a big archive, unpacked while it
+        arrives); None when the key is missing. Closed when the block ends."""
+        body = None
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as error:
+            if not _is_missing(error):
+                raise
+        try:
+            yield body
+        finally:
+            if body is not None:
+                body.close()
 
     def get_sized(self, key: str, size: int) -> bytes | None:
         """The object's bytes, None when it is missing; WrongSize, with nothing read, when it is
