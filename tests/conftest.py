@@ -504,3 +504,11 @@ def local_build(repo: Path) -> None:
 def copy_tree(source: Path, destination: Path) -> Path:
     shutil.copytree(source, destination, ignore=shutil.ignore_patterns("node_modules", ".git"))
     return destination
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie (its state in /proc/<pid>/stat)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

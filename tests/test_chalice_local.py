@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devstack import services
-from tests.conftest import TEST_ADMIN_TOKEN, publish_output
+from tests.conftest import TEST_ADMIN_TOKEN, alive, publish_output
 
 BODY_CAP = 1000
 READ_TIMEOUT = 1.0
@@ -172,12 +172,6 @@ def children(pid: int) -> set[int]:
             found.add(int(stat.parent.name))
     return found
 
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.parametrize("name", ["granian", "gunicorn"])

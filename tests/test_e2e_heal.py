@@ -20,7 +20,7 @@ import redis
 
 from chalicelib import keys
 from devstack import services
-from tests.conftest import Http, make_repo, running_stack
+from tests.conftest import Http, alive, make_repo, running_stack
 
 LEASE = 4
 COPY = "mkdir -p dist && cp *.html dist/"
@@ -201,9 +201,3 @@ def children(parent: int, needle: str) -> list[int]:
             continue
     return found
 
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

