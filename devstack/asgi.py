@@ -31,15 +31,18 @@ from chalice.config import Config
 from chalice.local import LocalGatewayException
 
 from devstack import wsgi
-from devstack.wsgi import ROUTED_METHODS, DirectGateway, Refused, refusal, response_headers
+from devstack.wsgi import (
+    ROUTED_METHODS,
+    DirectGateway,
+    Refused,
+    announced_length,
+    refusal,
+    response_headers,
+    too_large,
+)
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
-
-
-def too_large(limit: int) -> Refused:
-    return Refused(413, "body_too_large",
-                   f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
 
 
 def request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -63,11 +66,7 @@ async def read_body(headers: dict[str, str], receive: Receive, limit: int,
     """The request body, at most `limit` bytes: 413 before reading when Content-Length
     announces more, or as soon as a chunked body passes it; 408 when no bytes come for
     `timeout` s."""
-    raw_length = headers.get("content-length", "").strip()
-    if raw_length and not raw_length.isdigit():   # granian refuses these itself, before the app
-        raise Refused(400, "bad_request", "Content-Length is not a number")
-    if raw_length and int(raw_length) > limit:
-        raise too_large(limit)
+    raw_length = announced_length(headers.get("content-length", ""), limit)
     if not raw_length and "chunked" not in headers.get("transfer-encoding", "").lower():
         return None
     chunks, size = [], 0

@@ -192,12 +192,7 @@ def request_headers(environ: dict) -> dict[str, str]:
 def read_body(environ: dict, limit: int) -> bytes | None:
     """The request body, at most `limit` bytes (413 before reading when it announces more,
     408 when the server's socket times out)."""
-    raw_length = (environ.get("CONTENT_LENGTH") or "").strip()
-    if raw_length and not raw_length.isdigit():   # gunicorn refuses these itself, before the app
-        raise Refused(400, "bad_request", "Content-Length is not a number")
-    if raw_length and int(raw_length) > limit:
-        raise Refused(413, "body_too_large",
-                      f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
+    raw_length = announced_length(environ.get("CONTENT_LENGTH") or "", limit)
     chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
     if not raw_length and not chunked:
         return None
@@ -206,9 +201,25 @@ def read_body(environ: dict, limit: int) -> bytes | None:
     except TimeoutError:   # RFC 9110 §15.5.9: the server closes the connection after a 408
         raise Refused(408, "request_timeout", "the request body did not arrive in time") from None
     if len(body) > limit:
-        raise Refused(413, "body_too_large",
-                      f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
+        raise too_large(limit)
     return body or None
+
+
+def announced_length(header: str, limit: int) -> str:
+    """The Content-Length header, stripped ("" when absent): 400 when it is no number (gunicorn
+    and granian refuse these themselves, before the app), 413 when it announces more than
+    `limit` bytes, before a byte of the body is read."""
+    raw_length = header.strip()
+    if raw_length and not raw_length.isdigit():
+        raise Refused(400, "bad_request", "Content-Length is not a number")
+    if raw_length and int(raw_length) > limit:
+        raise too_large(limit)
+    return raw_length
+
+
+def too_large(limit: int) -> Refused:
+    return Refused(413, "body_too_large",
+                   f"the request body is larger than {limit} bytes (MAX_REQUEST_BODY_BYTES)")
 
 
 def refusal(refused: Refused) -> dict:

@@ -26,6 +26,7 @@ from build_runner.sandbox.bwrap import bwrap_problem
 from chalicelib.context import Context, build_context
 from chalicelib.settings import Settings
 from chalicelib.state.secrets import new_key
+from chalicelib.storage.store import Store
 from devstack import localstack, services
 from tests.counting_proxy import CountingProxy
 
@@ -512,3 +513,12 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def read_entry(store: Store, entry: dict) -> bytes:
+    """A manifest entry's bytes, from its own blob or (one ranged GET) its pack, as serving
+    reads them; MissingBlob when gone."""
+    pack = entry.get("pack")
+    if isinstance(pack, dict):
+        return store.read_slice(pack["sha256"], int(pack["offset"]), int(entry["size"]))
+    return store.read_blob(entry["sha256"])

@@ -14,6 +14,7 @@ from chalicelib.context import Context
 from chalicelib.pipeline import cleanup
 from chalicelib.state.records import State
 from chalicelib.storage.store import Store
+from tests.conftest import read_entry
 
 DAY = 86400
 
@@ -251,7 +252,7 @@ def test_a_pack_lives_while_a_manifest_names_a_file_in_it(ctx):
     later = time.time() + ctx.settings.gc_grace_seconds + 1
     assert cleanup.run_cleanup(ctx, now=later).swept_blobs == [orphan]
     assert ctx.store.exists(keys.blob(kept)) and not ctx.store.exists(keys.blob(orphan))
-    assert ctx.store.read_file(entries["b.html"]) == b"<p>kept b</p>"
+    assert read_entry(ctx.store, entries["b.html"]) == b"<p>kept b</p>"
 
 
 def test_reusing_an_old_pack_restamps_it_so_an_upload_in_flight_keeps_it(ctx):
@@ -265,7 +266,7 @@ def test_reusing_an_old_pack_restamps_it_so_an_upload_in_flight_keeps_it(ctx):
     found, missing, restamped = store.keep_files([entries["a.html"]["sha256"]])
     assert (found, missing, restamped) == ({entries["a.html"]["sha256"]: (pack, 0)}, [], [pack])
     assert cleanup.run_cleanup(short).swept_blobs == []
-    assert store.read_file(entries["a.html"]) == data
+    assert read_entry(store, entries["a.html"]) == data
 
 
 def test_cleanup_imports_no_git():

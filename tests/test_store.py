@@ -11,6 +11,7 @@ from chalicelib import keys
 from chalicelib.settings import Settings
 from chalicelib.storage.presign import QuerySigner
 from chalicelib.storage.store import MissingBlob, Store, make_s3_client
+from tests.conftest import read_entry
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_json_round_trip_and_listing(store):
 
 def test_download_refuses_a_missing_blob(store, tmp_path):
     with pytest.raises(FileNotFoundError):
-        store.download_blobs({tmp_path / "x": "absent"})
+        store.download_files({tmp_path / "x": {"sha256": "absent"}})
 
 
 class Index:
@@ -79,7 +80,7 @@ def test_packed_files_are_read_by_range_and_a_pack_once_per_download(tmp_path):
         pack = store.put_pack(a + b, {ha: 0, hb: len(a)})
         assert pack == hashlib.sha256(a + b).hexdigest() and store.get_blob(pack) == a + b
         entry = {"sha256": hb, "size": len(b), "pack": {"sha256": pack, "offset": len(a)}}
-        assert store.read_file(entry) == b
+        assert read_entry(store, entry) == b
         assert store.keep_files([ha, hb, "absent"]) == ({ha: (pack, 0), hb: (pack, len(a))},
                                                        ["absent"], [])
         gets = []
@@ -91,7 +92,7 @@ def test_packed_files_are_read_by_range_and_a_pack_once_per_download(tmp_path):
         assert len(gets) == 1
         store.delete([keys.blob(pack)])
         with pytest.raises(MissingBlob):
-            store.read_file(entry)
+            read_entry(store, entry)
         # A swept pack: its files are missing unless stored as blobs of their own.
         store.upload_blobs({ha: a})
         assert store.keep_files([ha, hb]) == ({}, [hb], [])

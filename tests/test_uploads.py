@@ -15,7 +15,7 @@ from chalicelib import keys
 from chalicelib.errors import BadRequest, NotFound, TooLarge, Unprocessable
 from chalicelib.pipeline import cleanup, deploy, projects, uploads
 from chalicelib.storage import packs
-from tests.conftest import make_repo
+from tests.conftest import make_repo, read_entry
 
 SITE = {"index.html": b"<h1>up</h1>", "css/a.css": b"p{}", "bin/run.sh": b"#!/bin/sh\n",
         "copy.html": b"<h1>up</h1>"}
@@ -328,7 +328,7 @@ def test_small_files_go_up_in_one_pack_and_are_read_back_from_it(ctx):
     [stored] = {entry["pack"]["sha256"] for path, entry in source.items() if path != "big.bin"}
     assert ctx.store.get_blob(stored) == b"".join(files[path] for path in files if path != "big.bin")
     for path, data in files.items():
-        assert ctx.store.read_file(source[path]) == data
+        assert read_entry(ctx.store, source[path]) == data
     assert list(ctx.store.list_keys(keys.UPLOADS_PREFIX)) == []  # the staged pack is gone
     # Files already in a stored pack are asked for again by no one.
     again = uploads.create_upload(ctx, with_packs(files), "token-a")
@@ -352,7 +352,7 @@ def test_a_pack_with_a_lying_file_is_refused_and_stores_nothing(ctx):
     send_packs(made, files)
     created = deploy.create_deployment(ctx, {"upload_id": made["id"]}, "token-a")
     source = ctx.store.get_json(keys.source_manifest(created["id"]))["files"]
-    assert {path: ctx.store.read_file(entry) for path, entry in source.items()} == files
+    assert {path: read_entry(ctx.store, entry) for path, entry in source.items()} == files
 
 
 def test_a_pack_longer_than_its_files_is_refused_unread(ctx):

@@ -22,11 +22,6 @@ class Uploads:
                               separators=(",", ":"))
         self.redis.set(keys.upload(upload_id), document, ex=seconds)
 
-    def files_of(self, upload_id: str, token_id: str) -> dict[str, dict[str, Any]] | None:
-        """The upload's files; None when it is unknown, expired or another token's."""
-        found = self.get(upload_id, token_id)
-        return None if found is None else found[0]
-
     def get(self, upload_id: str, token_id: str
             ) -> tuple[dict[str, dict[str, Any]], list[list[str]]] | None:
         """The upload's files and packs; None when it is unknown, expired or another token's."""

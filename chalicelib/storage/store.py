@@ -400,13 +400,6 @@ class Store:
             raise MissingBlob(sha256)
         return data
 
-    def read_file(self, entry: dict[str, Any]) -> bytes:
-        """A manifest entry's bytes, from its own blob or its pack; MissingBlob when gone."""
-        pack = entry.get("pack")
-        if isinstance(pack, dict):
-            return self.read_slice(pack["sha256"], int(pack["offset"]), int(entry["size"]))
-        return self.read_blob(entry["sha256"])
-
     def upload_blobs(self, files: dict[str, Path | bytes]) -> int:
         """Store every sha256 -> content (a file path or bytes) not yet in the bucket.
 
@@ -612,10 +605,6 @@ class Store:
             if i - settled < LIST_BREAK_EVEN and i < len(sorted_hashes):
                 return {**found, **self._heads(sorted_hashes[i:], parallel=False)}
         return found
-
-    def download_blobs(self, targets: dict[Path, str]) -> None:
-        """Write each destination path with the blob of the given sha256."""
-        self.download_files({path: {"sha256": sha256} for path, sha256 in targets.items()})
 
     def download_files(self, targets: dict[Path, dict[str, Any]]) -> None:
         """Write each destination path with its manifest entry's bytes: a blob GET each, and
