@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from functools import lru_cache
 
-from chalice import Chalice, Rate
+from chalice import Chalice, Rate, Response
 
 from chalicelib.api import api, body_json, error_response, json_response, principal_of, token_guard
 from chalicelib.context import Context, build_context
@@ -63,6 +63,14 @@ def dispatch_by_host(event, get_response):
         return gateway.serve_site(sites(), target, event)
     gateway.default_accept(event)
     return get_response(event)
+
+
+def site_from_memory(method: str, path: str, query: str, headers: dict) -> Response | None:
+    """dispatch_by_host's answer for a site, when this process has it in memory: off Lambda,
+    devstack/asgi.py asks this before Chalice's gateway (docs/DECISIONS.md#production-server)."""
+    settings = context().settings
+    return gateway.cached_site_response(sites(), settings.root_domain, settings.api_host, method,
+                                        path, query, headers)
 
 
 # Runs after dispatch_by_host (Chalice chains middleware in registration order), so sites never

@@ -16,17 +16,21 @@ exactly as the client sent it:
 
 The app itself is synchronous (Redis, the bucket, git ls-remote): each request runs on one of
 `threads` threads per process, never on the event loop, so a slow call holds one thread, not
-every connection of the process.
+every connection of the process. One exception: a site's GET or HEAD that this process can
+answer from memory alone (its alias, manifest and file cached, its deletion checked lately) is
+answered on the loop by `from_memory`, with the answer the app would give, and without Chalice's
+gateway (docs/DECISIONS.md#production-server).
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chalice.app import Chalice
+from chalice.app import Chalice, Response
 from chalice.config import Config
 from chalice.local import LocalGatewayException
 
@@ -43,6 +47,9 @@ from devstack.wsgi import (
 
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
+# (method, raw path, raw query, headers) -> the app's answer from memory, or None
+FromMemory = Callable[[str, str, str, dict], Response | None]
+log = logging.getLogger("percel.server")
 
 
 def request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -55,9 +62,13 @@ def request_headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
+def request_path(scope: dict) -> str:
+    """The path as the client sent it, still percent-encoded."""
+    return (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1") or "/"
+
+
 def request_target(scope: dict) -> str:
-    path = (scope.get("raw_path") or scope["path"].encode("utf-8")).decode("latin-1") or "/"
-    query = scope.get("query_string", b"").decode("latin-1")
+    path, query = request_path(scope), scope.get("query_string", b"").decode("latin-1")
     return f"{path}?{query}" if query else path
 
 
@@ -136,10 +147,11 @@ class ChaliceASGI:
     """An ASGI application answering with a Chalice app, as API Gateway would, minus base64."""
 
     def __init__(self, app: Chalice, config: Config, max_body_bytes: int, read_timeout: float,
-                 threads: int):
+                 threads: int, memory: FromMemory | None = None):
         self.gateway = DirectGateway(wsgi.thread_safe(app), config)
         self.max_body_bytes, self.read_timeout = max_body_bytes, read_timeout
         self.threads = AppThreads(threads)
+        self.memory = memory
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -148,7 +160,10 @@ class ChaliceASGI:
         if scope["type"] != "http":   # websockets: no route takes them
             return
         method = scope["method"].upper()
-        response = await self.respond(method, scope, receive)
+        request = request_headers(scope["headers"])
+        response = self.from_memory(method, scope, request)
+        if response is None:
+            response = await self.respond(method, scope, request, receive)
         body = response.get("body") or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
@@ -158,12 +173,28 @@ class ChaliceASGI:
                     "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
-    async def respond(self, method: str, scope: dict, receive: Receive) -> dict:
+    def from_memory(self, method: str, scope: dict, headers: dict) -> dict | None:
+        """The app's answer without a thread or the gateway, when `memory` has one: never for a
+        request with a body, or a path that no catch-all route takes (the gateway refuses
+        those before the app runs)."""
+        if self.memory is None or "content-length" in headers or "transfer-encoding" in headers:
+            return None
+        path = request_path(scope)
+        if not self.gateway.routes.catches(path):
+            return None
+        try:
+            response = self.memory(method, path, scope.get("query_string", b"").decode("latin-1"),
+                                   headers)
+        except Exception:   # noqa: BLE001 (the full path answers, with Chalice's error handling)
+            log.debug("answering from memory failed; the app answers", exc_info=True)
+            return None
+        return None if response is None else response.to_dict()
+
+    async def respond(self, method: str, scope: dict, headers: dict, receive: Receive) -> dict:
         try:
             if method not in ROUTED_METHODS:   # RFC 9110 §15.5.6, as devstack/chalice_local.py
                 raise Refused(405, "method_not_allowed", "method not allowed",
                               {"Allow": ", ".join(ROUTED_METHODS)})
-            headers = request_headers(scope["headers"])
             body = await read_body(headers, receive, self.max_body_bytes, self.read_timeout)
             client = scope.get("client") or ("", 0)
             return await self.threads.run(self.handle, method, request_target(scope), headers,
@@ -192,8 +223,11 @@ class ChaliceASGI:
 def make_application() -> ChaliceASGI:
     import os
 
-    from app import app
+    import app as module
     from chalicelib.settings import load_settings
     settings = load_settings()
-    return ChaliceASGI(app, wsgi.chalice_config(), settings.max_request_body_bytes,
-                       settings.request_read_timeout, int(os.environ.get("WEB_THREADS") or 4))
+    # bench/trivial_chalice's app, served by the same launcher, has no sites.
+    memory = getattr(module, "site_from_memory", None)
+    return ChaliceASGI(module.app, wsgi.chalice_config(), settings.max_request_body_bytes,
+                       settings.request_read_timeout, int(os.environ.get("WEB_THREADS") or 4),
+                       memory)

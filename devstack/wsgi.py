@@ -109,14 +109,26 @@ class SplitRouteMatcher(RouteMatcher):
                      for part in route_url.split("/")]
             parts = [(is_param, part[1:-1] if is_param else part) for is_param, part in parts]
             self._by_length.setdefault(len(parts), []).append((route_url, parts))
+        # Path lengths at which a route of parameters only takes every path.
+        self._always = {length for length, routes in self._by_length.items()
+                        if any(all(is_param for is_param, _ in parts[1:]) for _, parts in routes)}
 
-    def match_route(self, url: str) -> MatchResult:
+    @staticmethod
+    def _split(url: str) -> tuple[list[str], str]:
         parsed_url = urlparse(url)
-        query_params = parse_qs(parsed_url.query, keep_blank_values=True)
         path = parsed_url.path
         if path != "/" and path.endswith("/"):   # as API Gateway and RouteMatcher do
             path = path[:-1]
-        parts = path.split("/")
+        return path.split("/"), parsed_url.query
+
+    def catches(self, url: str) -> bool:
+        """True when a route of parameters only (a catch-all) has the path's length, so that
+        match_route finds a route for `url` without trying; false says nothing."""
+        return len(self._split(url)[0]) in self._always
+
+    def match_route(self, url: str) -> MatchResult:
+        parts, query = self._split(url)
+        query_params = parse_qs(query, keep_blank_values=True)
         captured: dict[str, str] = {}
         for route_url, route_parts in self._by_length.get(len(parts), ()):
             for part, (is_param, name) in zip(parts, route_parts, strict=True):
@@ -135,8 +147,8 @@ class DirectGateway(LocalGateway):
 
     def __init__(self, app: Chalice, config: Config):
         super().__init__(UnencodedApp(app), config)  # type: ignore[arg-type]
-        self.event_converter = LambdaEventConverter(SplitRouteMatcher(list(app.routes)),
-                                                    app.api.binary_types)
+        self.routes = SplitRouteMatcher(list(app.routes))
+        self.event_converter = LambdaEventConverter(self.routes, app.api.binary_types)
         self._client = threading.local()
         # LocalGateway reads these from the config on every request (~10% of the adapter's time
         # in process); they do not change while the server runs.

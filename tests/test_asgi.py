@@ -8,7 +8,9 @@ import json
 
 import pytest
 
+import app as percel_app
 from devstack import asgi, wsgi
+from tests.conftest import TEST_ADMIN_TOKEN, publish_output
 from tests.test_wsgi import ALL_BYTES, LIMIT, no_base64, small_app  # noqa: F401 (a fixture)
 
 READ_TIMEOUT = 0.2
@@ -128,3 +130,124 @@ def test_a_percent_encoded_path_reaches_the_app_encoded_once(small):
     seen = json.loads(body)
     assert seen["path"] == "/seen/a%2Fb%20c" and seen["name"] == "a%2Fb%20c"
 
+
+
+# --- the percel app: a site's cached answers given on the event loop ---------------------
+
+FAST_SITE = "asgimemoryabcdef"
+PAGE = b"<h1>home</h1>\n" * 40
+
+
+@pytest.fixture
+def percel_pair(ctx, tmp_path, monkeypatch):
+    """The percel app twice: with its answers from memory, and (the reference) without."""
+    for name, value in {"REDIS_URL": ctx.settings.redis_url, "STAGE": "local",
+                        "AWS_ENDPOINT_URL_S3": ctx.settings.s3_endpoint_url,
+                        "PERCEL_BUCKET": ctx.settings.bucket, "ROOT_DOMAIN": "percel.test",
+                        "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+    root = tmp_path / "out"
+    (root / "fonts").mkdir(parents=True)
+    (root / "index.html").write_bytes(PAGE)
+    (root / "about.html").write_bytes(b"<h1>about</h1>")
+    (root / "fonts" / "all.woff2").write_bytes(ALL_BYTES)
+    publish_output(ctx, FAST_SITE, root, vercel={
+        "cleanUrls": True, "redirects": [{"source": "/old/:slug", "destination": "/new/:slug"}],
+        "headers": [{"source": "/fonts/(.*)", "headers": [{"key": "X-Font", "value": "yes"}]}]})
+    config = wsgi.chalice_config()
+    fast = asgi.ChaliceASGI(percel_app.app, config, LIMIT, READ_TIMEOUT, 2,
+                            percel_app.site_from_memory)
+    full = asgi.ChaliceASGI(percel_app.app, config, LIMIT, READ_TIMEOUT, 2)
+    yield fast, full
+    for application in (fast, full):
+        application.threads.shutdown()
+    percel_app.context.cache_clear()
+    percel_app.sites.cache_clear()
+
+
+def gateway_calls(monkeypatch) -> list[str]:
+    """The targets that went through Chalice's gateway, from now on."""
+    calls: list[str] = []
+    handle = wsgi.DirectGateway.handle
+
+    def counted(self, method, target, *args):
+        calls.append(target)
+        return handle(self, method, target, *args)
+
+    monkeypatch.setattr(wsgi.DirectGateway, "handle", counted)
+    return calls
+
+
+SITE_HOST = [("Host", f"{FAST_SITE}.percel.test")]
+SAME_ANSWER = [
+    ("GET", "/", []), ("HEAD", "/", []), ("GET", "/about", []), ("GET", "/about.html", []),
+    ("GET", "/fonts/all.woff2", []), ("GET", "/fonts/all.woff2", [("Range", "bytes=10-19")]),
+    ("GET", "/fonts/all.woff2", [("Range", "bytes=9999-")]), ("GET", "/old/x?b=2&a=1&a=", []),
+    ("GET", "/nope", []), ("GET", "/a%2Fb", []), ("GET", "/%zz", []), ("GET", "/about/", []),
+    ("GET", "/", [("Accept-Encoding", "gzip, br")]), ("GET", "/?q=%20x+y", []),
+    ("GET", "/" + "/".join(["p"] * 33), []),   # deeper than every route: the gateway's 403
+]
+
+
+@pytest.mark.parametrize(("method", "target", "extra"), SAME_ANSWER)
+def test_a_site_answers_from_memory_exactly_as_through_the_gateway(percel_pair, monkeypatch,
+                                                                  method, target, extra):
+    fast, full = percel_pair
+    call(full, "GET", "/", SITE_HOST)   # alias, manifest and index.html cached for both
+    call(fast, method, target, SITE_HOST + extra)
+    calls = gateway_calls(monkeypatch)
+    expected = call(full, method, target, SITE_HOST + extra)
+    answered = call(fast, method, target, SITE_HOST + extra)
+    def seen(answer):   # what a client sees, but the request id the gateway draws anew
+        status, headers, body, _ = answer
+        return status, [(k, v) for k, v in headers if k.lower() != "x-amzn-requestid"], body
+
+    assert seen(answered) == seen(expected)
+    # Every site answer is given from memory once its parts are cached; a path no route takes
+    # is refused by the gateway, before the app.
+    assert calls == ([target, target] if expected[0] == 403 else [target])
+
+
+def test_an_etag_from_memory_is_a_304_from_memory(percel_pair, monkeypatch):
+    fast, _ = percel_pair
+    _, headers, _, _ = call(fast, "GET", "/", SITE_HOST)
+    calls = gateway_calls(monkeypatch)
+    status, _, body, _ = call(fast, "GET", "/", SITE_HOST + [("If-None-Match", header(headers, "ETag"))])
+    assert (status, body, calls) == (304, b"", [])
+
+
+def test_what_memory_lacks_goes_through_the_gateway_and_is_then_cached(percel_pair, monkeypatch):
+    fast, _ = percel_pair
+    calls = gateway_calls(monkeypatch)
+    assert call(fast, "GET", "/", SITE_HOST)[2] == PAGE             # manifest and page: fetched
+    assert call(fast, "GET", "/fonts/all.woff2", SITE_HOST)[2] == ALL_BYTES   # a new file
+    assert call(fast, "GET", "/fonts/all.woff2", SITE_HOST)[2] == ALL_BYTES   # now in memory
+    assert call(fast, "GET", "/", SITE_HOST)[2] == PAGE
+    assert calls == ["/", "/fonts/all.woff2"]
+
+
+def test_the_api_a_body_and_other_methods_always_reach_the_app(percel_pair, monkeypatch):
+    fast, _ = percel_pair
+    call(fast, "GET", "/", SITE_HOST)
+    calls = gateway_calls(monkeypatch)
+    status, _, body, _ = call(fast, "GET", "/api/health", [("Host", "percel.test"), *ACCEPT])
+    assert status == 200 and json.loads(body)["status"] == "ok"
+    assert call(fast, "POST", "/", SITE_HOST)[0] == 405
+    assert call(fast, "GET", "/", SITE_HOST + [("Content-Length", "1")], [b"x"])[2] == PAGE
+    assert calls == ["/api/health", "/", "/"]
+    # The site's own answer (a 404: it has no such file), from memory.
+    assert call(fast, "GET", "/api/health", SITE_HOST)[0] == 404
+    assert calls == ["/api/health", "/", "/"]
+
+
+def test_a_deleted_site_is_gone_from_memory_within_the_recheck(percel_pair, ctx, monkeypatch):
+    """The deletion re-check (RECHECK_SECONDS) is a Redis read: it takes the full path."""
+    from chalicelib.pipeline import deploy
+    from chalicelib.serving import site as site_module
+    fast, _ = percel_pair
+    assert call(fast, "GET", "/", SITE_HOST)[0] == 200
+    deploy.delete_deployment(ctx, FAST_SITE)
+    monkeypatch.setattr(site_module, "RECHECK_SECONDS", 0.0)
+    assert call(fast, "GET", "/", SITE_HOST)[0] == 410

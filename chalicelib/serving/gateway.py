@@ -3,14 +3,14 @@ missing-Accept default, and the 503 a site answers when Redis or the bucket is d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from urllib.parse import urlencode
+from collections.abc import Callable, Mapping
+from urllib.parse import parse_qs, urlencode
 
 from chalice.app import Request, Response
 
 from chalicelib.errors import BACKEND_ERRORS
 from chalicelib.serving.request import host_name
-from chalicelib.serving.site import SiteServer, plain_response, site_label
+from chalicelib.serving.site import NotCached, SiteServer, plain_response, site_label
 
 log = logging.getLogger("percel.site")
 RETRY_AFTER_SECONDS = "5"
@@ -38,14 +38,20 @@ def host_target(host: str | None, root_domain: str, api_host: str,
 
 
 def serve_site(server: SiteServer, label: str, event: Request) -> Response:
-    """A site's response to this event; a 503 (plain, retry soon) when a backend is down.
+    """A site's response to this event; a 503 (plain, retry soon) when a backend is down."""
+    return site_response(server, label, event.method, raw_path(event), raw_query(event),
+                         event.headers)
+
+
+def site_response(server: SiteServer, label: str, method: str, path: str, query: str,
+                  headers: Mapping[str, str], cached_only: bool = False) -> Response:
+    """A site's response; with `cached_only`, NotCached where it would need a backend.
 
     Every answer says nosniff: a browser must not run a site's text file as script or
     style because it looks like one (https://fetch.spec.whatwg.org/#x-content-type-options-header).
     """
     try:
-        response = server.handle(label, event.method, raw_path(event), raw_query(event),
-                                 event.headers)
+        response = server.handle(label, method, path, query, headers, cached_only)
     except BACKEND_ERRORS as error:
         log.warning("site %s: backend unavailable: %s", label, error)
         response = plain_response(503, "Service Unavailable: try again shortly\n",
@@ -54,6 +60,31 @@ def serve_site(server: SiteServer, label: str, event: Request) -> Response:
         del response.headers[name]
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def cached_site_response(server: SiteServer, root_domain: str, api_host: str, method: str,
+                         path: str, query_string: str, headers: Mapping[str, str]) -> Response | None:
+    """What the app would answer to a site's GET or HEAD, given from memory alone, or None.
+
+    The same answer as through Chalice (dispatch_by_host, then serve_site), without building a
+    Lambda event, a Request and the middleware chain for it: an off-Lambda server asks this
+    first and takes the full path on None (docs/DECISIONS.md#production-server). None for
+    anything else: another method, the API's Host, or a site, alias, manifest, file or
+    deletion check that is not in this process's caches. `path` is the raw path as sent;
+    `query_string` the raw query, normalised as API Gateway's multi-value parameters are.
+    """
+    if method not in ("GET", "HEAD"):
+        return None
+    try:
+        label = host_target(headers.get("host"), root_domain, api_host,
+                            lambda host: server.is_custom_domain(host, cached_only=True))
+        if label is None or label == API:
+            return None
+        query = urlencode(parse_qs(query_string, keep_blank_values=True), doseq=True) \
+            if query_string else ""
+        return site_response(server, label, method, path, query, headers, cached_only=True)
+    except NotCached:
+        return None
 
 
 def raw_path(event: Request) -> str:

@@ -45,6 +45,11 @@ BUCKET_READS_HEADER = "X-Percel-Bucket-Reads"
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
+class NotCached(Exception):
+    """A request asked to be answered from memory alone (`cached_only`) needs Redis or the
+    bucket: it is answered again on the full path (devstack/asgi.py)."""
+
+
 def site_label(host: str | None, root_domain: str) -> str | None:
     """The site label of a Host header `<label>.<root_domain>[:port]`, or None (an API request)."""
     if not host:
@@ -104,10 +109,12 @@ class SiteServer:
         with self._reads_lock:
             self.bucket_reads += 1
 
-    def site(self, deployment_id: str) -> CompiledSite | None:
+    def site(self, deployment_id: str, cached_only: bool = False) -> CompiledSite | None:
         """The deployment compiled once; None when it has no output manifest."""
         cached: CompiledSite | None = self.sites.get(deployment_id)
         if cached is None:
+            if cached_only:
+                raise NotCached(deployment_id)
             self._count_read()
             body = self.ctx.store.get_bytes(keys.deployment_manifest(deployment_id))
             if body is None:
@@ -117,10 +124,13 @@ class SiteServer:
             self.sites.put(deployment_id, cached, cached.size_estimate)
         return cached
 
-    def blob(self, sha256: str, pack: str | None = None, offset: int = 0, size: int = 0) -> bytes:
+    def blob(self, sha256: str, pack: str | None = None, offset: int = 0, size: int = 0,
+             cached_only: bool = False) -> bytes:
         """A file's bytes by its sha256, from its own blob or (one ranged GET) its pack."""
         data: bytes | None = self.blobs.get(sha256)
         if data is None:
+            if cached_only:
+                raise NotCached(sha256)
             self._count_read()
             data = self.ctx.store.read_slice(pack, offset, size) if pack \
                 else self.ctx.store.read_blob(sha256)
@@ -128,9 +138,11 @@ class SiteServer:
         return data
 
     def handle(self, label: str, method: str, raw_path: str, query: str,
-               headers: Mapping[str, str]) -> Response:
+               headers: Mapping[str, str], cached_only: bool = False) -> Response:
+        """The site's answer. With `cached_only`, NotCached instead of any call to Redis or the
+        bucket: the same answer or none, so a server may give it without leaving its event loop."""
         try:
-            response = self._handle(label, method, raw_path, query, headers)
+            response = self._handle(label, method, raw_path, query, headers, cached_only)
         except MissingBlob:
             # A manifest naming a blob the bucket lacks: never expected (blobs are checked
             # before `deployed`), so say so plainly rather than with a traceback.
@@ -140,7 +152,7 @@ class SiteServer:
             response.headers[BUCKET_READS_HEADER] = str(self.bucket_reads)
         return response
 
-    def deployment_for(self, label: str) -> str | None:
+    def deployment_for(self, label: str, cached_only: bool = False) -> str | None:
         """The deployment a site label or custom domain serves: a deployment id is itself; a
         project's address (`<name>`, `<name>-git-<slug>`, a domain) is looked up in Redis at most
         every ALIAS_CACHE_SECONDS per handler, so a moved address is seen within that time.
@@ -152,26 +164,28 @@ class SiteServer:
         cached = self.aliases.get(label)
         if cached is not None and cached[0] > now:
             return cached[1]
+        if cached_only:
+            raise NotCached(label)
         found = self.ctx.projects.resolve(label)
         if len(self.aliases) > MAX_CHECKED:
             self.aliases.clear()
         self.aliases[label] = (now + self.ctx.settings.alias_cache_seconds, found)
         return found
 
-    def is_custom_domain(self, host: str) -> bool:
+    def is_custom_domain(self, host: str, cached_only: bool = False) -> bool:
         """Whether a Host outside ROOT_DOMAIN is a project's custom domain (cached like aliases).
         A backend outage counts as no: the API answers, and its health says what is down."""
         try:
-            return self.deployment_for(host) is not None
+            return self.deployment_for(host, cached_only) is not None
         except BACKEND_ERRORS:
             return False
 
     def _handle(self, label: str, method: str, raw_path: str, query: str,
-                headers: Mapping[str, str]) -> Response:
-        deployment_id = self.deployment_for(label)
+                headers: Mapping[str, str], cached_only: bool) -> Response:
+        deployment_id = self.deployment_for(label, cached_only)
         if not deployment_id:
             return _no_such_site()
-        site = self.site(deployment_id)
+        site = self.site(deployment_id, cached_only)
         if site is None:
             status = self.ctx.records.status(deployment_id)
             if status is State.DELETED:
@@ -179,16 +193,18 @@ class SiteServer:
             if status is State.DEPLOYED:
                 return _files_lost(deployment_id)
             return _no_such_site()
-        if self._deleted_since_cached(deployment_id):
+        if self._deleted_since_cached(deployment_id, cached_only):
             return _gone()
-        return self._respond(method, resolve(method, raw_path, headers, site, query))
+        return self._respond(method, resolve(method, raw_path, headers, site, query), cached_only)
 
-    def _deleted_since_cached(self, deployment_id: str) -> bool:
+    def _deleted_since_cached(self, deployment_id: str, cached_only: bool) -> bool:
         """A manifest never changes, but a deployment can be deleted: re-check its record
         at most every RECHECK_SECONDS, so a delete takes effect within that time everywhere."""
         now = time.monotonic()
         if now - self.checked.get(deployment_id, 0.0) < RECHECK_SECONDS:
             return False
+        if cached_only:
+            raise NotCached(deployment_id)
         if self.ctx.records.status(deployment_id) is State.DELETED:
             self.sites.drop(deployment_id)
             return True
@@ -197,7 +213,7 @@ class SiteServer:
         self.checked[deployment_id] = now
         return False
 
-    def _respond(self, method: str, decision: Decision) -> Response:
+    def _respond(self, method: str, decision: Decision, cached_only: bool) -> Response:
         headers: dict[str, str | list[str]] = dict(decision.headers)
         body = decision.inline if method != "HEAD" else b""
         ref = decision.body
@@ -208,8 +224,10 @@ class SiteServer:
             # A packed file (at most PACK_FILE_BYTES) is always sent inline: a presigned URL
             # cannot send a slice of its pack.
             if ref.size > self.ctx.settings.max_inline_bytes and ref.pack is None:
+                if cached_only:   # presigning may fetch credentials
+                    raise NotCached(ref.sha256)
                 return self._presigned(decision, ref)
-            data = self.blob(ref.sha256, ref.pack, ref.offset, ref.size)
+            data = self.blob(ref.sha256, ref.pack, ref.offset, ref.size, cached_only)
             body = data if ref.range is None else data[ref.range[0]:ref.range[1] + 1]
         return Response(body=body, status_code=decision.status, headers=headers)
 
