@@ -3,17 +3,20 @@
 The key hashes what decides the installed tree (lockfile, package manager,
 node version, platform), so a repeat build of an unchanged app restores
 node_modules and its install step has little left to do.
-Archives are untrusted on the way back in: a member that would land outside
-node_modules is refused before it is written, and a refused archive leaves nothing
-behind (chalicelib/storage/archives.py).
+Archives are untrusted on the way back in: GNU tar unpacks them in a sandbox where only a
+scratch folder is writable, and the tree is checked before it is moved into place (or, where
+that sandbox cannot run, each member is checked before it is written); a refused archive
+leaves nothing behind (chalicelib/storage/archives.py).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
 import platform as _platform
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import BinaryIO
 
 from build_runner.frameworks import BuildPlan
 from build_runner.package_managers import LOCKFILES, NPM_CI
+from build_runner.sandbox import bwrap
 from chalicelib import keys, paths
 from chalicelib.paths import tree_bytes
 from chalicelib.storage import archives
@@ -140,10 +144,45 @@ def _check_member(info: tarfile.TarInfo) -> None:
 
 def unpack_node_modules(data: bytes | BinaryIO, project_dir: Path) -> None:
     """Extract an archive made by pack_node_modules (bytes, or a stream such as the bucket's
-    response) into project_dir/node_modules, all or nothing, every member checked before it
-    is written (archives.extract_stream)."""
+    response) into project_dir/node_modules, all or nothing: by GNU tar in a sandbox, the tree
+    checked before it is moved into place, or, where that sandbox cannot run, each member
+    checked in Python before it is written (archives.extract_contained, extract_stream)."""
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    if contained_tar_available():
+        try:
+            archives.extract_contained(stream, Path(project_dir), _ROOT, contained_tar)
+        except archives.UnsafeTree as error:
+            raise UnsafeArchive(f"cache archive refused: {error}") from None
+        return
     archives.extract_stream(stream, Path(project_dir), _ROOT, _check_member)
+
+
+TAR = "/usr/bin/tar"
+
+
+def contained_tar(scratch: Path) -> list[str]:
+    """GNU tar unpacking standard input into `scratch`, as the builds' sandbox runs a build:
+    its own namespaces, no capabilities, no network, the system's programs read-only, and
+    `scratch` the one folder it can write (build_runner/sandbox/bwrap.py)."""
+    return [bwrap.BWRAP, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            *bwrap.system_mounts(), "--dev", "/dev", "--bind", str(scratch), str(scratch),
+            "--", TAR, "--extract", "--file=-", f"--directory={scratch}", "--no-same-owner",
+            "--no-same-permissions", "--warning=no-timestamp"]
+
+
+@functools.lru_cache(maxsize=1)
+def contained_tar_available() -> bool:
+    """Whether contained_tar runs here: bubblewrap and GNU tar present and working."""
+    try:
+        done = subprocess.run([*contained_tar(Path(tempfile.gettempdir())), "--version"],
+                              capture_output=True, text=True, timeout=20, env={})
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    found = done.returncode == 0 and "GNU tar" in done.stdout
+    if not found:
+        log.info("dependency caches unpack in Python: bwrap or GNU tar unavailable (%s)",
+                 done.stderr.strip()[:200])
+    return found
 
 
 def restore(store, key: str, project_dir: Path, local_dir: Path | None = None) -> bool:

@@ -26,6 +26,17 @@ PLAN = BuildPlan("vite", "npm", NPM_CI, "npm run build", ("dist",), False)
 KEY = "0" * 64
 
 
+@pytest.fixture(params=["tar in a sandbox", "python"])
+def way(request, monkeypatch) -> str:
+    """Both ways a restore unpacks: GNU tar in bubblewrap (where it runs, as here), and the
+    Python extractor a runner without bubblewrap uses."""
+    if request.param == "tar in a sandbox":
+        assert depcache.contained_tar_available()   # the Makefile installs bubblewrap
+    else:
+        monkeypatch.setattr(depcache, "contained_tar_available", lambda: False)
+    return request.param
+
+
 @pytest.fixture
 def store(s3_url, request) -> Store:
     bucket = f"depcache-{os.getpid()}-{abs(hash(request.node.name)) % 10**8}"
@@ -67,7 +78,7 @@ def test_no_lockfile_no_cache_key(tmp_path):
     assert depcache.cache_key(tmp_path, PLAN, "v20", depcache.current_platform()) is None
 
 
-def test_node_modules_round_trip_through_the_bucket(store, tmp_path):
+def test_node_modules_round_trip_through_the_bucket(store, tmp_path, way):
     first = installed_project(tmp_path / "first")
     assert depcache.save(store, KEY, first) is True
     assert store.exists(keys.build_cache(KEY))
@@ -142,11 +153,15 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.
     ([member("node_modules/hard", tarfile.LNKTYPE, "node_modules/../../x")], "hard link"),
     ([member("node_modules/dev", tarfile.CHRTYPE)], "device or fifo"),
 ])
-def test_malicious_archives_are_refused_before_anything_is_written(store, tmp_path, evil, reason):
+def test_malicious_archives_are_refused_and_write_nothing_outside(store, tmp_path, way, evil, reason):
+    """The Python extractor refuses each member before it is written; tar refuses `..` names,
+    links it cannot make and devices itself, and what it did write (only inside its scratch
+    folder) is refused whole when a name or link reaches out of node_modules."""
     project = tmp_path / "deep" / "project"
     project.mkdir(parents=True)
     data = archive(*evil)
-    with pytest.raises(depcache.UnsafeArchive, match=reason):
+    with pytest.raises((depcache.UnsafeArchive, tarfile.TarError),
+                       match=reason if way == "python" else None):
         depcache.unpack_node_modules(data, project)
     store.put_bytes(keys.build_cache(KEY), data)
     assert depcache.restore(store, KEY, project) is False
@@ -161,15 +176,44 @@ def test_malicious_archives_are_refused_before_anything_is_written(store, tmp_pa
     [member("node_modules/sub", tarfile.DIRTYPE), member("node_modules/b", tarfile.SYMTYPE, "sub"),
      member("node_modules/b/c", tarfile.SYMTYPE, "../x")],
 ])
-def test_links_that_lead_out_only_together_are_refused(store, tmp_path, links):
+def test_links_that_lead_out_only_together_are_refused(store, tmp_path, way, links):
     project = tmp_path / "project"
     project.mkdir()
     store.put_bytes(keys.build_cache(KEY), archive(*links))
-    assert depcache.restore(store, KEY, project) is False
-    assert list(project.iterdir()) == []
+    if depcache.restore(store, KEY, project):
+        # tar made `c` inside `sub` (through `b`), where it leads to node_modules/x: a tree
+        # whose every link stays inside is as safe as it looks.
+        assert way == "tar in a sandbox"
+        modules = (project / "node_modules").resolve()
+        for link in (path for path in modules.rglob("*") if path.is_symlink()):
+            assert link.resolve().is_relative_to(modules), link
+    else:
+        assert list(project.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
 
 
-def test_restore_keeps_folder_times_for_npm(store, tmp_path):
+@pytest.mark.parametrize("make, reason", [
+    (lambda top, outside: os.link(outside, top / "shared"), "hard link"),
+    (lambda top, outside: os.mkfifo(top / "pipe"), "device or fifo"),
+    (lambda top, outside: os.chmod(top / "pkg" / "index.js", 0o4755), "set-id"),
+    (lambda top, outside: (top / "up").symlink_to(outside), "points outside"),
+])
+def test_the_tree_tar_wrote_is_checked_whole(tmp_path, make, reason):
+    """What the sandbox could still let tar write inside its folder, refused before use."""
+    from chalicelib.storage import archives
+    top = tmp_path / "node_modules"
+    (top / "pkg").mkdir(parents=True)
+    (top / "pkg" / "index.js").write_text("x")
+    os.link(top / "pkg" / "index.js", top / "pkg" / "alias.js")   # shared inside: fine
+    archives.check_tree(top)
+    outside = tmp_path / "secret"
+    outside.write_text("s")
+    make(top, outside)
+    with pytest.raises(archives.UnsafeTree, match=reason):
+        archives.check_tree(top)
+
+
+def test_restore_keeps_folder_times_for_npm(store, tmp_path, way):
     """npm reads node_modules/.package-lock.json instead of every package only when it is
     newer than the package folders: a restore that stamps folders `now` costs a full scan."""
     first = installed_project(tmp_path / "first")
@@ -182,7 +226,7 @@ def test_restore_keeps_folder_times_for_npm(store, tmp_path):
     assert os.stat(second / "node_modules" / ".bin" / "vite", follow_symlinks=False).st_size > 0
 
 
-def test_truncated_archive_leaves_no_partial_node_modules(store, tmp_path):
+def test_truncated_archive_leaves_no_partial_node_modules(store, tmp_path, way):
     data = depcache.pack_node_modules(installed_project(tmp_path / "p"))
     store.put_bytes(keys.build_cache(KEY), data[: len(data) // 2])
     project = tmp_path / "q"
