@@ -7,7 +7,7 @@ Results (and how to read them) go to bench/BUILD.md.
     a create-vite react app with a committed package-lock.json. Each round pushes a fresh
     copy of the repository (a new repo URL = a new cache scope, so the dependency cache is
     empty: cold), then deploys the same URL again (warm: node_modules comes back from the
-    runner's local tier by a rename), then once more after emptying the local tier (warm
+    runner's local tier by a rename), then once more with the local tier moved aside (warm
     from the bucket: what another runner sees). Timed from POST to `deployed`; the install
     and build step durations are read from the build log. `--docusaurus` adds a bigger app.
 (b) the sandbox's overhead: the same install (`npm ci`) + build (`npm run build`) of the
@@ -119,9 +119,14 @@ def cold_vs_warm(app: Path, root: Path, rounds: int) -> dict[str, list[dict]]:
             repo = fresh_repo(app, root / "repos" / f"{app.name}-{round_}")
             results["cold"].append(timed_deploy(stack, repo))
             results["warm (local tier)"].append(timed_deploy(stack, repo))
-            # Another runner has no local copy: it restores from the bucket's cache/<key>.
-            shutil.rmtree(state / "work" / "depcache", ignore_errors=True)
+            # Another runner has no local copy: it restores from the bucket's cache/<key>. The
+            # local tier is moved aside, not deleted, until that build is done: deleting its
+            # 36,000 files just before slowed the restore's file creation on this disk 3-8x
+            # (docs/DECISIONS.md#depcache-stream), which another runner would not pay.
+            aside = root / f"depcache-aside-{round_}"
+            (state / "work" / "depcache").rename(aside)
             results["warm (bucket)"].append(timed_deploy(stack, repo))
+            shutil.rmtree(aside, ignore_errors=True)
             print(f"  {app.name} round {round_ + 1}: " + ", ".join(
                 f"{kind} {rows[-1]['total']:.1f} s (restore {rows[-1]['restore']:.1f} s, "
                 f"install {rows[-1]['install']:.1f} s, build {rows[-1]['build']:.1f} s, "
