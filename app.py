@@ -25,7 +25,6 @@ from chalicelib.pipeline import (
     projects,
     sources,
     token_admin,
-    uploads,
     webhooks,
 )
 from chalicelib.serving import gateway
@@ -103,7 +102,7 @@ def create_deployment():
 @api
 def create_upload():
     request = app.current_request
-    made = uploads.create_upload(context(), body_json(request), principal_of(request).token_id)
+    made = deploy.upload(context(), body_json(request), principal_of(request).token_id)
     return json_response(201, made)
 
 

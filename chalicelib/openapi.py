@@ -213,7 +213,12 @@ SCHEMAS: dict[str, Any] = {
                              "the executable bits count (0o755, else 0o644)"}}}},
             "packs": {"type": "boolean", "description": "true: the client sends the small "
                       "files the bucket lacks in the packs the answer lays out "
-                      "(docs/DECISIONS.md#packs); else each missing blob alone"}},
+                      "(docs/DECISIONS.md#packs); else each missing blob alone"},
+            "deploy": {"type": "object", "description": "build options as POST "
+                       "/api/deployments takes them, without upload_id or repo_url (checked "
+                       "first: a 400 keeps nothing): when the bucket lacks none of the files, "
+                       "the upload is deployed in this request and the answer's `deployment` "
+                       "is POST /api/deployments' answer"}},
     },
     "UploadCreated": {
         "type": "object",
@@ -239,7 +244,9 @@ SCHEMAS: dict[str, Any] = {
                                                      {"type": "string"}}}}},
             "missing_bytes": {"type": "integer"},
             "expires_at": {"type": "string", "description": "UTC, YYYY-MM-DDTHH:MM:SSZ: the "
-                           "URLs and the upload itself end then"}},
+                           "URLs and the upload itself end then"},
+            "deployment": {**_ref("DeployAccepted"), "description": "with `deploy` and "
+                           "nothing missing: the deployment made of this upload"}},
     },
     "DeploymentList": {
         "type": "object", "required": ["deployments"],
@@ -448,7 +455,8 @@ def _paths() -> dict[str, Any]:
         },
         "/api/uploads": {
             "post": _operation("List a folder's files; get a presigned PUT URL for each blob "
-                               "the bucket lacks", 201, "UploadCreated", (400, 413, 415),
+                               "the bucket lacks (with `deploy`, and none lacking: deploy it "
+                               "too)", 201, "UploadCreated", (400, 404, 413, 415, 422),
                                body="UploadRequest"),
         },
         **_project_paths(),

@@ -5,8 +5,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from percel_cli import __version__
 
@@ -29,8 +28,7 @@ class ApiError(Exception):
         return f"{head}: {self}{where}"
 
 
-@dataclass
-class Client:
+class Client(NamedTuple):
     api: str
     token: str | None
     timeout: float = TIMEOUT_SECONDS

@@ -3,7 +3,6 @@ tokens, and the login state."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from typing import Any
 
@@ -206,6 +205,7 @@ def login(client: Client, args: argparse.Namespace, printer: Printer) -> int:
     if not token:
         if not (sys.stdin and sys.stdin.isatty()):
             raise UsageError("give --token, or run it on a terminal to be asked")
+        import getpass
         token = getpass.getpass("token: ").strip()
     checked = Client(args.api, token)
     check(checked)

@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 FILE_MODE = 0o600  # the token is a credential: readable by its owner only
 DIR_MODE = 0o700
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     api: str | None
     token: str | None
     source: str  # where they came from, for `percel whoami`

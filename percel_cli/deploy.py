@@ -27,10 +27,9 @@ class UsageError(Exception):
 
 
 def run_deploy(client: Client, args: argparse.Namespace, printer: Printer) -> int:
-    body, path = deploy_request(client, args, printer)
-    if args.force:
-        body = {**body, "force": True}
-    accepted = client.post(path, body)
+    body, path, accepted = deploy_request(client, args, printer)
+    if accepted is None:
+        accepted = client.post(path, body)
     deployment_id = accepted["id"]
     status = str(accepted.get("status") or "queued")
     accepted_line = f"{printer.paint(status, 'dim', printer.err)} {deployment_id}  {accepted.get('url')}"
@@ -41,24 +40,28 @@ def run_deploy(client: Client, args: argparse.Namespace, printer: Printer) -> in
     return follow(client, deployment_id, printer, show_url=True, first=accepted_line)
 
 
-def deploy_request(client: Client, args: argparse.Namespace, printer: Printer) -> tuple[dict[str, Any], str]:
+def deploy_request(client: Client, args: argparse.Namespace, printer: Printer
+                   ) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
     """The body and route of the POST that starts the deployment, uploading the folder first when
-    one is deployed."""
+    one is deployed; and the deployment itself when the upload already made it (a folder whose
+    files the bucket all has deploys in that one request)."""
     check_combination(args)
+    force = {"force": True} if args.force else {}
     if args.project:
         path = f"/api/projects/{args.project}/deployments"
         if args.git or args.ref:
-            return ({"ref": args.ref} if args.ref else {}), path
-        upload_id = upload_folder(client, args, printer)
+            return {**({"ref": args.ref} if args.ref else {}), **force}, path, None
+        upload_id, _ = upload_folder(client, args, printer)
         body: dict[str, Any] = {"upload_id": upload_id, "target": "production" if args.prod else "preview"}
         if args.branch:
             body["branch"] = args.branch
-        return ({**body, "prebuilt": True} if args.prebuilt else body), path
+        return {**body, **({"prebuilt": True} if args.prebuilt else {}), **force}, path, None
     if args.repo:
-        return {"repo_url": args.repo, **({"ref": args.ref} if args.ref else {}), **build_options(args)}, \
-            "/api/deployments"
-    body = {"upload_id": upload_folder(client, args, printer), **build_options(args)}
-    return ({**body, "prebuilt": True} if args.prebuilt else body), "/api/deployments"
+        return {"repo_url": args.repo, **({"ref": args.ref} if args.ref else {}), **build_options(args),
+                **force}, "/api/deployments", None
+    options = {**build_options(args), **({"prebuilt": True} if args.prebuilt else {}), **force}
+    upload_id, accepted = upload_folder(client, args, printer, deploy=options)
+    return {"upload_id": upload_id, **options}, "/api/deployments", accepted
 
 
 def check_combination(args: argparse.Namespace) -> None:
@@ -104,7 +107,10 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) -> str:
+def upload_folder(client: Client, args: argparse.Namespace, printer: Printer,
+                  deploy: dict[str, Any] | None = None) -> tuple[str, dict[str, Any] | None]:
+    """The upload's id, and with `deploy` (build options) the deployment the API made of it at
+    once, when the bucket had every file."""
     root = Path(args.dir or ".")
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder")
@@ -115,9 +121,9 @@ def upload_folder(client: Client, args: argparse.Namespace, printer: Printer) ->
         raise UsageError(f"nothing to deploy in {root}: every file is ignored (or it is empty)")
     hashed = local_files.hashed(walk.files, cache=local_files.HashCache(root))
     printer.note(f"{root.resolve()}: {count(len(hashed), 'file')}, {human_bytes(sum(f.size for f in hashed))}")
-    result = upload(client, hashed, printer.err)
+    result = upload(client, hashed, printer.err, deploy)
     printer.note(result.summary())
-    return result.id
+    return result.id, result.deployment
 
 
 def follow(client: Client, deployment_id: str, printer: Printer, show_url: bool, first: str = "") -> int:

@@ -7,9 +7,8 @@ import os
 import stat
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from percel_cli import ignore
 
@@ -28,8 +27,7 @@ COARSE_SETTLED_NS = 2_000_000_000
 FINE_SETTLED_NS = 100_000_000
 
 
-@dataclass(frozen=True)
-class LocalFile:
+class LocalFile(NamedTuple):
     path: str  # relative to the deploy root, `/`-separated
     source: Path  # where to read it (a symlink's target inside the root)
     size: int
@@ -41,8 +39,7 @@ class LocalFile:
         return {"path": self.path, "sha256": self.sha256, "size": self.size, "mode": self.mode}
 
 
-@dataclass
-class Walk:
+class Walk(NamedTuple):
     files: list[LocalFile]
     skipped: list[str]  # what was left out and why, for a warning: symlinks leaving the root
 
@@ -64,6 +61,9 @@ def hashed(files: list[LocalFile], workers: int = HASH_WORKERS,
     digests = [cache.lookup(f) if cache else None for f in files]
     unknown = [i for i, digest in enumerate(digests) if digest is None]
     if unknown:
+        # Imported here: an unchanged folder hashes nothing, and the import is ~7 ms of a
+        # redeploy that takes a few tenths of a second (docs/DECISIONS.md#cli).
+        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(workers) as pool:
             for i, digest in zip(unknown, pool.map(lambda i: sha256_of(files[i].source), unknown),
                                  strict=True):

@@ -7,8 +7,8 @@ ignore file's folder, `*`, `?`, `[...]`, and `**` as a whole path segment. Pure:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from fnmatch import translate
+from typing import NamedTuple
 
 # The files that hold ignore rules, read in every folder; a folder's rules come after its parents'.
 IGNORE_FILES = (".gitignore", ".percelignore")
@@ -23,8 +23,7 @@ NEVER_SENT_FILES = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_dsa*", "i
 SENT_ANYWAY = frozenset({".env.example", ".env.sample", ".env.template"})
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One line of an ignore file; `base` is the folder holding it, relative to the deploy root."""
     regex: re.Pattern[str]
     negated: bool
@@ -41,11 +40,16 @@ class Rule:
         return self.regex.match(path) is not None
 
 
+# NEVER_SENT_FILES as one expression: matched once per file, not once per pattern (fnmatch's
+# translation, as fnmatchcase uses it).
+_NEVER_SENT_FILE = re.compile("|".join(f"(?:{translate(p)})" for p in NEVER_SENT_FILES))
+
+
 def never_sent(name: str, is_dir: bool) -> bool:
     """True for a file or folder name on the fixed list."""
     if is_dir:
         return name in NEVER_SENT_DIRS
-    return name not in SENT_ANYWAY and any(fnmatchcase(name, p) for p in NEVER_SENT_FILES)
+    return name not in SENT_ANYWAY and _NEVER_SENT_FILE.match(name) is not None
 
 
 def parse(text: str, base: str = "") -> list[Rule]:

@@ -9,10 +9,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, TextIO
+from typing import Any, BinaryIO, Callable, NamedTuple, TextIO
 
 from percel_cli.client import ApiError, Client
 from percel_cli.files import LocalFile
@@ -28,14 +26,15 @@ PUT_TIMEOUT_SECONDS = 120.0
 PROGRESS_EVERY_SECONDS = 0.2
 
 
-@dataclass
-class UploadResult:
+class UploadResult(NamedTuple):
     id: str
     files: int
     bytes: int
     sent_files: int
     sent_bytes: int
     seconds: float
+    # What POST /api/deployments would have answered, when the upload was deployed at once.
+    deployment: dict[str, Any] | None = None
 
     def summary(self) -> str:
         if not self.sent_files:
@@ -44,11 +43,16 @@ class UploadResult:
                 f"{self.seconds:.1f} s ({self.files - self.sent_files:,} already there)")
 
 
-def upload(client: Client, files: list[LocalFile], progress: TextIO | None) -> UploadResult:
-    """POST the manifest, PUT what is missing; `progress` gets a live line when it is a terminal."""
+def upload(client: Client, files: list[LocalFile], progress: TextIO | None,
+           deploy: dict[str, Any] | None = None) -> UploadResult:
+    """POST the manifest, PUT what is missing; `progress` gets a live line when it is a terminal.
+    With `deploy` (build options), the API deploys the upload in the same request when nothing
+    is missing: the result's `deployment`."""
     started = time.monotonic()
-    answer = client.post("/api/uploads", {"files": [f.manifest_entry() for f in files],
-                                          "packs": True})
+    body: dict[str, Any] = {"files": [f.manifest_entry() for f in files], "packs": True}
+    if deploy is not None:
+        body["deploy"] = deploy
+    answer = client.post("/api/uploads", body)
     by_hash = {f.sha256: f.source for f in files}
     missing = answer.get("missing") or []
     packs = answer.get("packs") or []
@@ -61,11 +65,12 @@ def upload(client: Client, files: list[LocalFile], progress: TextIO | None) -> U
     put_all(missing, packs, by_hash, meter)
     meter.finish()
     return UploadResult(str(answer["id"]), len(files), sum(f.size for f in files), len(asked),
-                        meter.bytes_done, time.monotonic() - started)
+                        meter.bytes_done, time.monotonic() - started, answer.get("deployment"))
 
 
 def put_all(missing: list[dict[str, Any]], packs: list[dict[str, Any]], by_hash: dict[str, Path],
             meter: Meter) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # only with something to send
     pool = ThreadPoolExecutor(PUT_WORKERS)
     connections = Connections()
     # The packs first: each is the most bytes of one request.

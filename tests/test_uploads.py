@@ -95,6 +95,38 @@ def test_an_unchanged_folder_again_asks_the_bucket_nothing_but_its_source_manife
     assert [(c.method, c.key) for c in calls] == [("PUT", keys.source_manifest(created["id"]))]
 
 
+def test_an_unchanged_folder_with_deploy_options_deploys_in_the_one_request(counted_ctx, s3_calls):
+    files = {f"page-{i}.html": b"<p>%d</p>" % i for i in range(40)}
+    first = deploy.upload(counted_ctx, {**listing(files), "deploy": {"prebuilt": True}}, "token-a")
+    assert "deployment" not in first and len(first["missing"]) == 40   # files to send first
+    send_missing(first, files)
+    deploy.create_deployment(counted_ctx, {"upload_id": first["id"], "prebuilt": True}, "token-a")
+    mark = s3_calls.mark()
+    again = deploy.upload(counted_ctx, {**listing(files), "deploy": {"prebuilt": True}}, "token-a")
+    made = again["deployment"]
+    assert again["missing"] == [] and made["status"] == "queued"
+    assert deploy.get_deployment(counted_ctx, made["id"])["source"] == "upload"
+    assert json.loads(counted_ctx.records.get(made["id"])["options"])["prebuilt"] is True
+    source = counted_ctx.store.get_json(keys.source_manifest(made["id"]))
+    assert set(source["files"]) == set(files)
+    # The same bucket calls as the two requests made apart: the source manifest, once.
+    assert [(c.method, c.key) for c in s3_calls.since(mark)][:1] == \
+        [("PUT", keys.source_manifest(made["id"]))]
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"build_command": 5}, "build_command"), ({"upload_id": "x" * 16}, "deploy"),
+    ({"repo_url": "https://example.com/r.git"}, "deploy"), ("fast", "deploy"),
+    ({"prebuilt": True, "install_command": "npm ci"}, "prebuilt"),
+])
+def test_bad_deploy_options_are_a_400_before_anything_is_kept(ctx, options, field):
+    before = set(ctx.redis.scan_iter("percel:upload:*"))
+    with pytest.raises(BadRequest) as refused:
+        deploy.upload(ctx, {**listing(SITE), "deploy": options}, "token-a")
+    assert refused.value.field == field
+    assert set(ctx.redis.scan_iter("percel:upload:*")) == before
+
+
 def test_a_put_whose_bytes_lie_never_becomes_the_blob(ctx):
     files = {"index.html": b"<h1>honest</h1>"}
     made = uploads.create_upload(ctx, listing(files), "token-a")

@@ -60,6 +60,26 @@ def create_deployment(ctx: Context, body: Any, token_id: str = "") -> dict[str, 
     return run(ctx, parse_deploy_request(body, local=ctx.settings.is_local), uploader=token_id)
 
 
+def upload(ctx: Context, body: Any, token_id: str) -> dict[str, Any]:
+    """POST /api/uploads. With `deploy` (what POST /api/deployments takes, less `upload_id`),
+    the upload is also deployed in the same request when the bucket lacks none of its files, and
+    the answer's `deployment` is what POST /api/deployments would have answered: an unchanged
+    folder deploys in one round trip (docs/DECISIONS.md#uploads). The options are checked before
+    anything is kept; when a file is missing, the client sends it and deploys as before."""
+    options = body.get("deploy") if isinstance(body, dict) else None
+    if options is None:
+        return uploads.create_upload(ctx, body, token_id)
+    if not isinstance(options, dict) or "upload_id" in options or "repo_url" in options:
+        raise BadRequest("deploy must be an object of build options (no upload_id or repo_url)",
+                         field="deploy")
+    upload_id = ids.new_id()
+    request = parse_deploy_request({**options, "upload_id": upload_id}, local=ctx.settings.is_local)
+    made = uploads.create_upload(ctx, body, token_id, upload_id)
+    if not made["missing"] and not made["packs"]:
+        made["deployment"] = run(ctx, request, uploader=token_id)
+    return made
+
+
 def run(ctx: Context, request: DeployRequest, origin: Origin | None = None,
         uploader: str = "") -> dict[str, str]:
     """Record a checked request (for a project when `origin` is given): a git repository's ref

@@ -37,9 +37,9 @@ _PROMOTED, _ABSENT, _MISMATCH = "promoted", "absent", "mismatch"
 def parse_files(body: Any, max_files: int, max_bytes: int) -> dict[str, dict[str, int | str]]:
     """The body's `files` as a source manifest's: normalised path -> {sha256, size, mode}; a
     400 naming the field, or a 413 beyond the repository limits."""
-    if not isinstance(body, dict) or "files" not in body or set(body) - {"files", "packs"}:
+    if not isinstance(body, dict) or "files" not in body or set(body) - {"files", "packs", "deploy"}:
         raise BadRequest('the body must be {"files": [...]} (with "packs": true when the client '
-                         'sends packs)', field="files")
+                         'sends packs, and "deploy": {...} to deploy it at once)', field="files")
     if not isinstance(body.get("packs", False), bool):
         raise BadRequest("packs must be true or false", field="packs")
     listed = body["files"]
@@ -99,13 +99,15 @@ def _check_tree(files: dict[str, Any]) -> None:
                          field="files")
 
 
-def create_upload(ctx: Context, body: Any, token_id: str) -> dict[str, Any]:
+def create_upload(ctx: Context, body: Any, token_id: str, upload_id: str | None = None
+                  ) -> dict[str, Any]:
     """POST /api/uploads: keep the file list; presign a PUT for each blob the bucket lacks, or,
-    for a client that sends packs, one PUT for each pack of the small ones."""
+    for a client that sends packs, one PUT for each pack of the small ones. `body` may hold a
+    `deploy` object: deploy.upload (its caller) reads it."""
     s = ctx.settings
     files = parse_files(body, s.max_repo_files, s.max_repo_bytes)
     sizes = {str(entry["sha256"]): int(entry["size"]) for entry in files.values()}
-    upload_id = ids.new_id()
+    upload_id = upload_id or ids.new_id()
     expires_at = time.time() + s.upload_seconds
     # Never a URL for a blob already stored, nor for a file a stored pack holds.
     _, lacking, _ = ctx.store.keep_files(sizes, keep=False)
