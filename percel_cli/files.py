@@ -29,7 +29,9 @@ FINE_SETTLED_NS = 100_000_000
 
 class LocalFile(NamedTuple):
     path: str  # relative to the deploy root, `/`-separated
-    source: Path  # where to read it (a symlink's target inside the root)
+    # Where to read it (a symlink's target inside the root): a str, as os.scandir gives it, since
+    # a Path per file cost ~10 ms of an unchanged redeploy of 1,000 files.
+    source: str
     size: int
     mode: int
     sha256: str = ""
@@ -116,7 +118,7 @@ def _settled(stamp: tuple[int, int, int], hashed_at: int) -> bool:
     return max(mtime, ctime) < hashed_at - margin
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(CHUNK):
@@ -144,7 +146,7 @@ def _walk_dir(root: Path, folder: Path, rel: str, rules: list[ignore.Rule], walk
         info = target.stat() if target else entry.stat(follow_symlinks=False)
         if stat.S_ISREG(info.st_mode):
             mode = EXECUTABLE if info.st_mode & stat.S_IXUSR else REGULAR
-            walk.files.append(LocalFile(path, target or Path(entry.path), info.st_size, mode,
+            walk.files.append(LocalFile(path, str(target) if target else entry.path, info.st_size, mode,
                                         stamp=(info.st_mtime_ns, info.st_ctime_ns, info.st_ino)))
 
 

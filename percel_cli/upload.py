@@ -53,10 +53,11 @@ def upload(client: Client, files: list[LocalFile], progress: TextIO | None,
     if deploy is not None:
         body["deploy"] = deploy
     answer = client.post("/api/uploads", body)
-    by_hash = {f.sha256: f.source for f in files}
     missing = answer.get("missing") or []
     packs = answer.get("packs") or []
     asked = [m.get("sha256") for m in missing] + [h for pack in packs for h in pack.get("files") or []]
+    wanted = set(asked)
+    by_hash = {f.sha256: Path(f.source) for f in files if f.sha256 in wanted}
     unknown = [sha256 for sha256 in asked if sha256 not in by_hash]
     if unknown:
         raise ApiError(f"the API asked for a blob this folder does not have: {unknown[0]}")
