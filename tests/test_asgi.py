@@ -10,8 +10,15 @@ import pytest
 
 import app as percel_app
 from devstack import asgi, wsgi
-from tests.conftest import TEST_ADMIN_TOKEN, publish_output
-from tests.test_wsgi import ALL_BYTES, LIMIT, no_base64, small_app  # noqa: F401 (a fixture)
+from tests.conftest import publish_output
+from tests.test_wsgi import (  # noqa: F401 (no_base64: a fixture)
+    ALL_BYTES,
+    LIMIT,
+    no_base64,
+    output_folder,
+    percel_settings,
+    small_app,
+)
 
 READ_TIMEOUT = 0.2
 
@@ -141,18 +148,9 @@ PAGE = b"<h1>home</h1>\n" * 40
 @pytest.fixture
 def percel_pair(ctx, tmp_path, monkeypatch):
     """The percel app twice: with its answers from memory, and (the reference) without."""
-    for name, value in {"REDIS_URL": ctx.settings.redis_url, "STAGE": "local",
-                        "AWS_ENDPOINT_URL_S3": ctx.settings.s3_endpoint_url,
-                        "PERCEL_BUCKET": ctx.settings.bucket, "ROOT_DOMAIN": "percel.test",
-                        "PERCEL_ADMIN_TOKEN": TEST_ADMIN_TOKEN}.items():
-        monkeypatch.setenv(name, value)
-    percel_app.context.cache_clear()
-    percel_app.sites.cache_clear()
-    root = tmp_path / "out"
-    (root / "fonts").mkdir(parents=True)
-    (root / "index.html").write_bytes(PAGE)
-    (root / "about.html").write_bytes(b"<h1>about</h1>")
-    (root / "fonts" / "all.woff2").write_bytes(ALL_BYTES)
+    percel_settings(ctx, monkeypatch)
+    root = output_folder(tmp_path / "out", {"index.html": PAGE, "about.html": b"<h1>about</h1>",
+                                            "fonts/all.woff2": ALL_BYTES})
     publish_output(ctx, FAST_SITE, root, vercel={
         "cleanUrls": True, "redirects": [{"source": "/old/:slug", "destination": "/new/:slug"}],
         "headers": [{"source": "/fonts/(.*)", "headers": [{"key": "X-Font", "value": "yes"}]}]})

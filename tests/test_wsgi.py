@@ -6,6 +6,7 @@ real app against the test Redis and S3 endpoint. No body may pass through base64
 import base64
 import io
 import json
+from pathlib import Path
 from wsgiref.util import setup_testing_defaults
 
 import pytest
@@ -144,8 +145,9 @@ PAGE = b"<h1>home</h1>" * 100
 MEGABYTE = bytes(range(256)) * 4096
 
 
-@pytest.fixture
-def percel(ctx, tmp_path, monkeypatch):
+def percel_settings(ctx, monkeypatch) -> None:
+    """app.py's settings pointed at the tests' Redis and bucket (ROOT_DOMAIN percel.test), its
+    context and site caches emptied (empty them again after the test)."""
     for name, value in {"REDIS_URL": ctx.settings.redis_url, "STAGE": "local",
                         "AWS_ENDPOINT_URL_S3": ctx.settings.s3_endpoint_url,
                         "PERCEL_BUCKET": ctx.settings.bucket, "ROOT_DOMAIN": "percel.test",
@@ -153,11 +155,21 @@ def percel(ctx, tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     percel_app.context.cache_clear()
     percel_app.sites.cache_clear()
-    root = tmp_path / "out"
-    (root / "fonts").mkdir(parents=True)
-    (root / "index.html").write_bytes(PAGE)
-    (root / "fonts" / "all.woff2").write_bytes(ALL_BYTES)
-    (root / "big.bin").write_bytes(MEGABYTE)
+
+
+def output_folder(root: Path, files: dict[str, bytes]) -> Path:
+    """A build output at `root` holding `files` (relative path -> bytes)."""
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def percel(ctx, tmp_path, monkeypatch):
+    percel_settings(ctx, monkeypatch)
+    root = output_folder(tmp_path / "out", {"index.html": PAGE, "fonts/all.woff2": ALL_BYTES,
+                                            "big.bin": MEGABYTE})
     publish_output(ctx, "wsgiadapterabcde", root)
     yield wsgi.ChaliceWSGI(percel_app.app, wsgi.chalice_config(), 1024 * 1024)
     percel_app.context.cache_clear()
