@@ -65,7 +65,7 @@ export async function project(ctx, name) {
     event.preventDefault();
     act(deployForm.querySelector("button"),
       () => call("POST", `${path}/deployments`, ref.value.trim() ? { ref: ref.value.trim() } : {}),
-      { hash: (created) => `#/deployments/${enc(created.id)}`, message: (created) => `Deployment ${created.id} ${created.status}.` });
+      { hash: (created) => `#/deployments/${enc(created.id)}`, message: (created) => `Started deployment ${created.id}.` });
   });
   const branches = Object.entries(view.branches || {});
   ctx.main.replaceChildren(
